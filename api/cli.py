@@ -1,0 +1,143 @@
+"""The `delivery` command line: demo data, the portfolio table, rebuilds, the worker and the server."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from delivery.application import DeliveryApplication
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="delivery",
+        description="Event-sourced project delivery tracker. The store is chosen by "
+        "DELIVERY_DATABASE_URL (default sqlite:///var/delivery.sqlite3).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="load the demo portfolio")
+    demo.add_argument("--if-empty", action="store_true", help="do nothing if the store has events")
+    demo.set_defaults(handler=_demo)
+
+    status = commands.add_parser("status", help="print the portfolio as a table")
+    status.add_argument("--stage")
+    status.add_argument("--health", choices=["red", "amber", "green"])
+    status.add_argument("--client")
+    status.set_defaults(handler=_status)
+
+    rebuild = commands.add_parser("rebuild", help="drop every view and rebuild it from event zero")
+    rebuild.set_defaults(handler=_rebuild)
+
+    worker = commands.add_parser("worker", help="follow the store and keep the views current")
+    worker.add_argument("--poll", type=float, default=0.5, help="seconds between polls")
+    worker.set_defaults(handler=_worker)
+
+    try:
+        from api import cli_server  # the HTTP server and tokens, when installed
+    except ImportError:
+        pass
+    else:
+        cli_server.add_commands(commands)
+
+    args = parser.parse_args(argv)
+    result: int = args.handler(args)
+    return result
+
+
+class ProgressLine:
+    """One line on stderr that counts up, with a rate; plain lines when not a terminal."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.started = time.monotonic()
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int, note: str = "") -> None:
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        text = f"{self.label}: {done}/{total} ({done / elapsed:,.0f}/s) {note}".rstrip()
+        if self.tty:
+            sys.stderr.write("\r\033[K" + text)
+            if done >= total:
+                sys.stderr.write("\n")
+        else:
+            sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from delivery.demo import demo_is_loaded, load_demo
+    from projections.service import ReadSide
+
+    app = DeliveryApplication()
+    try:
+        if args.if_empty and demo_is_loaded(app):
+            print("The store already has events; demo not loaded again.", file=sys.stderr)
+        else:
+            ids = load_demo(app, progress=ProgressLine("Loading demo projects"))
+            print(f"Loaded {len(ids)} demo projects.", file=sys.stderr)
+        with ReadSide(app) as views:
+            views.catch_up(progress=ProgressLine("Updating views"))
+    finally:
+        app.close()
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from delivery import clock
+    from projections.service import ReadSide
+
+    app = DeliveryApplication()
+    try:
+        with ReadSide(app) as views:
+            views.catch_up()
+            rows = views.portfolio_all(
+                now=clock.now(), stage=args.stage, health=args.health, client=args.client
+            )
+    finally:
+        app.close()
+    header = ("PROJECT", "CLIENT", "STAGE", "HEALTH", "OPEN CRITERIA", "NEXT MILESTONE")
+    table = [header] + [
+        (
+            r.name, r.client, r.stage, r.health, str(r.open_criteria),
+            f"{r.next_milestone_title} ({r.next_milestone_due_on})" if r.next_milestone_title else "-",
+        )
+        for r in rows
+    ]
+    widths = [max(_width(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _width(text: str) -> int:
+    """Display width: CJK characters take two columns in a terminal."""
+    return sum(2 if "\u2e80" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef" else 1 for ch in text)
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    from projections.service import ReadSide
+
+    app = DeliveryApplication()
+    try:
+        with ReadSide(app) as views:
+            started = time.monotonic()
+            count = views.rebuild(progress=ProgressLine("Rebuilding views"))
+            elapsed = time.monotonic() - started
+            print(f"Rebuilt every view from {count} events in {elapsed:.2f} s "
+                  f"({count / max(elapsed, 1e-9):,.0f} events/s).", file=sys.stderr)
+    finally:
+        app.close()
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from projections.worker import run_worker
+
+    return run_worker(poll_seconds=args.poll)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

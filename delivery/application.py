@@ -1,0 +1,284 @@
+"""The application: its methods are the commands, each one a load, a rule check and a save."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Transcoder
+
+from delivery import validation as v
+from delivery.errors import NotFound, VersionConflict, VersionMismatch
+from delivery.project import Project
+from delivery.settings import Database
+from delivery.stages import Stage
+from delivery.transcodings import register_transcodings
+
+T = TypeVar("T")
+
+# A write that loses a race is replayed on the fresh state this many times before giving up.
+DEFAULT_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class Recorded(Generic[T]):
+    """What a command returns: its own result, the project's new version and the store position."""
+
+    project_id: UUID
+    value: T
+    version: int
+    position: int | None
+
+
+class DeliveryApplication(Application[UUID]):
+    name = "delivery"
+    snapshotting_intervals = {Project: 50}  # noqa: RUF012 (the library reads this class attribute)
+
+    def __init__(self, database: Database | None = None, env: Mapping[str, str] | None = None) -> None:
+        self.database = database or Database.from_env()
+        super().__init__(env={**self.database.eventsourcing_env(), **(env or {})})
+
+    def register_transcodings(self, transcoder: Transcoder) -> None:
+        super().register_transcodings(transcoder)
+        register_transcodings(transcoder)
+
+    # ------------------------------------------------------------------ reads
+
+    def get_project(self, project_id: UUID | str, version: int | None = None) -> Project:
+        pid = parse_project_id(project_id)
+        try:
+            project: Project = self.repository.get(pid, version=version)
+        except AggregateNotFoundError:
+            raise NotFound("project", pid) from None
+        return project
+
+    # ------------------------------------------------------------- machinery
+
+    def _save(self, project: Project) -> int | None:
+        recordings = self.save(project)
+        return recordings[-1].notification.id if recordings else None
+
+    def execute(
+        self,
+        project_id: UUID | str,
+        command: Callable[..., T],
+        *,
+        actor: str,
+        expected_version: int | None = None,
+        retries: int = DEFAULT_RETRIES,
+        **kwargs: Any,
+    ) -> Recorded[T]:
+        """Run `command(project, actor=..., **kwargs)` and save what it records.
+
+        With `expected_version` (a client's If-Match) a stale copy is refused with
+        VersionMismatch. Without it a lost race is retried on the fresh state, the
+        rules checked again, up to `retries` times; then VersionConflict.
+        """
+        who = v.text("actor", actor, max_len=v.NAME_MAX)
+        attempt = 0
+        while True:
+            project = self.get_project(project_id)
+            if expected_version is not None and project.version != expected_version:
+                raise VersionMismatch(expected_version, project.version)
+            value = command(project, actor=who, **kwargs)
+            try:
+                position = self._save(project)
+            except IntegrityError:
+                if expected_version is not None:
+                    latest = self.get_project(project_id).version
+                    raise VersionMismatch(expected_version, latest) from None
+                attempt += 1
+                if attempt > retries:
+                    raise VersionConflict(
+                        "Another change to this project was saved at the same moment; "
+                        "load it again and retry.",
+                        {"project_id": str(project.id)},
+                    ) from None
+                continue
+            return Recorded(project.id, value, project.version, position)
+
+    # --------------------------------------------------------------- commands
+
+    def create_project(
+        self, *, name: str, client: str, description: str = "", actor: str
+    ) -> Recorded[UUID]:
+        who = v.text("actor", actor, max_len=v.NAME_MAX)
+        project = Project.create(name=name, client=client, description=description, actor=who)
+        position = self._save(project)
+        return Recorded(project.id, project.id, project.version, position)
+
+    def transition(self, project_id: UUID | str, *, to_stage: str | Stage, reason: str = "",
+                   actor: str, expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.transition, actor=actor,
+                            expected_version=expected_version, to_stage=to_stage, reason=reason)
+
+    def complete_launch(self, project_id: UUID | str, *, actor: str,
+                        expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.complete_launch, actor=actor,
+                            expected_version=expected_version)
+
+    def add_scope_item(self, project_id: UUID | str, *, title: str, tier: str, actor: str,
+                       expected_version: int | None = None) -> Recorded[str]:
+        return self.execute(project_id, Project.add_scope_item, actor=actor,
+                            expected_version=expected_version, title=title, tier=tier)
+
+    def remove_scope_item(self, project_id: UUID | str, *, item_id: str, actor: str,
+                          expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.remove_scope_item, actor=actor,
+                            expected_version=expected_version, item_id=item_id)
+
+    def deliver_scope_item(self, project_id: UUID | str, *, item_id: str, actor: str,
+                           expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.deliver_scope_item, actor=actor,
+                            expected_version=expected_version, item_id=item_id)
+
+    def plan_milestone(self, project_id: UUID | str, *, title: str, stage: str | Stage,
+                       due_on: date | str, deliverables: list[str] | None = None, actor: str,
+                       expected_version: int | None = None) -> Recorded[str]:
+        return self.execute(project_id, Project.plan_milestone, actor=actor,
+                            expected_version=expected_version, title=title, stage=stage,
+                            due_on=due_on, deliverables=deliverables)
+
+    def reschedule_milestone(self, project_id: UUID | str, *, milestone_id: str,
+                             due_on: date | str, reason: str, actor: str,
+                             expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.reschedule_milestone, actor=actor,
+                            expected_version=expected_version, milestone_id=milestone_id,
+                            due_on=due_on, reason=reason)
+
+    def complete_milestone(self, project_id: UUID | str, *, milestone_id: str,
+                           completed_on: date | str | None = None, actor: str,
+                           expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.complete_milestone, actor=actor,
+                            expected_version=expected_version, milestone_id=milestone_id,
+                            completed_on=completed_on)
+
+    def add_criterion(self, project_id: UUID | str, *, milestone_id: str, text: str,
+                      metric: dict[str, Any] | None = None, actor: str,
+                      expected_version: int | None = None) -> Recorded[str]:
+        return self.execute(project_id, Project.add_criterion, actor=actor,
+                            expected_version=expected_version, milestone_id=milestone_id,
+                            text=text, metric=metric)
+
+    def verify_criterion(self, project_id: UUID | str, *, criterion_id: str, evidence: str,
+                         measured: float | None = None, actor: str,
+                         expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.verify_criterion, actor=actor,
+                            expected_version=expected_version, criterion_id=criterion_id,
+                            evidence=evidence, measured=measured)
+
+    def reject_criterion(self, project_id: UUID | str, *, criterion_id: str, reason: str,
+                         actor: str, expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.reject_criterion, actor=actor,
+                            expected_version=expected_version, criterion_id=criterion_id,
+                            reason=reason)
+
+    def waive_criterion(self, project_id: UUID | str, *, criterion_id: str, reason: str,
+                        actor: str, expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.waive_criterion, actor=actor,
+                            expected_version=expected_version, criterion_id=criterion_id,
+                            reason=reason)
+
+    def raise_change_request(self, project_id: UUID | str, *, title: str, requested_by: str,
+                             kind: str, tier: str, scope_item_id: str | None = None,
+                             schedule_days: int = 0, cost: Decimal | int | float | str = 0,
+                             actor: str, expected_version: int | None = None) -> Recorded[str]:
+        return self.execute(project_id, Project.raise_change_request, actor=actor,
+                            expected_version=expected_version, title=title,
+                            requested_by=requested_by, kind=kind, tier=tier,
+                            scope_item_id=scope_item_id, schedule_days=schedule_days, cost=cost)
+
+    def approve_change_request(self, project_id: UUID | str, *, change_request_id: str,
+                               reason: str = "", actor: str,
+                               expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.approve_change_request, actor=actor,
+                            expected_version=expected_version,
+                            change_request_id=change_request_id, reason=reason)
+
+    def reject_change_request(self, project_id: UUID | str, *, change_request_id: str,
+                              reason: str, actor: str,
+                              expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.reject_change_request, actor=actor,
+                            expected_version=expected_version,
+                            change_request_id=change_request_id, reason=reason)
+
+    def withdraw_change_request(self, project_id: UUID | str, *, change_request_id: str,
+                                actor: str, expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.withdraw_change_request, actor=actor,
+                            expected_version=expected_version, change_request_id=change_request_id)
+
+    def implement_change_request(self, project_id: UUID | str, *, change_request_id: str,
+                                 actor: str, expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.implement_change_request, actor=actor,
+                            expected_version=expected_version, change_request_id=change_request_id)
+
+    def plan_release(self, project_id: UUID | str, *, version: str, steps: list[int],
+                     health: list[dict[str, Any]] | None = None, actor: str,
+                     expected_version: int | None = None) -> Recorded[str]:
+        return self.execute(project_id, Project.plan_release, actor=actor,
+                            expected_version=expected_version, version=version, steps=steps,
+                            health=health)
+
+    def start_release(self, project_id: UUID | str, *, release_id: str, actor: str,
+                      expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.start_release, actor=actor,
+                            expected_version=expected_version, release_id=release_id)
+
+    def record_observation(self, project_id: UUID | str, *, release_id: str,
+                           metrics: dict[str, Any], actor: str,
+                           expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.record_observation, actor=actor,
+                            expected_version=expected_version, release_id=release_id,
+                            metrics=metrics)
+
+    def advance_release(self, project_id: UUID | str, *, release_id: str, actor: str,
+                        expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.advance_release, actor=actor,
+                            expected_version=expected_version, release_id=release_id)
+
+    def pause_release(self, project_id: UUID | str, *, release_id: str, reason: str, actor: str,
+                      expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.pause_release, actor=actor,
+                            expected_version=expected_version, release_id=release_id,
+                            reason=reason)
+
+    def resume_release(self, project_id: UUID | str, *, release_id: str, actor: str,
+                       expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.resume_release, actor=actor,
+                            expected_version=expected_version, release_id=release_id)
+
+    def roll_back_release(self, project_id: UUID | str, *, release_id: str, reason: str,
+                          actor: str, expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.roll_back_release, actor=actor,
+                            expected_version=expected_version, release_id=release_id,
+                            reason=reason)
+
+    def complete_release(self, project_id: UUID | str, *, release_id: str, actor: str,
+                         expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.complete_release, actor=actor,
+                            expected_version=expected_version, release_id=release_id)
+
+    def define_funnel(self, project_id: UUID | str, *, steps: list[dict[str, Any]], actor: str,
+                      expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.define_funnel, actor=actor,
+                            expected_version=expected_version, steps=steps)
+
+    def record_funnel_actuals(self, project_id: UUID | str, *, rates: list[Any], actor: str,
+                              expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.record_funnel_actuals, actor=actor,
+                            expected_version=expected_version, rates=rates)
+
+
+def parse_project_id(value: UUID | str) -> UUID:
+    """A project id from a UUID or its string form; anything else is an unknown project."""
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise NotFound("project", value) from None

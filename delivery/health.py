@@ -1,0 +1,62 @@
+"""When a project counts as red, amber or green in the portfolio (thresholds live here, once)."""
+
+from __future__ import annotations
+
+from delivery.milestones import AT_RISK_DAYS
+
+# Drift (approved changes as a share of the baseline's items) that turns a project amber / red.
+DRIFT_AMBER_PCT = 20.0
+DRIFT_RED_PCT = 50.0
+# An open milestone due within this many days makes the project amber.
+DUE_SOON_DAYS = AT_RISK_DAYS
+
+RED, AMBER, GREEN = "red", "amber", "green"
+HEALTHS = (RED, AMBER, GREEN)
+
+# The reasons, in the order they are checked; the first that holds is the one shown.
+REASONS = {
+    "late_milestone": "a milestone is past its due date",
+    "release_rolled_back": "the latest release was rolled back",
+    "drift_high": f"scope drift above {DRIFT_RED_PCT:g}% of the baseline",
+    "rejected_criteria": "acceptance criteria were rejected",
+    "due_soon": f"a milestone is due within {DUE_SOON_DAYS} days",
+    "release_paused": "a release is paused",
+    "drift_moderate": f"scope drift above {DRIFT_AMBER_PCT:g}% of the baseline",
+    "pending_changes": "change requests await a decision",
+    "on_track": "on track",
+}
+
+# (code, health) in the order checked.
+RULES: tuple[tuple[str, str], ...] = (
+    ("late_milestone", RED),
+    ("release_rolled_back", RED),
+    ("drift_high", RED),
+    ("rejected_criteria", AMBER),
+    ("due_soon", AMBER),
+    ("release_paused", AMBER),
+    ("drift_moderate", AMBER),
+    ("pending_changes", AMBER),
+)
+
+
+def classify(
+    *, days_to_earliest_due: int | None, release_state: str | None, drift_pct: float,
+    rejected_criteria: int, pending_changes: int, launched: bool = False,
+) -> tuple[str, str]:
+    """(health, reason code) of a project; `days_to_earliest_due` is negative when overdue."""
+    if launched:
+        return GREEN, "on_track"
+    holds = {
+        "late_milestone": days_to_earliest_due is not None and days_to_earliest_due < 0,
+        "release_rolled_back": release_state == "rolled_back",
+        "drift_high": drift_pct > DRIFT_RED_PCT,
+        "rejected_criteria": rejected_criteria > 0,
+        "due_soon": days_to_earliest_due is not None and days_to_earliest_due <= DUE_SOON_DAYS,
+        "release_paused": release_state == "paused",
+        "drift_moderate": drift_pct > DRIFT_AMBER_PCT,
+        "pending_changes": pending_changes > 0,
+    }
+    for code, health in RULES:
+        if holds[code]:
+            return health, code
+    return GREEN, "on_track"

@@ -1,0 +1,812 @@
+"""The Project aggregate: one event stream holds every fact about one client project.
+
+Each public method checks its rule against the whole project first and raises a
+DeliveryError before anything is recorded; only then does it trigger one event,
+whose decorated body just applies the change. Replaying the events therefore
+never re-runs a rule, and a refused command leaves the stream untouched.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+from delivery import clock, gates
+from delivery import validation as v
+from delivery.changes import KINDS, ChangeKind, ChangeRequest, ChangeStatus
+from delivery.errors import (
+    BaselineNotFrozen,
+    CriteriaOpen,
+    Duplicate,
+    GateNotMet,
+    InvalidInput,
+    InvalidState,
+    NotFound,
+    ProjectClosed,
+    ReleaseInProgress,
+    ReleaseUnhealthy,
+    SameStage,
+    ScopeFrozen,
+    StageSkip,
+    ThresholdNotMet,
+    WrongStage,
+)
+from delivery.funnel import MAX_STEPS, MIN_STEPS, FunnelStep
+from delivery.milestones import COMPARATORS, Criterion, CriterionState, Metric, Milestone, Reschedule
+from delivery.releases import HealthCheck, Observation, Release, ReleaseState
+from delivery.scope import TIERS, BaselineItem, ItemStatus, ScopeItem
+from delivery.stages import FIRST_STAGE, RELEASE_STAGES, Stage, parse_stage
+
+MAX_RAMP_STEPS = 10
+MAX_CHECKS = 10
+MAX_METRICS = 20
+
+
+class Project(Aggregate):
+    """A client project moving through the eight stages."""
+
+    class Event(Aggregate.Event):
+        @staticmethod
+        def create_timestamp() -> datetime:
+            return clock.now()
+
+    class Created(Event, Aggregate.Created):
+        name: str
+        client: str
+        description: str
+        actor: str
+
+    @classmethod
+    def create(cls, *, name: str, client: str, description: str = "", actor: str) -> Project:
+        return cls(
+            name=v.text("name", name),
+            client=v.text("client", client, max_len=v.NAME_MAX),
+            description=v.optional_text("description", description),
+            actor=v.text("actor", actor, max_len=v.NAME_MAX),
+        )
+
+    def __init__(self, name: str, client: str, description: str, actor: str) -> None:
+        self.name = name
+        self.client = client
+        self.description = description
+        self.created_by = actor
+        self.stage_id: str = FIRST_STAGE.value
+        self.launched = False
+        self.scope: dict[str, ScopeItem] = {}
+        self.baseline: list[BaselineItem] | None = None
+        self.milestones: dict[str, Milestone] = {}
+        self.criteria: dict[str, Criterion] = {}
+        self.change_requests: dict[str, ChangeRequest] = {}
+        self.releases: dict[str, Release] = {}
+        self.funnel: list[FunnelStep] = []
+
+    # ----------------------------------------------------------------- reading
+
+    @property
+    def stage(self) -> Stage:
+        return Stage(self.stage_id)
+
+    @property
+    def baseline_frozen(self) -> bool:
+        return self.baseline is not None
+
+    def scope_item(self, item_id: str) -> ScopeItem:
+        return _get(self.scope, item_id, "scope item")
+
+    def milestone(self, milestone_id: str) -> Milestone:
+        return _get(self.milestones, milestone_id, "milestone")
+
+    def criterion(self, criterion_id: str) -> Criterion:
+        return _get(self.criteria, criterion_id, "acceptance criterion")
+
+    def change_request(self, change_request_id: str) -> ChangeRequest:
+        return _get(self.change_requests, change_request_id, "change request")
+
+    def release(self, release_id: str) -> Release:
+        return _get(self.releases, release_id, "release")
+
+    def criteria_of(self, milestone_id: str) -> list[Criterion]:
+        return [c for c in self.criteria.values() if c.milestone_id == milestone_id]
+
+    def gate(self, stage: Stage) -> list[dict[str, Any]]:
+        """What still keeps the project from leaving `stage` (empty when the gate holds)."""
+        return gates.unmet(
+            stage, self.milestones.values(), self.criteria.values(),
+            release_completed=any(r.state == ReleaseState.COMPLETED for r in self.releases.values()),
+        )
+
+    def active_release(self) -> Release | None:
+        return next((r for r in self.releases.values() if r.active), None)
+
+    # ----------------------------------------------------------------- stages
+
+    def transition(self, *, to_stage: str | Stage, reason: str = "", actor: str) -> None:
+        """Move to the next stage (gated) or back to an earlier one (with a reason)."""
+        self._check_open()
+        target = parse_stage(to_stage, "to_stage")
+        current = self.stage
+        note = v.optional_text("reason", reason)
+        if target is current:
+            raise SameStage(f"The project is already in {current.value}.", {"stage": current.value})
+        if target.index > current.index + 1:
+            nxt = current.next
+            raise StageSkip(
+                f"Stages move one at a time: from {current.value} the next is "
+                f"{nxt.value if nxt else 'none'}, not {target.value}.",
+                {"from": current.value, "to": target.value, "next": nxt.value if nxt else None},
+            )
+        if target.index < current.index:
+            if not note:
+                raise InvalidInput("reason", "is required to move back to an earlier stage")
+            self._stage_returned(from_stage=current.value, to_stage=target.value, reason=note, actor=actor)
+            return
+        unmet = self.gate(current)
+        if unmet:
+            raise GateNotMet(current.value, unmet)
+        if current is Stage.SOLUTION and self.baseline is None:
+            items = [
+                {"id": i.id, "title": i.title, "tier": i.tier}
+                for i in self.scope.values() if i.active
+            ]
+            self._baseline_frozen(items=items, actor=actor)
+        self._stage_advanced(from_stage=current.value, to_stage=target.value, reason=note, actor=actor)
+
+    def complete_launch(self, *, actor: str) -> None:
+        """Close the delivery: the launch stage's gate holds, including a completed release."""
+        self._check_open()
+        if self.stage is not Stage.LAUNCH:
+            raise WrongStage(
+                f"Only a project in launch can complete its launch; it is in {self.stage.value}.",
+                {"stage": self.stage.value},
+            )
+        unmet = self.gate(Stage.LAUNCH)
+        if unmet:
+            raise GateNotMet(Stage.LAUNCH.value, unmet)
+        self._launch_completed(actor=actor)
+
+    @event("StageAdvanced")
+    def _stage_advanced(self, from_stage: str, to_stage: str, reason: str, actor: str) -> None:
+        self.stage_id = to_stage
+
+    @event("StageReturned")
+    def _stage_returned(self, from_stage: str, to_stage: str, reason: str, actor: str) -> None:
+        self.stage_id = to_stage
+
+    @event("BaselineFrozen")
+    def _baseline_frozen(self, items: list[dict[str, str]], actor: str) -> None:
+        self.baseline = [BaselineItem(**i) for i in items]
+
+    @event("LaunchCompleted")
+    def _launch_completed(self, actor: str) -> None:
+        self.launched = True
+
+    # ------------------------------------------------------------------ scope
+
+    def add_scope_item(self, *, title: str, tier: str, actor: str) -> str:
+        self._check_open()
+        self._check_scope_open()
+        title = v.text("title", title)
+        tier = v.choice("tier", tier, TIERS)
+        self._check_unique_title(title)
+        item_id = f"S{len(self.scope) + 1}"
+        self._scope_item_added(item_id=item_id, title=title, tier=tier, actor=actor)
+        return item_id
+
+    def remove_scope_item(self, *, item_id: str, actor: str) -> None:
+        self._check_open()
+        self._check_scope_open()
+        item = self.scope_item(item_id)
+        if not item.active:
+            raise InvalidState(f"Scope item {item_id} is already removed.", {"item_id": item_id})
+        self._scope_item_removed(item_id=item_id, actor=actor)
+
+    def deliver_scope_item(self, *, item_id: str, actor: str) -> None:
+        """Mark a feature as built: core items delivered is how the core path counts as done."""
+        item = self.scope_item(item_id)
+        if item.status != ItemStatus.OPEN:
+            raise InvalidState(
+                f"Scope item {item_id} is {item.status}; only an open item can be delivered.",
+                {"item_id": item_id, "status": item.status},
+            )
+        self._scope_item_delivered(item_id=item_id, actor=actor)
+
+    @event("ScopeItemAdded")
+    def _scope_item_added(self, item_id: str, title: str, tier: str, actor: str) -> None:
+        self.scope[item_id] = ScopeItem(id=item_id, title=title, tier=tier)
+
+    @event("ScopeItemRemoved")
+    def _scope_item_removed(self, item_id: str, actor: str) -> None:
+        self.scope[item_id].status = ItemStatus.REMOVED.value
+
+    @event("ScopeItemDelivered")
+    def _scope_item_delivered(self, item_id: str, actor: str) -> None:
+        self.scope[item_id].status = ItemStatus.DELIVERED.value
+
+    def _check_scope_open(self) -> None:
+        if self.baseline is not None:
+            raise ScopeFrozen(
+                "The scope baseline froze when the project left solution: "
+                "raise a change request to add, modify or remove an item.",
+                {"stage": self.stage.value},
+            )
+
+    def _check_unique_title(self, title: str) -> None:
+        for item in self.scope.values():
+            if item.active and item.title.casefold() == title.casefold():
+                raise Duplicate(
+                    f"Scope item {item.id} already has the title '{item.title}'.",
+                    {"item_id": item.id, "field": "title"},
+                )
+
+    # ------------------------------------------------------------- milestones
+
+    def plan_milestone(
+        self, *, title: str, stage: str | Stage, due_on: date | str,
+        deliverables: list[str] | None = None, actor: str,
+    ) -> str:
+        self._check_open()
+        title = v.text("title", title)
+        target = parse_stage(stage)
+        due = v.day("due_on", due_on)
+        items = v.text_list("deliverables", deliverables or [])
+        if target.index < self.stage.index:
+            raise WrongStage(
+                f"Stage {target.value} is behind the project (now in {self.stage.value}): "
+                "plan milestones for the current or a later stage.",
+                {"stage": target.value, "current": self.stage.value},
+            )
+        milestone_id = f"M{len(self.milestones) + 1}"
+        self._milestone_planned(
+            milestone_id=milestone_id, stage=target.value, title=title, due_on=due,
+            deliverables=items, actor=actor,
+        )
+        return milestone_id
+
+    def reschedule_milestone(
+        self, *, milestone_id: str, due_on: date | str, reason: str, actor: str
+    ) -> None:
+        self._check_open()
+        m = self.milestone(milestone_id)
+        due = v.day("due_on", due_on)
+        why = v.text("reason", reason, max_len=v.TEXT_MAX)
+        if m.done:
+            raise InvalidState(f"Milestone {m.id} is completed; it cannot be rescheduled.", {"milestone_id": m.id})
+        if due == m.due_on:
+            raise InvalidInput("due_on", f"must differ from the current due date {m.due_on.isoformat()}")
+        self._milestone_rescheduled(
+            milestone_id=m.id, from_on=m.due_on, to_on=due, reason=why, actor=actor
+        )
+
+    def complete_milestone(
+        self, *, milestone_id: str, completed_on: date | str | None = None, actor: str
+    ) -> None:
+        self._check_open()
+        m = self.milestone(milestone_id)
+        on = clock.today() if completed_on is None else v.day("completed_on", completed_on)
+        if on > clock.today():
+            raise InvalidInput("completed_on", "must not be in the future")
+        if m.done:
+            raise InvalidState(f"Milestone {m.id} is already completed.", {"milestone_id": m.id})
+        if Stage(m.stage).index > self.stage.index:
+            raise WrongStage(
+                f"Milestone {m.id} belongs to {m.stage}, which the project has not reached.",
+                {"milestone_id": m.id, "stage": m.stage, "current": self.stage.value},
+            )
+        still_open = [c for c in self.criteria_of(m.id) if not c.closed]
+        if still_open:
+            raise CriteriaOpen(
+                f"Milestone {m.id} has acceptance criteria not yet verified or waived: "
+                + ", ".join(f"{c.id} ({c.state})" for c in still_open) + ".",
+                {"milestone_id": m.id, "criteria": [{"id": c.id, "state": c.state} for c in still_open]},
+            )
+        self._milestone_completed(milestone_id=m.id, completed_on=on, actor=actor)
+
+    @event("MilestonePlanned")
+    def _milestone_planned(
+        self, milestone_id: str, stage: str, title: str, due_on: date,
+        deliverables: list[str], actor: str,
+    ) -> None:
+        self.milestones[milestone_id] = Milestone(
+            id=milestone_id, stage=stage, title=title, due_on=due_on,
+            original_due_on=due_on, deliverables=list(deliverables),
+        )
+
+    @event("MilestoneRescheduled")
+    def _milestone_rescheduled(
+        self, milestone_id: str, from_on: date, to_on: date, reason: str, actor: str
+    ) -> None:
+        m = self.milestones[milestone_id]
+        m.reschedules.append(Reschedule(from_on=from_on, to_on=to_on, reason=reason, actor=actor))
+        m.due_on = to_on
+
+    @event("MilestoneCompleted")
+    def _milestone_completed(self, milestone_id: str, completed_on: date, actor: str) -> None:
+        self.milestones[milestone_id].completed_on = completed_on
+
+    # ------------------------------------------------------ acceptance criteria
+
+    def add_criterion(
+        self, *, milestone_id: str, text: str, metric: dict[str, Any] | None = None, actor: str
+    ) -> str:
+        self._check_open()
+        m = self.milestone(milestone_id)
+        wording = v.text("text", text, max_len=500)
+        spec = _metric(metric) if metric is not None else None
+        if m.done:
+            raise InvalidState(f"Milestone {m.id} is completed; add no more criteria to it.", {"milestone_id": m.id})
+        criterion_id = f"AC{len(self.criteria) + 1}"
+        self._criterion_added(
+            criterion_id=criterion_id, milestone_id=m.id, text=wording, metric=spec, actor=actor
+        )
+        return criterion_id
+
+    def verify_criterion(
+        self, *, criterion_id: str, evidence: str, measured: float | None = None, actor: str
+    ) -> None:
+        c = self._decidable(criterion_id, CriterionState.OPEN, CriterionState.REJECTED, verb="verified")
+        proof = v.text("evidence", evidence, max_len=v.TEXT_MAX)
+        value: float | None = None
+        if c.metric is None:
+            if measured is not None:
+                raise InvalidInput("measured", "only a measurable criterion takes a measured value")
+        else:
+            if measured is None:
+                raise InvalidInput("measured", f"is required: the criterion is {c.metric.describe()}")
+            value = v.number("measured", measured)
+            if not c.metric.met_by(value):
+                raise ThresholdNotMet(
+                    f"Measured {value:g} does not meet {c.metric.describe()}: "
+                    "fix and measure again, or reject or waive the criterion with a reason.",
+                    {"criterion_id": c.id, "metric": c.metric.name, "comparator": c.metric.comparator,
+                     "threshold": c.metric.threshold, "unit": c.metric.unit, "measured": value},
+                )
+        self._criterion_verified(criterion_id=c.id, evidence=proof, measured=value, actor=actor)
+
+    def reject_criterion(self, *, criterion_id: str, reason: str, actor: str) -> None:
+        c = self._decidable(criterion_id, CriterionState.OPEN, CriterionState.VERIFIED, verb="rejected")
+        why = v.text("reason", reason, max_len=v.TEXT_MAX)
+        self._criterion_rejected(criterion_id=c.id, reason=why, actor=actor)
+
+    def waive_criterion(self, *, criterion_id: str, reason: str, actor: str) -> None:
+        c = self._decidable(criterion_id, CriterionState.OPEN, CriterionState.REJECTED, verb="waived")
+        why = v.text("reason", reason, max_len=v.TEXT_MAX)
+        self._criterion_waived(criterion_id=c.id, reason=why, actor=actor)
+
+    def _decidable(self, criterion_id: str, *states: CriterionState, verb: str) -> Criterion:
+        self._check_open()
+        c = self.criterion(criterion_id)
+        if self.milestones[c.milestone_id].done:
+            raise InvalidState(
+                f"Criterion {c.id} belongs to completed milestone {c.milestone_id}.",
+                {"criterion_id": c.id, "milestone_id": c.milestone_id},
+            )
+        if c.state not in states:
+            allowed = " or ".join(s.value for s in states)
+            raise InvalidState(
+                f"Criterion {c.id} is {c.state}; only a criterion that is {allowed} can be {verb}.",
+                {"criterion_id": c.id, "state": c.state},
+            )
+        return c
+
+    @event("CriterionAdded")
+    def _criterion_added(
+        self, criterion_id: str, milestone_id: str, text: str,
+        metric: dict[str, Any] | None, actor: str,
+    ) -> None:
+        self.criteria[criterion_id] = Criterion(
+            id=criterion_id, milestone_id=milestone_id, text=text,
+            metric=Metric(**metric) if metric is not None else None,
+        )
+
+    @event("CriterionVerified")
+    def _criterion_verified(
+        self, criterion_id: str, evidence: str, measured: float | None, actor: str
+    ) -> None:
+        c = self.criteria[criterion_id]
+        c.state, c.evidence, c.measured, c.reason, c.decided_by = (
+            CriterionState.VERIFIED.value, evidence, measured, "", actor
+        )
+
+    @event("CriterionRejected")
+    def _criterion_rejected(self, criterion_id: str, reason: str, actor: str) -> None:
+        c = self.criteria[criterion_id]
+        c.state, c.reason, c.decided_by = CriterionState.REJECTED.value, reason, actor
+
+    @event("CriterionWaived")
+    def _criterion_waived(self, criterion_id: str, reason: str, actor: str) -> None:
+        c = self.criteria[criterion_id]
+        c.state, c.reason, c.decided_by = CriterionState.WAIVED.value, reason, actor
+
+    # -------------------------------------------------------- change requests
+
+    def raise_change_request(
+        self, *, title: str, requested_by: str, kind: str, tier: str,
+        scope_item_id: str | None = None, schedule_days: int = 0,
+        cost: Decimal | int | float | str = 0, actor: str,
+    ) -> str:
+        self._check_open()
+        title = v.text("title", title)
+        who = v.text("requested_by", requested_by, max_len=v.NAME_MAX)
+        kind = v.choice("kind", kind, KINDS)
+        tier = v.choice("tier", tier, TIERS)
+        days = v.integer("impact.schedule_days", schedule_days, low=-365, high=3650)
+        amount = v.money("impact.cost", cost)
+        if kind == ChangeKind.ADD:
+            if scope_item_id is not None:
+                raise InvalidInput("scope_item_id", "must be empty when the change adds a new item")
+        else:
+            if scope_item_id is None:
+                raise InvalidInput("scope_item_id", f"is required for a change of kind {kind}")
+            item = self.scope_item(scope_item_id)
+            if not item.active:
+                raise InvalidState(f"Scope item {item.id} is removed.", {"scope_item_id": item.id})
+        if self.baseline is None:
+            raise BaselineNotFrozen(
+                "The scope is still open in research and solution: change the scope items directly; "
+                "change requests start once the baseline freezes.",
+                {"stage": self.stage.value},
+            )
+        change_request_id = f"CR{len(self.change_requests) + 1}"
+        self._change_request_raised(
+            change_request_id=change_request_id, title=title, requested_by=who, kind=kind,
+            tier=tier, scope_item_id=scope_item_id, schedule_days=days, cost=amount,
+            stage=self.stage.value, actor=actor,
+        )
+        return change_request_id
+
+    def approve_change_request(self, *, change_request_id: str, reason: str = "", actor: str) -> None:
+        cr = self._pending_change(change_request_id, "approved")
+        why = v.optional_text("reason", reason)
+        new_item_id = None
+        if cr.kind == ChangeKind.ADD:
+            self._check_unique_title(cr.title)
+            new_item_id = f"S{len(self.scope) + 1}"
+        else:
+            assert cr.scope_item_id is not None
+            item = self.scope[cr.scope_item_id]
+            if not item.active:
+                raise InvalidState(
+                    f"Scope item {item.id} was removed after this request was raised; "
+                    "reject or withdraw the request.",
+                    {"scope_item_id": item.id},
+                )
+        self._change_request_approved(
+            change_request_id=cr.id, reason=why, new_item_id=new_item_id, actor=actor
+        )
+
+    def reject_change_request(self, *, change_request_id: str, reason: str, actor: str) -> None:
+        cr = self._pending_change(change_request_id, "rejected")
+        why = v.text("reason", reason, max_len=v.TEXT_MAX)
+        self._change_request_rejected(change_request_id=cr.id, reason=why, actor=actor)
+
+    def withdraw_change_request(self, *, change_request_id: str, actor: str) -> None:
+        cr = self._pending_change(change_request_id, "withdrawn")
+        self._change_request_withdrawn(change_request_id=cr.id, actor=actor)
+
+    def implement_change_request(self, *, change_request_id: str, actor: str) -> None:
+        self._check_open()
+        cr = self.change_request(change_request_id)
+        if cr.status != ChangeStatus.APPROVED:
+            raise InvalidState(
+                f"Change request {cr.id} is {cr.status}; only an approved one can be implemented.",
+                {"change_request_id": cr.id, "status": cr.status},
+            )
+        self._change_request_implemented(change_request_id=cr.id, actor=actor)
+
+    def _pending_change(self, change_request_id: str, verb: str) -> ChangeRequest:
+        self._check_open()
+        cr = self.change_request(change_request_id)
+        if not cr.pending:
+            raise InvalidState(
+                f"Change request {cr.id} is {cr.status}; only a raised one can be {verb}.",
+                {"change_request_id": cr.id, "status": cr.status},
+            )
+        return cr
+
+    @event("ChangeRequestRaised")
+    def _change_request_raised(
+        self, change_request_id: str, title: str, requested_by: str, kind: str, tier: str,
+        scope_item_id: str | None, schedule_days: int, cost: Decimal, stage: str, actor: str,
+    ) -> None:
+        self.change_requests[change_request_id] = ChangeRequest(
+            id=change_request_id, title=title, requested_by=requested_by, kind=kind, tier=tier,
+            scope_item_id=scope_item_id, schedule_days=schedule_days, cost=cost,
+            raised_in_stage=stage,
+        )
+
+    @event("ChangeRequestApproved")
+    def _change_request_approved(
+        self, change_request_id: str, reason: str, new_item_id: str | None, actor: str
+    ) -> None:
+        cr = self.change_requests[change_request_id]
+        cr.status, cr.decision_reason, cr.decided_by = ChangeStatus.APPROVED.value, reason, actor
+        if cr.kind == ChangeKind.ADD and new_item_id is not None:
+            cr.scope_item_id = new_item_id
+            self.scope[new_item_id] = ScopeItem(
+                id=new_item_id, title=cr.title, tier=cr.tier, change_request_id=cr.id
+            )
+        elif cr.kind == ChangeKind.REMOVE and cr.scope_item_id is not None:
+            self.scope[cr.scope_item_id].status = ItemStatus.REMOVED.value
+        elif cr.kind == ChangeKind.MODIFY and cr.scope_item_id is not None:
+            self.scope[cr.scope_item_id].tier = cr.tier
+
+    @event("ChangeRequestRejected")
+    def _change_request_rejected(self, change_request_id: str, reason: str, actor: str) -> None:
+        cr = self.change_requests[change_request_id]
+        cr.status, cr.decision_reason, cr.decided_by = ChangeStatus.REJECTED.value, reason, actor
+
+    @event("ChangeRequestWithdrawn")
+    def _change_request_withdrawn(self, change_request_id: str, actor: str) -> None:
+        self.change_requests[change_request_id].status = ChangeStatus.WITHDRAWN.value
+
+    @event("ChangeRequestImplemented")
+    def _change_request_implemented(self, change_request_id: str, actor: str) -> None:
+        self.change_requests[change_request_id].status = ChangeStatus.IMPLEMENTED.value
+
+    # --------------------------------------------------------------- releases
+
+    def plan_release(
+        self, *, version: str, steps: list[int], health: list[dict[str, Any]] | None = None,
+        actor: str,
+    ) -> str:
+        self._check_open()
+        label = v.text("version", version, max_len=50)
+        ramp = _ramp(steps)
+        checks = _health_checks(health or [])
+        self._check_release_stage()
+        if any(r.version == label for r in self.releases.values()):
+            raise Duplicate(f"A release {label} is already planned.", {"field": "version"})
+        release_id = f"R{len(self.releases) + 1}"
+        self._release_planned(release_id=release_id, version=label, steps=ramp, checks=checks, actor=actor)
+        return release_id
+
+    def start_release(self, *, release_id: str, actor: str) -> None:
+        self._check_open()
+        r = self._release_in(release_id, ReleaseState.PLANNED, ReleaseState.ROLLED_BACK, verb="started")
+        self._check_release_stage()
+        other = self.active_release()
+        if other is not None:
+            raise ReleaseInProgress(
+                f"Release {other.id} ({other.version}) is still {other.state}: complete or roll it back first.",
+                {"release_id": other.id},
+            )
+        self._release_started(release_id=r.id, actor=actor)
+
+    def record_observation(self, *, release_id: str, metrics: dict[str, Any], actor: str) -> None:
+        self._check_open()
+        r = self._release_in(release_id, ReleaseState.RAMPING, ReleaseState.PAUSED, verb="observed")
+        if not isinstance(metrics, dict) or not metrics:
+            raise InvalidInput("metrics", "must name at least one metric and its value")
+        if len(metrics) > MAX_METRICS:
+            raise InvalidInput("metrics", f"must have at most {MAX_METRICS} entries")
+        values = {
+            v.text("metrics", name, max_len=80): v.number(f"metrics.{name}", value)
+            for name, value in metrics.items()
+        }
+        self._release_observed(
+            release_id=r.id, percent=r.percent, ramp=r.rollbacks, metrics=values,
+            failures=r.failures_for(values), actor=actor,
+        )
+
+    def advance_release(self, *, release_id: str, actor: str) -> None:
+        self._check_open()
+        r = self._release_in(release_id, ReleaseState.RAMPING, verb="advanced")
+        self._check_release_stage()
+        if r.step_index == len(r.steps) - 1:
+            raise InvalidState(
+                f"Release {r.id} is at {r.percent}%, its last step: complete it instead.",
+                {"release_id": r.id},
+            )
+        self._check_healthy(r)
+        self._release_advanced(
+            release_id=r.id, from_percent=r.percent, to_percent=r.steps[r.step_index + 1], actor=actor
+        )
+
+    def pause_release(self, *, release_id: str, reason: str, actor: str) -> None:
+        self._check_open()
+        r = self._release_in(release_id, ReleaseState.RAMPING, verb="paused")
+        why = v.text("reason", reason, max_len=v.TEXT_MAX)
+        self._release_paused(release_id=r.id, percent=r.percent, reason=why, actor=actor)
+
+    def resume_release(self, *, release_id: str, actor: str) -> None:
+        self._check_open()
+        r = self._release_in(release_id, ReleaseState.PAUSED, verb="resumed")
+        self._release_resumed(release_id=r.id, percent=r.percent, actor=actor)
+
+    def roll_back_release(self, *, release_id: str, reason: str, actor: str) -> None:
+        self._check_open()
+        r = self._release_in(release_id, ReleaseState.RAMPING, ReleaseState.PAUSED, verb="rolled back")
+        why = v.text("reason", reason, max_len=v.TEXT_MAX)
+        self._release_rolled_back(release_id=r.id, from_percent=r.percent, reason=why, actor=actor)
+
+    def complete_release(self, *, release_id: str, actor: str) -> None:
+        self._check_open()
+        r = self._release_in(release_id, ReleaseState.RAMPING, verb="completed")
+        if r.percent != 100:
+            raise InvalidState(
+                f"Release {r.id} is at {r.percent}%: advance it to 100% before completing it.",
+                {"release_id": r.id, "percent": r.percent},
+            )
+        self._check_healthy(r)
+        self._release_completed(release_id=r.id, actor=actor)
+
+    def _release_in(self, release_id: str, *states: ReleaseState, verb: str) -> Release:
+        r = self.release(release_id)
+        if r.state not in states:
+            allowed = " or ".join(s.value for s in states)
+            raise InvalidState(
+                f"Release {r.id} is {r.state}; only a release that is {allowed} can be {verb}.",
+                {"release_id": r.id, "state": r.state},
+            )
+        return r
+
+    def _check_release_stage(self) -> None:
+        if self.stage not in RELEASE_STAGES:
+            raise WrongStage(
+                f"Releases run in trial or launch; the project is in {self.stage.value}.",
+                {"stage": self.stage.value},
+            )
+
+    def _check_healthy(self, r: Release) -> None:
+        if not r.checks:
+            return
+        obs = r.latest_observation_at_step()
+        if obs is None:
+            raise ReleaseUnhealthy(
+                f"Release {r.id} has no health observation at {r.percent}% yet: record one first.",
+                {"release_id": r.id, "percent": r.percent, "failures": []},
+            )
+        if not obs.healthy:
+            raise ReleaseUnhealthy(
+                f"Release {r.id} is unhealthy at {r.percent}%: {'; '.join(obs.failures)}. "
+                "Fix it and record a healthy observation, or roll back.",
+                {"release_id": r.id, "percent": r.percent, "failures": obs.failures},
+            )
+
+    @event("ReleasePlanned")
+    def _release_planned(
+        self, release_id: str, version: str, steps: list[int], checks: list[dict[str, Any]], actor: str
+    ) -> None:
+        self.releases[release_id] = Release(
+            id=release_id, version=version, steps=list(steps),
+            checks=[HealthCheck(**c) for c in checks],
+        )
+
+    @event("ReleaseStarted")
+    def _release_started(self, release_id: str, actor: str) -> None:
+        r = self.releases[release_id]
+        r.state, r.step_index = ReleaseState.RAMPING.value, 0
+
+    @event("ReleaseObserved")
+    def _release_observed(
+        self, release_id: str, percent: int, ramp: int, metrics: dict[str, float],
+        failures: list[str], actor: str,
+    ) -> None:
+        self.releases[release_id].observations.append(
+            Observation(percent=percent, ramp=ramp, metrics=dict(metrics), failures=list(failures), actor=actor)
+        )
+
+    @event("ReleaseAdvanced")
+    def _release_advanced(self, release_id: str, from_percent: int, to_percent: int, actor: str) -> None:
+        r = self.releases[release_id]
+        r.step_index = r.steps.index(to_percent)
+
+    @event("ReleasePaused")
+    def _release_paused(self, release_id: str, percent: int, reason: str, actor: str) -> None:
+        self.releases[release_id].state = ReleaseState.PAUSED.value
+
+    @event("ReleaseResumed")
+    def _release_resumed(self, release_id: str, percent: int, actor: str) -> None:
+        self.releases[release_id].state = ReleaseState.RAMPING.value
+
+    @event("ReleaseRolledBack")
+    def _release_rolled_back(self, release_id: str, from_percent: int, reason: str, actor: str) -> None:
+        r = self.releases[release_id]
+        r.state, r.step_index, r.rollbacks = ReleaseState.ROLLED_BACK.value, -1, r.rollbacks + 1
+
+    @event("ReleaseCompleted")
+    def _release_completed(self, release_id: str, actor: str) -> None:
+        self.releases[release_id].state = ReleaseState.COMPLETED.value
+
+    # ----------------------------------------------------------------- funnel
+
+    def define_funnel(self, *, steps: list[dict[str, Any]], actor: str) -> None:
+        """Write the business loop as 3 to 5 steps with the conversion expected at each."""
+        self._check_open()
+        if not isinstance(steps, list) or not MIN_STEPS <= len(steps) <= MAX_STEPS:
+            raise InvalidInput("steps", f"must be a list of {MIN_STEPS} to {MAX_STEPS} funnel steps")
+        parsed = []
+        for i, step in enumerate(steps):
+            if not isinstance(step, dict):
+                raise InvalidInput(f"steps[{i}]", "must be an object with name and expected_rate")
+            rate = v.number(f"steps[{i}].expected_rate", step.get("expected_rate"))
+            if not 0 < rate <= 100:
+                raise InvalidInput(f"steps[{i}].expected_rate", "must be a percentage above 0 and at most 100")
+            parsed.append({"name": v.text(f"steps[{i}].name", step.get("name"), max_len=80), "expected_rate": rate})
+        if self.baseline is not None:
+            raise WrongStage(
+                "The funnel is written in research and solution, before the baseline freezes.",
+                {"stage": self.stage.value},
+            )
+        self._funnel_defined(steps=parsed, actor=actor)
+
+    def record_funnel_actuals(self, *, rates: list[Any], actor: str) -> None:
+        """After launch: the measured conversion of each funnel step, in order."""
+        if not self.funnel:
+            raise InvalidState("No funnel was defined for this project.", {})
+        if not isinstance(rates, list) or len(rates) != len(self.funnel):
+            raise InvalidInput("rates", f"must list {len(self.funnel)} rates, one per funnel step")
+        values = [v.number(f"rates[{i}]", r) for i, r in enumerate(rates)]
+        for i, rate in enumerate(values):
+            if not 0 <= rate <= 100:
+                raise InvalidInput(f"rates[{i}]", "must be a percentage from 0 to 100")
+        if self.stage is not Stage.LAUNCH:
+            raise WrongStage(
+                f"Actual conversion is recorded after launch; the project is in {self.stage.value}.",
+                {"stage": self.stage.value},
+            )
+        self._funnel_actuals_recorded(rates=values, actor=actor)
+
+    @event("FunnelDefined")
+    def _funnel_defined(self, steps: list[dict[str, Any]], actor: str) -> None:
+        self.funnel = [FunnelStep(name=s["name"], expected_rate=s["expected_rate"]) for s in steps]
+
+    @event("FunnelActualsRecorded")
+    def _funnel_actuals_recorded(self, rates: list[float], actor: str) -> None:
+        for step, rate in zip(self.funnel, rates, strict=True):
+            step.actual_rate = rate
+
+    # ----------------------------------------------------------------- shared
+
+    def _check_open(self) -> None:
+        if self.launched:
+            raise ProjectClosed(
+                "The project has completed its launch; its delivery record is closed.", {}
+            )
+
+
+def _get(table: dict[str, Any], key: str, kind: str) -> Any:
+    try:
+        return table[key]
+    except (KeyError, TypeError):
+        raise NotFound(kind, key) from None
+
+
+def _metric(spec: object) -> dict[str, Any]:
+    if not isinstance(spec, dict):
+        raise InvalidInput("metric", "must be an object with name, comparator, threshold and unit")
+    return {
+        "name": v.text("metric.name", spec.get("name"), max_len=80),
+        "comparator": v.choice("metric.comparator", spec.get("comparator"), COMPARATORS),
+        "threshold": v.number("metric.threshold", spec.get("threshold")),
+        "unit": v.optional_text("metric.unit", spec.get("unit"), max_len=20),
+    }
+
+
+def _ramp(steps: object) -> list[int]:
+    if not isinstance(steps, list | tuple) or not 1 <= len(steps) <= MAX_RAMP_STEPS:
+        raise InvalidInput("steps", f"must be a list of 1 to {MAX_RAMP_STEPS} percentages")
+    ramp = [v.integer(f"steps[{i}]", s, low=1, high=100) for i, s in enumerate(steps)]
+    if any(b <= a for a, b in zip(ramp, ramp[1:], strict=False)):
+        raise InvalidInput("steps", "must rise strictly, e.g. 1, 5, 20, 50, 100")
+    if ramp[-1] != 100:
+        raise InvalidInput("steps", "must end at 100")
+    return ramp
+
+
+def _health_checks(specs: object) -> list[dict[str, Any]]:
+    if not isinstance(specs, list | tuple) or len(specs) > MAX_CHECKS:
+        raise InvalidInput("health", f"must be a list of at most {MAX_CHECKS} checks")
+    checks = []
+    for i, spec in enumerate(specs):
+        if not isinstance(spec, dict):
+            raise InvalidInput(f"health[{i}]", "must be an object with metric, comparator and threshold")
+        checks.append({
+            "metric": v.text(f"health[{i}].metric", spec.get("metric"), max_len=80),
+            "comparator": v.choice(f"health[{i}].comparator", spec.get("comparator"), COMPARATORS),
+            "threshold": v.number(f"health[{i}].threshold", spec.get("threshold")),
+        })
+    return checks

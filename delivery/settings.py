@@ -1,0 +1,81 @@
+"""One setting, DELIVERY_DATABASE_URL, chooses the store; this module translates it for the library."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from delivery.errors import InvalidInput
+
+DEFAULT_URL = "sqlite:///var/delivery.sqlite3"
+
+
+@dataclass(frozen=True)
+class Database:
+    """Where the events (and, beside them, the projection tables) live."""
+
+    url: str
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Database:
+        env = os.environ if environ is None else environ
+        return cls(env.get("DELIVERY_DATABASE_URL") or DEFAULT_URL)
+
+    @property
+    def kind(self) -> str:
+        scheme = urlsplit(self.url).scheme.split("+")[0]
+        if scheme == "sqlite":
+            return "sqlite"
+        if scheme in ("postgresql", "postgres"):
+            return "postgresql"
+        raise InvalidInput(
+            "DELIVERY_DATABASE_URL", "must start with sqlite:/// or postgresql://"
+        )
+
+    @property
+    def sqlite_path(self) -> str:
+        # sqlite:///relative/path or sqlite:////absolute/path, as SQLAlchemy spells them.
+        path = self.url.split(":///", 1)[1] if ":///" in self.url else ""
+        if not path:
+            raise InvalidInput("DELIVERY_DATABASE_URL", "sqlite URLs need a file path: sqlite:///path")
+        return path
+
+    @property
+    def schema(self) -> str | None:
+        values = parse_qs(urlsplit(self.url).query).get("schema")
+        return values[0] if values else None
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The library's persistence variables for this database."""
+        if self.kind == "sqlite":
+            path = self.sqlite_path
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": path,
+                "SQLITE_LOCK_TIMEOUT": "10",
+            }
+        parts = urlsplit(self.url)
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": parts.path.lstrip("/") or "postgres",
+            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_USER": unquote(parts.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "POSTGRES_POOL_SIZE": os.environ.get("DELIVERY_POOL_SIZE", "5"),
+            "POSTGRES_CONNECT_TIMEOUT": "10",
+        }
+        if self.schema:
+            env["POSTGRES_SCHEMA"] = self.schema
+        return env
+
+    def sqlalchemy_url(self) -> str:
+        """The same database as a SQLAlchemy URL (psycopg 3 driver for PostgreSQL)."""
+        if self.kind == "sqlite":
+            return f"sqlite:///{self.sqlite_path}"
+        netloc_and_path = self.url.split("://", 1)[1].split("?", 1)[0]
+        return f"postgresql+psycopg://{netloc_and_path}"

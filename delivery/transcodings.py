@@ -1,0 +1,53 @@
+"""How values beyond JSON's own (dates, the domain's dataclasses) are stored in events and snapshots."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from typing import Any
+
+from eventsourcing.persistence import Transcoder, Transcoding
+
+from delivery.changes import ChangeRequest
+from delivery.funnel import FunnelStep
+from delivery.milestones import Criterion, Metric, Milestone, Reschedule
+from delivery.releases import HealthCheck, Observation, Release
+from delivery.scope import BaselineItem, ScopeItem
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class DataclassAsDict(Transcoding):
+    """One shallow dict per dataclass, so nested values go through their own transcodings."""
+
+    def __init__(self, cls: type[Any]) -> None:
+        self.type = cls
+        self.name = cls.__name__
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+    def decode(self, data: dict[str, Any]) -> Any:
+        return self.type(**data)
+
+
+# Names here are stored in snapshots: renaming a class needs its old name kept as `name`.
+SNAPSHOT_TYPES: tuple[type[Any], ...] = (
+    ScopeItem, BaselineItem, Milestone, Reschedule, Metric, Criterion,
+    ChangeRequest, Release, HealthCheck, Observation, FunnelStep,
+)
+
+
+def register_transcodings(transcoder: Transcoder) -> None:
+    transcoder.register(DateAsISO())
+    for cls in SNAPSHOT_TYPES:
+        transcoder.register(DataclassAsDict(cls))

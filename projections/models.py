@@ -1,0 +1,382 @@
+"""Read models: what readers see. The API returns them and the pages render them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ReadModel(BaseModel):
+    model_config = ConfigDict(validate_assignment=False)
+
+
+# ------------------------------------------------------------------ summary
+
+
+class StageEntry(ReadModel):
+    stage: str
+    label_en: str
+    label_zh: str
+    entered_at: datetime
+    by: str
+    direction: Literal["created", "advanced", "returned"]
+    reason: str = ""
+
+
+class ScopeItemView(ReadModel):
+    id: str
+    title: str
+    tier: str
+    status: str
+    change_request_id: str | None = None
+    in_baseline: bool = False
+
+
+class FunnelStepView(ReadModel):
+    name: str
+    expected_rate: float
+    actual_rate: float | None = None
+    # Actual minus expected, in percentage points (None until actuals are recorded).
+    gap: float | None = None
+
+
+class ProjectSummary(ReadModel):
+    id: str
+    name: str
+    client: str
+    description: str = ""
+    stage: str
+    stage_label_en: str
+    stage_label_zh: str
+    version: int
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    launched: bool = False
+    launched_at: datetime | None = None
+    baseline_frozen_at: datetime | None = None
+    stage_history: list[StageEntry] = Field(default_factory=list)
+    scope: list[ScopeItemView] = Field(default_factory=list)
+    funnel: list[FunnelStepView] = Field(default_factory=list)
+    # The funnel step whose actual conversion falls furthest below its expectation.
+    biggest_drop: str | None = None
+
+
+# --------------------------------------------------------------- milestones
+
+
+class RescheduleEntry(ReadModel):
+    from_on: date
+    to_on: date
+    reason: str
+    by: str
+    at: datetime
+
+
+class MilestoneRecord(ReadModel):
+    id: str
+    stage: str
+    title: str
+    deliverables: list[str] = Field(default_factory=list)
+    due_on: date
+    original_due_on: date
+    reschedules: list[RescheduleEntry] = Field(default_factory=list)
+    planned_at: datetime
+    planned_by: str
+    completed_on: date | None = None
+    completed_at: datetime | None = None
+    completed_by: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.completed_on is not None
+
+
+class MilestonesState(ReadModel):
+    current_stage: str = "research"
+    milestones: list[MilestoneRecord] = Field(default_factory=list)
+    criterion_milestone: dict[str, str] = Field(default_factory=dict)
+    criterion_state: dict[str, str] = Field(default_factory=dict)
+
+
+class MilestoneStatus(MilestoneRecord):
+    status: Literal["planned", "in_progress", "at_risk", "late", "done"]
+    slip_days: int
+    days_late: int | None = None
+    days_to_due: int | None = None
+    criteria_total: int = 0
+    criteria_closed: int = 0
+
+
+class MilestoneList(ReadModel):
+    project_id: str
+    today: date
+    items: list[MilestoneStatus]
+
+
+# ---------------------------------------------------------------- checklist
+
+
+class MetricView(ReadModel):
+    name: str
+    comparator: str
+    threshold: float
+    unit: str = ""
+
+
+class CriterionDecision(ReadModel):
+    action: Literal["added", "verified", "rejected", "waived"]
+    by: str
+    at: datetime
+    evidence: str = ""
+    measured: float | None = None
+    reason: str = ""
+
+
+class ChecklistItem(ReadModel):
+    id: str
+    milestone_id: str
+    text: str
+    metric: MetricView | None = None
+    state: str = "open"
+    evidence: str = ""
+    measured: float | None = None
+    meets_threshold: bool | None = None
+    reason: str = ""
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    added_by: str
+    added_at: datetime
+    history: list[CriterionDecision] = Field(default_factory=list)
+
+
+class ChecklistMilestoneRef(ReadModel):
+    id: str
+    title: str
+    stage: str
+    done: bool = False
+
+
+class ChecklistState(ReadModel):
+    current_stage: str = "research"
+    milestones: list[ChecklistMilestoneRef] = Field(default_factory=list)
+    items: list[ChecklistItem] = Field(default_factory=list)
+    release_completed: bool = False
+
+
+class ChecklistMilestone(ChecklistMilestoneRef):
+    items: list[ChecklistItem] = Field(default_factory=list)
+
+
+class StageGate(ReadModel):
+    holds: bool
+    unmet: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class StageChecklist(ReadModel):
+    stage: str
+    label_en: str
+    label_zh: str
+    is_current: bool
+    milestones: list[ChecklistMilestone]
+    closed: int
+    total: int
+    gate: StageGate
+
+
+class Checklist(ReadModel):
+    project_id: str
+    stage: str
+    open_criteria: int
+    stages: list[StageChecklist]
+
+
+# ---------------------------------------------------------- change requests
+
+
+class ChangeDecision(ReadModel):
+    action: Literal["raised", "approved", "rejected", "withdrawn", "implemented"]
+    by: str
+    at: datetime
+    reason: str = ""
+
+
+class ChangeLogEntry(ReadModel):
+    id: str
+    title: str
+    requested_by: str
+    kind: str
+    tier: str
+    scope_item_id: str | None = None
+    scope_item_title: str | None = None
+    schedule_days: int
+    cost: Decimal
+    status: str
+    raised_in_stage: str
+    raised_at: datetime
+    raised_by: str
+    # Raised once development had begun: a warning sign of late drift.
+    late: bool = False
+    # Value-added work approved while core-path items were still open.
+    value_added_before_core: bool = False
+    trail: list[ChangeDecision] = Field(default_factory=list)
+
+
+class ScopeRef(ReadModel):
+    id: str
+    title: str
+    tier: str
+    status: str = "open"
+
+
+class ChangesState(ReadModel):
+    stage: str = "research"
+    baseline: list[ScopeRef] | None = None
+    baseline_frozen_at: datetime | None = None
+    scope: dict[str, ScopeRef] = Field(default_factory=dict)
+    entries: list[ChangeLogEntry] = Field(default_factory=list)
+
+
+class DriftSummary(ReadModel):
+    baseline_frozen: bool
+    baseline_size: int
+    baseline_by_tier: dict[str, int]
+    items_added: int
+    items_removed: int
+    items_modified: int
+    drift_pct: float
+    schedule_days_added: int
+    cost_added: Decimal
+    pending: int
+    late_requests: list[str]
+    value_added_before_core: list[str]
+    warnings: list[str]
+
+
+class ChangeLog(ReadModel):
+    project_id: str
+    entries: list[ChangeLogEntry]
+    drift: DriftSummary
+
+
+# ----------------------------------------------------------------- releases
+
+
+class StepVisit(ReadModel):
+    percent: int
+    entered_at: datetime
+    left_at: datetime | None = None
+
+
+class PauseView(ReadModel):
+    at: datetime
+    reason: str
+    by: str
+    percent: int
+    resumed_at: datetime | None = None
+
+
+class RollbackView(ReadModel):
+    at: datetime
+    reason: str
+    by: str
+    from_percent: int
+
+
+class ObservationView(ReadModel):
+    at: datetime
+    percent: int
+    metrics: dict[str, float]
+    healthy: bool
+    failures: list[str] = Field(default_factory=list)
+    by: str
+
+
+class HealthCheckView(ReadModel):
+    metric: str
+    comparator: str
+    threshold: float
+
+
+class ReleaseView(ReadModel):
+    id: str
+    version: str
+    steps: list[int]
+    checks: list[HealthCheckView] = Field(default_factory=list)
+    state: str = "planned"
+    percent: int = 0
+    planned_at: datetime
+    planned_by: str
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    visits: list[StepVisit] = Field(default_factory=list)
+    pauses: list[PauseView] = Field(default_factory=list)
+    rollbacks: list[RollbackView] = Field(default_factory=list)
+    observations: list[ObservationView] = Field(default_factory=list)
+    # Seconds spent at each percent (as text keys), up to `now` for the current step.
+    time_at_step: dict[str, float] = Field(default_factory=dict)
+
+
+class ReleasesState(ReadModel):
+    items: list[ReleaseView] = Field(default_factory=list)
+
+
+class ReleaseList(ReadModel):
+    project_id: str
+    items: list[ReleaseView]
+
+
+# ---------------------------------------------------------------- portfolio
+
+
+class PortfolioRow(ReadModel):
+    project_id: str
+    name: str
+    client: str
+    stage: str
+    stage_label_en: str
+    stage_label_zh: str
+    stage_entered_at: datetime
+    days_in_stage: int
+    next_milestone_id: str | None = None
+    next_milestone_title: str | None = None
+    next_milestone_due_on: date | None = None
+    next_milestone_status: str | None = None
+    open_criteria: int
+    pending_change_requests: int
+    drift_pct: float
+    release_percent: int | None = None
+    release_state: str | None = None
+    health: Literal["red", "amber", "green"]
+    health_reason: str
+    health_reason_text: str
+    launched: bool
+    version: int
+    updated_at: datetime
+
+
+class PortfolioPage(ReadModel):
+    items: list[PortfolioRow]
+    next_cursor: str | None = None
+
+
+# -------------------------------------------------------------------- audit
+
+
+class AuditEntry(ReadModel):
+    position: int
+    project_id: str
+    version: int
+    type: str
+    actor: str
+    recorded_at: datetime
+    data: dict[str, Any]
+
+
+class AuditPage(ReadModel):
+    project_id: str
+    items: list[AuditEntry]
+    next_cursor: str | None = None
