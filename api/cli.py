@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker.set_defaults(handler=_worker)
 
     try:
-        from api import cli_server  # the HTTP server and tokens, when installed
+        from api import cli_server  # type: ignore[attr-defined]  # the HTTP server, when installed
     except ImportError:
         pass
     else:
@@ -69,6 +69,7 @@ class ProgressLine:
 
 def _demo(args: argparse.Namespace) -> int:
     from delivery.demo import demo_is_loaded, load_demo
+
     from projections.service import ReadSide
 
     app = DeliveryApplication()
@@ -136,7 +137,8 @@ def _rebuild(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from projections.worker import run_worker
 
-    return run_worker(poll_seconds=args.poll)
+    code: int = run_worker(poll_seconds=args.poll)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Transcoder
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from delivery import validation as v
 from delivery.errors import NotFound, VersionConflict, VersionMismatch
@@ -42,8 +42,10 @@ class DeliveryApplication(Application[UUID]):
     def __init__(self, database: Database | None = None, env: Mapping[str, str] | None = None) -> None:
         self.database = database or Database.from_env()
         super().__init__(env={**self.database.eventsourcing_env(), **(env or {})})
+        # Called with the store position after every save (the in-process views follow this way).
+        self.after_save: list[Callable[[int], None]] = []
 
-    def register_transcodings(self, transcoder: Transcoder) -> None:
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         register_transcodings(transcoder)
 
@@ -61,7 +63,12 @@ class DeliveryApplication(Application[UUID]):
 
     def _save(self, project: Project) -> int | None:
         recordings = self.save(project)
-        return recordings[-1].notification.id if recordings else None
+        if not recordings:
+            return None
+        position = recordings[-1].notification.id
+        for listener in self.after_save:
+            listener(position)
+        return position
 
     def execute(
         self,

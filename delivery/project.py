@@ -8,9 +8,10 @@ never re-runs a rule, and a refused command leaves the stream untouched.
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from eventsourcing.domain import Aggregate, event
 
@@ -131,14 +132,14 @@ class Project(Aggregate):
         note = v.optional_text("reason", reason)
         if target is current:
             raise SameStage(f"The project is already in {current.value}.", {"stage": current.value})
-        if target.index > current.index + 1:
+        if target.order > current.order + 1:
             nxt = current.next
             raise StageSkip(
                 f"Stages move one at a time: from {current.value} the next is "
                 f"{nxt.value if nxt else 'none'}, not {target.value}.",
                 {"from": current.value, "to": target.value, "next": nxt.value if nxt else None},
             )
-        if target.index < current.index:
+        if target.order < current.order:
             if not note:
                 raise InvalidInput("reason", "is required to move back to an earlier stage")
             self._stage_returned(from_stage=current.value, to_stage=target.value, reason=note, actor=actor)
@@ -252,7 +253,7 @@ class Project(Aggregate):
         target = parse_stage(stage)
         due = v.day("due_on", due_on)
         items = v.text_list("deliverables", deliverables or [])
-        if target.index < self.stage.index:
+        if target.order < self.stage.order:
             raise WrongStage(
                 f"Stage {target.value} is behind the project (now in {self.stage.value}): "
                 "plan milestones for the current or a later stage.",
@@ -290,7 +291,7 @@ class Project(Aggregate):
             raise InvalidInput("completed_on", "must not be in the future")
         if m.done:
             raise InvalidState(f"Milestone {m.id} is already completed.", {"milestone_id": m.id})
-        if Stage(m.stage).index > self.stage.index:
+        if Stage(m.stage).order > self.stage.order:
             raise WrongStage(
                 f"Milestone {m.id} belongs to {m.stage}, which the project has not reached.",
                 {"milestone_id": m.id, "stage": m.stage, "current": self.stage.value},
@@ -768,7 +769,10 @@ class Project(Aggregate):
             )
 
 
-def _get(table: dict[str, Any], key: str, kind: str) -> Any:
+_T = TypeVar("_T")
+
+
+def _get(table: dict[str, _T], key: str, kind: str) -> _T:
     try:
         return table[key]
     except (KeyError, TypeError):
@@ -790,7 +794,7 @@ def _ramp(steps: object) -> list[int]:
     if not isinstance(steps, list | tuple) or not 1 <= len(steps) <= MAX_RAMP_STEPS:
         raise InvalidInput("steps", f"must be a list of 1 to {MAX_RAMP_STEPS} percentages")
     ramp = [v.integer(f"steps[{i}]", s, low=1, high=100) for i, s in enumerate(steps)]
-    if any(b <= a for a, b in zip(ramp, ramp[1:], strict=False)):
+    if any(b <= a for a, b in itertools.pairwise(ramp)):
         raise InvalidInput("steps", "must rise strictly, e.g. 1, 5, 20, 50, 100")
     if ramp[-1] != 100:
         raise InvalidInput("steps", "must end at 100")

@@ -18,7 +18,7 @@ class Stage(StrEnum):
     LAUNCH = "launch"
 
     @property
-    def index(self) -> int:
+    def order(self) -> int:
         return _ORDER.index(self)
 
     @property
@@ -31,12 +31,12 @@ class Stage(StrEnum):
 
     @property
     def next(self) -> Stage | None:
-        i = self.index + 1
+        i = self.order + 1
         return _ORDER[i] if i < len(_ORDER) else None
 
     @property
     def previous(self) -> Stage | None:
-        i = self.index - 1
+        i = self.order - 1
         return _ORDER[i] if i >= 0 else None
 
     def label(self, language: str = "en") -> str:

@@ -6,7 +6,7 @@ import dataclasses
 from datetime import date
 from typing import Any
 
-from eventsourcing.persistence import Transcoder, Transcoding
+from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from delivery.changes import ChangeRequest
 from delivery.funnel import FunnelStep
@@ -47,7 +47,7 @@ SNAPSHOT_TYPES: tuple[type[Any], ...] = (
 )
 
 
-def register_transcodings(transcoder: Transcoder) -> None:
+def register_transcodings(transcoder: JSONTranscoder) -> None:
     transcoder.register(DateAsISO())
     for cls in SNAPSHOT_TYPES:
         transcoder.register(DataclassAsDict(cls))

@@ -189,7 +189,7 @@ def reduce_changes(state: ChangesState | None, event: Any) -> ChangesState:
             scope_item_title=item.title if item else None, schedule_days=event.schedule_days,
             cost=Decimal(event.cost), status=ChangeStatus.RAISED.value, raised_in_stage=event.stage,
             raised_at=event.timestamp, raised_by=event.actor,
-            late=Stage(event.stage).index >= LATE_CHANGE_STAGE.index,
+            late=Stage(event.stage).order >= LATE_CHANGE_STAGE.order,
             trail=[ChangeDecision(action="raised", by=event.actor, at=event.timestamp)],
         ))
     elif name == "ChangeRequestApproved":

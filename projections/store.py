@@ -78,6 +78,7 @@ portfolio_table = Table(
     Column("next_milestone_title", String(200)),
     Column("next_milestone_stage", String(32)),
     Column("next_milestone_due_on", Date),
+    Column("next_milestone_stage_index", Integer),
     Column("open_criteria", Integer, nullable=False),
     Column("rejected_criteria", Integer, nullable=False),
     Column("pending_change_requests", Integer, nullable=False),
@@ -196,14 +197,19 @@ class ViewStore(TrackingRecorder):
 
     # ------------------------------------------------------------ versions
 
+    def groups(self) -> tuple[str, ...]:
+        return tuple(GROUP_TABLES)
+
     def groups_needing_rebuild(self) -> list[str]:
         with self.engine.connect() as conn:
-            stored = dict(conn.execute(select(versions_table.c.view_group, versions_table.c.version)).all())
+            rows = conn.execute(select(versions_table.c.view_group, versions_table.c.version)).all()
+        stored = {str(g): str(v) for g, v in rows}
         return [g for g in GROUP_TABLES if stored.get(g) != group_version(g)]
 
     def reset(self, groups: Iterable[str]) -> None:
         """Empty these groups' tables and tracking, and record their current version."""
         with self.engine.begin() as conn:
+            self._lock_groups(conn)
             for group in groups:
                 for table in GROUP_TABLES[group]:
                     conn.execute(delete(table))
@@ -224,6 +230,7 @@ class ViewStore(TrackingRecorder):
         last = batch[-1][1]
         try:
             with self.engine.begin() as conn:
+                self._lock_groups(conn)
                 positions = self.positions(conn)
                 applied = 0
                 for group, position in positions.items():
@@ -239,6 +246,15 @@ class ViewStore(TrackingRecorder):
                 return applied
         except IntegrityError:
             return 0  # another process recorded this position first: nothing applied twice
+
+    def _lock_groups(self, conn: Connection) -> None:
+        """Serialise appliers: two workers never fold the same events from the same state.
+
+        SQLite's BEGIN IMMEDIATE already holds the write lock; PostgreSQL locks the
+        groups' version rows until the transaction ends.
+        """
+        if self.engine.dialect.name != "sqlite":
+            conn.execute(select(versions_table.c.view_group).order_by(versions_table.c.view_group).with_for_update())
 
     def _apply_projects(self, conn: Connection, events: list[Any]) -> None:
         by_project: dict[str, list[Any]] = {}

@@ -9,7 +9,7 @@ from typing import Any
 from delivery import gates, health
 from delivery.changes import ChangeKind, ChangeStatus
 from delivery.milestones import CLOSED_STATES, milestone_status
-from delivery.scope import TIERS, ItemStatus
+from delivery.scope import TIERS
 from delivery.stages import STAGES, Stage
 from projections.models import (
     ChangeLog,
@@ -49,13 +49,13 @@ def summary_view(summary: ProjectSummary, changes: ChangesState | None) -> Proje
 
 def milestone_list(project_id: str, state: MilestonesState, now: datetime) -> MilestoneList:
     today = now.date()
-    current = Stage(state.current_stage).index
+    current = Stage(state.current_stage).order
     items = []
     for m in state.milestones:
         criteria = [c for c, mid in state.criterion_milestone.items() if mid == m.id]
         closed = sum(1 for c in criteria if state.criterion_state.get(c) in CLOSED_STATES)
         status = milestone_status(
-            due_on=m.due_on, completed_on=m.completed_on, stage_index=Stage(m.stage).index,
+            due_on=m.due_on, completed_on=m.completed_on, stage_index=Stage(m.stage).order,
             current_stage_index=current, today=today,
         )
         items.append(MilestoneStatus(
@@ -152,12 +152,13 @@ def portfolio_columns(states: dict[str, Any]) -> dict[str, Any]:
         "name": summary.name,
         "client": summary.client,
         "stage": summary.stage,
-        "stage_index": Stage(summary.stage).index,
+        "stage_index": Stage(summary.stage).order,
         "stage_entered_at": summary.stage_history[-1].entered_at,
         "next_milestone_id": nxt.id if nxt else None,
         "next_milestone_title": nxt.title if nxt else None,
         "next_milestone_stage": nxt.stage if nxt else None,
         "next_milestone_due_on": nxt.due_on if nxt else None,
+        "next_milestone_stage_index": Stage(nxt.stage).order if nxt else None,
         "open_criteria": sum(1 for i in checklist.items if i.state not in CLOSED_STATES),
         "rejected_criteria": sum(1 for i in checklist.items if i.state == "rejected"),
         "pending_change_requests": sum(1 for e in changes.entries if e.status == ChangeStatus.RAISED),
@@ -167,7 +168,4 @@ def portfolio_columns(states: dict[str, Any]) -> dict[str, Any]:
         "launched": summary.launched,
         "version": summary.version,
         "updated_at": summary.updated_at,
-        "scope_open_core": sum(
-            1 for i in changes.scope.values() if i.tier == "core" and i.status == ItemStatus.OPEN
-        ),
     }

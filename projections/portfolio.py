@@ -1,0 +1,149 @@
+"""The portfolio query: filters, health and keyset pagination done by the database.
+
+Health depends on the day it is asked, so it is not stored: it is a SQL CASE built
+from `delivery.health.RULES`, evaluated against `today` passed in as a parameter.
+A test checks this expression agrees with `delivery.health.classify` row by row.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, literal, or_, select
+from sqlalchemy.engine import Connection
+
+from delivery import health as h
+from delivery.errors import InvalidInput
+from delivery.milestones import AT_RISK_DAYS, MilestoneState
+from delivery.stages import Stage, parse_stage
+from projections.models import PortfolioPage, PortfolioRow
+from projections.store import portfolio_table as t
+
+
+@dataclass(frozen=True)
+class Query:
+    today: date
+    stage: str | None = None
+    health: str | None = None
+    client: str | None = None
+    project_ids: list[str] | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+
+def health_conditions(today: date) -> dict[str, ColumnElement[bool]]:
+    """Each rule of `delivery.health` as a SQL condition on a portfolio row."""
+    due = t.c.next_milestone_due_on
+    return {
+        "late_milestone": due < today,
+        "release_rolled_back": t.c.release_state == "rolled_back",
+        "drift_high": t.c.drift_pct > h.DRIFT_RED_PCT,
+        "rejected_criteria": t.c.rejected_criteria > 0,
+        "due_soon": due <= today + timedelta(days=h.DUE_SOON_DAYS),
+        "release_paused": t.c.release_state == "paused",
+        "drift_moderate": t.c.drift_pct > h.DRIFT_AMBER_PCT,
+        "pending_changes": t.c.pending_change_requests > 0,
+    }
+
+
+def health_columns(today: date) -> tuple[ColumnElement[str], ColumnElement[str]]:
+    """(health, reason code) as SQL expressions, the rules checked in order."""
+    conditions = health_conditions(today)
+    whens = [(t.c.launched.is_(True), "on_track")] + [
+        (conditions[code], code) for code, _health in h.RULES
+    ]
+    reason = case(*whens, else_=literal("on_track"))
+    colour = case(
+        (t.c.launched.is_(True), h.GREEN),
+        *[(conditions[code], health) for code, health in h.RULES],
+        else_=literal(h.GREEN),
+    )
+    return colour, reason
+
+
+def milestone_status_column(today: date) -> ColumnElement[str]:
+    """The next milestone's status (it is open, so never done), as `milestone_status` says."""
+    due = t.c.next_milestone_due_on
+    return case(
+        (due.is_(None), literal(None)),
+        (due < today, MilestoneState.LATE.value),
+        (due <= today + timedelta(days=AT_RISK_DAYS), MilestoneState.AT_RISK.value),
+        (t.c.next_milestone_stage_index <= t.c.stage_index, MilestoneState.IN_PROGRESS.value),
+        else_=literal(MilestoneState.PLANNED.value),
+    )
+
+
+def page(conn: Connection, query: Query) -> PortfolioPage:
+    colour, reason = health_columns(query.today)
+    stmt = select(t, colour.label("health"), reason.label("health_reason"),
+                  milestone_status_column(query.today).label("next_milestone_status"))
+    if query.stage is not None:
+        stmt = stmt.where(t.c.stage == parse_stage(query.stage).value)
+    if query.client is not None:
+        stmt = stmt.where(t.c.client == query.client)
+    if query.health is not None:
+        if query.health not in h.HEALTHS:
+            raise InvalidInput("health", f"must be one of {', '.join(h.HEALTHS)}")
+        stmt = stmt.where(colour == query.health)
+    if query.project_ids is not None:
+        stmt = stmt.where(t.c.project_id.in_(query.project_ids))
+    if query.cursor is not None:
+        name, pid = decode_cursor(query.cursor)
+        stmt = stmt.where(or_(t.c.name > name, and_(t.c.name == name, t.c.project_id > pid)))
+    stmt = stmt.order_by(t.c.name, t.c.project_id).limit(query.limit + 1)
+    rows = conn.execute(stmt).all()
+    items = [_row(r, query.today) for r in rows[: query.limit]]
+    more = len(rows) > query.limit
+    return PortfolioPage(
+        items=items,
+        next_cursor=encode_cursor(items[-1].name, items[-1].project_id) if more else None,
+    )
+
+
+def _row(r: Any, today: date) -> PortfolioRow:
+    stage = Stage(r.stage)
+    entered = aware(r.stage_entered_at)
+    return PortfolioRow(
+        project_id=r.project_id, name=r.name, client=r.client, stage=stage.value,
+        stage_label_en=stage.label_en, stage_label_zh=stage.label_zh, stage_entered_at=entered,
+        days_in_stage=max(0, (today - entered.date()).days),
+        next_milestone_id=r.next_milestone_id, next_milestone_title=r.next_milestone_title,
+        next_milestone_due_on=r.next_milestone_due_on,
+        next_milestone_status=r.next_milestone_status,
+        open_criteria=r.open_criteria, pending_change_requests=r.pending_change_requests,
+        drift_pct=r.drift_pct, release_percent=r.release_percent, release_state=r.release_state,
+        health=r.health, health_reason=r.health_reason,
+        health_reason_text=h.REASONS[r.health_reason], launched=r.launched, version=r.version,
+        updated_at=aware(r.updated_at),
+    )
+
+
+def encode_cursor(name: str, project_id: str) -> str:
+    raw = json.dumps([name, project_id], ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        name, pid = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidInput("cursor", "must be a next_cursor value returned by an earlier page") from None
+    if not isinstance(name, str) or not isinstance(pid, str):
+        raise InvalidInput("cursor", "must be a next_cursor value returned by an earlier page")
+    return name, pid
+
+
+def loads(text: str) -> dict[str, Any]:
+    value = json.loads(text)
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
