@@ -1,0 +1,304 @@
+"""The views on SQLite and PostgreSQL: live, exactly once through crashes, rebuildable, queryable."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+from uuid import UUID
+
+import pytest
+from sqlalchemy import delete, func, insert, select
+
+from delivery import clock, health
+from delivery.application import DeliveryApplication
+from delivery.errors import InvalidInput, NotFound
+from delivery.settings import Database
+from projections import store as store_module
+from projections.events import kind
+from projections.portfolio import health_columns
+from projections.service import ReadSide, ViewsBehind
+from projections.store import ViewStore, audit_table, portfolio_table
+from projections.worker import Stopper, follow
+from tests.histories import START, play
+
+NOW = START + timedelta(days=120)
+
+
+@pytest.fixture
+def app(database: Database) -> Iterator[DeliveryApplication]:
+    application = DeliveryApplication(database)
+    yield application
+    application.close()
+
+
+def seeded_histories(count: int, length: int = 40, seed: int = 7) -> list[list[tuple[int, int]]]:
+    rnd = random.Random(seed)
+    return [[(rnd.randrange(15), rnd.randrange(1000)) for _ in range(length)] for _ in range(count)]
+
+
+def play_portfolio(app: DeliveryApplication, count: int = 6) -> list[UUID]:
+    return [
+        play(app, h, name=f"Project {i:02d}", client=("优购生鲜", "Acme Machinery", "Northwind")[i % 3])
+        for i, h in enumerate(seeded_histories(count))
+    ]
+
+
+def everything(views: ReadSide, pids: list[UUID]) -> dict[str, Any]:
+    """Every view of every project, the portfolio and the audit log, as plain data."""
+    out: dict[str, Any] = {"portfolio": [r.model_dump() for r in views.portfolio_all(now=NOW)]}
+    for pid in pids:
+        out[str(pid)] = {
+            "summary": views.summary(pid).model_dump(),
+            "milestones": views.milestones(pid, now=NOW).model_dump(),
+            "checklist": views.checklist(pid).model_dump(),
+            "changes": views.change_log(pid).model_dump(),
+            "releases": views.releases(pid, now=NOW).model_dump(),
+            "audit": views.audit_log(pid, limit=500).model_dump(),
+        }
+    return out
+
+
+def event_count(app: DeliveryApplication, pid: UUID) -> int:
+    return len(list(app.events.get(pid)))
+
+
+def test_live_views_show_a_write_as_soon_as_it_returns(app: DeliveryApplication) -> None:
+    with ReadSide(app, live=True) as views:
+        pid = app.create_project(name="优购生鲜小程序", client="优购生鲜", actor="pm").value
+        assert views.summary(pid).name == "优购生鲜小程序"
+        mid = app.plan_milestone(pid, title="需求调研完成", stage="research", due_on="2026-12-01", actor="pm").value
+        assert [m.id for m in views.milestones(pid, now=NOW).items] == [mid]
+        assert views.position() == app.recorder.max_notification_id()
+
+
+def test_rebuild_from_zero_equals_the_live_views(app: DeliveryApplication) -> None:
+    with ReadSide(app, live=True, batch_size=5) as views:
+        pids = play_portfolio(app)
+        live = everything(views, pids)
+        rebuilt_count = views.rebuild()
+        assert rebuilt_count == app.recorder.max_notification_id()
+        assert everything(views, pids) == live
+
+
+class CrashingStore(ViewStore):
+    """A view store whose process dies after applying `crash_after` events (a fake, not a mock)."""
+
+    def __init__(self, database: Database, crash_after: int) -> None:
+        super().__init__(database)
+        self.remaining = crash_after
+
+    def _apply_projects(self, conn: Any, events: list[Any]) -> None:
+        if len(events) > self.remaining:
+            raise RuntimeError("process killed")
+        self.remaining -= len(events)
+        super()._apply_projects(conn, events)
+
+
+@pytest.mark.parametrize("crash_after", [1, 13, 40])
+def test_a_crash_between_batches_loses_nothing_and_counts_nothing_twice(
+    app: DeliveryApplication, database: Database, crash_after: int,
+) -> None:
+    pids = play_portfolio(app, count=4)
+    total = app.recorder.max_notification_id() or 0
+    crashing = ReadSide(app, store=CrashingStore(database, crash_after), batch_size=4)
+    with pytest.raises(RuntimeError, match="process killed"):
+        crashing.catch_up()
+    stopped_at = crashing.position()
+    crashing.close()
+    assert 0 <= stopped_at <= crash_after < total
+
+    with ReadSide(app, batch_size=4) as restarted:
+        assert restarted.position() == stopped_at  # resumes where it stopped
+        restarted.catch_up()
+        resumed = everything(restarted, pids)
+        with restarted.store.engine.connect() as conn:
+            audit_rows = conn.execute(select(func.count()).select_from(audit_table)).scalar()
+        assert audit_rows == total
+        for pid in pids:
+            summary = restarted.summary(pid)
+            assert summary.version == event_count(app, pid)
+            moves = sum(1 for e in app.events.get(pid) if kind(e) in ("Created", "StageAdvanced", "StageReturned"))
+            assert len(summary.stage_history) == moves
+        restarted.rebuild()
+        assert everything(restarted, pids) == resumed
+
+
+def test_two_followers_racing_apply_each_event_once(app: DeliveryApplication, database: Database) -> None:
+    pids = play_portfolio(app, count=4)
+    total = app.recorder.max_notification_id() or 0
+    followers = [ReadSide(app, store=ViewStore(database), batch_size=3) for _ in range(3)]
+    barrier = threading.Barrier(len(followers))
+    errors: list[BaseException] = []
+
+    def run(views: ReadSide) -> None:
+        try:
+            barrier.wait()
+            views.catch_up()
+        except BaseException as exc:  # collected and re-raised in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(f,)) for f in followers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    first = followers[0]
+    assert first.position() == total
+    raced = everything(first, pids)
+    first.rebuild()
+    assert everything(first, pids) == raced
+    for follower in followers:
+        follower.close()
+
+
+def test_a_changed_view_version_rebuilds_that_view_on_start(
+    app: DeliveryApplication, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pids = play_portfolio(app, count=2)
+    with ReadSide(app) as views:
+        views.catch_up()
+        before = everything(views, pids)
+    monkeypatch.setitem(store_module.REVISIONS, "projects", store_module.REVISIONS["projects"] + 1)
+    with ReadSide(app) as views:
+        positions = views.store.positions()
+        assert positions["projects"] == 0  # emptied for the rebuild
+        assert positions["audit"] == app.recorder.max_notification_id()  # untouched
+        views.catch_up()
+        assert everything(views, pids) == before
+
+
+def test_worker_follows_until_stopped_and_callers_can_wait_for_a_position(app: DeliveryApplication) -> None:
+    pid = app.create_project(name="CRM rollout", client="Northwind", actor="pm").value
+    with ReadSide(app) as views:
+        with pytest.raises(ViewsBehind) as caught:
+            views.wait_for(1, timeout=0.05)
+        assert caught.value.details == {"position": 1, "reached": 0}
+        recorded = app.add_scope_item(pid, title="Lead capture", tier="core", actor="pm")
+        assert follow(views, Stopper(), poll_seconds=0.01, max_rounds=2) == 2
+        views.wait_for(recorded.position, timeout=0.05)
+        assert [s.title for s in views.summary(pid).scope] == ["Lead capture"]
+
+
+# ----------------------------------------------------------------- portfolio
+
+
+def test_portfolio_filters_and_keyset_pages(app: DeliveryApplication) -> None:
+    with ReadSide(app, live=True) as views:
+        pids = play_portfolio(app, count=7)
+        everyone = views.portfolio_all(now=NOW)
+        assert sorted(r.project_id for r in everyone) == sorted(str(p) for p in pids)
+        assert [r.name for r in everyone] == sorted(r.name for r in everyone)
+
+        pages, cursor = [], None
+        while True:
+            page = views.portfolio(now=NOW, limit=3, cursor=cursor)
+            pages.append([r.project_id for r in page.items])
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert [len(p) for p in pages] == [3, 3, 1]
+        assert [pid for p in pages for pid in p] == [r.project_id for r in everyone]
+
+        assert {r.client for r in views.portfolio_all(now=NOW, client="优购生鲜")} == {"优购生鲜"}
+        some_stage = everyone[0].stage
+        by_stage = views.portfolio_all(now=NOW, stage=some_stage)
+        assert by_stage and {r.stage for r in by_stage} == {some_stage}
+        for colour in health.HEALTHS:
+            assert [r.project_id for r in views.portfolio_all(now=NOW, health=colour)] == [
+                r.project_id for r in everyone if r.health == colour
+            ]
+        mine = views.portfolio_all(now=NOW, project_ids=[str(pids[0])])
+        assert [r.project_id for r in mine] == [str(pids[0])]
+
+        with pytest.raises(InvalidInput) as bad_cursor:
+            views.portfolio(now=NOW, cursor="not-a-cursor")
+        assert bad_cursor.value.field == "cursor"
+        with pytest.raises(InvalidInput) as bad_stage:
+            views.portfolio(now=NOW, stage="qa")
+        assert bad_stage.value.field == "stage"
+
+
+def test_portfolio_row_reports_what_the_project_views_say(app: DeliveryApplication) -> None:
+    with ReadSide(app, live=True) as views, clock.frozen_at(START):
+        pid = app.create_project(name="Inquiry website", client="Acme Machinery", actor="pm").value
+        app.plan_milestone(pid, title="Interviews", stage="research", due_on=START.date() + timedelta(days=3),
+                           actor="pm")
+        app.plan_milestone(pid, title="Prototype", stage="solution", due_on=START.date() + timedelta(days=30),
+                           actor="pm")
+        [row] = views.portfolio_all(now=START + timedelta(days=5))
+        assert (row.next_milestone_title, row.next_milestone_status) == ("Interviews", "late")
+        assert (row.health, row.health_reason) == ("red", "late_milestone")
+        assert row.days_in_stage == 5
+        [row] = views.portfolio_all(now=START)
+        assert (row.next_milestone_status, row.health, row.health_reason) == ("at_risk", "amber", "due_soon")
+
+
+def test_health_in_sql_agrees_with_the_domain_rules_row_by_row(app: DeliveryApplication) -> None:
+    today = date(2026, 6, 15)
+    rnd = random.Random(3)
+    rows = []
+    for i in range(400):
+        due = rnd.choice([None, today + timedelta(days=rnd.randint(-3, health.DUE_SOON_DAYS + 3))])
+        rows.append({
+            "project_id": f"p{i:04d}", "name": f"P{i:04d}", "client": "c", "stage": "development",
+            "stage_index": 3, "stage_entered_at": START, "next_milestone_due_on": due,
+            "next_milestone_stage_index": 3 if due else None,
+            "open_criteria": 0, "rejected_criteria": rnd.choice([0, 0, 1, 2]),
+            "pending_change_requests": rnd.choice([0, 0, 1]),
+            "drift_pct": rnd.choice([0.0, health.DRIFT_AMBER_PCT, 20.5, health.DRIFT_RED_PCT, 50.1, 80.0]),
+            "release_percent": None, "release_state": rnd.choice([None, "ramping", "paused", "rolled_back"]),
+            "launched": rnd.random() < 0.1, "version": 1, "updated_at": START,
+        })
+    with ReadSide(app) as views, views.store.engine.begin() as conn:
+        conn.execute(delete(portfolio_table))
+        conn.execute(insert(portfolio_table), rows)
+        colour, reason = health_columns(today)
+        found = {r.project_id: (r.colour, r.reason) for r in conn.execute(
+            select(portfolio_table.c.project_id, colour.label("colour"), reason.label("reason"))
+        )}
+        conn.execute(delete(portfolio_table))
+    for row in rows:
+        expected = health.classify(
+            days_to_earliest_due=(row["next_milestone_due_on"] - today).days if row["next_milestone_due_on"] else None,
+            release_state=row["release_state"], drift_pct=row["drift_pct"],
+            rejected_criteria=row["rejected_criteria"], pending_changes=row["pending_change_requests"],
+            launched=row["launched"],
+        )
+        assert found[row["project_id"]] == expected, row
+    assert {c for c, _ in found.values()} == set(health.HEALTHS)
+
+
+# --------------------------------------------------------------------- audit
+
+
+def test_audit_log_pages_through_every_event_in_order(app: DeliveryApplication) -> None:
+    with ReadSide(app, live=True) as views:
+        [pid] = play_portfolio(app, count=1)
+        events = list(app.events.get(pid))
+        seen, after = [], 0
+        while True:
+            page = views.audit_log(pid, after=after, limit=7)
+            seen.extend(page.items)
+            if page.next_cursor is None:
+                break
+            after = int(page.next_cursor)
+        assert [e.version for e in seen] == [e.originator_version for e in events]
+        assert [e.type for e in seen] == [kind(e) for e in events]
+        assert all(e.actor == "pm@agency" for e in seen)
+        assert seen[0].data["name"] == "Project 00"
+        positions = [e.position for e in seen]
+        assert positions == sorted(set(positions))
+
+
+def test_unknown_projects_are_not_found(app: DeliveryApplication) -> None:
+    with ReadSide(app, live=True) as views:
+        missing = "00000000-0000-4000-8000-000000000000"
+        for query in (views.summary, views.checklist, views.change_log, views.audit_log):
+            with pytest.raises(NotFound):
+                query(missing)
+        with pytest.raises(NotFound):
+            views.milestones("not-a-uuid", now=NOW)
