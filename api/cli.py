@@ -99,6 +99,10 @@ def _status(args: argparse.Namespace) -> int:
             )
     finally:
         app.close()
+    if not rows:
+        print("No projects match." if (args.stage or args.health or args.client) else
+              "No projects yet: `delivery demo` loads a demo portfolio.", file=sys.stderr)
+        return 0
     header = ("PROJECT", "CLIENT", "STAGE", "HEALTH", "OPEN CRITERIA", "NEXT MILESTONE")
     table = [header] + [
         (
