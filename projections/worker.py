@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Callable
 from types import FrameType
 
 from delivery.application import DeliveryApplication
@@ -38,8 +39,32 @@ class Stopper:
         self.stopped = True
 
 
-def follow(views: ReadSide, stopper: Stopper, poll_seconds: float, max_rounds: int | None = None) -> int:
-    """Catch up, then poll; returns the number of events applied. `max_rounds` bounds it for tests."""
+Idle = Callable[[float], None]
+
+
+def listen_for_events(app: DeliveryApplication) -> tuple[Idle, Callable[[], None]]:
+    """On PostgreSQL, wake as soon as the store NOTIFYs a new event instead of sleeping out the poll."""
+    channel = getattr(app.recorder, "channel_name", None)
+    if app.database.kind != "postgresql" or channel is None:
+        return time.sleep, lambda: None
+    import psycopg
+    from psycopg import sql
+
+    conn = psycopg.connect(app.database.url.split("?", 1)[0], autocommit=True)
+    conn.execute(sql.SQL("LISTEN {0}").format(sql.Identifier(channel)))
+
+    def idle(seconds: float) -> None:
+        for _ in conn.notifies(timeout=seconds, stop_after=1):
+            pass
+
+    return idle, conn.close
+
+
+def follow(
+    views: ReadSide, stopper: Stopper, poll_seconds: float, max_rounds: int | None = None,
+    idle: Idle = time.sleep,
+) -> int:
+    """Catch up, then wait for more; returns the number of events applied. `max_rounds` bounds it for tests."""
     applied = 0
     rounds = 0
     delay = RETRY_FIRST_SECONDS
@@ -58,7 +83,7 @@ def follow(views: ReadSide, stopper: Stopper, poll_seconds: float, max_rounds: i
         if count:
             log.info("applied %d events; views at position %d", count, views.position())
         else:
-            time.sleep(poll_seconds)
+            idle(poll_seconds)
     return applied
 
 
@@ -70,7 +95,11 @@ def run_worker(poll_seconds: float = 0.5) -> int:
     try:
         with ReadSide(app) as views:
             log.info("worker following %s from position %d", app.database.kind, views.position())
-            follow(views, stopper, poll_seconds)
+            idle, stop_listening = listen_for_events(app)
+            try:
+                follow(views, stopper, poll_seconds, idle=idle)
+            finally:
+                stop_listening()
             log.info("worker stopped at position %d", views.position())
     finally:
         app.close()

@@ -302,3 +302,26 @@ def test_unknown_projects_are_not_found(app: DeliveryApplication) -> None:
                 query(missing)
         with pytest.raises(NotFound):
             views.milestones("not-a-uuid", now=NOW)
+
+
+@pytest.mark.postgres
+def test_worker_on_postgres_wakes_on_notify_not_on_the_poll(postgres_url: str) -> None:
+    import time
+
+    from projections.worker import listen_for_events
+
+    app = DeliveryApplication(Database(postgres_url))
+    try:
+        idle, stop = listen_for_events(app)
+        try:
+            started = time.monotonic()
+            idle(0.2)  # nothing written: waits out the timeout
+            assert time.monotonic() - started >= 0.15
+            threading.Timer(0.1, lambda: app.create_project(name="CRM", client="N", actor="pm")).start()
+            started = time.monotonic()
+            idle(20)
+            assert time.monotonic() - started < 10  # woken by NOTIFY, long before the 20 s poll
+        finally:
+            stop()
+    finally:
+        app.close()
