@@ -1,0 +1,139 @@
+"""Events an older release stored still load: topics resolve and the project comes back as it was.
+
+The files here are written once by make_golden.py and never regenerated (see its docstring).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic, resolve_topic
+
+from delivery.application import DeliveryApplication
+from delivery.project import Project
+from delivery.settings import Database
+
+HERE = Path(__file__).resolve().parent
+GOLDEN = sorted(HERE.glob("events_v*.jsonl"), key=lambda p: int(re.findall(r"\d+", p.stem)[-1]))
+
+
+def read_golden(path: Path) -> list[StoredEvent]:
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        StoredEvent(
+            originator_id=UUID(r["originator_id"]), originator_version=r["originator_version"],
+            topic=r["topic"], state=r["state"].encode("utf-8"),
+        )
+        for r in records
+    ]
+
+
+def project_event_classes() -> set[type[Project.Event]]:
+    """Every event class the Project aggregate defines (the decorated methods create them)."""
+    return {
+        cls for cls in vars(Project).values()
+        if isinstance(cls, type) and issubclass(cls, Project.Event) and cls is not Project.Event
+    }
+
+
+def v1_state(p: Project) -> dict[str, Any]:
+    return {
+        "stage": p.stage_id, "launched": p.launched, "name": p.name, "client": p.client,
+        "scope": {i.id: (i.title, i.tier, i.status, i.change_request_id) for i in p.scope.values()},
+        "baseline": [b.id for b in p.baseline or []],
+        "milestones": {m.id: (m.original_due_on, m.due_on, len(m.reschedules), m.completed_on)
+                       for m in p.milestones.values()},
+        "criteria": {c.id: (c.state, c.measured) for c in p.criteria.values()},
+        "changes": {c.id: (c.kind, c.status, c.cost, c.raised_in_stage) for c in p.change_requests.values()},
+        "releases": {r.id: (r.version, r.state, r.percent, r.rollbacks, len(r.observations))
+                     for r in p.releases.values()},
+        "funnel": [(s.name, s.expected_rate, s.actual_rate) for s in p.funnel],
+        "created_on": p.created_on,
+    }
+
+
+# The state each golden file must load into, written out by hand: a change in how old events
+# decode shows here, not only as an exception.
+EXPECTED: dict[str, dict[str, Any]] = {
+    "events_v1.jsonl": {
+        "stage": "launch", "launched": True, "name": "Golden lifecycle 金样项目", "client": "Golden Client 金色客户",
+        "scope": {
+            "S1": ("Login", "core", "delivered", None),
+            "S2": ("Checkout", "core", "open", None),
+            "S3": ("Share card", "touchpoint", "open", None),
+            "S4": ("Points", "value_added", "removed", None),
+            "S5": ("Coupons", "value_added", "open", "CR1"),
+        },
+        "baseline": ["S1", "S2", "S3"],
+        "milestones": {
+            "M1": (date(2026, 1, 20), date(2026, 1, 22), 1, date(2026, 1, 5)),
+            "M2": (date(2026, 2, 10), date(2026, 2, 10), 0, date(2026, 1, 6)),
+        },
+        "criteria": {"AC1": ("verified", None), "AC2": ("verified", 850.0), "AC3": ("waived", None)},
+        "changes": {
+            "CR1": ("add", "implemented", Decimal("1200.50"), "development"),
+            "CR2": ("modify", "approved", Decimal("800.00"), "development"),
+            "CR3": ("add", "rejected", Decimal("30000.00"), "development"),
+            "CR4": ("remove", "withdrawn", Decimal("0.00"), "development"),
+        },
+        "releases": {"R1": ("1.0", "rolled_back", 0, 1, 1), "R2": ("1.0.1", "completed", 100, 0, 3)},
+        "funnel": [("Browse", 60.0, 55.0), ("Add to cart", 35.0, 30.0), ("Pay", 80.0, 82.0)],
+        "created_on": datetime(2026, 1, 5, 9, 0, tzinfo=UTC),
+    },
+}
+
+
+@pytest.fixture
+def app(sqlite_url: str) -> Iterator[DeliveryApplication]:
+    application = DeliveryApplication(Database(sqlite_url))
+    yield application
+    application.close()
+
+
+def test_golden_files_are_there_and_each_has_an_expected_state() -> None:
+    assert [p.name for p in GOLDEN][:1] == ["events_v1.jsonl"]
+    assert {p.name for p in GOLDEN} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.name)
+def test_every_stored_topic_still_resolves_to_a_project_event(path: Path) -> None:
+    for record in read_golden(path):
+        cls = resolve_topic(record.topic)
+        assert isinstance(cls, type) and issubclass(cls, Project.Event), record.topic
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.name)
+def test_golden_events_load_into_the_expected_project(app: DeliveryApplication, path: Path) -> None:
+    assert app.mapper.compressor is None and app.mapper.cipher is None  # the files hold plain JSON
+    records = read_golden(path)
+    pids = {r.originator_id for r in records}
+    assert len(pids) == 1
+    assert [r.originator_version for r in records] == list(range(1, len(records) + 1))
+
+    app.recorder.insert_events(records)
+    project = app.get_project(pids.pop())
+
+    assert project.version == len(records)
+    assert v1_state(project) == EXPECTED[path.name]
+
+
+def test_the_newest_golden_file_records_every_event_type_the_project_has() -> None:
+    classes = project_event_classes()
+    # Guard against a vacuous pass: the enumeration sees the decorated events and Created.
+    assert {Project.Created, Project.LaunchCompleted, Project.ReleaseRolledBack} <= classes
+    assert len(classes) >= 30
+    stored = {r.topic for r in read_golden(GOLDEN[-1])}
+    missing = sorted(get_topic(cls) for cls in classes if get_topic(cls) not in stored)
+    assert not missing, (
+        f"{GOLDEN[-1].name} has no stored example of {missing}: extend play_full_lifecycle and write "
+        "the next golden version with make_golden.py (never regenerate an existing one)."
+    )
