@@ -206,6 +206,7 @@ class Project(Aggregate):
 
     def deliver_scope_item(self, *, item_id: str, actor: str) -> None:
         """Mark a feature as built: core items delivered is how the core path counts as done."""
+        self._check_open()
         item = self.scope_item(item_id)
         if item.status != ItemStatus.OPEN:
             raise InvalidState(
@@ -735,7 +736,10 @@ class Project(Aggregate):
         self._funnel_defined(steps=parsed, actor=actor)
 
     def record_funnel_actuals(self, *, rates: list[Any], actor: str) -> None:
-        """After launch: the measured conversion of each funnel step, in order."""
+        """After launch: the measured conversion of each funnel step, in order.
+
+        Deliberately allowed after `complete_launch` too: the real numbers arrive weeks later.
+        """
         if not self.funnel:
             raise InvalidState("No funnel was defined for this project.", {})
         if not isinstance(rates, list) or len(rates) != len(self.funnel):
