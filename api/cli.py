@@ -48,20 +48,31 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 class ProgressLine:
-    """One line on stderr that counts up, with a rate; plain lines when not a terminal."""
+    """One line on stderr that counts up, with a rate; on a pipe, a line every tenth of the way."""
 
     def __init__(self, label: str) -> None:
         self.label = label
         self.started = time.monotonic()
         self.tty = sys.stderr.isatty()
+        self.shown_at = 0.0
+        self.next_tenth = 0
 
     def __call__(self, done: int, total: int, note: str = "") -> None:
-        elapsed = max(time.monotonic() - self.started, 1e-9)
-        text = f"{self.label}: {done}/{total} ({done / elapsed:,.0f}/s) {note}".rstrip()
+        now = time.monotonic()
+        finished = done >= total
         if self.tty:
-            sys.stderr.write("\r\033[K" + text)
-            if done >= total:
-                sys.stderr.write("\n")
+            if not finished and now - self.shown_at < 0.1:
+                return
+        else:
+            tenth = 10 * done // max(total, 1)
+            if not finished and tenth < self.next_tenth:
+                return
+            self.next_tenth = tenth + 1
+        self.shown_at = now
+        elapsed = max(now - self.started, 1e-9)
+        text = f"{self.label}: {done:,}/{total:,} ({done / elapsed:,.0f}/s) {note}".rstrip()
+        if self.tty:
+            sys.stderr.write("\r\033[K" + text + ("\n" if finished else ""))
         else:
             sys.stderr.write(text + "\n")
         sys.stderr.flush()
@@ -69,7 +80,6 @@ class ProgressLine:
 
 def _demo(args: argparse.Namespace) -> int:
     from delivery.demo import demo_is_loaded, load_demo
-
     from projections.service import ReadSide
 
     app = DeliveryApplication()
