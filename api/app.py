@@ -1,0 +1,113 @@
+"""The HTTP API: `create_app()` builds it on the database of DELIVERY_DATABASE_URL (or the one given)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import errors
+from api.auth import TokenStore
+from api.deps import Services
+from api.idempotency import IdempotencyStore
+from api.routers import audit, change_requests, criteria, milestones, projects, releases, scope, tokens, views
+from delivery.application import DeliveryApplication
+from delivery.settings import Database
+from projections.service import ReadSide
+from projections.store import make_engine
+
+MAX_BODY = 1024 * 1024
+PREFIX = "/api/v1"
+
+DESCRIPTION = """
+Every command and view of the delivery tracker for three roles: `pm` writes,
+`client` reads its own projects, `auditor` reads everything including history.
+
+Sign in with `Authorization: Bearer <token>` (`delivery token create --role pm`).
+Every error answers `{"error": {"code", "message", "details"}}`. Every write
+answers the project's new `version` and an `ETag`; send it back as `If-Match`
+to refuse a write on a stale copy (412), and an `Idempotency-Key` to retry safely.
+"""
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413, before any route reads them."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._refuse(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Send) -> None:
+        response = errors.error_response(errors.PayloadTooLarge(self.limit))
+        await response({"type": "http"}, _no_receive, send)
+
+
+async def _no_receive() -> Message:  # pragma: no cover - a JSONResponse never reads the request
+    return {"type": "http.disconnect"}
+
+
+def build_services(database: Database, live: bool | None = None) -> Services:
+    app = DeliveryApplication(database)
+    engine = make_engine(database)
+    # On SQLite the views follow every save in-process; on PostgreSQL `delivery worker` keeps them.
+    reads = ReadSide(app, live=database.kind == "sqlite" if live is None else live)
+    if reads.live:
+        reads.catch_up()
+    return Services(database, app, reads, engine, TokenStore(engine), IdempotencyStore(engine))
+
+
+def create_app(database: Database | None = None, *, live: bool | None = None) -> FastAPI:
+    """The API on `database` (default: DELIVERY_DATABASE_URL); `live` overrides in-process view catch-up."""
+    services = build_services(database or Database.from_env(), live)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        services.close()
+
+    api = FastAPI(
+        title="Delivery tracker API", version="1.0.0", description=DESCRIPTION, lifespan=lifespan,
+        openapi_url="/openapi.json", docs_url="/docs", redoc_url=None,
+    )
+    api.state.services = services
+    errors.install(api)
+    for module in (projects, scope, milestones, criteria, change_requests, releases, views, audit, tokens):
+        api.include_router(module.router, prefix=PREFIX)
+    api.add_middleware(BodyLimit)
+    return api

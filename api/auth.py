@@ -1,0 +1,143 @@
+"""Bearer tokens: who is calling, in which role, and (for a client) which projects they may see.
+
+A token is shown once, when it is created; the database keeps only its SHA-256,
+so a copy of the database does not let anyone sign in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from sqlalchemy import Column, DateTime, Engine, MetaData, Row, String, Table, Text, insert, select, update
+
+from delivery import clock
+from delivery.errors import InvalidInput, NotFound
+
+Role = Literal["pm", "client", "auditor"]
+ROLES: tuple[Role, ...] = ("pm", "client", "auditor")
+TOKEN_PREFIX = "dt_"
+
+metadata = MetaData()
+
+tokens_table = Table(
+    "api_tokens", metadata,
+    Column("id", String(16), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("name", String(120), nullable=False),
+    Column("projects", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(120), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The identity behind a request."""
+
+    token_id: str
+    role: Role
+    name: str
+    projects: frozenset[str]
+
+    def may_see(self, project_id: str) -> bool:
+        return self.role != "client" or project_id in self.projects
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: str
+    role: Role
+    name: str
+    projects: list[str]
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def canonical_project_ids(values: Iterable[str]) -> list[str]:
+    """Project ids in their canonical UUID form, each once, in the order given."""
+    out: list[str] = []
+    for i, value in enumerate(values):
+        try:
+            pid = str(UUID(value))
+        except (ValueError, TypeError, AttributeError):
+            raise InvalidInput(f"projects[{i}]", "must be a project id") from None
+        if pid not in out:
+            out.append(pid)
+    return out
+
+
+class TokenStore:
+    """The `api_tokens` table, beside the events in the same database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        metadata.create_all(engine)
+
+    def create(self, *, role: str, projects: Iterable[str] = (), name: str | None = None,
+               created_by: str = "cli") -> tuple[str, TokenInfo]:
+        """A new token (returned once, in clear) and what is stored about it."""
+        if role not in ROLES:
+            raise InvalidInput("role", f"must be one of {', '.join(ROLES)}")
+        pids = canonical_project_ids(projects)
+        if role != "client" and pids:
+            raise InvalidInput("projects", "are named only for client tokens (pm and auditor see every project)")
+        token_id = secrets.token_hex(4)
+        label = (name or "").strip() or f"{role}-{token_id}"
+        if len(label) > 80:
+            raise InvalidInput("name", "must be at most 80 characters")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = clock.now()
+        with self.engine.begin() as conn:
+            conn.execute(insert(tokens_table).values(
+                id=token_id, token_hash=hash_token(token), role=role, name=label,
+                projects=json.dumps(pids), created_at=now, created_by=created_by, revoked_at=None,
+            ))
+        info = TokenInfo(token_id, role, label, pids, now, created_by, None)  # type: ignore[arg-type]
+        return token, info
+
+    def authenticate(self, token: str) -> Principal | None:
+        """The principal of a live token, or None for an unknown or revoked one."""
+        if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+            return None
+        stmt = select(tokens_table).where(tokens_table.c.token_hash == hash_token(token))
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        if row is None or row.revoked_at is not None:
+            return None
+        return Principal(row.id, row.role, row.name, frozenset(json.loads(row.projects)))
+
+    def list(self) -> list[TokenInfo]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(tokens_table).order_by(tokens_table.c.created_at)).all()
+        return [_info(r) for r in rows]
+
+    def revoke(self, token_id: str) -> TokenInfo:
+        with self.engine.begin() as conn:
+            row = conn.execute(select(tokens_table).where(tokens_table.c.id == token_id)).first()
+            if row is None:
+                raise NotFound("token", token_id)
+            if row.revoked_at is None:
+                conn.execute(update(tokens_table).where(tokens_table.c.id == token_id).values(revoked_at=clock.now()))
+            row = conn.execute(select(tokens_table).where(tokens_table.c.id == token_id)).one()
+        return _info(row)
+
+
+def _info(r: Row[Any]) -> TokenInfo:
+    return TokenInfo(
+        id=r.id, role=r.role, name=r.name, projects=json.loads(r.projects),
+        created_at=r.created_at, created_by=r.created_by, revoked_at=r.revoked_at,
+    )

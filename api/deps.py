@@ -1,0 +1,223 @@
+"""Typed dependencies: the services, the caller, the project they may see, and the write path."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from sqlalchemy import Engine
+
+from api.auth import Principal, TokenStore
+from api.errors import Forbidden, Unauthenticated
+from api.idempotency import IdempotencyStore, StoredResponse, fingerprint
+from api.schemas import WriteResult
+from delivery.application import DeliveryApplication, Recorded, parse_project_id
+from delivery.errors import InvalidInput, NotFound, VersionConflict
+from delivery.settings import Database
+from projections.service import ReadSide, ViewsBehind
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """What every request shares: the application (writes), the read side, tokens and keys."""
+
+    database: Database
+    app: DeliveryApplication
+    reads: ReadSide
+    engine: Engine
+    tokens: TokenStore
+    idempotency: IdempotencyStore
+
+    def close(self) -> None:
+        self.reads.close()
+        self.engine.dispose()
+        self.app.close()
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+_bearer = HTTPBearer(auto_error=False, description="A token from `delivery token create` or `POST /api/v1/tokens`.")
+
+
+def current_principal(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None:
+        raise Unauthenticated()
+    principal = services.tokens.authenticate(credentials.credentials)
+    if principal is None:
+        raise Unauthenticated("The token is unknown or revoked.")
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(current_principal)]
+
+
+def require_pm(principal: CurrentUser) -> Principal:
+    if principal.role != "pm":
+        raise Forbidden(principal.role, "record anything (only a pm writes)")
+    return principal
+
+
+ProjectManager = Annotated[Principal, Depends(require_pm)]
+
+
+def require_history_reader(principal: CurrentUser) -> Principal:
+    if principal.role == "client":
+        raise Forbidden(principal.role, "read the audit log")
+    return principal
+
+
+HistoryReader = Annotated[Principal, Depends(require_history_reader)]
+
+
+def visible_project(
+    project_id: Annotated[str, Path(min_length=1, max_length=64, examples=["8c7e7d0e-4d0b-4f7e-9a57-7a0f3c1c2b11"])],
+    principal: CurrentUser,
+) -> str:
+    """The project id in canonical form; a project a client may not see does not exist for it."""
+    pid = str(parse_project_id(project_id))
+    if not principal.may_see(pid):
+        raise NotFound("project", project_id)
+    return pid
+
+
+ProjectId = Annotated[str, Depends(visible_project)]
+
+
+def as_of_param(
+    principal: CurrentUser,
+    as_of: Annotated[datetime | None, Query(
+        description="Show the view as the record stood at this moment (ISO 8601; UTC when no offset). "
+        "pm and auditor only.", examples=["2026-11-01T12:00:00Z"],
+    )] = None,
+) -> datetime | None:
+    if as_of is not None and principal.role == "client":
+        raise Forbidden(principal.role, "view a project as of a past moment (pm and auditor only)")
+    return as_of
+
+
+AsOf = Annotated[datetime | None, Depends(as_of_param)]
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """`"7"`, `W/"7"` or `7` → 7; `*` or nothing → None (no precondition)."""
+    if value is None or value.strip() == "*":
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit() or len(text) > 9:
+        raise InvalidInput("If-Match", 'must be a project version as given in an ETag, e.g. "7"')
+    return int(text)
+
+
+# Rounds of the application's own retries a write may take before answering version_conflict.
+CONFLICT_ROUNDS = 4
+IF_MATCH_PATTERN = r'^(\*|(W/)?"?[0-9]{1,9}"?)$'
+KEY_PATTERN = r"^[!-~]{1,200}$"
+
+
+class Writer:
+    """Runs one command for a pm: If-Match, Idempotency-Key, read-your-writes, ETag."""
+
+    def __init__(
+        self,
+        request: Request,
+        services: ServicesDep,
+        principal: ProjectManager,
+        if_match: Annotated[str | None, Header(
+            alias="If-Match", max_length=16, pattern=IF_MATCH_PATTERN,
+            description="The project version (ETag) this write expects; 412 and nothing recorded when stale.",
+        )] = None,
+        idempotency_key: Annotated[str | None, Header(
+            alias="Idempotency-Key", min_length=1, max_length=200, pattern=KEY_PATTERN,
+            description="Send the same key with the same body to retry safely: the first response comes back "
+            "and nothing is recorded again.",
+        )] = None,
+    ) -> None:
+        self.request = request
+        self.services = services
+        self.principal = principal
+        self.expected = parse_if_match(if_match)
+        self.key = idempotency_key
+
+    def __call__(
+        self, command: Callable[..., Recorded[Any]], project_id: str | None, body: BaseModel | None = None,
+        *, status: int = 200, summary: bool = False, fields: dict[str, Any] | None = None, **kwargs: Any,
+    ) -> JSONResponse:
+        """Run `command` with the body's fields (or `fields`) and `kwargs` as its arguments."""
+        if fields is None:
+            fields = body.model_dump() if body is not None else {}
+        arguments = {**fields, **kwargs}
+        idem = self.services.idempotency
+        if self.key is not None:
+            payload = body.model_dump(mode="json") if body is not None else None
+            stored = idem.begin(
+                self.principal.token_id, self.key,
+                fingerprint(self.request.method, self.request.url.path, payload),
+            )
+            if stored is not None:
+                replayed = {**stored.headers, "Idempotent-Replayed": "true"}
+                return JSONResponse(stored.body, stored.status, headers=replayed)
+        try:
+            recorded = self._record(command, project_id, arguments)
+        except BaseException:
+            if self.key is not None:
+                idem.release(self.principal.token_id, self.key)
+            raise
+        pid = str(recorded.project_id)
+        headers = {"ETag": etag(recorded.version)}
+        result = WriteResult(project_id=pid, version=recorded.version,
+                             id=recorded.value if isinstance(recorded.value, str) else None)
+        try:
+            self.services.reads.wait_for(recorded.position)
+        except ViewsBehind as exc:
+            # Recorded all the same: a retry with the key must not record it twice.
+            if self.key is not None:
+                idem.finish(self.principal.token_id, self.key,
+                            StoredResponse(status, jsonable_encoder(result), headers))
+            exc.details.update({"recorded": True, "project_id": pid, "version": recorded.version})
+            raise
+        content = jsonable_encoder(self.services.reads.summary(pid) if summary else result)
+        if self.key is not None:
+            idem.finish(self.principal.token_id, self.key, StoredResponse(status, content, headers))
+        return JSONResponse(content, status, headers=headers)
+
+    def _record(self, command: Callable[..., Recorded[Any]], project_id: str | None,
+                arguments: dict[str, Any]) -> Recorded[Any]:
+        if project_id is None:
+            return command(actor=self.principal.name, **arguments)
+        for attempt in range(1, CONFLICT_ROUNDS + 1):
+            try:
+                return command(project_id, actor=self.principal.name, expected_version=self.expected, **arguments)
+            except VersionConflict:
+                # The application retried at once and kept losing: a crowd is writing this
+                # project. Back off a random moment so the writers spread out, then go again.
+                if attempt == CONFLICT_ROUNDS:
+                    raise
+                time.sleep(random.uniform(0, 0.02 * attempt))
+        raise AssertionError("unreachable")
+
+
+Write = Annotated[Writer, Depends()]

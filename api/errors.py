@@ -1,0 +1,172 @@
+"""The one place errors become HTTP: every refusal answers `{"error": {"code", "message", "details"}}`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from delivery.errors import (
+    DeliveryError,
+    InvalidInput,
+    NotFound,
+    RuleViolation,
+    VersionConflict,
+    VersionMismatch,
+)
+from projections.service import ViewsBehind
+
+# ------------------------------------------------------------ API errors
+
+
+class Unauthenticated(DeliveryError):
+    code = "unauthenticated"
+
+    def __init__(self, message: str = "Sign in: send `Authorization: Bearer <token>` with a valid token.") -> None:
+        super().__init__(message)
+
+
+class Forbidden(DeliveryError):
+    code = "forbidden"
+
+    def __init__(self, role: str, action: str) -> None:
+        super().__init__(f"A {role} token may not {action}.", {"role": role})
+
+
+class IdempotencyKeyReused(DeliveryError):
+    code = "idempotency_key_reused"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This Idempotency-Key was already used for a different request; use a new key for a new request.",
+            {"field": "Idempotency-Key"},
+        )
+
+
+class IdempotencyInProgress(DeliveryError):
+    code = "idempotency_in_progress"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "A request with this Idempotency-Key is still being processed; retry in a moment.",
+            {"field": "Idempotency-Key"},
+        )
+
+
+class PayloadTooLarge(DeliveryError):
+    code = "payload_too_large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The request body is larger than {limit} bytes.", {"limit": limit})
+
+
+# --------------------------------------------------------------- mapping
+
+STATUS: Sequence[tuple[type[DeliveryError], int]] = (
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (IdempotencyInProgress, 409),
+    (RuleViolation, 409),
+    (VersionConflict, 409),
+    (VersionMismatch, 412),
+    (PayloadTooLarge, 413),
+    (InvalidInput, 422),
+    (IdempotencyKeyReused, 422),
+    (ViewsBehind, 503),
+)
+
+
+def status_of(error: DeliveryError) -> int:
+    for kind, status in STATUS:
+        if isinstance(error, kind):
+            return status
+    return 400
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(examples=["gate_not_met"])
+    message: str = Field(examples=["Stage research cannot be left yet: milestone M1 'Research done' is not completed."])
+    details: dict[str, Any] = Field(default_factory=dict, examples=[{"stage": "research", "unmet": []}])
+
+
+class ErrorResponse(BaseModel):
+    """Every error the API answers has this shape."""
+
+    error: ErrorBody
+
+
+def error_response(error: DeliveryError) -> JSONResponse:
+    status = status_of(error)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"error": error.to_dict()}, status_code=status, headers=headers)
+
+
+def _delivery_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DeliveryError)
+    return error_response(exc)
+
+
+def _field(loc: Sequence[Any]) -> str:
+    """`("body", "impact", "cost")` → `impact.cost`, `("header", "If-Match")` → `If-Match`."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": "body" if e.get("type") == "json_invalid" else _field(e.get("loc", ())),
+         "location": str((e.get("loc") or ("body",))[0]),
+         "rule": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in exc.errors()
+    ]
+    first = errors[0] if errors else {"field": "body", "location": "body", "rule": "is not valid", "type": ""}
+    message = f"{first['field']}: {first['rule']}."
+    if len(errors) > 1:
+        message += f" ({len(errors) - 1} more in details.errors)"
+    body = {"code": "invalid_input", "message": message,
+            "details": {"field": first["field"], "rule": first["rule"], "errors": errors[:20]}}
+    return JSONResponse({"error": body}, status_code=422)
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 406: "not_acceptable", 415: "unsupported_media_type"}
+
+
+def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = "No such endpoint." if exc.status_code == 404 else str(exc.detail)
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "details": {}}},
+        status_code=exc.status_code, headers=exc.headers,
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers; anything not listed here is a bug and stays a 500."""
+    app.add_exception_handler(DeliveryError, _delivery_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route can answer."""
+    described = {
+        401: "No token, or a token that is unknown or revoked.",
+        403: "The token's role may not do this.",
+        404: "No such project or object (or not one this token may see).",
+        409: "The project's rules refuse the command (`details` says what is unmet).",
+        412: "`If-Match` names a version that is no longer current; nothing was recorded.",
+        413: "The request body is over 1 MiB.",
+        422: "The input is malformed: `details.field` names the field.",
+        503: "The views did not catch up in time (is `delivery worker` running?).",
+    }
+    return {s: {"model": ErrorResponse, "description": described[s]} for s in statuses}

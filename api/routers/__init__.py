@@ -1,0 +1,1 @@
+"""One router per resource; each route parses input, calls one command or query, returns a read model."""

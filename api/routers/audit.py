@@ -1,0 +1,25 @@
+"""The audit log: every event of a project in the order it was recorded (pm and auditor)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import HistoryReader, ProjectId, ServicesDep
+from api.errors import responses
+from projections.models import AuditPage
+
+router = APIRouter(prefix="/projects/{project_id}", tags=["audit"])
+
+
+@router.get("/events", response_model=AuditPage, responses=responses(401, 403, 404, 422))
+def events(
+    services: ServicesDep,
+    _reader: HistoryReader,
+    project_id: ProjectId,
+    limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 100,
+    cursor: Annotated[int | None, Query(ge=0, le=2**62, description="`next_cursor` of the previous page.")] = None,
+) -> AuditPage:
+    """One page of the project's events with who recorded each and when."""
+    return services.reads.audit_log(project_id, after=cursor or 0, limit=limit)

@@ -1,0 +1,78 @@
+"""Projects: create, list (the portfolio), read the summary, move between stages, close the launch."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
+
+from api.deps import AsOf, CurrentUser, ProjectId, ServicesDep, Write, etag
+from api.errors import responses
+from api.schemas import FunnelActualsIn, FunnelIn, ProjectCreate, StageId, TransitionIn, WriteResult
+from delivery import clock
+from projections.models import PortfolioPage, ProjectSummary
+
+router = APIRouter(prefix="/projects", tags=["projects"])
+
+WRITE_ERRORS = responses(401, 403, 404, 409, 412, 413, 422, 503)
+READ_ERRORS = responses(401, 403, 404, 422)
+
+
+@router.post("", status_code=201, response_model=ProjectSummary, responses=responses(401, 403, 409, 413, 422, 503))
+def create_project(write: Write, body: ProjectCreate) -> JSONResponse:
+    """Create a project; it starts in research."""
+    return write(write.services.app.create_project, None, body, status=201, summary=True)
+
+
+@router.get("", response_model=PortfolioPage, responses=responses(401, 422))
+def list_projects(
+    services: ServicesDep,
+    principal: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=400,
+                                        description="`next_cursor` of the previous page.")] = None,
+    stage: StageId | None = None,
+    health: Literal["red", "amber", "green"] | None = None,
+    client: Annotated[str | None, Query(min_length=1, max_length=120)] = None,
+) -> PortfolioPage:
+    """The portfolio, ordered by project name; a client sees only its own projects."""
+    project_ids = sorted(principal.projects) if principal.role == "client" else None
+    if project_ids == []:
+        return PortfolioPage(items=[], next_cursor=None)
+    return services.reads.portfolio(
+        now=clock.now(), stage=stage, health=health, client=client, project_ids=project_ids,
+        limit=limit, cursor=cursor,
+    )
+
+
+@router.get("/{project_id}", response_model=ProjectSummary, responses=READ_ERRORS)
+def get_project(services: ServicesDep, project_id: ProjectId, as_of: AsOf, response: Response) -> ProjectSummary:
+    """The project's summary: stage, version, stage history, scope and funnel."""
+    summary = services.reads.summary(project_id, as_of=as_of)
+    response.headers["ETag"] = etag(summary.version)
+    return summary
+
+
+@router.post("/{project_id}/transitions", response_model=ProjectSummary, responses=WRITE_ERRORS)
+def transition(write: Write, project_id: ProjectId, body: TransitionIn) -> JSONResponse:
+    """Move the project to the next stage (gated) or back to an earlier one (with a reason)."""
+    return write(write.services.app.transition, project_id, body, summary=True)
+
+
+@router.post("/{project_id}/launch/complete", response_model=WriteResult, responses=WRITE_ERRORS)
+def complete_launch(write: Write, project_id: ProjectId) -> JSONResponse:
+    """Close the delivery once the launch gate holds; the record is closed to further commands."""
+    return write(write.services.app.complete_launch, project_id)
+
+
+@router.post("/{project_id}/funnel", response_model=WriteResult, responses=WRITE_ERRORS)
+def define_funnel(write: Write, project_id: ProjectId, body: FunnelIn) -> JSONResponse:
+    """Write the business loop as 3 to 5 funnel steps with their expected conversion (research, solution)."""
+    return write(write.services.app.define_funnel, project_id, body)
+
+
+@router.post("/{project_id}/funnel/actuals", response_model=WriteResult, responses=WRITE_ERRORS)
+def record_funnel_actuals(write: Write, project_id: ProjectId, body: FunnelActualsIn) -> JSONResponse:
+    """Record the measured conversion of each funnel step after launch."""
+    return write(write.services.app.record_funnel_actuals, project_id, body)
