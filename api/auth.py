@@ -11,7 +11,7 @@ import json
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -136,8 +136,15 @@ class TokenStore:
         return _info(row)
 
 
+def _utc(moment: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; every time the API shows is UTC with its offset.
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
 def _info(r: Row[Any]) -> TokenInfo:
+    created = _utc(r.created_at)
+    assert created is not None
     return TokenInfo(
         id=r.id, role=r.role, name=r.name, projects=json.loads(r.projects),
-        created_at=r.created_at, created_by=r.created_by, revoked_at=r.revoked_at,
+        created_at=created, created_by=r.created_by, revoked_at=_utc(r.revoked_at),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -112,11 +113,16 @@ def _delivery_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc)
 
 
+_UNION_TAGS = {"int", "float", "str", "bool", "none", "list", "dict"}
+
+
 def _field(loc: Sequence[Any]) -> str:
     """`("body", "impact", "cost")` → `impact.cost`, `("header", "If-Match")` → `If-Match`."""
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
         parts = parts[1:]
+    # pydantic names the union member it tried (`threshold.int`, `threshold.float`): not a field.
+    parts = [p for p in parts if p not in _UNION_TAGS and "[" not in p]
     return ".".join(parts) or "body"
 
 
@@ -140,14 +146,29 @@ def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 406: "not_acceptable", 415: "unsupported_media_type"}
 
 
-def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # The only 400 the framework raises: a body it could not decode (not UTF-8, not JSON).
+        body = {"code": "invalid_input", "message": "body: is not valid JSON.",
+                "details": {"field": "body", "rule": "is not valid JSON"}}
+        return JSONResponse({"error": body}, status_code=422)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = "No such endpoint." if exc.status_code == 404 else str(exc.detail)
-    return JSONResponse(
-        {"error": {"code": code, "message": message, "details": {}}},
-        status_code=exc.status_code, headers=exc.headers,
-    )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed(request))
+    return JSONResponse({"error": {"code": code, "message": message, "details": {}}},
+                        status_code=exc.status_code, headers=headers)
+
+
+def _allowed(request: Request) -> list[str]:
+    """Every method the OpenAPI document lists for the path (the router knows only its first match)."""
+    found: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(template)), request.url.path):
+            found |= {m.upper() for m in operations}
+    return sorted(found)
 
 
 def install(app: FastAPI) -> None:
