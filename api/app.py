@@ -89,7 +89,7 @@ def build_services(database: Database, live: bool | None = None) -> Services:
     reads = ReadSide(app, live=database.kind == "sqlite" if live is None else live)
     if reads.live:
         reads.catch_up()
-    return Services(database, app, reads, engine, TokenStore(engine), IdempotencyStore(engine))
+    return Services(database, app, reads, engine, TokenStore(engine, reads.store.reader), IdempotencyStore(engine))
 
 
 def create_app(database: Database | None = None, *, live: bool | None = None) -> FastAPI:

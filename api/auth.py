@@ -83,8 +83,10 @@ def canonical_project_ids(values: Iterable[str]) -> list[str]:
 class TokenStore:
     """The `api_tokens` table, beside the events in the same database."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, reader: Engine | None = None) -> None:
         self.engine = engine
+        # Every request authenticates: on SQLite that read must not queue behind writers.
+        self.reader = reader or engine
         metadata.create_all(engine)
 
     def create(self, *, role: str, projects: Iterable[str] = (), name: str | None = None,
@@ -114,14 +116,14 @@ class TokenStore:
         if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
             return None
         stmt = select(tokens_table).where(tokens_table.c.token_hash == hash_token(token))
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(stmt).first()
         if row is None or row.revoked_at is not None:
             return None
         return Principal(row.id, row.role, row.name, frozenset(json.loads(row.projects)))
 
     def list(self) -> list[TokenInfo]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(select(tokens_table).order_by(tokens_table.c.created_at)).all()
         return [_info(r) for r in rows]
 

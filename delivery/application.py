@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -23,6 +25,7 @@ T = TypeVar("T")
 
 # A write that loses a race is replayed on the fresh state this many times before giving up.
 DEFAULT_RETRIES = 5
+RETRY_BACKOFF_SECONDS = 0.005
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,8 @@ class DeliveryApplication(Application[UUID]):
                         "load it again and retry.",
                         {"project_id": str(project.id)},
                     ) from None
+                # Jittered back-off, so a crowd of writers on one project spreads out instead of colliding again.
+                time.sleep(random.uniform(0, RETRY_BACKOFF_SECONDS * 2 ** attempt))
                 continue
             return Recorded(project.id, value, project.version, position)
 

@@ -616,6 +616,7 @@ class Project(Aggregate):
     def resume_release(self, *, release_id: str, actor: str) -> None:
         self._check_open()
         r = self._release_in(release_id, ReleaseState.PAUSED, verb="resumed")
+        self._check_release_stage()
         self._release_resumed(release_id=r.id, percent=r.percent, actor=actor)
 
     def roll_back_release(self, *, release_id: str, reason: str, actor: str) -> None:
@@ -627,6 +628,7 @@ class Project(Aggregate):
     def complete_release(self, *, release_id: str, actor: str) -> None:
         self._check_open()
         r = self._release_in(release_id, ReleaseState.RAMPING, verb="completed")
+        self._check_release_stage()
         if r.percent != 100:
             raise InvalidState(
                 f"Release {r.id} is at {r.percent}%: advance it to 100% before completing it.",

@@ -120,8 +120,7 @@ class ReadSide:
             return
         deadline = time.monotonic() + timeout
         while self.position() < position:
-            if self.live:
-                self.catch_up()
+            if self.live and self.catch_up():
                 continue
             if time.monotonic() > deadline:
                 raise ViewsBehind(
@@ -212,7 +211,7 @@ class ReadSide:
         stmt = select(func.max(audit_table.c.version)).where(
             audit_table.c.project_id == project_id, audit_table.c.position <= position,
         )
-        with self.store.engine.connect() as conn:
+        with self.store.reader.connect() as conn:
             version = conn.execute(stmt).scalar()
         return int(version) if version is not None else None
 
@@ -228,7 +227,7 @@ class ReadSide:
             today=now.astimezone(UTC).date(), stage=stage, health=health, client=client,
             project_ids=project_ids, limit=max(1, min(limit, MAX_PAGE)), cursor=cursor,
         )
-        with self.store.engine.connect() as conn:
+        with self.store.reader.connect() as conn:
             return portfolio.page(conn, query)
 
     def portfolio_all(self, *, now: datetime, **filters: Any) -> list[PortfolioRow]:
@@ -259,7 +258,7 @@ class ReadSide:
         )
         if until is not None:
             stmt = stmt.where(audit_table.c.recorded_at <= portfolio.aware(until))
-        with self.store.engine.connect() as conn:
+        with self.store.reader.connect() as conn:
             rows = conn.execute(stmt).all()
             if not rows and after == 0:
                 known = conn.execute(

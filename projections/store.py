@@ -125,7 +125,8 @@ def group_version(group: str) -> str:
     return hashlib.sha256(json.dumps(shapes, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def make_engine(database: Database) -> Engine:
+def make_engine(database: Database, *, writer: bool = True) -> Engine:
+    """An engine on the views' database; on SQLite a writer takes the write lock when it begins."""
     if database.kind == "sqlite":
         engine = create_engine(database.sqlalchemy_url(), connect_args={"timeout": 30})
 
@@ -138,7 +139,8 @@ def make_engine(database: Database) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers lock up front (no deadlock upgrading a read lock); readers never wait (WAL).
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
         return engine
     options: dict[str, Any] = {}
@@ -157,10 +159,13 @@ class ViewStore(TrackingRecorder):
         self.database = database
         self.application_name = application_name
         self.engine = make_engine(database)
+        # Queries read through their own engine so, on SQLite, they never queue behind a writer.
+        self.reader = make_engine(database, writer=False) if database.kind == "sqlite" else self.engine
         metadata.create_all(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
+        self.reader.dispose()
 
     # ------------------------------------------------------------ tracking
 
@@ -183,7 +188,7 @@ class ViewStore(TrackingRecorder):
             .group_by(tracking_table.c.view_group)
         )
         if conn is None:
-            with self.engine.connect() as c:
+            with self.reader.connect() as c:
                 rows = c.execute(stmt).all()
         else:
             rows = conn.execute(stmt).all()
@@ -201,7 +206,7 @@ class ViewStore(TrackingRecorder):
         return tuple(GROUP_TABLES)
 
     def groups_needing_rebuild(self) -> list[str]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(select(versions_table.c.view_group, versions_table.c.version)).all()
         stored = {str(g): str(v) for g, v in rows}
         return [g for g in GROUP_TABLES if stored.get(g) != group_version(g)]
@@ -302,6 +307,6 @@ class ViewStore(TrackingRecorder):
         stmt = select(project_views_table).where(project_views_table.c.project_id == project_id)
         if views is not None:
             stmt = stmt.where(project_views_table.c.view.in_(list(views)))
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(stmt).all()
         return {row.view: STATE_TYPES[row.view].model_validate_json(row.doc) for row in rows}

@@ -333,8 +333,6 @@ def test_an_unknown_release_is_not_found(command: str) -> None:
     assert error.details == {"kind": "release", "id": "R5"}
 
 
-@pytest.mark.xfail(strict=True, reason="complete_release never calls _check_release_stage: a release "
-                                       "completes outside trial/launch (delivery/project.py complete_release)")
 def test_a_release_cannot_complete_after_the_project_moved_back_before_trial() -> None:
     given, release = _ramping(steps=(100,), health=False)
     try:
