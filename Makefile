@@ -20,6 +20,11 @@ install: $(STAMP)
 run: install
 	$(BIN)/delivery demo --if-empty
 	$(BIN)/delivery status
+	@echo
+	@echo "Sign in with this project manager token (Authorization: Bearer <token>, or Authorize at http://$(HOST):$(PORT)/docs):"
+	@$(BIN)/delivery token create --role pm --name "Demo PM"
+	@echo
+	$(BIN)/delivery serve --host $(HOST) --port $(PORT)
 
 demo: install
 	$(BIN)/delivery demo
