@@ -663,6 +663,14 @@ class Project(Aggregate):
                 f"Release {r.id} has no health observation at {r.percent}% yet: record one first.",
                 {"release_id": r.id, "percent": r.percent, "failures": []},
             )
+        unmeasured = [c.metric for c in r.checks if c.metric not in obs.metrics]
+        if unmeasured:
+            # A check nobody measured has not passed: "healthy" must mean every threshold was looked at.
+            raise ReleaseUnhealthy(
+                f"Release {r.id}'s latest observation at {r.percent}% does not measure "
+                f"{', '.join(unmeasured)}: record an observation with every checked metric.",
+                {"release_id": r.id, "percent": r.percent, "failures": [], "unmeasured": unmeasured},
+            )
         if not obs.healthy:
             raise ReleaseUnhealthy(
                 f"Release {r.id} is unhealthy at {r.percent}%: {'; '.join(obs.failures)}. "

@@ -191,6 +191,16 @@ def test_with_health_checks_each_step_needs_its_own_observation() -> None:
     refused(given.project(), Project.advance_release, "release_unhealthy", release_id=release)
 
 
+def test_an_observation_that_does_not_measure_a_checked_metric_does_not_count_as_healthy() -> None:
+    given, release = _ramping()
+    given(Project.record_observation, release_id=release, metrics={"conversion": 4.2})
+    error = refused(given.project(), Project.advance_release, "release_unhealthy", release_id=release)
+    assert error.details["unmeasured"] == ["error_rate"]
+    assert "error_rate" in error.message
+    _observe(given, release, 0.3)
+    when(given.project(), Project.advance_release, release_id=release)
+
+
 def test_without_health_checks_the_ramp_needs_no_observation() -> None:
     given, release = _ramping(health=False)
     project = given.project()
