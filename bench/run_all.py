@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["portfolio.py", "rebuild.py"]
+BENCHES = ["portfolio.py", "rebuild.py", "writes.py"]
 
 
 def main() -> int:
