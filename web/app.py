@@ -1,0 +1,378 @@
+"""The pages at `/` beside the API: sign-in, share links, client portal, PM console, audit replay."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from api.deps import Services
+from delivery import clock
+from delivery.errors import DeliveryError, InvalidInput, NotFound
+from delivery.stages import STAGES
+from web import auth, charts
+from web.auth import BadCsrf, PageError, SignInRequired
+from web.commands import COMMANDS, form_of
+from web.i18n import COOKIE as LANG_COOKIE
+from web.i18n import LANGUAGES, Translator, negotiate
+from web.sessions import Session, WebStore
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 20
+SORTS = ("name", "client", "stage", "days_in_stage", "next_milestone_due_on", "open_criteria",
+         "pending_change_requests", "drift_pct", "health")
+HEALTH_ORDER = {"red": 0, "amber": 1, "green": 2}
+
+
+def install(app: FastAPI) -> None:
+    """Serve the pages from `app`, with their tables in the same database as the tokens."""
+    services: Services = app.state.services
+    app.state.web = WebStore(services.engine, services.reads.store.reader)
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.add_exception_handler(SignInRequired, _sign_in_required)
+    app.add_exception_handler(PageError, _page_error)
+    app.add_exception_handler(BadCsrf, _bad_csrf)
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def translator(request: Request) -> Translator:
+    return Translator(negotiate(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language")))
+
+
+def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    t = translator(request)
+    session = auth.session(request)
+    response = templates.TemplateResponse(request, name, {
+        "t": t, "lang": t.lang, "languages": LANGUAGES, "session": session,
+        "principal": session.principal if session else None, "csrf": auth.csrf_token(request),
+        "here": auth.local_path(request), "stages": STAGES, **context,
+    }, status_code=status)
+    new = getattr(request.state, "new_pre_csrf", None)
+    if new:
+        auth.set_cookie(request, response, auth.PRE_CSRF_COOKIE, new, 60 * 60 * 24)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def redirect(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+def _sign_in_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SignInRequired)
+    return redirect(auth.sign_in_url(exc.next_path))
+
+
+def _page_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PageError)
+    kind = "notfound" if exc.status == 404 else "forbidden"
+    return render(request, "error.html", exc.status, kind=kind)
+
+
+def _bad_csrf(request: Request, exc: Exception) -> Response:
+    return render(request, "error.html", 403, kind="csrf")
+
+
+def home_of(session: Session) -> str:
+    principal = session.principal
+    if principal.role == "client":
+        mine = sorted(principal.projects)
+        return f"/p/{mine[0]}" if len(mine) == 1 else "/projects"
+    return "/portfolio"
+
+
+# ------------------------------------------------------------ identity
+
+
+@router.get("/")
+def index(request: Request) -> Response:
+    session = auth.session(request)
+    return redirect(home_of(session) if session else "/signin")
+
+
+@router.get("/signin")
+def signin_page(request: Request, next: str = "") -> Response:
+    return render(request, "signin.html", next=auth.safe_next(next, ""))
+
+
+@router.post("/signin")
+async def signin(request: Request) -> Response:
+    form = await auth.form_data(request)
+    principal = services_of(request).tokens.authenticate(form.get("token", "").strip())
+    if principal is None:
+        return render(request, "signin.html", 401, next=auth.safe_next(form.get("next"), ""), failed=True)
+    session_id = auth.store(request).open_for_token(principal.token_id)
+    # A fresh session id on every sign-in: nothing set before it carries over.
+    request.state.web_session = auth.store(request).session(session_id)
+    assert request.state.web_session is not None
+    response = redirect(auth.safe_next(form.get("next"), home_of(request.state.web_session)))
+    auth.start_session(request, response, session_id)
+    return response
+
+
+@router.post("/signout")
+async def signout(request: Request) -> Response:
+    await auth.form_data(request)
+    session_id = request.cookies.get(auth.SESSION_COOKIE)
+    if session_id:
+        auth.store(request).close(session_id)
+    response = redirect("/signin")
+    response.delete_cookie(auth.SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/lang/{code}")
+def switch_language(request: Request, code: str, next: str = "/") -> Response:
+    if code not in LANGUAGES:
+        raise PageError(404)
+    response = redirect(auth.safe_next(next))
+    auth.set_cookie(request, response, LANG_COOKIE, code, 60 * 60 * 24 * 365)
+    return response
+
+
+@router.get("/s/{secret}")
+def open_share_link(request: Request, secret: str) -> Response:
+    store = auth.store(request)
+    session_id = store.open_for_share(secret) if len(secret) <= 64 else None
+    if session_id is None:
+        return render(request, "error.html", 404, kind="share")
+    opened = store.session(session_id)
+    assert opened is not None
+    (pid,) = opened.principal.projects
+    response = redirect(f"/p/{pid}")
+    auth.start_session(request, response, session_id)
+    return response
+
+
+# ------------------------------------------------------------ client portal
+
+
+@router.get("/projects")
+def my_projects(request: Request) -> Response:
+    session = auth.require(request)
+    if session.principal.role != "client":
+        return redirect("/portfolio")
+    ids = sorted(session.principal.projects)
+    rows = services_of(request).reads.portfolio(now=clock.now(), project_ids=ids, limit=100).items if ids else []
+    return render(request, "projects.html", rows=rows)
+
+
+def project_views(services: Services, pid: str, *, as_of: datetime | None = None,
+                  position: int | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """Every view of one project, current or as of a cut, for the templates."""
+    reads = services.reads
+    now = now or clock.now()
+    try:
+        summary = reads.summary(pid, as_of=as_of, position=position)
+    except NotFound:
+        raise PageError(404) from None
+    milestones = reads.milestones(pid, now=now, as_of=as_of, position=position)
+    releases = reads.releases(pid, now=now, as_of=as_of, position=position)
+    return {
+        "summary": summary,
+        "milestones": milestones,
+        "timeline": charts.timeline(milestones.items, milestones.today),
+        "checklist": reads.checklist(pid, as_of=as_of, position=position),
+        "change_log": reads.change_log(pid, as_of=as_of, position=position),
+        "releases": releases,
+        "ramps": {r.id: charts.ramp(r, now) for r in releases.items},
+        "entered": {e.stage: e for e in summary.stage_history},
+        "stage_index": [s.value for s in STAGES].index(summary.stage),
+    }
+
+
+@router.get("/p/{project_id}")
+def portal(request: Request, project_id: str) -> Response:
+    _session, pid = auth.require_project(request, project_id)
+    return render(request, "portal.html", pid=pid, **project_views(services_of(request), pid))
+
+
+# ------------------------------------------------------------ PM console
+
+
+@router.get("/portfolio")
+def portfolio(request: Request, stage: str = "", health: str = "", client: str = "", cursor: str = "",
+              sort: str = "name", order: str = "asc") -> Response:
+    auth.require(request, "pm", "auditor")
+    filters: dict[str, Any] = {"stage": stage if stage in {s.value for s in STAGES} else None,
+               "health": health if health in HEALTH_ORDER else None,
+               "client": client.strip()[:120] or None}
+    try:
+        page = services_of(request).reads.portfolio(
+            now=clock.now(), limit=PAGE_SIZE, cursor=cursor[:400] or None, **filters)
+    except DeliveryError:
+        page = services_of(request).reads.portfolio(now=clock.now(), limit=PAGE_SIZE, **filters)
+    rows = list(page.items)
+    sort = sort if sort in SORTS else "name"
+    # The portfolio pages by name; a column header re-orders the rows of the page on screen.
+    rows.sort(key=lambda r: _sort_key(r, sort), reverse=order == "desc")
+    query = {k: v for k, v in (("stage", stage), ("health", health), ("client", client)) if v}
+    return render(request, "portfolio.html", rows=rows, next_cursor=page.next_cursor, filters=query,
+                  sort=sort, order=order, cursor=cursor, query=urlencode(query),
+                  errors=None, values={})
+
+
+def _sort_key(row: Any, sort: str) -> Any:
+    value = getattr(row, sort)
+    if sort == "health":
+        return HEALTH_ORDER[value]
+    if sort == "stage":
+        return [s.value for s in STAGES].index(value)
+    if value is None:
+        return (1, "")
+    return (0, value.lower() if isinstance(value, str) else value)
+
+
+@router.post("/portfolio/projects")
+async def create_project(request: Request) -> Response:
+    session = auth.require(request, "pm")
+    form = await auth.form_data(request)
+    services = services_of(request)
+    try:
+        recorded = services.app.create_project(
+            name=form.get("name", ""), client=form.get("client", ""),
+            description=form.get("description", ""), actor=session.principal.name)
+        services.reads.wait_for(recorded.position)
+    except DeliveryError as exc:
+        page = services.reads.portfolio(now=clock.now(), limit=PAGE_SIZE)
+        return render(request, "portfolio.html", _status(exc), rows=page.items, next_cursor=page.next_cursor,
+                      filters={}, sort="name", order="asc", cursor="", query="",
+                      errors={"create_project": _refusal(request, exc)}, values={"create_project": form})
+    return redirect(f"/pm/p/{recorded.project_id}?done=create_project")
+
+
+def _status(exc: DeliveryError) -> int:
+    from api.errors import status_of
+
+    return status_of(exc)
+
+
+def _refusal(request: Request, exc: DeliveryError) -> dict[str, Any]:
+    field = exc.field if isinstance(exc, InvalidInput) else exc.details.get("field")
+    return {"code": exc.code, "lines": translator(request).error(exc.code, exc.message, exc.details),
+            "field": field}
+
+
+def console_context(request: Request, pid: str, **extra: Any) -> dict[str, Any]:
+    services = services_of(request)
+    now = clock.now()
+    views = project_views(services, pid)
+    t = translator(request)
+    criteria = [c for st in views["checklist"].stages for m in st.milestones for c in m.items]
+    options = {
+        "stages": [(s.value, f"{s.order + 1}. {t.stage_name(s.value)}") for s in STAGES],
+        "scope": [(i.id, f"{i.id} · {i.title} ({t('tier.' + i.tier)}, {i.status})") for i in views["summary"].scope],
+        "milestones": [(m.id, f"{m.id} · {m.title}") for m in views["milestones"].items],
+        "criteria": [(c.id, f"{c.id} · {c.text} ({t('crit.state.' + c.state)})") for c in criteria],
+        "changes": [(e.id, f"{e.id} · {e.title} ({t('cr.status.' + e.status)})") for e in views["change_log"].entries],
+        "releases": [(r.id, f"{r.id} · {r.version} ({t('rel.state.' + r.state)} {r.percent}%)")
+                     for r in views["releases"].items],
+        "tiers": [(k, t("tier." + k)) for k in ("core", "touchpoint", "value_added")],
+        "kinds": [(k, t("cr.kind." + k)) for k in ("add", "modify", "remove")],
+        "comparators": [(c, c) for c in ("<=", ">=", "<", ">", "==")],
+    }
+    next_stage = STAGES[views["stage_index"] + 1].value if views["stage_index"] + 1 < len(STAGES) else None
+    return {"pid": pid, "links": auth.store(request).links(pid), "now": now, "options": options,
+            "next_stage": next_stage, **views, **extra}
+
+
+@router.get("/pm/p/{project_id}")
+def console(request: Request, project_id: str, done: str = "", link: str = "") -> Response:
+    _session, pid = auth.require_project(request, project_id, "pm")
+    new_link = f"{request.base_url}s/{link}" if link and len(link) <= 64 else None
+    return render(request, "console.html", **console_context(
+        request, pid, done=done[:40], new_link=new_link, errors={}, values={}))
+
+
+@router.post("/pm/p/{project_id}/do/{command}")
+async def run_command(request: Request, project_id: str, command: str) -> Response:
+    session, pid = auth.require_project(request, project_id, "pm")
+    form = await auth.form_data(request)
+    handler = COMMANDS.get(command)
+    if handler is None:
+        raise PageError(404)
+    services = services_of(request)
+    try:
+        recorded = handler(services.app, pid, form, session.principal.name)
+        services.reads.wait_for(recorded.position)
+    except DeliveryError as exc:
+        slot = form_of(command)
+        return render(request, "console.html", _status(exc), **console_context(
+            request, pid, done="", new_link=None, errors={slot: _refusal(request, exc)}, values={slot: form}))
+    return redirect(f"/pm/p/{pid}?done={command}#{form_of(command)}")
+
+
+@router.post("/pm/p/{project_id}/share")
+async def create_share_link(request: Request, project_id: str) -> Response:
+    session, pid = auth.require_project(request, project_id, "pm")
+    form = await auth.form_data(request)
+    try:
+        days = int(form.get("days", "").strip() or "0")
+    except ValueError:
+        days = 0
+    try:
+        secret, _link = auth.store(request).create_link(pid, days=days, created_by=session.principal.name)
+    except DeliveryError as exc:
+        return render(request, "console.html", _status(exc), **console_context(
+            request, pid, done="", new_link=None, errors={"share": _refusal(request, exc)},
+            values={"share": form}))
+    return redirect(f"/pm/p/{pid}?done=share&link={secret}#share")
+
+
+@router.post("/pm/p/{project_id}/share/{link_id}/revoke")
+async def revoke_share_link(request: Request, project_id: str, link_id: str) -> Response:
+    _session, pid = auth.require_project(request, project_id, "pm")
+    await auth.form_data(request)
+    try:
+        auth.store(request).revoke_link(pid, link_id[:16])
+    except NotFound:
+        raise PageError(404) from None
+    return redirect(f"/pm/p/{pid}?done=revoke#share")
+
+
+# ------------------------------------------------------------ auditor
+
+
+@router.get("/audit/p/{project_id}")
+def audit(request: Request, project_id: str, as_of: str = "", position: str = "", after: int = 0) -> Response:
+    _session, pid = auth.require_project(request, project_id, "pm", "auditor")
+    services = services_of(request)
+    try:
+        log = services.reads.audit_log(pid, after=max(0, after), limit=200)
+    except NotFound:
+        raise PageError(404) from None
+    cut_time: datetime | None = None
+    cut_position: int | None = None
+    bad_time = False
+    if position.strip().isdigit():
+        cut_position = int(position)
+    elif as_of.strip():
+        try:
+            parsed = datetime.fromisoformat(as_of.strip())
+            cut_time = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        except ValueError:
+            bad_time = True
+    now = clock.now()
+    if cut_time is not None:
+        now = min(now, cut_time)
+    elif cut_position is not None:
+        at = [e.recorded_at for e in log.items if e.position <= cut_position]
+        now = max(at) if at else now
+    views = project_views(services, pid, as_of=cut_time, position=cut_position, now=now)
+    picker_value = (cut_time or clock.now()).astimezone(UTC).strftime("%Y-%m-%dT%H:%M") if cut_time else ""
+    return render(request, "audit.html", 400 if bad_time else 200, pid=pid, log=log, cut_time=cut_time,
+                  cut_position=cut_position, bad_time=bad_time, as_of=as_of[:40], picker_value=picker_value,
+                  earliest=log.items[0].recorded_at - timedelta(minutes=1) if log.items else None, **views)
