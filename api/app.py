@@ -17,6 +17,7 @@ from delivery.application import DeliveryApplication
 from delivery.settings import Database
 from projections.service import ReadSide
 from projections.store import make_engine
+from web import app as web
 
 MAX_BODY = 1024 * 1024
 PREFIX = "/api/v1"
@@ -110,4 +111,5 @@ def create_app(database: Database | None = None, *, live: bool | None = None) ->
     for module in (projects, scope, milestones, criteria, change_requests, releases, views, audit, tokens):
         api.include_router(module.router, prefix=PREFIX)
     api.add_middleware(BodyLimit)
+    web.install(api)  # the pages at `/` (web/), on the same services
     return api
