@@ -1,8 +1,9 @@
 """Where the views live: SQLAlchemy tables written together with their tracking records.
 
-Views are kept in two groups, each with its own tracking position and version:
+Views are kept in three groups, each with its own tracking position and version:
 `projects` (the per-project reducer states and the portfolio table built from
-them) and `audit` (one row per event). A batch of events is applied to a group
+them), `audit` (one row per event) and `chain` (each event's hash links,
+projections/chain.py). A batch of events is applied to a group
 and its tracking record inserted in one transaction; inserting a position twice
 violates the tracking table's primary key, so a batch is never applied twice.
 """
@@ -40,6 +41,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from delivery.settings import Database
+from projections import chain
 from projections.events import data, jsonable, kind
 from projections.reducers import STATE_TYPES, fold
 from projections.views import portfolio_columns
@@ -106,13 +108,18 @@ audit_table = Table(
     Index("ix_audit_project", "project_id", "position"),
 )
 
+chain_table = chain.define_table(metadata)
+
 # Bump a revision when a reducer's logic changes without changing its state's shape;
 # shape changes are caught by the schema hash. A changed version rebuilds the group on start.
-REVISIONS = {"projects": 1, "audit": 1}
+REVISIONS = {"projects": 1, "audit": 1, "chain": 1}
 GROUP_TABLES: dict[str, tuple[Table, ...]] = {
     "projects": (project_views_table, portfolio_table),
     "audit": (audit_table,),
+    "chain": (chain_table,),
 }
+# Never emptied by a rebuild (see ViewStore.groups); a changed version still resets it.
+KEPT_GROUPS = frozenset({"chain"})
 
 
 def group_version(group: str) -> str:
@@ -203,7 +210,12 @@ class ViewStore(TrackingRecorder):
     # ------------------------------------------------------------ versions
 
     def groups(self) -> tuple[str, ...]:
-        return tuple(GROUP_TABLES)
+        """The groups a rebuild empties: all but the chain, whose links are evidence made once, in order.
+
+        Recomputing the links from the events as they are now would bless any edit made
+        since; `delivery verify` recomputes them on the side and compares instead.
+        """
+        return tuple(g for g in GROUP_TABLES if g not in KEPT_GROUPS)
 
     def groups_needing_rebuild(self) -> list[str]:
         with self.reader.connect() as conn:
@@ -244,6 +256,8 @@ class ViewStore(TrackingRecorder):
                         continue
                     if group == "projects":
                         self._apply_projects(conn, [e for e, _ in todo])
+                    elif group == "chain":
+                        chain.apply_chain(conn, chain_table, todo)
                     else:
                         self._apply_audit(conn, todo)
                     self._track(conn, group, last)

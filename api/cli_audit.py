@@ -1,0 +1,304 @@
+"""The auditors' commands: verify, keygen, checkpoint, export, import, replay --check, diff."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from delivery.errors import DeliveryError
+
+
+def add_commands(commands: Any) -> None:
+    verify = commands.add_parser("verify", help="recompute the hash chains from the stored events and compare")
+    verify.add_argument("--project", metavar="ID", help="only this project's chain")
+    verify.add_argument("--checkpoint", type=Path, metavar="FILE", help="also prove the history up to it")
+    verify.add_argument("--public-key", type=Path, metavar="FILE", help="the checkpoint signer's public key")
+    verify.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    verify.add_argument("--no-catch-up", action="store_true",
+                        help="do not link new events first (read only; they count as not yet linked)")
+    verify.set_defaults(handler=_verify)
+
+    keygen = commands.add_parser("keygen", help="make an Ed25519 key pair for signing checkpoints")
+    keygen.add_argument("--private", type=Path, default=Path("delivery-signing.key"), metavar="FILE")
+    keygen.add_argument("--public", type=Path, default=Path("delivery-signing.pub"), metavar="FILE")
+    keygen.set_defaults(handler=_keygen)
+
+    checkpoint = commands.add_parser("checkpoint", help="sign the store chain's head into a checkpoint file")
+    checkpoint.add_argument("--key", type=Path, required=True, metavar="FILE", help="the Ed25519 private key")
+    checkpoint.add_argument("--out", type=Path, metavar="FILE", help="default checkpoint-<position>.json")
+    checkpoint.set_defaults(handler=_checkpoint)
+
+    export = commands.add_parser("export", help="events as JSON Lines with their links, a view as CSV, "
+                                 "milestones as iCalendar")
+    export.add_argument("--project", metavar="ID", help="one project (default: the whole store)")
+    export.add_argument("--format", choices=["jsonl", "csv", "ics"], default="jsonl")
+    export.add_argument("--view", default="milestones", help="with --format csv: milestones, checklist, "
+                        "change-requests, releases, events or portfolio")
+    export.add_argument("--out", type=Path, metavar="FILE", help="default: stdout")
+    export.set_defaults(handler=_export)
+
+    imp = commands.add_parser("import", help="load an export into an empty store (refused unless it verifies)")
+    imp.add_argument("file", type=Path)
+    imp.set_defaults(handler=_import)
+
+    replay = commands.add_parser("replay", help="rebuild every view in a scratch store and compare")
+    replay.add_argument("--check", action="store_true", required=True)
+    replay.add_argument("--json", action="store_true")
+    replay.set_defaults(handler=_replay)
+
+    diff = commands.add_parser("diff", help="what changed in a project between two moments, per view")
+    diff.add_argument("project", metavar="ID")
+    diff.add_argument("--from", dest="start", required=True, type=_moment, metavar="TIME")
+    diff.add_argument("--to", dest="end", type=_moment, metavar="TIME", help="default: now")
+    diff.add_argument("--json", action="store_true")
+    diff.set_defaults(handler=_diff)
+
+
+def _moment(value: str) -> datetime:
+    from projections.portfolio import aware
+
+    try:
+        return aware(datetime.fromisoformat(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
+
+
+def _fail(command: str, message: str, code: int = 2) -> int:
+    print(f"delivery {command}: {message}", file=sys.stderr)
+    return code
+
+
+@contextmanager
+def _open(catch_up: bool = True) -> Iterator[Any]:
+    """The application and its read side, with the views (and chain) caught up unless told not to."""
+    from api.cli import ProgressLine
+    from delivery.application import DeliveryApplication
+    from projections.service import ReadSide
+
+    app = DeliveryApplication()
+    try:
+        with ReadSide(app) as reads:
+            if catch_up:
+                reads.catch_up(progress=ProgressLine("Linking new events"))
+            yield reads
+    finally:
+        app.close()
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from api.cli import ProgressLine
+    from projections import checkpoint
+    from projections.integrity import Verifier
+
+    if (args.checkpoint is None) != (args.public_key is None):
+        return _fail("verify", "--checkpoint and --public-key go together")
+    try:
+        with _open(not args.no_catch_up) as reads:
+            verifier = Verifier(reads.app, reads.store)
+            if args.project:
+                verdict = verifier.project_chain(args.project)
+            else:
+                verdict = verifier.store_chain(progress=ProgressLine("Verifying"))
+            result: dict[str, Any] = verdict.as_dict()
+            if args.checkpoint is not None:
+                result["checkpoint"] = _check_checkpoint(verifier, args, checkpoint)
+    except DeliveryError as exc:
+        return _fail("verify", exc.message)
+    holds = verdict.valid and result.get("checkpoint", {}).get("holds", True)
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        _print_verdict(result)
+    return 0 if holds else 1
+
+
+def _check_checkpoint(verifier: Any, args: argparse.Namespace, checkpoint: Any) -> dict[str, Any]:
+    try:
+        public = checkpoint.load_public(args.public_key)
+        signed = checkpoint.open_checkpoint(json.loads(args.checkpoint.read_text()), public)
+    except (OSError, ValueError) as exc:
+        return {"holds": False, "reason": f"checkpoint not accepted: {exc}"}
+    events, head = verifier.recompute(signed.position)
+    holds = (events, head) == (signed.events, signed.head)
+    return {
+        "holds": holds, "position": signed.position, "signed_at": signed.time, "events": events,
+        "signed_events": signed.events, "head": head, "signed_head": signed.head,
+        "reason": "the history up to the checkpoint is unchanged" if holds
+        else "the history up to the checkpoint was changed",
+    }
+
+
+def _print_verdict(result: dict[str, Any]) -> None:
+    scope = "store" if result["scope"] == "store" else f"project {result['scope']}"
+    if result["valid"]:
+        print(f"OK: the {scope} chain holds over {result['events']:,} events; head {result['head']}")
+    else:
+        bad = result["first_bad"]
+        print(f"BROKEN: the {scope} chain breaks after {result['events']:,} good events: "
+              f"{bad['problem']} at position {bad['position']} (project {bad['project_id']} "
+              f"v{bad['version']}): {bad['message']}")
+    if result["unchained"]:
+        print(f"{result['unchained']:,} events after position {result['head_position']} are not linked yet.")
+    if "checkpoint" in result:
+        cp = result["checkpoint"]
+        print(("OK: " if cp["holds"] else "BROKEN: ") + cp["reason"]
+              + (f" (position {cp['position']}, signed {cp['signed_at']})" if "position" in cp else ""))
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from projections.checkpoint import generate_keys
+
+    try:
+        fingerprint = generate_keys(args.private, args.public)
+    except FileExistsError:
+        return _fail("keygen", f"{args.private} exists; not overwriting a key")
+    print(f"Private key: {args.private} (keep it outside the database; mode 600)\n"
+          f"Public key:  {args.public}\nFingerprint: {fingerprint}", file=sys.stderr)
+    return 0
+
+
+def _checkpoint(args: argparse.Namespace) -> int:
+    from api.cli import ProgressLine
+    from delivery import clock
+    from projections import checkpoint
+    from projections.integrity import Verifier
+
+    try:
+        key = checkpoint.load_private(args.key)
+    except (OSError, ValueError) as exc:
+        return _fail("checkpoint", str(exc))
+    with _open() as reads:
+        verdict = Verifier(reads.app, reads.store).store_chain(progress=ProgressLine("Verifying"))
+    if not verdict.valid:
+        _print_verdict(verdict.as_dict())
+        return _fail("checkpoint", "the chain does not verify; not signing it", 1)
+    document = checkpoint.sign(key, verdict.head_position, verdict.events, verdict.head, clock.now())
+    out = args.out or Path(f"checkpoint-{verdict.head_position}.json")
+    out.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"Signed position {verdict.head_position} ({verdict.events:,} events, head {verdict.head}) "
+          f"into {out}.", file=sys.stderr)
+    return 0
+
+
+@contextmanager
+def _output(path: Path | None, binary: bool = False) -> Iterator[IO[Any]]:
+    if path is None:
+        yield sys.stdout.buffer if binary else sys.stdout
+        return
+    with path.open("wb" if binary else "w", encoding=None if binary else "utf-8") as f:
+        yield f
+
+
+def _export(args: argparse.Namespace) -> int:
+    from api.cli import ProgressLine
+    from delivery import clock
+    from projections import feeds
+    from projections.export import export_lines
+
+    try:
+        with _open() as reads:
+            if args.format == "jsonl":
+                with _output(args.out) as out:
+                    for line in export_lines(reads.app, reads.store, args.project, ProgressLine("Exporting")):
+                        out.write(line)
+            elif args.format == "csv":
+                with _output(args.out) as out:
+                    feeds.write_csv(reads, args.view, args.project, clock.now(), out)
+            else:
+                if not args.project:
+                    return _fail("export", "--format ics needs --project")
+                with _output(args.out, binary=True) as out:
+                    out.write(feeds.milestones_ics(reads, args.project, clock.now()))
+    except DeliveryError as exc:
+        return _fail("export", exc.message)
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from api.cli import ProgressLine
+    from delivery.application import DeliveryApplication
+    from projections.export import check_export, import_events
+    from projections.integrity import Verifier
+    from projections.service import ReadSide
+
+    app = DeliveryApplication()
+    try:
+        if app.recorder.max_notification_id():
+            return _fail("import", "the store already has events; import only into an empty store")
+        try:
+            with args.file.open(encoding="utf-8") as f:
+                header = check_export(app, f, ProgressLine("Checking the chain"))
+            with args.file.open(encoding="utf-8") as f:
+                count = import_events(app, f, ProgressLine("Importing"))
+        except (OSError, DeliveryError) as exc:
+            return _fail("import", getattr(exc, "message", str(exc)))
+        with ReadSide(app) as reads:
+            reads.catch_up(progress=ProgressLine("Building views"))
+            verifier = Verifier(app, reads.store)
+            verdict = verifier.store_chain()
+            same = verdict.head == header["head"] if header["scope"] == "store" else all(
+                verifier.project_chain(pid).valid for pid in _streams(args.file)
+            )
+    finally:
+        app.close()
+    print(f"Imported {count:,} events; chain head {verdict.head}"
+          + (" (the same as the file's)." if same else " (differs from the file's!)."), file=sys.stderr)
+    return 0 if same and verdict.valid else 1
+
+
+def _streams(path: Path) -> set[str]:
+    with path.open(encoding="utf-8") as f:
+        next(f)
+        return {json.loads(line)["event"]["stream"] for line in f if line.strip()}
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from api.cli import ProgressLine
+    from projections.replay import replay_check
+
+    with _open() as reads:
+        report = replay_check(reads.app, reads.store, ProgressLine("Replaying"))
+    if args.json:
+        print(json.dumps({"same": report.same, "position": report.position, "events": report.events,
+                          "rows": report.rows, "differences": report.count,
+                          "shown": [d.as_dict() for d in report.differences]}, indent=2, default=str))
+    elif report.same:
+        print(f"OK: every view rebuilt from {report.events:,} events (to position {report.position}) equals "
+              f"the live one ({', '.join(f'{n:,} {t}' for t, n in report.rows.items())}).")
+    else:
+        print(f"DIFFERENT: {report.count:,} differences between the live views and a rebuild from "
+              f"{report.events:,} events:")
+        for d in report.differences:
+            print(f"  {d.table} {d.key} {d.column}: live {d.live!r}, rebuilt {d.rebuilt!r}")
+    return 0 if report.same else 1
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from delivery import clock
+    from projections.diff import diff
+
+    try:
+        with _open() as reads:
+            result = diff(reads, args.project, args.start, args.end or clock.now())
+    except DeliveryError as exc:
+        return _fail("diff", exc.message)
+    if args.json:
+        print(result.model_dump_json(by_alias=True, indent=2))
+        return 0
+    print(f"Project {result.project_id}: {len(result.events)} events between {result.from_} and {result.to}")
+    for view in result.views:
+        if not view.items:
+            continue
+        print(f"\n{view.view}: {view.added} added, {view.removed} removed, {view.changed} changed")
+        for item in view.items:
+            print(f"  {item.change:8} {item.id}  events {', '.join(map(str, item.events)) or '-'}")
+            for name, (before, after) in item.fields.items():
+                print(f"           {name}: {json.dumps(before, ensure_ascii=False)} -> "
+                      f"{json.dumps(after, ensure_ascii=False)}")
+    return 0

@@ -1,0 +1,222 @@
+"""The hash chain: every event linked to the one before it, per project and over the whole store.
+
+`link(previous, event) = SHA-256(previous || canonical(event))`, starting from 32
+zero bytes. The canonical form is the event as an auditor reads it (stream id,
+version, type, time, actor, data) in sorted, compact, UTF-8 JSON, so anyone can
+recompute it by hand from an export (docs/audit.md).
+
+The view group `chain` stores each event's two links with its store position
+(`event_chain`), written by `ViewStore.apply` in the same transaction as the
+group's tracking record. `verify_store` and `verify_project` recompute the links
+from the stored events, never from that table, and report the first that differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, insert, select
+from sqlalchemy.engine import Connection
+
+from projections.events import data, kind
+
+GENESIS = bytes(32)
+GENESIS_HEX = GENESIS.hex()
+
+
+def canonical_dict(event: Any) -> dict[str, Any]:
+    """The fields an event's link covers, as JSON values."""
+    fields = data(event)
+    actor = fields.pop("actor", "")
+    return {
+        "stream": str(event.originator_id),
+        "version": int(event.originator_version),
+        "type": kind(event),
+        "time": event.timestamp.astimezone(UTC).isoformat(),
+        "actor": actor,
+        "data": fields,
+    }
+
+
+def canonical_bytes(fields: dict[str, Any]) -> bytes:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def canonical(event: Any) -> bytes:
+    """The bytes an event contributes to both chains."""
+    return canonical_bytes(canonical_dict(event))
+
+
+def link(previous: bytes, event_bytes: bytes) -> bytes:
+    return hashlib.sha256(previous + event_bytes).digest()
+
+
+def define_table(metadata: Any) -> Table:
+    return Table(
+        "event_chain", metadata,
+        Column("position", BigInteger, primary_key=True, autoincrement=False),
+        Column("project_id", String(36), nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("project_link", String(64), nullable=False),
+        Column("store_link", String(64), nullable=False),
+        Index("ix_event_chain_project", "project_id", "version", unique=True),
+    )
+
+
+def apply_chain(conn: Connection, table: Table, batch: Sequence[tuple[Any, Tracking]]) -> None:
+    """Link a batch of events (in store order) onto the stored heads of both chains."""
+    last = conn.execute(select(table.c.store_link).order_by(table.c.position.desc()).limit(1)).scalar()
+    store_head = bytes.fromhex(last) if last else GENESIS
+    heads: dict[str, bytes] = {}
+    rows = []
+    for event, tracking in batch:
+        pid = str(event.originator_id)
+        if pid not in heads:
+            previous = conn.execute(
+                select(table.c.project_link).where(table.c.project_id == pid)
+                .order_by(table.c.version.desc()).limit(1)
+            ).scalar()
+            heads[pid] = bytes.fromhex(previous) if previous else GENESIS
+        body = canonical(event)
+        heads[pid] = link(heads[pid], body)
+        store_head = link(store_head, body)
+        rows.append({
+            "position": tracking.notification_id, "project_id": pid, "version": event.originator_version,
+            "project_link": heads[pid].hex(), "store_link": store_head.hex(),
+        })
+    conn.execute(insert(table), rows)
+
+
+# ---------------------------------------------------------------- verifying
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One event as the store holds it now: position, identity and canonical bytes."""
+
+    position: int
+    project_id: str
+    version: int
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One row of the chain table: what was linked at that position."""
+
+    position: int
+    project_id: str
+    version: int
+    project_link: str
+    store_link: str
+
+
+@dataclass
+class Verdict:
+    """What a verification found; `first_bad` is None when every link holds."""
+
+    scope: str  # "store" or a project id
+    events: int = 0
+    head: str = GENESIS_HEX
+    head_position: int = 0
+    unchained: int = 0
+    first_bad: dict[str, Any] | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.first_bad is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "scope": self.scope, "valid": self.valid, "events": self.events, "head": self.head,
+            "head_position": self.head_position, "unchained": self.unchained, "first_bad": self.first_bad,
+        }
+
+
+def _at(problem: str, chain: str, where: Stored | Recorded, message: str, **extra: Any) -> dict[str, Any]:
+    return {"problem": problem, "chain": chain, "position": where.position, "project_id": where.project_id,
+            "version": where.version, "message": message, **extra}
+
+
+def _mismatch(
+    expected: Recorded | None, found: Stored | None, head_position: int, chain: str,
+    in_chain: Callable[[str, int], bool], in_store: Callable[[str, int], bool],
+) -> dict[str, Any]:
+    """Name what happened at the first link that does not hold, and where."""
+    if found is None or (expected is not None and found.position > head_position):
+        assert expected is not None
+        if in_store(expected.project_id, expected.version):
+            return _at("reordered", chain, expected, f"project {expected.project_id} v{expected.version}, linked "
+                       f"at position {expected.position}, is no longer there")
+        return _at("deleted", chain, expected, f"the event linked at position {expected.position} "
+                   f"(project {expected.project_id} v{expected.version}) is missing")
+    if expected is None or not in_chain(found.project_id, found.version):
+        return _at("inserted", chain, found, f"position {found.position} holds an event that was never linked "
+                   f"(project {found.project_id} v{found.version})")
+    if (expected.project_id, expected.version) == (found.project_id, found.version):
+        return _at("altered", chain, found, f"the event at position {found.position} (project {found.project_id} "
+                   f"v{found.version}) differs from the one that was linked")
+    if not in_store(expected.project_id, expected.version):
+        return _at("deleted", chain, expected, f"the event linked at position {expected.position} "
+                   f"(project {expected.project_id} v{expected.version}) is missing")
+    return _at("reordered", chain, found, f"position {found.position} holds project {found.project_id} "
+               f"v{found.version} where the chain linked project {expected.project_id} v{expected.version}",
+               expected={"project_id": expected.project_id, "version": expected.version})
+
+
+def verify(
+    scope: str, events: Iterable[Stored], recorded: Iterable[Recorded], *, project: bool, head_position: int,
+    in_chain: Callable[[str, int], bool], in_store: Callable[[str, int], bool],
+    progress: Callable[[int], None] | None = None,
+) -> Verdict:
+    """Walk the stored events and the recorded links side by side; stop at the first that differs.
+
+    `events` and `recorded` come in chain order (store position, or project version).
+    Events after `head_position`, the chain's last linked position, are counted as
+    not linked yet (the views have not reached them).
+    """
+    verdict = Verdict(scope=scope, head_position=head_position)
+    chain = "project" if project else "store"
+    heads: dict[str, bytes] = {}
+    store_head = GENESIS
+    links = iter(recorded)
+    expected = next(links, None)
+    for found in events:
+        if expected is None and found.position > head_position:
+            verdict.unchained += 1
+            continue
+        same = expected is not None and (expected.project_id, expected.version) == (found.project_id, found.version)
+        if not same:
+            verdict.first_bad = _mismatch(expected, found, head_position, chain, in_chain, in_store)
+            return verdict
+        assert expected is not None
+        heads[found.project_id] = link(heads.get(found.project_id, GENESIS), found.body)
+        store_head = link(store_head, found.body)
+        mine = heads[found.project_id] if project else store_head
+        if mine.hex() != (expected.project_link if project else expected.store_link):
+            verdict.first_bad = _mismatch(expected, found, head_position, chain, in_chain, in_store)
+            return verdict
+        verdict.events += 1
+        verdict.head = mine.hex()
+        if progress is not None:
+            progress(verdict.events)
+        expected = next(links, None)
+    if expected is not None:
+        verdict.first_bad = _mismatch(expected, None, head_position, chain, in_chain, in_store)
+    return verdict
+
+
+def recompute(events: Iterable[Stored]) -> tuple[int, str]:
+    """How many events and the store chain's head over them, from the events alone."""
+    head = GENESIS
+    count = 0
+    for found in events:
+        head = link(head, found.body)
+        count += 1
+    return count, head.hex()

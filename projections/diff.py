@@ -1,0 +1,144 @@
+"""What changed in a project between two moments, per view, with the events that did it.
+
+Both sides are the ordinary *as of* views (the same reducers), each evaluated at its
+own moment. Items are matched by id; fields that only count the clock forward
+(days to due, seconds at a step) are left out so a diff shows what the record says,
+not that time passed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from delivery.application import parse_project_id
+from delivery.errors import InvalidInput
+from projections import portfolio
+from projections.models import AuditEntry
+from projections.service import ReadSide
+
+# Fields that change with the clock alone.
+CLOCK_FIELDS = frozenset({"today", "days_to_due", "time_at_step", "version", "updated_at"})
+VIEWS = ("summary", "scope", "milestones", "checklist", "change_requests", "releases")
+
+
+class ItemChange(BaseModel):
+    id: str
+    change: str  # added, removed, changed
+    fields: dict[str, list[Any]] = Field(default_factory=dict)  # field: [before, after]
+    events: list[int] = Field(default_factory=list)  # store positions of the events that touched it
+
+
+class ViewDiff(BaseModel):
+    view: str
+    added: int = 0
+    removed: int = 0
+    changed: int = 0
+    items: list[ItemChange] = Field(default_factory=list)
+
+
+class ProjectDiff(BaseModel):
+    project_id: str
+    from_: datetime = Field(alias="from")
+    to: datetime
+    events: list[AuditEntry]
+    views: list[ViewDiff]
+
+    model_config = {"populate_by_name": True}
+
+
+def _items(reads: ReadSide, pid: str, at: datetime) -> dict[str, dict[str, dict[str, Any]]]:
+    """Each view as {item id: fields} at one moment (empty before the project existed)."""
+    states = reads.states_as_of(pid, as_of=at)
+    if "summary" not in states:
+        return {view: {} for view in VIEWS}
+    summary = reads.summary(pid, as_of=at).model_dump(mode="json")
+    scope = summary.pop("scope")
+    summary.pop("stage_history")
+    checklist = reads.checklist(pid, as_of=at)
+    changes = reads.change_log(pid, as_of=at)
+    return {
+        "summary": {"project": summary},
+        "scope": {s["id"]: s for s in scope},
+        "milestones": _by_id(reads.milestones(pid, now=at, as_of=at).items),
+        "checklist": _by_id([
+            item for stage in checklist.stages for milestone in stage.milestones for item in milestone.items
+        ]),
+        "change_requests": {**_by_id(changes.entries), "drift": changes.drift.model_dump(mode="json")},
+        "releases": _by_id(reads.releases(pid, now=at, as_of=at).items),
+    }
+
+
+def _by_id(models: list[Any]) -> dict[str, dict[str, Any]]:
+    return {m.id: m.model_dump(mode="json") for m in models}
+
+
+def _mentions(entry: AuditEntry) -> set[str]:
+    """The ids an event names (milestone M1, criterion AC2, ...), found among its string values."""
+    found: set[str] = set()
+    for key, value in entry.data.items():
+        if isinstance(value, str) and (key == "id" or key.endswith("_id")):
+            found.add(value)
+    return found
+
+
+def diff(reads: ReadSide, project_id: str, start: datetime, end: datetime) -> ProjectDiff:
+    """The project's views at `start` against `end`, and the events recorded between them."""
+    pid = str(parse_project_id(project_id))
+    start, end = portfolio.aware(start), portfolio.aware(end)
+    if end < start:
+        raise InvalidInput("to", "must not be before `from`")
+    window = _window(reads, pid, start, end)
+    before, after = _items(reads, pid, start), _items(reads, pid, end)
+    result = []
+    for view in VIEWS:
+        vd = ViewDiff(view=view)
+        old, new = before[view], after[view]
+        for item_id in sorted(set(old) | set(new), key=_natural):
+            a, b = old.get(item_id), new.get(item_id)
+            if a == b:
+                continue
+            if a is None or b is None:
+                change = "added" if a is None else "removed"
+                fields: dict[str, list[Any]] = {}
+            else:
+                change = "changed"
+                fields = {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b))
+                          if k not in CLOCK_FIELDS and a.get(k) != b.get(k)}
+                if not fields:
+                    continue
+            setattr(vd, change, getattr(vd, change) + 1)
+            vd.items.append(ItemChange(id=item_id, change=change, fields=fields,
+                                       events=_touching(window, item_id)))
+        result.append(vd)
+    return ProjectDiff.model_validate(
+        {"project_id": pid, "from": start, "to": end, "events": window, "views": result},
+    )
+
+
+def _window(reads: ReadSide, pid: str, start: datetime, end: datetime) -> list[AuditEntry]:
+    entries: list[AuditEntry] = []
+    after = 0
+    while True:
+        page = reads.audit_log(pid, after=after, limit=500, until=end)  # NotFound for an unknown project
+        entries.extend(e for e in page.items if e.recorded_at > start)
+        if page.next_cursor is None:
+            return entries
+        after = int(page.next_cursor)
+
+
+def _touching(window: list[AuditEntry], item_id: str) -> list[int]:
+    if item_id == "drift":
+        return [e.position for e in window if e.type.startswith(("ChangeRequest", "BaselineFrozen"))]
+    if item_id == "project":
+        return [e.position for e in window if not _mentions(e)]
+    return [e.position for e in window if item_id in _mentions(e)]
+
+
+def _natural(item_id: str) -> tuple[str, int, str]:
+    """M2 before M10."""
+    head = item_id.rstrip("0123456789")
+    tail = item_id[len(head):]
+    return (head, int(tail) if tail else -1, item_id)

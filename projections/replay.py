@@ -1,0 +1,149 @@
+"""Replay verification: rebuild every view in a scratch store from the events and compare with the live views.
+
+The scratch store is a temporary SQLite file beside nothing (for a SQLite store) or
+a temporary schema in the same PostgreSQL database; it is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from eventsourcing.persistence import Tracking
+from sqlalchemy import Table, select, text
+
+from delivery.application import DeliveryApplication
+from delivery.settings import Database
+from projections.integrity import stored_events
+from projections.store import GROUP_TABLES, ViewStore, make_engine
+
+Progress = Callable[[int, int], None]
+BATCH = 500
+SHOWN = 50
+
+
+@dataclass
+class Difference:
+    table: str
+    key: dict[str, Any]
+    column: str
+    live: Any
+    rebuilt: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"table": self.table, "key": self.key, "column": self.column, "live": self.live,
+                "rebuilt": self.rebuilt}
+
+
+@dataclass
+class ReplayReport:
+    position: int
+    events: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    differences: list[Difference] = field(default_factory=list)
+    count: int = 0  # every difference, of which the first SHOWN are kept
+
+    @property
+    def same(self) -> bool:
+        return self.count == 0
+
+    def add(self, difference: Difference) -> None:
+        self.count += 1
+        if len(self.differences) < SHOWN:
+            self.differences.append(difference)
+
+
+def _with_schema(url: str, schema: str) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "schema"] + [("schema", schema)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+@contextmanager
+def scratch_store(database: Database) -> Iterator[ViewStore]:
+    """An empty view store that disappears afterwards."""
+    if database.kind == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="delivery-replay-") as folder:
+            store = ViewStore(Database(f"sqlite:///{Path(folder) / 'views.sqlite3'}"))
+            try:
+                yield store
+            finally:
+                store.close()
+        return
+    schema = f"replay_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(Database(database.url.split("?", 1)[0]))
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        store = ViewStore(Database(_with_schema(database.url, schema)))
+        try:
+            yield store
+        finally:
+            store.close()
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def _plain(value: Any, column: str) -> Any:
+    if column == "doc" and isinstance(value, str):
+        return json.loads(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def _rows(store: ViewStore, table: Table) -> dict[tuple[Any, ...], dict[str, Any]]:
+    keys = [c.name for c in table.primary_key.columns]
+    with store.reader.connect() as conn:
+        return {
+            tuple(row[k] for k in keys): {c: _plain(v, c) for c, v in row.items()}
+            for row in (r._mapping for r in conn.execute(select(table)))
+        }
+
+
+def compare(live: ViewStore, rebuilt: ViewStore, report: ReplayReport) -> None:
+    """Every row of every view table, column by column."""
+    for tables in GROUP_TABLES.values():
+        for table in tables:
+            keys = [c.name for c in table.primary_key.columns]
+            theirs, ours = _rows(live, table), _rows(rebuilt, table)
+            report.rows[table.name] = len(ours)
+            for key in sorted(set(theirs) | set(ours), key=str):
+                named = dict(zip(keys, key, strict=True))
+                a, b = theirs.get(key), ours.get(key)
+                if a is None or b is None:
+                    report.add(Difference(table.name, named, "*", a is not None, b is not None))
+                    continue
+                for column in a:
+                    if a[column] != b[column]:
+                        report.add(Difference(table.name, named, column, a[column], b[column]))
+
+
+def replay_check(app: DeliveryApplication, live: ViewStore, progress: Progress | None = None) -> ReplayReport:
+    """Rebuild every view from the events up to the live views' position and compare."""
+    position = live.max_tracking_id(app.name) or 0
+    report = ReplayReport(position=position)
+    with scratch_store(live.database) as scratch:
+        scratch.reset(GROUP_TABLES)
+        batch: list[tuple[Any, Tracking]] = []
+        for pos, event in stored_events(app, upto=position):
+            batch.append((event, Tracking(app.name, pos)))
+            if len(batch) == BATCH:
+                report.events += scratch.apply(batch)
+                batch = []
+                if progress is not None:
+                    progress(report.events, position)
+        report.events += scratch.apply(batch)
+        if progress is not None:
+            progress(position, position)
+        compare(live, scratch, report)
+    return report
