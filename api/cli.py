@@ -41,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     else:
         cli_server.add_commands(commands)
+    from api import cli_audit  # verify, checkpoint, export, import, replay, diff
+    cli_audit.add_commands(commands)
 
     args = parser.parse_args(argv)
     result: int = args.handler(args)
