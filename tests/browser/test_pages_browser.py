@@ -1,0 +1,138 @@
+"""The issue's scenarios in a real browser: roles, share links, the gate refusal, the as-of picker,
+the language switch, and the portal at phone width."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from delivery import clock
+from tests.browser.conftest import REQUIRE_BROWSER, sign_in
+from tests.browser.server import Served
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # pragma: no cover - only on a machine without the dev dependencies
+    if REQUIRE_BROWSER:
+        raise
+    pytest.skip("playwright is not installed (pip install -e '.[dev]')", allow_module_level=True)
+
+
+def test_a_client_signs_in_and_sees_only_their_project(served: Served, context: Any) -> None:
+    mine, other = served.project("Client portal project", "Acme"), served.project("Someone else's", "Globex")
+    page = context.new_page()
+    sign_in(page, served, served.token("client", [mine], name="Acme PO"))
+    expect(page).to_have_url(f"{served.url}/p/{mine}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Client portal project")
+    expect(page.locator("li.stage[aria-current=step]")).to_contain_text("Requirement research")
+    page.goto(f"{served.url}/p/{other}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Not found")
+    page.goto(f"{served.url}/portfolio")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Not allowed")
+
+
+def test_a_share_link_opens_and_a_revoked_one_does_not(served: Served, browser: Any, context: Any) -> None:
+    pid = served.project("Shared project")
+    pm = context.new_page()
+    sign_in(pm, served, served.token("pm"))
+    pm.goto(f"{served.url}/pm/p/{pid}")
+    pm.get_by_label("Valid for (days)").fill("3")
+    pm.get_by_role("button", name="Create share link").click()
+    link = pm.locator("#new-share-link").input_value()
+    assert re.fullmatch(rf"{re.escape(served.url)}/s/[\w-]+", link)
+
+    guest = browser.new_context(viewport={"width": 375, "height": 740})
+    try:
+        page = guest.new_page()
+        page.goto(link)
+        expect(page.get_by_role("heading", level=1)).to_have_text("Shared project")
+        expect(page.get_by_text("read-only link")).to_be_visible()
+    finally:
+        guest.close()
+
+    pm.get_by_role("button", name=re.compile("^Revoke")).click()
+    expect(pm.locator("[data-link] .badge")).to_have_text("revoked")
+    late = browser.new_context()
+    try:
+        page = late.new_page()
+        page.goto(link)
+        expect(page.get_by_role("alert")).to_contain_text("expired or revoked")
+    finally:
+        late.close()
+
+
+def test_a_pm_sees_the_gate_refusal_then_advances_the_stage(served: Served, context: Any) -> None:
+    pid = served.project("Gated project")
+    served.services.app.plan_milestone(pid, title="Requirements signed off", stage="research",
+                                       due_on=clock.today(), actor="setup")
+    page = context.new_page()
+    sign_in(page, served, served.token("pm"))
+    page.goto(f"{served.url}/pm/p/{pid}")
+    form = page.locator("form#transition")
+    form.get_by_label("To stage").select_option("solution")
+    form.get_by_label("Reason").fill("workshops done")
+    form.get_by_role("button", name="Move stage").click()
+    refusal = page.locator("form#transition [role=alert]")
+    expect(refusal).to_contain_text("milestone M1 'Requirements signed off' is not completed")
+    expect(page.locator("form#transition").get_by_label("Reason")).to_have_value("workshops done")
+
+    done = page.locator("form#complete_milestone")
+    done.get_by_label("Milestone", exact=True).select_option("M1")
+    done.get_by_role("button", name="Complete milestone").click()
+    expect(page.get_by_role("status").first).to_have_text("Recorded.")
+    page.locator("form#transition").get_by_label("To stage").select_option("solution")
+    page.locator("form#transition").get_by_role("button", name="Move stage").click()
+    expect(page.locator("li.stage[aria-current=step]")).to_contain_text("Product & solution confirmation")
+
+
+def test_the_auditor_picker_shows_an_earlier_state(served: Served, context: Any) -> None:
+    pid = served.project("Audited project")
+    first = served.services.reads.audit_log(pid).items[0].position
+    served.services.app.transition(pid, to_stage="solution", actor="setup")
+    page = context.new_page()
+    sign_in(page, served, served.token("auditor"))
+    page.goto(f"{served.url}/audit/p/{pid}")
+    expect(page.locator("li.stage[aria-current=step]")).to_contain_text("Product & solution")
+    page.get_by_label("Or at event").select_option(str(first))
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("#cut")).to_contain_text(f"event #{first}")
+    expect(page.locator("li.stage[aria-current=step]")).to_contain_text("Requirement research")
+
+
+def test_switching_language_is_remembered(served: Served, context: Any) -> None:
+    pid = served.project("Language project")
+    page = context.new_page()
+    sign_in(page, served, served.token("client", [pid]))
+    expect(page.get_by_role("heading", name="Stages")).to_be_visible()
+    page.get_by_role("link", name="中文").click()
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.get_by_role("heading", name="交付阶段")).to_be_visible()
+    expect(page.locator("li.stage[aria-current=step]")).to_contain_text("需求调研与沟通")
+    page.reload()
+    expect(page.get_by_role("heading", name="交付阶段")).to_be_visible()
+    page.get_by_role("link", name="English").click()
+    expect(page.get_by_role("heading", name="Stages")).to_be_visible()
+
+
+def test_the_pages_fit_a_phone_without_horizontal_scroll(served: Served, browser: Any) -> None:
+    pid = served.project("A project with a rather long name that must wrap on a phone", "Client")
+    app = served.services.app
+    app.plan_milestone(pid, title="Research", stage="research", due_on=clock.today(), actor="setup")
+    phone = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
+    try:
+        page = phone.new_page()
+        sign_in(page, served, served.token("pm"))
+        for path in (f"/p/{pid}", f"/pm/p/{pid}", "/portfolio", f"/audit/p/{pid}"):
+            page.goto(served.url + path)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 375, (path, width)
+        page.goto(f"{served.url}/p/{pid}")
+        expect(page.locator("#milestone-timeline")).to_be_visible()
+        # Focus is visible: the first tab stop (the skip link) comes on screen with an outline.
+        page.keyboard.press("Tab")
+        outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+        assert outline == "solid"
+    finally:
+        phone.close()
