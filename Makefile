@@ -21,7 +21,7 @@ run: install
 	$(BIN)/delivery demo --if-empty
 	$(BIN)/delivery status
 	@echo
-	@echo "Sign in with this project manager token (Authorization: Bearer <token>, or Authorize at http://$(HOST):$(PORT)/docs):"
+	@echo "Sign in at http://$(HOST):$(PORT)/ with this project manager token (or Authorization: Bearer <token>, docs at /docs):"
 	@$(BIN)/delivery token create --role pm --name "Demo PM"
 	@echo
 	$(BIN)/delivery serve --host $(HOST) --port $(PORT)
