@@ -13,6 +13,7 @@ from api.auth import TokenStore
 from api.deps import Services
 from api.idempotency import IdempotencyStore
 from api.routers import audit, change_requests, criteria, milestones, projects, releases, scope, tokens, views
+from api.routers.integrity import router as integrity_router
 from delivery.application import DeliveryApplication
 from delivery.settings import Database
 from projections.service import ReadSide
@@ -110,6 +111,7 @@ def create_app(database: Database | None = None, *, live: bool | None = None) ->
     errors.install(api)
     for module in (projects, scope, milestones, criteria, change_requests, releases, views, audit, tokens):
         api.include_router(module.router, prefix=PREFIX)
+    api.include_router(integrity_router, prefix=PREFIX)
     api.add_middleware(BodyLimit)
     web.install(api)  # the pages at `/` (web/), on the same services
     return api
