@@ -7,7 +7,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Query, Request
@@ -103,16 +103,32 @@ def visible_project(
 ProjectId = Annotated[str, Depends(visible_project)]
 
 
+# A date, or a date and time with an optional offset: what `datetime.fromisoformat` reads (never a bare number).
+MOMENT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?(Z|[+-][0-9]{2}:[0-9]{2})?$"
+
+
+def parse_moment(field: str, value: str) -> datetime:
+    """An ISO 8601 date or time as an aware UTC datetime (UTC when it has no offset)."""
+    try:
+        moment = datetime.fromisoformat(value)
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise InvalidInput(field, "must be an ISO 8601 date or time, e.g. 2026-11-01T12:00:00Z") from None
+
+
 def as_of_param(
     principal: CurrentUser,
-    as_of: Annotated[datetime | None, Query(
+    as_of: Annotated[str | None, Query(
+        pattern=MOMENT, max_length=40,
         description="Show the view as the record stood at this moment (ISO 8601; UTC when no offset). "
         "pm and auditor only.", examples=["2026-11-01T12:00:00Z"],
     )] = None,
 ) -> datetime | None:
-    if as_of is not None and principal.role == "client":
+    if as_of is None:
+        return None
+    if principal.role == "client":
         raise Forbidden(principal.role, "view a project as of a past moment (pm and auditor only)")
-    return as_of
+    return parse_moment("as_of", as_of)
 
 
 AsOf = Annotated[datetime | None, Depends(as_of_param)]

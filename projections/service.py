@@ -110,8 +110,6 @@ class ReadSide:
                 if total is None:
                     total = (self.app.recorder.max_notification_id() or 0) - start + 1
                 progress(min(applied, total), total)
-        if progress is not None and total is None:
-            progress(0, 0)
         return applied
 
     def wait_for(self, position: int | None, timeout: float = 10.0) -> None:

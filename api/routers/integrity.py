@@ -11,10 +11,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
-from api.deps import CurrentUser, HistoryReader, ProjectId, ServicesDep
+from api.deps import MOMENT, CurrentUser, HistoryReader, ProjectId, ServicesDep, parse_moment
 from api.errors import responses
 from delivery import clock
-from delivery.errors import InvalidInput
 from projections import feeds
 from projections.diff import ProjectDiff, diff
 from projections.export import export_lines
@@ -24,19 +23,11 @@ router = APIRouter(prefix="/projects/{project_id}", tags=["integrity"])
 
 ERRORS = responses(401, 403, 404, 422)
 
-# A date, or a date and time with an optional offset: what `datetime.fromisoformat` reads.
-MOMENT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?(Z|[+-][0-9]{2}:[0-9]{2})?$"
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _moment(field: str, value: str | None, default: datetime) -> datetime:
-    if value is None:
-        return default
-    try:
-        moment = datetime.fromisoformat(value)
-        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        raise InvalidInput(field, "must be an ISO 8601 date or time, e.g. 2026-11-01T12:00:00Z") from None
+    return default if value is None else parse_moment(field, value)
 
 
 class IntegrityVerdict(BaseModel):

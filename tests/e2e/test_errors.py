@@ -73,3 +73,16 @@ def test_token_create_prints_the_token_alone(sqlite_url: str, monkeypatch: pytes
     assert out.startswith("dt_") and out.count("\n") == 1 and " " not in out.strip()
     assert main(["token", "create", "--role", "client", "--project", "00000000-0000-0000-0000-000000000000"]) == 2
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("moment", ["0.5", "1700000000", "yesterday", "2026-13-40"])
+def test_as_of_takes_only_iso_8601_moments(api: Api, moment: str) -> None:
+    pid = new_project(api)
+    body = error(api.get("pm", f"{V1}/projects/{pid}/milestones", params={"as_of": moment}), 422, "invalid_input")
+    assert "as_of" in str(body["message"]) + str(body["details"])
+
+
+def test_as_of_with_an_offset_is_read_in_utc(api: Api) -> None:
+    pid = new_project(api)
+    response = api.get("pm", f"{V1}/projects/{pid}/checklist", params={"as_of": "2999-01-01T08:00:00+08:00"})
+    assert response.status_code == 200, response.text
