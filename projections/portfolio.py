@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.engine import Connection
 
 from delivery import health as h
@@ -34,6 +34,30 @@ class Query:
     project_ids: list[str] | None = None
     limit: int = 50
     cursor: str | None = None
+    sort: str = "name"
+
+
+# The orders a portfolio can be read in: each a SQL key (ascending) tried before (name, project_id).
+# Keys never NULL, so the keyset comparison is plain: a missing due date sorts last.
+NO_DUE = date(9999, 12, 31)
+SORTS = ("name", "health", "due", "stage", "days_in_stage", "drift")
+
+
+def sort_key(sort: str, colour: ColumnElement[str]) -> ColumnElement[Any] | None:
+    """The leading key of an order (None for plain name order)."""
+    if sort == "name":
+        return None
+    if sort == "health":  # red first
+        return case((colour == h.RED, 0), (colour == h.AMBER, 1), else_=2)
+    if sort == "due":  # earliest next milestone first
+        return func.coalesce(t.c.next_milestone_due_on, NO_DUE)
+    if sort == "stage":  # furthest behind first
+        return t.c.stage_index
+    if sort == "days_in_stage":  # longest in its stage first
+        return t.c.stage_entered_at
+    if sort == "drift":  # most drift first
+        return -t.c.drift_pct
+    raise InvalidInput("sort", f"must be one of {', '.join(SORTS)}")
 
 
 def health_conditions(today: date) -> dict[str, ColumnElement[bool]]:
@@ -92,16 +116,23 @@ def page(conn: Connection, query: Query) -> PortfolioPage:
         stmt = stmt.where(colour == query.health)
     if query.project_ids is not None:
         stmt = stmt.where(t.c.project_id.in_(query.project_ids))
+    key = sort_key(query.sort, colour)
+    if key is not None:
+        stmt = stmt.add_columns(key.label("sort_key"))
     if query.cursor is not None:
-        name, pid = decode_cursor(query.cursor)
-        stmt = stmt.where(or_(t.c.name > name, and_(t.c.name == name, t.c.project_id > pid)))
-    stmt = stmt.order_by(t.c.name, t.c.project_id).limit(query.limit + 1)
+        after, name, pid = decode_cursor(query.cursor, query.sort)
+        tail = or_(t.c.name > name, and_(t.c.name == name, t.c.project_id > pid))
+        stmt = stmt.where(tail if key is None else or_(key > after, and_(key == after, tail)))
+    order = [t.c.name, t.c.project_id] if key is None else [key, t.c.name, t.c.project_id]
+    stmt = stmt.order_by(*order).limit(query.limit + 1)
     rows = conn.execute(stmt).all()
     items = [_row(r, query.today) for r in rows[: query.limit]]
     more = len(rows) > query.limit
+    last = rows[query.limit - 1] if more else None
     return PortfolioPage(
         items=items,
-        next_cursor=encode_cursor(items[-1].name, items[-1].project_id) if more else None,
+        next_cursor=encode_cursor(query.sort, getattr(last, "sort_key", None), last.name, last.project_id)
+        if last is not None else None,
     )
 
 
@@ -123,20 +154,34 @@ def _row(r: Any, today: date) -> PortfolioRow:
     )
 
 
-def encode_cursor(name: str, project_id: str) -> str:
-    raw = json.dumps([name, project_id], ensure_ascii=False).encode()
+def encode_cursor(sort: str, key: Any, name: str, project_id: str) -> str:
+    """An opaque cursor: the order it belongs to and the last row's sort values."""
+    if isinstance(key, datetime | date):
+        key = key.isoformat()
+    raw = json.dumps([sort, key, name, project_id], ensure_ascii=False).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[str, str]:
+def decode_cursor(cursor: str, sort: str = "name") -> tuple[Any, str, str]:
+    """(sort key, name, project id) of the row a page ended on; refused if made for another order."""
+    rule = "must be a next_cursor value returned by an earlier page of the same order"
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        name, pid = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        made_for, key, name, pid = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, TypeError, binascii.Error):
-        raise InvalidInput("cursor", "must be a next_cursor value returned by an earlier page") from None
-    if not isinstance(name, str) or not isinstance(pid, str):
-        raise InvalidInput("cursor", "must be a next_cursor value returned by an earlier page")
-    return name, pid
+        raise InvalidInput("cursor", rule) from None
+    if made_for != sort or not isinstance(name, str) or not isinstance(pid, str):
+        raise InvalidInput("cursor", rule)
+    try:
+        if sort == "due":
+            key = date.fromisoformat(key)
+        elif sort == "days_in_stage":
+            key = datetime.fromisoformat(key)
+        elif sort != "name" and not isinstance(key, int | float):
+            raise ValueError(key)
+    except (ValueError, TypeError):
+        raise InvalidInput("cursor", rule) from None
+    return key, name, pid
 
 
 def loads(text: str) -> dict[str, Any]:

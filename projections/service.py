@@ -218,12 +218,12 @@ class ReadSide:
     def portfolio(
         self, *, now: datetime, stage: str | None = None, health: str | None = None,
         client: str | None = None, project_ids: list[str] | None = None, limit: int = 50,
-        cursor: str | None = None,
+        cursor: str | None = None, sort: str = "name",
     ) -> PortfolioPage:
-        """One page of the portfolio, ordered by project name; `next_cursor` fetches the next."""
+        """One page of the portfolio in `sort` order (see portfolio.SORTS); `next_cursor` fetches the next."""
         query = portfolio.Query(
             today=now.astimezone(UTC).date(), stage=stage, health=health, client=client,
-            project_ids=project_ids, limit=max(1, min(limit, MAX_PAGE)), cursor=cursor,
+            project_ids=project_ids, limit=max(1, min(limit, MAX_PAGE)), cursor=cursor, sort=sort,
         )
         with self.store.reader.connect() as conn:
             return portfolio.page(conn, query)

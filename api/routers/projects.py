@@ -35,14 +35,18 @@ def list_projects(
     stage: StageId | None = None,
     health: Literal["red", "amber", "green"] | None = None,
     client: Annotated[str | None, Query(min_length=1, max_length=120)] = None,
+    sort: Annotated[Literal["name", "health", "due", "stage", "days_in_stage", "drift"], Query(
+        description="Order: name; health (red first); due (earliest next milestone first); stage (earliest "
+        "first); days_in_stage (longest first); drift (most first). A cursor belongs to its order.",
+    )] = "name",
 ) -> PortfolioPage:
-    """The portfolio, ordered by project name; a client sees only its own projects."""
+    """The portfolio in the chosen order (by name unless `sort` says otherwise); a client sees only its own."""
     project_ids = sorted(principal.projects) if principal.role == "client" else None
     if project_ids == []:
         return PortfolioPage(items=[], next_cursor=None)
     return services.reads.portfolio(
         now=clock.now(), stage=stage, health=health, client=client, project_ids=project_ids,
-        limit=limit, cursor=cursor,
+        limit=limit, cursor=cursor, sort=sort,
     )
 
 
