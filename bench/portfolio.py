@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             "first page, client=Client 007": query(client="Client 007"),
             "first page, health=red": query(health="red"),
             "page after 5,000 rows (keyset)": query(cursor=cursor),
+            "first page, sort=health": query(sort="health"),
+            "first page, sort=due": query(sort="due"),
         }
         print(f"portfolio at {args.projects:,} projects on {store.engine.dialect.name} (median of 20, ms)")
         print(f"  baseline: read all rows, filter and sort in Python: {base:8.2f} ms")
