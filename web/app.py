@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -16,12 +16,14 @@ from api.deps import Services
 from delivery import clock
 from delivery.errors import DeliveryError, InvalidInput, NotFound
 from delivery.stages import STAGES
+from projections import feeds
 from web import auth, charts
+from web.audit import DiffForm, export_stream, integrity_badge, picker, run_diff
 from web.auth import BadCsrf, PageError, SignInRequired
 from web.commands import COMMANDS, form_of
 from web.i18n import COOKIE as LANG_COOKIE
 from web.i18n import LANGUAGES, Translator, negotiate
-from web.sessions import Session, WebStore
+from web.sessions import SESSION_TTL, Session, WebStore
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -131,6 +133,7 @@ async def signout(request: Request) -> Response:
         auth.store(request).close(session_id)
     response = redirect("/signin")
     response.delete_cookie(auth.SESSION_COOKIE, path="/")
+    response.delete_cookie(auth.SHARE_COOKIE, path="/")
     return response
 
 
@@ -154,7 +157,28 @@ def open_share_link(request: Request, secret: str) -> Response:
     (pid,) = opened.principal.projects
     response = redirect(f"/p/{pid}")
     auth.start_session(request, response, session_id)
+    # The portal links the calendar feed by the link's own secret (a calendar app sends no cookie).
+    auth.set_cookie(request, response, auth.SHARE_COOKIE, secret, int(SESSION_TTL.total_seconds()))
     return response
+
+
+@router.get("/share/{secret}/milestones.ics")
+def share_link_calendar(request: Request, secret: str) -> Response:
+    """The milestones feed through a client's share link, while the link is live."""
+    link = auth.store(request).live_link(secret)
+    if link is None:
+        return render(request, "error.html", 404, kind="share")
+    return calendar_response(services_of(request), link.project_id)
+
+
+def calendar_response(services: Services, pid: str) -> Response:
+    try:
+        body = feeds.milestones_ics(services.reads, pid, clock.now())
+    except NotFound:
+        raise PageError(404) from None
+    return Response(body, media_type="text/calendar; charset=utf-8", headers={
+        "Content-Disposition": f'inline; filename="project-{pid}-milestones.ics"', "Cache-Control": "no-store",
+    })
 
 
 # ------------------------------------------------------------ client portal
@@ -196,8 +220,25 @@ def project_views(services: Services, pid: str, *, as_of: datetime | None = None
 
 @router.get("/p/{project_id}")
 def portal(request: Request, project_id: str) -> Response:
+    session, pid = auth.require_project(request, project_id)
+    return render(request, "portal.html", pid=pid, feed_url=_share_feed_url(request, session),
+                  **project_views(services_of(request), pid))
+
+
+def _share_feed_url(request: Request, session: Session) -> str | None:
+    """The calendar feed's address by the share link this visitor opened (None when signed in otherwise)."""
+    secret = request.cookies.get(auth.SHARE_COOKIE, "")
+    link = auth.store(request).live_link(secret) if session.share_link and secret else None
+    if link is None or link.id != session.share_link:
+        return None
+    return f"{request.base_url}share/{secret}/milestones.ics"
+
+
+@router.get("/p/{project_id}/milestones.ics")
+def portal_calendar(request: Request, project_id: str) -> Response:
+    """The milestones feed for anyone who may see the project (a download in the signed-in browser)."""
     _session, pid = auth.require_project(request, project_id)
-    return render(request, "portal.html", pid=pid, **project_views(services_of(request), pid))
+    return calendar_response(services_of(request), pid)
 
 
 # ------------------------------------------------------------ PM console
@@ -286,15 +327,17 @@ def console_context(request: Request, pid: str, **extra: Any) -> dict[str, Any]:
     }
     next_stage = STAGES[views["stage_index"] + 1].value if views["stage_index"] + 1 < len(STAGES) else None
     return {"pid": pid, "links": auth.store(request).links(pid), "now": now, "options": options,
-            "next_stage": next_stage, **views, **extra}
+            "next_stage": next_stage, "integrity": integrity_badge(services, pid), "diff": DiffForm(),
+            **views, **extra}
 
 
 @router.get("/pm/p/{project_id}")
 def console(request: Request, project_id: str, done: str = "", link: str = "") -> Response:
     _session, pid = auth.require_project(request, project_id, "pm")
     new_link = f"{request.base_url}s/{link}" if link and len(link) <= 64 else None
+    new_feed = f"{request.base_url}share/{link}/milestones.ics" if new_link else None
     return render(request, "console.html", **console_context(
-        request, pid, done=done[:40], new_link=new_link, errors={}, values={}))
+        request, pid, done=done[:40], new_link=new_link, new_feed=new_feed, errors={}, values={}))
 
 
 @router.post("/pm/p/{project_id}/do/{command}")
@@ -375,4 +418,40 @@ def audit(request: Request, project_id: str, as_of: str = "", position: str = ""
     picker_value = (cut_time or clock.now()).astimezone(UTC).strftime("%Y-%m-%dT%H:%M") if cut_time else ""
     return render(request, "audit.html", 400 if bad_time else 200, pid=pid, log=log, cut_time=cut_time,
                   cut_position=cut_position, bad_time=bad_time, as_of=as_of[:40], picker_value=picker_value,
-                  earliest=log.items[0].recorded_at - timedelta(minutes=1) if log.items else None, **views)
+                  earliest=log.items[0].recorded_at - timedelta(minutes=1) if log.items else None,
+                  integrity=integrity_badge(services, pid), diff=DiffForm(), **views)
+
+
+@router.get("/audit/p/{project_id}/export")
+def export_project(request: Request, project_id: str) -> Response:
+    """The project's events as JSON Lines with their links, the file `delivery export --project` writes."""
+    _session, pid = auth.require_project(request, project_id, "pm", "auditor")
+    try:
+        body = export_stream(services_of(request), pid)
+    except NotFound:
+        raise PageError(404) from None
+    return StreamingResponse(body, media_type="application/x-ndjson", headers={
+        "Content-Disposition": f'attachment; filename="project-{pid}.jsonl"', "Cache-Control": "no-store",
+    })
+
+
+@router.get("/audit/p/{project_id}/diff")
+def project_diff(request: Request, project_id: str, start: str = Query("", alias="from"),
+                 end: str = Query("", alias="to")) -> Response:
+    """What changed in each view between two moments, with the events that did it."""
+    _session, pid = auth.require_project(request, project_id, "pm", "auditor")
+    services = services_of(request)
+    try:
+        summary = services.reads.summary(pid)
+    except NotFound:
+        raise PageError(404) from None
+    try:
+        form = run_diff(services, pid, start, end)
+    except NotFound:
+        raise PageError(404) from None
+    except DeliveryError as exc:
+        form = DiffForm(start=start.strip()[:40], end=end.strip()[:40], errors={"diff": _refusal(request, exc)})
+        return render(request, "diff.html", _status(exc), pid=pid, summary=summary, diff=form)
+    assert form.result is not None
+    form.end = form.end or picker(form.result.to)
+    return render(request, "diff.html", pid=pid, summary=summary, diff=form)

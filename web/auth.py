@@ -14,6 +14,8 @@ from web.sessions import SESSION_TTL, Session, WebStore
 SESSION_COOKIE = "dt_session"
 # Before sign-in there is no session: the sign-in form's CSRF token is a double-submit cookie.
 PRE_CSRF_COOKIE = "dt_csrf"
+# The share link a visitor opened, so the portal can give its calendar feed's address.
+SHARE_COOKIE = "dt_share"
 
 
 class SignInRequired(Exception):

@@ -164,6 +164,10 @@ class WebStore:
         if found.rowcount == 0 and self._link_by_id(link_id) is None:
             raise NotFound("share link", link_id)
 
+    def live_link(self, secret: str) -> ShareLink | None:
+        """The link a secret opens, while it is neither expired nor revoked."""
+        return self._live_link(_hash(secret)) if 0 < len(secret) <= 64 else None
+
     def _live_link(self, secret_hash: str) -> ShareLink | None:
         with self.reader.connect() as conn:
             row = conn.execute(select(share_links_table).where(share_links_table.c.secret_hash == secret_hash)).first()
