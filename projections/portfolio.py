@@ -40,7 +40,7 @@ class Query:
 # The orders a portfolio can be read in: each a SQL key (ascending) tried before (name, project_id).
 # Keys never NULL, so the keyset comparison is plain: a missing due date sorts last.
 NO_DUE = date(9999, 12, 31)
-SORTS = ("name", "health", "due", "stage", "days_in_stage", "drift")
+SORTS = ("name", "client", "health", "due", "stage", "days_in_stage", "open_criteria", "pending", "drift")
 
 
 def sort_key(sort: str, colour: ColumnElement[str]) -> ColumnElement[Any] | None:
@@ -57,6 +57,12 @@ def sort_key(sort: str, colour: ColumnElement[str]) -> ColumnElement[Any] | None
         return t.c.stage_entered_at
     if sort == "drift":  # most drift first
         return -t.c.drift_pct
+    if sort == "client":
+        return t.c.client
+    if sort == "open_criteria":  # most open first
+        return -t.c.open_criteria
+    if sort == "pending":  # most change requests awaiting a decision first
+        return -t.c.pending_change_requests
     raise InvalidInput("sort", f"must be one of {', '.join(SORTS)}")
 
 
@@ -177,6 +183,9 @@ def decode_cursor(cursor: str, sort: str = "name") -> tuple[Any, str, str]:
             key = date.fromisoformat(key)
         elif sort == "days_in_stage":
             key = datetime.fromisoformat(key)
+        elif sort == "client":
+            if not isinstance(key, str):
+                raise ValueError(key)
         elif sort != "name" and not isinstance(key, int | float):
             raise ValueError(key)
     except (ValueError, TypeError):

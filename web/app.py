@@ -29,8 +29,10 @@ HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 20
-SORTS = ("name", "client", "stage", "days_in_stage", "next_milestone_due_on", "open_criteria",
-         "pending_change_requests", "drift_pct", "health")
+# Column → the portfolio's server-side order (projections.portfolio.SORTS): the whole portfolio is sorted.
+SORTS = {"name": "name", "client": "client", "stage": "stage", "days_in_stage": "days_in_stage",
+         "next_milestone_due_on": "due", "open_criteria": "open_criteria",
+         "pending_change_requests": "pending", "drift_pct": "drift", "health": "health"}
 HEALTH_ORDER = {"red": 0, "amber": 1, "green": 2}
 
 
@@ -246,35 +248,20 @@ def portal_calendar(request: Request, project_id: str) -> Response:
 
 @router.get("/portfolio")
 def portfolio(request: Request, stage: str = "", health: str = "", client: str = "", cursor: str = "",
-              sort: str = "name", order: str = "asc") -> Response:
+              sort: str = "name") -> Response:
     auth.require(request, "pm", "auditor")
     filters: dict[str, Any] = {"stage": stage if stage in {s.value for s in STAGES} else None,
                "health": health if health in HEALTH_ORDER else None,
                "client": client.strip()[:120] or None}
+    sort = sort if sort in SORTS else "name"
     try:
         page = services_of(request).reads.portfolio(
-            now=clock.now(), limit=PAGE_SIZE, cursor=cursor[:400] or None, **filters)
-    except DeliveryError:
-        page = services_of(request).reads.portfolio(now=clock.now(), limit=PAGE_SIZE, **filters)
-    rows = list(page.items)
-    sort = sort if sort in SORTS else "name"
-    # The portfolio pages by name; a column header re-orders the rows of the page on screen.
-    rows.sort(key=lambda r: _sort_key(r, sort), reverse=order == "desc")
+            now=clock.now(), limit=PAGE_SIZE, cursor=cursor[:400] or None, sort=SORTS[sort], **filters)
+    except DeliveryError:  # a cursor from another order or filter: start again at the first page
+        page = services_of(request).reads.portfolio(now=clock.now(), limit=PAGE_SIZE, sort=SORTS[sort], **filters)
     query = {k: v for k, v in (("stage", stage), ("health", health), ("client", client)) if v}
-    return render(request, "portfolio.html", rows=rows, next_cursor=page.next_cursor, filters=query,
-                  sort=sort, order=order, cursor=cursor, query=urlencode(query),
-                  errors=None, values={})
-
-
-def _sort_key(row: Any, sort: str) -> Any:
-    value = getattr(row, sort)
-    if sort == "health":
-        return HEALTH_ORDER[value]
-    if sort == "stage":
-        return [s.value for s in STAGES].index(value)
-    if value is None:
-        return (1, "")
-    return (0, value.lower() if isinstance(value, str) else value)
+    return render(request, "portfolio.html", rows=list(page.items), next_cursor=page.next_cursor, filters=query,
+                  sort=sort, cursor=cursor, query=urlencode(query), errors=None, values={})
 
 
 @router.post("/portfolio/projects")
@@ -290,7 +277,7 @@ async def create_project(request: Request) -> Response:
     except DeliveryError as exc:
         page = services.reads.portfolio(now=clock.now(), limit=PAGE_SIZE)
         return render(request, "portfolio.html", _status(exc), rows=page.items, next_cursor=page.next_cursor,
-                      filters={}, sort="name", order="asc", cursor="", query="",
+                      filters={}, sort="name", cursor="", query="",
                       errors={"create_project": _refusal(request, exc)}, values={"create_project": form})
     return redirect(f"/pm/p/{recorded.project_id}?done=create_project")
 

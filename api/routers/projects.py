@@ -35,9 +35,11 @@ def list_projects(
     stage: StageId | None = None,
     health: Literal["red", "amber", "green"] | None = None,
     client: Annotated[str | None, Query(min_length=1, max_length=120)] = None,
-    sort: Annotated[Literal["name", "health", "due", "stage", "days_in_stage", "drift"], Query(
-        description="Order: name; health (red first); due (earliest next milestone first); stage (earliest "
-        "first); days_in_stage (longest first); drift (most first). A cursor belongs to its order.",
+    sort: Annotated[Literal["name", "client", "health", "due", "stage", "days_in_stage", "open_criteria",
+                            "pending", "drift"], Query(
+        description="Order: name; client; health (red first); due (earliest next milestone first); stage "
+        "(earliest first); days_in_stage (longest first); open_criteria, pending (change requests) and drift "
+        "(most first). Ties by name. A cursor belongs to its order.",
     )] = "name",
 ) -> PortfolioPage:
     """The portfolio in the chosen order (by name unless `sort` says otherwise); a client sees only its own."""

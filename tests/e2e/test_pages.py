@@ -194,3 +194,34 @@ def test_the_auditor_sees_an_earlier_state(site: Site) -> None:
     assert re.search(r'class="stage current" aria-current="step" data-stage="research"', then.text)
     bad = auditor.client.get(f"/audit/p/{pid}", params={"as_of": "yesterday"})
     assert bad.status_code == 400 and "2026-11-01T12:00" in bad.text
+
+
+def test_portfolio_columns_sort_the_whole_portfolio_across_pages(sqlite_url: str) -> None:
+    """A column header orders every project (server-side), and the next page keeps that order."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from delivery.settings import Database
+
+    app = create_app(Database(sqlite_url))
+    services = app.state.services
+    pm_token = services.tokens.create(role="pm", name="pm")[0]
+    stages = ("research", "solution", "planning")
+    for i in range(25):
+        pid = services.app.create_project(name=f"P{i:02d}", client="C", actor="pm").value
+        for stage in stages[1:1 + (i * 7) % 3]:
+            services.app.transition(pid, to_stage=stage, actor="pm")
+    expected = sorted((f"P{i:02d}" for i in range(25)), key=lambda n: ((int(n[1:]) * 7) % 3, n))
+    row = re.compile(r'<tr data-project="[^"]+">\s*<td[^>]*><a [^>]*>(P\d\d)</a>')
+    with TestClient(app) as client:
+        signin = client.get("/signin")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', signin.text)
+        client.post("/signin", data={"token": pm_token, **({"csrf": csrf.group(1)} if csrf else {})})
+        first = client.get("/portfolio", params={"sort": "stage"})
+        assert first.status_code == 200, first.text
+        nxt = re.search(r'href="(/portfolio\?[^"]*)" rel="next"', first.text)
+        assert nxt is not None
+        second = client.get(nxt.group(1).replace("&amp;", "&"))
+        assert row.findall(first.text) + row.findall(second.text) == expected
