@@ -11,7 +11,7 @@ import json
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -139,8 +139,7 @@ class TokenStore:
 
 
 def _utc(moment: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; every time the API shows is UTC with its offset.
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+    return None if moment is None else clock.as_utc(moment)
 
 
 def _info(r: Row[Any]) -> TokenInfo:

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from delivery import clock
 from delivery.errors import DeliveryError
 
 
@@ -61,11 +62,9 @@ def add_commands(commands: Any) -> None:
 
 
 def _moment(value: str) -> datetime:
-    from projections.portfolio import aware
-
     try:
-        return aware(datetime.fromisoformat(value))
-    except ValueError:
+        return clock.parse_moment(value)
+    except (ValueError, OverflowError):
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
 
 
@@ -165,7 +164,6 @@ def _keygen(args: argparse.Namespace) -> int:
 
 def _checkpoint(args: argparse.Namespace) -> int:
     from api.cli import ProgressLine
-    from delivery import clock
     from projections import checkpoint
     from projections.integrity import Verifier
 
@@ -197,7 +195,6 @@ def _output(path: Path | None, binary: bool = False) -> Iterator[IO[Any]]:
 
 def _export(args: argparse.Namespace) -> int:
     from api.cli import ProgressLine
-    from delivery import clock
     from projections import feeds
     from projections.export import export_lines
 
@@ -280,7 +277,6 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from delivery import clock
     from projections.diff import diff
 
     try:

@@ -7,7 +7,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Query, Request
@@ -21,6 +21,7 @@ from api.auth import Principal, TokenStore
 from api.errors import Forbidden, Unauthenticated
 from api.idempotency import IdempotencyStore, StoredResponse, fingerprint
 from api.schemas import WriteResult
+from delivery import clock
 from delivery.application import DeliveryApplication, Recorded, parse_project_id
 from delivery.errors import InvalidInput, NotFound, VersionConflict
 from delivery.settings import Database
@@ -110,8 +111,7 @@ MOMENT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1
 def parse_moment(field: str, value: str) -> datetime:
     """An ISO 8601 date or time as an aware UTC datetime (UTC when it has no offset)."""
     try:
-        moment = datetime.fromisoformat(value)
-        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return clock.parse_moment(value)
     except (ValueError, OverflowError):
         raise InvalidInput(field, "must be an ISO 8601 date or time, e.g. 2026-11-01T12:00:00Z") from None
 

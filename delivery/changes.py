@@ -42,3 +42,13 @@ class ChangeRequest:
     @property
     def pending(self) -> bool:
         return self.status == ChangeStatus.RAISED
+
+
+def drift_pct(baseline_size: int, approved_changes: int) -> float:
+    """Scope drift: approved changes as a percentage of the baseline's items (one decimal).
+
+    With no baseline yet, any approved change is all drift.
+    """
+    if baseline_size:
+        return round(100.0 * approved_changes / baseline_size, 1)
+    return 100.0 if approved_changes else 0.0

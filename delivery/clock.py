@@ -20,6 +20,16 @@ def today() -> date:
     return now().date()
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A time as aware UTC; a naive one (SQLite hands them back, ISO text without offset) is UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def parse_moment(text: str) -> datetime:
+    """An ISO 8601 date or time as aware UTC (UTC when it has no offset); ValueError otherwise."""
+    return as_utc(datetime.fromisoformat(text.strip()))
+
+
 @contextmanager
 def frozen_at(moment: datetime) -> Iterator[None]:
     """Record events as if it were `moment` (tests, and the demo's simulated history)."""

@@ -13,9 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from delivery import clock
 from delivery.application import parse_project_id
 from delivery.errors import InvalidInput
-from projections import portfolio
 from projections.models import AuditEntry
 from projections.service import ReadSide
 
@@ -87,7 +87,7 @@ def _mentions(entry: AuditEntry) -> set[str]:
 def diff(reads: ReadSide, project_id: str, start: datetime, end: datetime) -> ProjectDiff:
     """The project's views at `start` against `end`, and the events recorded between them."""
     pid = str(parse_project_id(project_id))
-    start, end = portfolio.aware(start), portfolio.aware(end)
+    start, end = clock.as_utc(start), clock.as_utc(end)
     if end < start:
         raise InvalidInput("to", "must not be before `from`")
     window = _window(reads, pid, start, end)

@@ -11,12 +11,13 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.engine import Connection
 
+from delivery import clock
 from delivery import health as h
 from delivery.errors import InvalidInput
 from delivery.milestones import AT_RISK_DAYS, MilestoneState
@@ -144,7 +145,7 @@ def page(conn: Connection, query: Query) -> PortfolioPage:
 
 def _row(r: Any, today: date) -> PortfolioRow:
     stage = Stage(r.stage)
-    entered = aware(r.stage_entered_at)
+    entered = clock.as_utc(r.stage_entered_at)
     return PortfolioRow(
         project_id=r.project_id, name=r.name, client=r.client, stage=stage.value,
         stage_label_en=stage.label_en, stage_label_zh=stage.label_zh, stage_entered_at=entered,
@@ -156,7 +157,7 @@ def _row(r: Any, today: date) -> PortfolioRow:
         drift_pct=r.drift_pct, release_percent=r.release_percent, release_state=r.release_state,
         health=r.health, health_reason=r.health_reason,
         health_reason_text=h.REASONS[r.health_reason], launched=r.launched, version=r.version,
-        updated_at=aware(r.updated_at),
+        updated_at=clock.as_utc(r.updated_at),
     )
 
 
@@ -198,6 +199,4 @@ def loads(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"value": value}
 
 
-def aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 

@@ -18,6 +18,7 @@ from uuid import UUID
 from eventsourcing.persistence import Tracking
 from sqlalchemy import func, select
 
+from delivery import clock
 from delivery.application import DeliveryApplication, parse_project_id
 from delivery.errors import DeliveryError, NotFound
 from projections import portfolio, views
@@ -199,7 +200,7 @@ class ReadSide:
                 return {}
         events: Iterator[Any] = iter(self.app.events.get(pid, lte=lte))
         if as_of is not None:
-            cut = portfolio.aware(as_of)
+            cut = clock.as_utc(as_of)
             events = takewhile(lambda e: e.timestamp <= cut, events)
         return fold(events)
 
@@ -255,7 +256,7 @@ class ReadSide:
             .limit(limit + 1)
         )
         if until is not None:
-            stmt = stmt.where(audit_table.c.recorded_at <= portfolio.aware(until))
+            stmt = stmt.where(audit_table.c.recorded_at <= clock.as_utc(until))
         with self.store.reader.connect() as conn:
             rows = conn.execute(stmt).all()
             if not rows and after == 0:
@@ -267,7 +268,7 @@ class ReadSide:
         items = [
             AuditEntry(
                 position=r.position, project_id=r.project_id, version=r.version, type=r.type,
-                actor=r.actor, recorded_at=portfolio.aware(r.recorded_at), data=portfolio.loads(r.data),
+                actor=r.actor, recorded_at=clock.as_utc(r.recorded_at), data=portfolio.loads(r.data),
             )
             for r in rows[:limit]
         ]

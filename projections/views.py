@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from delivery import gates, health
-from delivery.changes import ChangeKind, ChangeStatus
+from delivery.changes import ChangeKind, ChangeStatus, drift_pct
 from delivery.milestones import CLOSED_STATES, milestone_status
 from delivery.scope import TIERS
 from delivery.stages import STAGES, Stage
@@ -96,7 +96,7 @@ def drift_summary(state: ChangesState) -> DriftSummary:
     removed = sum(1 for e in approved if e.kind == ChangeKind.REMOVE)
     modified = sum(1 for e in approved if e.kind == ChangeKind.MODIFY)
     changed = added + removed + modified
-    drift = round(100.0 * changed / len(baseline), 1) if baseline else (100.0 if changed else 0.0)
+    drift = drift_pct(len(baseline), changed)
     late = [e.id for e in state.entries if e.late]
     early_value = [e.id for e in approved if e.value_added_before_core]
     warnings = []

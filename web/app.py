@@ -15,6 +15,8 @@ from fastapi.templating import Jinja2Templates
 from api.deps import Services
 from delivery import clock
 from delivery.errors import DeliveryError, InvalidInput, NotFound
+from delivery.health import HEALTHS
+from delivery.milestones import COMPARATORS
 from delivery.stages import STAGES
 from projections import feeds
 from web import auth, charts
@@ -33,7 +35,6 @@ PAGE_SIZE = 20
 SORTS = {"name": "name", "client": "client", "stage": "stage", "days_in_stage": "days_in_stage",
          "next_milestone_due_on": "due", "open_criteria": "open_criteria",
          "pending_change_requests": "pending", "drift_pct": "drift", "health": "health"}
-HEALTH_ORDER = {"red": 0, "amber": 1, "green": 2}
 
 
 def install(app: FastAPI) -> None:
@@ -251,7 +252,7 @@ def portfolio(request: Request, stage: str = "", health: str = "", client: str =
               sort: str = "name") -> Response:
     auth.require(request, "pm", "auditor")
     filters: dict[str, Any] = {"stage": stage if stage in {s.value for s in STAGES} else None,
-               "health": health if health in HEALTH_ORDER else None,
+               "health": health if health in HEALTHS else None,
                "client": client.strip()[:120] or None}
     sort = sort if sort in SORTS else "name"
     try:
@@ -310,7 +311,7 @@ def console_context(request: Request, pid: str, **extra: Any) -> dict[str, Any]:
                      for r in views["releases"].items],
         "tiers": [(k, t("tier." + k)) for k in ("core", "touchpoint", "value_added")],
         "kinds": [(k, t("cr.kind." + k)) for k in ("add", "modify", "remove")],
-        "comparators": [(c, c) for c in ("<=", ">=", "<", ">", "==")],
+        "comparators": [(c, c) for c in COMPARATORS],
     }
     next_stage = STAGES[views["stage_index"] + 1].value if views["stage_index"] + 1 < len(STAGES) else None
     return {"pid": pid, "links": auth.store(request).links(pid), "now": now, "options": options,
@@ -391,9 +392,8 @@ def audit(request: Request, project_id: str, as_of: str = "", position: str = ""
         cut_position = int(position)
     elif as_of.strip():
         try:
-            parsed = datetime.fromisoformat(as_of.strip())
-            cut_time = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-        except ValueError:
+            cut_time = clock.parse_moment(as_of)
+        except (ValueError, OverflowError):
             bad_time = True
     now = clock.now()
     if cut_time is not None:

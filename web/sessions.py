@@ -9,7 +9,7 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, delete, insert, select, update
@@ -51,8 +51,7 @@ def _hash(secret: str) -> str:
 
 
 def _utc(moment: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; they were stored as UTC.
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+    return None if moment is None else clock.as_utc(moment)
 
 
 @dataclass(frozen=True)
