@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
@@ -87,11 +89,48 @@ async def _no_receive() -> Message:  # pragma: no cover - a JSONResponse never r
 def build_services(database: Database, live: bool | None = None) -> Services:
     app = DeliveryApplication(database)
     engine = make_engine(database)
-    # On SQLite the views follow every save in-process; on PostgreSQL `delivery worker` keeps them.
-    reads = ReadSide(app, live=database.kind == "sqlite" if live is None else live)
-    if reads.live:
-        reads.catch_up()
+    # The views are applied by one thread of one process: on SQLite this one; on PostgreSQL
+    # whichever process holds the applier lock (`delivery worker` or an API process). Every
+    # PostgreSQL process follows the applier's announcements (read your writes, cached reads).
+    reads = ReadSide(app, live=True if live is None else live, follow=database.kind == "postgresql")
     return Services(database, app, reads, engine, TokenStore(engine, reads.store.reader), IdempotencyStore(engine))
+
+
+def install_probes(api: FastAPI, services: Services) -> None:
+    """`/healthz` (the process answers), `/readyz` (the database answers and the views move), `/metrics`."""
+
+    @api.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @api.get("/readyz", include_in_schema=False)
+    def readyz() -> JSONResponse:
+        reads = services.reads
+        state: dict[str, Any] = {"views_position": reads.position(), **reads.metrics}
+        if reads.applier is not None:
+            state["applying"] = reads.applier.leading
+        try:
+            state["store_position"] = services.app.recorder.max_notification_id() or 0
+        except Exception as exc:  # the database is away: not ready, say why
+            return _not_ready("database_unavailable", f"The database does not answer: {type(exc).__name__}.", state)
+        if reads.failure is not None:
+            state["stuck_at"] = reads.failure.position
+            return _not_ready("views_stuck", f"The views cannot apply the event at position "
+                              f"{reads.failure.position}: {reads.failure.cause}", state)
+        return JSONResponse({"status": "ready", **state})
+
+    @api.get("/metrics", include_in_schema=False)
+    async def metrics() -> PlainTextResponse:
+        reads = services.reads
+        lines = [f"delivery_views_position {reads.position()}",
+                 f"delivery_views_stuck {1 if reads.failure is not None else 0}"]
+        lines += [f"delivery_{name}_total {value}" for name, value in sorted(reads.metrics.items())]
+        return PlainTextResponse("\n".join(lines) + "\n")
+
+
+def _not_ready(code: str, message: str, details: dict[str, Any]) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "details": details}}, 503,
+                        headers={"Retry-After": "5"})
 
 
 def create_app(database: Database | None = None, *, live: bool | None = None) -> FastAPI:
@@ -112,6 +151,7 @@ def create_app(database: Database | None = None, *, live: bool | None = None) ->
     for module in (projects, scope, milestones, criteria, change_requests, releases, views, audit, tokens):
         api.include_router(module.router, prefix=PREFIX)
     api.include_router(integrity_router, prefix=PREFIX)
+    install_probes(api, services)
     api.add_middleware(BodyLimit)
     web.install(api)  # the pages at `/` (web/), on the same services
     return api

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,10 +20,15 @@ from sqlalchemy import Column, DateTime, Engine, MetaData, Row, String, Table, T
 
 from delivery import clock
 from delivery.errors import InvalidInput, NotFound
+from delivery.validation import storable
+from projections.tables import create_all
 
 Role = Literal["pm", "client", "auditor"]
 ROLES: tuple[Role, ...] = ("pm", "client", "auditor")
 TOKEN_PREFIX = "dt_"
+# How long a process trusts a token it has checked, and how many it remembers.
+CACHE_SECONDS = 5.0
+CACHE_ENTRIES = 10_000
 
 metadata = MetaData()
 
@@ -87,7 +93,10 @@ class TokenStore:
         self.engine = engine
         # Every request authenticates: on SQLite that read must not queue behind writers.
         self.reader = reader or engine
-        metadata.create_all(engine)
+        # Live tokens by their text: dropped at once when revoked here, within CACHE_SECONDS when
+        # revoked through another process.
+        self._cache: dict[str, tuple[Principal, float]] = {}
+        create_all(engine, metadata)
 
     def create(self, *, role: str, projects: Iterable[str] = (), name: str | None = None,
                created_by: str = "cli") -> tuple[str, TokenInfo]:
@@ -98,7 +107,7 @@ class TokenStore:
         if role != "client" and pids:
             raise InvalidInput("projects", "are named only for client tokens (pm and auditor see every project)")
         token_id = secrets.token_hex(4)
-        label = (name or "").strip() or f"{role}-{token_id}"
+        label = storable("name", (name or "").strip()) or f"{role}-{token_id}"
         if len(label) > 80:
             raise InvalidInput("name", "must be at most 80 characters")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -111,6 +120,13 @@ class TokenStore:
         info = TokenInfo(token_id, role, label, pids, now, created_by, None)  # type: ignore[arg-type]
         return token, info
 
+    def cached(self, token: str) -> Principal | None:
+        """The principal of a live token seen in the last CACHE_SECONDS, without touching the database."""
+        hit = self._cache.get(token)
+        if hit is None or hit[1] < time.monotonic():
+            return None
+        return hit[0]
+
     def authenticate(self, token: str) -> Principal | None:
         """The principal of a live token, or None for an unknown or revoked one."""
         if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
@@ -120,7 +136,11 @@ class TokenStore:
             row = conn.execute(stmt).first()
         if row is None or row.revoked_at is not None:
             return None
-        return Principal(row.id, row.role, row.name, frozenset(json.loads(row.projects)))
+        principal = Principal(row.id, row.role, row.name, frozenset(json.loads(row.projects)))
+        if len(self._cache) >= CACHE_ENTRIES:
+            self._cache.clear()
+        self._cache[token] = (principal, time.monotonic() + CACHE_SECONDS)
+        return principal
 
     def list(self) -> list[TokenInfo]:
         with self.reader.connect() as conn:
@@ -134,6 +154,9 @@ class TokenStore:
                 raise NotFound("token", token_id)
             if row.revoked_at is None:
                 conn.execute(update(tokens_table).where(tokens_table.c.id == token_id).values(revoked_at=clock.now()))
+            for token, (principal, _until) in list(self._cache.items()):
+                if principal.token_id == token_id:
+                    self._cache.pop(token, None)
             row = conn.execute(select(tokens_table).where(tokens_table.c.id == token_id)).one()
         return _info(row)
 

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, TokenStore
 from api.errors import Forbidden, Unauthenticated
@@ -47,7 +48,7 @@ class Services:
         self.app.close()
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -57,13 +58,16 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 _bearer = HTTPBearer(auto_error=False, description="A token from `delivery token create` or `POST /api/v1/tokens`.")
 
 
-def current_principal(
+async def current_principal(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    # Async all the way: a known token costs no thread hand-off (TokenStore keeps live ones in memory).
     if credentials is None:
         raise Unauthenticated()
-    principal = services.tokens.authenticate(credentials.credentials)
+    principal = services.tokens.cached(credentials.credentials)
+    if principal is None:
+        principal = await run_in_threadpool(services.tokens.authenticate, credentials.credentials)
     if principal is None:
         raise Unauthenticated("The token is unknown or revoked.")
     return principal
@@ -72,7 +76,7 @@ def current_principal(
 CurrentUser = Annotated[Principal, Depends(current_principal)]
 
 
-def require_pm(principal: CurrentUser) -> Principal:
+async def require_pm(principal: CurrentUser) -> Principal:
     if principal.role != "pm":
         raise Forbidden(principal.role, "record anything (only a pm writes)")
     return principal
@@ -81,7 +85,7 @@ def require_pm(principal: CurrentUser) -> Principal:
 ProjectManager = Annotated[Principal, Depends(require_pm)]
 
 
-def require_history_reader(principal: CurrentUser) -> Principal:
+async def require_history_reader(principal: CurrentUser) -> Principal:
     if principal.role == "client":
         raise Forbidden(principal.role, "read the audit log")
     return principal
@@ -90,7 +94,7 @@ def require_history_reader(principal: CurrentUser) -> Principal:
 HistoryReader = Annotated[Principal, Depends(require_history_reader)]
 
 
-def visible_project(
+async def visible_project(
     project_id: Annotated[str, Path(min_length=1, max_length=64, examples=["8c7e7d0e-4d0b-4f7e-9a57-7a0f3c1c2b11"])],
     principal: CurrentUser,
 ) -> str:
@@ -116,7 +120,7 @@ def parse_moment(field: str, value: str) -> datetime:
         raise InvalidInput(field, "must be an ISO 8601 date or time, e.g. 2026-11-01T12:00:00Z") from None
 
 
-def as_of_param(
+async def as_of_param(
     principal: CurrentUser,
     as_of: Annotated[str | None, Query(
         pattern=MOMENT, max_length=40,

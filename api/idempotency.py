@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.errors import IdempotencyInProgress, IdempotencyKeyReused
 from delivery import clock
+from projections.tables import create_all
 
 KEY_MAX = 200
 # A key is remembered this long; a reservation whose request died is taken over after STALE.
@@ -58,7 +59,7 @@ def _key_hash(key: str) -> str:
 class IdempotencyStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine)
+        create_all(engine, metadata)
         self._begun = 0
 
     def begin(self, token_id: str, key: str, print_: str) -> StoredResponse | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -14,10 +15,27 @@ TEXT_MAX = 2000
 NAME_MAX = 120
 
 
+# Characters no store can keep or no page, export or calendar can show: NUL (PostgreSQL refuses it
+# in text), the other C0 controls but tab, line feed and carriage return, DEL, and lone surrogates
+# (not encodable as UTF-8).
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def storable(field: str, value: str) -> str:
+    """`value` unless it holds a character the stores cannot keep; the error names the field and the rule."""
+    found = _UNSTORABLE.search(value)
+    if found is not None:
+        raise InvalidInput(
+            field, f"must not contain control characters or lone surrogates (found U+{ord(found.group()):04X})"
+        )
+    return value
+
+
 def text(field: str, value: object, *, max_len: int = TITLE_MAX) -> str:
     """A required, non-blank string of at most `max_len` characters (surrounding blanks dropped)."""
     if not isinstance(value, str):
         raise InvalidInput(field, "must be a string")
+    storable(field, value)
     stripped = value.strip()
     if not stripped:
         raise InvalidInput(field, "must not be empty")

@@ -51,8 +51,7 @@ class ProjectDiff(BaseModel):
 
 def _items(reads: ReadSide, pid: str, at: datetime) -> dict[str, dict[str, dict[str, Any]]]:
     """Each view as {item id: fields} at one moment (empty before the project existed)."""
-    states = reads.states_as_of(pid, as_of=at)
-    if "summary" not in states:
+    if reads.state_as_of(pid, as_of=at) is None:
         return {view: {} for view in VIEWS}
     summary = reads.summary(pid, as_of=at).model_dump(mode="json")
     scope = summary.pop("scope")

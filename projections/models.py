@@ -65,6 +65,54 @@ class ProjectSummary(ReadModel):
     biggest_drop: str | None = None
 
 
+# ------------------------------------------------------------------- header
+
+
+class NextMilestone(ReadModel):
+    id: str
+    title: str
+    stage: str
+    due_on: date
+
+
+class ProjectHeader(ReadModel):
+    """One project's own facts and the counters the portfolio and drift need, kept per event.
+
+    Everything here is small and fixed in size: lists that grow with a project's
+    history (stages, scope, milestones, criteria, changes, releases) are rows of their own.
+    """
+
+    id: str
+    name: str
+    client: str
+    description: str = ""
+    stage: str
+    stage_entered_at: datetime
+    version: int
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    launched: bool = False
+    launched_at: datetime | None = None
+    baseline_frozen_at: datetime | None = None
+    baseline_size: int = 0
+    baseline_by_tier: dict[str, int] = Field(default_factory=dict)
+    funnel: list[FunnelStepView] = Field(default_factory=list)
+    biggest_drop: str | None = None
+    release_completed: bool = False
+    latest_release_id: str | None = None
+    release_state: str | None = None
+    release_percent: int | None = None
+    open_criteria: int = 0
+    rejected_criteria: int = 0
+    pending_changes: int = 0
+    # Core-path scope items still open (value-added work approved while any is open is a warning sign).
+    core_open: int = 0
+    # Approved (or implemented) change requests by kind: the drift against the baseline.
+    approved_changes: int = 0
+    next_milestone: NextMilestone | None = None
+
+
 # --------------------------------------------------------------- milestones
 
 
@@ -93,13 +141,6 @@ class MilestoneRecord(ReadModel):
     @property
     def done(self) -> bool:
         return self.completed_on is not None
-
-
-class MilestonesState(ReadModel):
-    current_stage: str = "research"
-    milestones: list[MilestoneRecord] = Field(default_factory=list)
-    criterion_milestone: dict[str, str] = Field(default_factory=dict)
-    criterion_state: dict[str, str] = Field(default_factory=dict)
 
 
 class MilestoneStatus(MilestoneRecord):
@@ -160,13 +201,6 @@ class ChecklistMilestoneRef(ReadModel):
     done: bool = False
 
 
-class ChecklistState(ReadModel):
-    current_stage: str = "research"
-    milestones: list[ChecklistMilestoneRef] = Field(default_factory=list)
-    items: list[ChecklistItem] = Field(default_factory=list)
-    release_completed: bool = False
-
-
 class ChecklistMilestone(ChecklistMilestoneRef):
     items: list[ChecklistItem] = Field(default_factory=list)
 
@@ -225,19 +259,18 @@ class ChangeLogEntry(ReadModel):
     trail: list[ChangeDecision] = Field(default_factory=list)
 
 
-class ScopeRef(ReadModel):
+class ScopeRow(ReadModel):
+    """One scope item as the views keep it (a row of its own)."""
+
     id: str
     title: str
     tier: str
     status: str = "open"
-
-
-class ChangesState(ReadModel):
-    stage: str = "research"
-    baseline: list[ScopeRef] | None = None
-    baseline_frozen_at: datetime | None = None
-    scope: dict[str, ScopeRef] = Field(default_factory=dict)
-    entries: list[ChangeLogEntry] = Field(default_factory=list)
+    in_baseline: bool = False
+    # The tier the item had when the baseline was frozen (drift is measured against it).
+    baseline_tier: str | None = None
+    # The approved change request that added it, if any.
+    change_request_id: str | None = None
 
 
 class DriftSummary(ReadModel):
@@ -320,8 +353,10 @@ class ReleaseView(ReadModel):
     time_at_step: dict[str, float] = Field(default_factory=dict)
 
 
-class ReleasesState(ReadModel):
-    items: list[ReleaseView] = Field(default_factory=list)
+class ObservationRow(ObservationView):
+    """A release observation as stored: one row each, so a long ramp never rewrites the release."""
+
+    release_id: str
 
 
 class ReleaseList(ReadModel):

@@ -23,7 +23,7 @@ from delivery.errors import InvalidInput
 from delivery.milestones import AT_RISK_DAYS, MilestoneState
 from delivery.stages import Stage, parse_stage
 from projections.models import PortfolioPage, PortfolioRow
-from projections.store import portfolio_table as t
+from projections.tables import portfolio_table as t
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Query:
     stage: str | None = None
     health: str | None = None
     client: str | None = None
-    project_ids: list[str] | None = None
+    project_ids: tuple[str, ...] | None = None
     limit: int = 50
     cursor: str | None = None
     sort: str = "name"

@@ -1,157 +1,187 @@
 """The per-project reducers: `(state, event) -> state`, one per view.
 
 The same functions serve the live views, a rebuild from event zero and an *as of*
-view. They read nothing but the state and the event (no clock, no database);
-for speed they update the state they are given and return it, so a caller that
-needs the old state keeps a copy.
+view. They read nothing but the state and the event (no clock, no database) and
+touch only the rows the event names, by key, plus the header's counters; so the
+cost of an event never depends on how long the project's history is
+(projections/state.py). They update the state they are given and return it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from delivery.changes import ChangeKind, ChangeStatus
-from delivery.milestones import Metric
+from delivery.milestones import CLOSED_STATES, Metric
 from delivery.scope import ItemStatus, Tier
 from delivery.stages import LATE_CHANGE_STAGE, Stage
 from projections.events import kind
 from projections.models import (
     ChangeDecision,
     ChangeLogEntry,
-    ChangesState,
     ChecklistItem,
-    ChecklistMilestoneRef,
-    ChecklistState,
     CriterionDecision,
     FunnelStepView,
     HealthCheckView,
     MetricView,
     MilestoneRecord,
-    MilestonesState,
-    ObservationView,
+    ObservationRow,
     PauseView,
-    ProjectSummary,
-    ReleasesState,
+    ProjectHeader,
     ReleaseView,
     RescheduleEntry,
     RollbackView,
-    ScopeRef,
+    ScopeRow,
     StageEntry,
     StepVisit,
 )
-
-S = TypeVar("S")
-
-
-def _stage_entry(stage: str, event: Any, direction: str, reason: str = "") -> StageEntry:
-    s = Stage(stage)
-    return StageEntry(
-        stage=s.value, label_en=s.label_en, label_zh=s.label_zh, entered_at=event.timestamp,
-        by=event.actor, direction=direction, reason=reason,  # type: ignore[arg-type]
-    )
-
+from projections.state import ProjectState
 
 # ------------------------------------------------------------------ summary
 
 
-def reduce_summary(state: ProjectSummary | None, event: Any) -> ProjectSummary:
+def _stage_row(state: ProjectState, stage: str, event: Any, direction: str, reason: str = "") -> None:
+    s = Stage(stage)
+    version = event.originator_version
+    state.rows.add("stage", str(version), version, StageEntry(
+        stage=s.value, label_en=s.label_en, label_zh=s.label_zh, entered_at=event.timestamp,
+        by=event.actor, direction=direction, reason=reason,  # type: ignore[arg-type]
+    ))
+
+
+def reduce_summary(state: ProjectState, event: Any) -> ProjectState:
     name = kind(event)
     if name == "Created":
-        first = Stage.RESEARCH
-        return ProjectSummary(
+        state.header = ProjectHeader(
             id=str(event.originator_id), name=event.name, client=event.client,
-            description=event.description, stage=first.value, stage_label_en=first.label_en,
-            stage_label_zh=first.label_zh, version=event.originator_version,
-            created_at=event.timestamp, created_by=event.actor, updated_at=event.timestamp,
-            stage_history=[_stage_entry(first.value, event, "created")],
+            description=event.description, stage=Stage.RESEARCH.value, stage_entered_at=event.timestamp,
+            version=event.originator_version, created_at=event.timestamp, created_by=event.actor,
+            updated_at=event.timestamp,
         )
-    assert state is not None, "a project's first event is Created"
-    state.version = event.originator_version
-    state.updated_at = event.timestamp
+        _stage_row(state, Stage.RESEARCH.value, event, "created")
+        state.header_dirty = True
+        return state
+    h = state.h
+    h.version = event.originator_version
+    h.updated_at = event.timestamp
+    state.header_dirty = True
     if name in ("StageAdvanced", "StageReturned"):
-        stage = Stage(event.to_stage)
-        state.stage, state.stage_label_en, state.stage_label_zh = stage.value, stage.label_en, stage.label_zh
+        h.stage, h.stage_entered_at = Stage(event.to_stage).value, event.timestamp
         direction = "advanced" if name == "StageAdvanced" else "returned"
-        state.stage_history.append(_stage_entry(stage.value, event, direction, event.reason))
+        _stage_row(state, event.to_stage, event, direction, event.reason)
     elif name == "BaselineFrozen":
-        state.baseline_frozen_at = event.timestamp
+        h.baseline_frozen_at = event.timestamp
     elif name == "LaunchCompleted":
-        state.launched, state.launched_at = True, event.timestamp
+        h.launched, h.launched_at = True, event.timestamp
     elif name == "FunnelDefined":
-        state.funnel = [FunnelStepView(name=s["name"], expected_rate=s["expected_rate"]) for s in event.steps]
+        h.funnel = [FunnelStepView(name=s["name"], expected_rate=s["expected_rate"]) for s in event.steps]
+        h.biggest_drop = None
     elif name == "FunnelActualsRecorded":
-        for step, rate in zip(state.funnel, event.rates, strict=True):
+        for step, rate in zip(h.funnel, event.rates, strict=True):
             step.actual_rate = rate
             step.gap = round(rate - step.expected_rate, 2)
-        worst = min(state.funnel, key=lambda s: s.gap if s.gap is not None else 0.0, default=None)
-        state.biggest_drop = worst.name if worst is not None and (worst.gap or 0) < 0 else None
+        worst = min(h.funnel, key=lambda s: s.gap if s.gap is not None else 0.0, default=None)
+        h.biggest_drop = worst.name if worst is not None and (worst.gap or 0) < 0 else None
+    return state
+
+
+# -------------------------------------------------------------------- scope
+
+
+def _set_status(state: ProjectState, item: ScopeRow, status: str) -> None:
+    _count_core(state, item, -1)
+    item.status = status
+    _count_core(state, item, +1)
+
+
+def _count_core(state: ProjectState, item: ScopeRow, sign: int) -> None:
+    if item.tier == Tier.CORE and item.status == ItemStatus.OPEN:
+        state.h.core_open += sign
+
+
+def reduce_scope(state: ProjectState, event: Any) -> ProjectState:
+    name = kind(event)
+    if name == "ScopeItemAdded":
+        item = ScopeRow(id=event.item_id, title=event.title, tier=event.tier)
+        state.rows.add("scope", event.item_id, event.originator_version, item)
+        _count_core(state, item, +1)
+    elif name == "ScopeItemRemoved":
+        _set_status(state, state.rows.edit("scope", event.item_id), ItemStatus.REMOVED.value)
+    elif name == "ScopeItemDelivered":
+        _set_status(state, state.rows.edit("scope", event.item_id), ItemStatus.DELIVERED.value)
+    elif name == "BaselineFrozen":
+        by_tier: dict[str, int] = {}
+        for frozen in event.items:
+            item = state.rows.edit("scope", frozen["id"])
+            item.in_baseline, item.baseline_tier = True, frozen["tier"]
+            by_tier[frozen["tier"]] = by_tier.get(frozen["tier"], 0) + 1
+        state.h.baseline_size, state.h.baseline_by_tier = len(event.items), by_tier
     return state
 
 
 # --------------------------------------------------------------- milestones
 
 
-def reduce_milestones(state: MilestonesState | None, event: Any) -> MilestonesState:
-    state = state if state is not None else MilestonesState()
+def reduce_milestones(state: ProjectState, event: Any) -> ProjectState:
     name = kind(event)
-    if name in ("StageAdvanced", "StageReturned"):
-        state.current_stage = event.to_stage
-    elif name == "MilestonePlanned":
-        state.milestones.append(MilestoneRecord(
+    if name == "MilestonePlanned":
+        state.rows.add("milestone", event.milestone_id, event.originator_version, MilestoneRecord(
             id=event.milestone_id, stage=event.stage, title=event.title,
             deliverables=list(event.deliverables), due_on=event.due_on,
             original_due_on=event.due_on, planned_at=event.timestamp, planned_by=event.actor,
         ))
+        state.milestones_moved = True
     elif name == "MilestoneRescheduled":
-        m = _by_id(state.milestones, event.milestone_id)
+        m = state.rows.edit("milestone", event.milestone_id)
         m.reschedules.append(RescheduleEntry(
             from_on=event.from_on, to_on=event.to_on, reason=event.reason, by=event.actor,
             at=event.timestamp,
         ))
         m.due_on = event.to_on
+        state.milestones_moved = True
     elif name == "MilestoneCompleted":
-        m = _by_id(state.milestones, event.milestone_id)
+        m = state.rows.edit("milestone", event.milestone_id)
         m.completed_on, m.completed_at, m.completed_by = event.completed_on, event.timestamp, event.actor
-    elif name == "CriterionAdded":
-        state.criterion_milestone[event.criterion_id] = event.milestone_id
-        state.criterion_state[event.criterion_id] = "open"
-    elif name in _CRITERION_STATES:
-        state.criterion_state[event.criterion_id] = _CRITERION_STATES[name]
+        state.milestones_moved = True
     return state
 
+
+# ---------------------------------------------------------------- checklist
 
 _CRITERION_STATES = {
     "CriterionVerified": "verified", "CriterionRejected": "rejected", "CriterionWaived": "waived",
 }
 
 
-# ---------------------------------------------------------------- checklist
+def _count_criterion(state: ProjectState, criterion_state: str, sign: int) -> None:
+    h = state.h
+    if criterion_state not in CLOSED_STATES:
+        h.open_criteria += sign
+    if criterion_state == "rejected":
+        h.rejected_criteria += sign
 
 
-def reduce_checklist(state: ChecklistState | None, event: Any) -> ChecklistState:
-    state = state if state is not None else ChecklistState()
+def reduce_checklist(state: ProjectState, event: Any) -> ProjectState:
     name = kind(event)
-    if name in ("StageAdvanced", "StageReturned"):
-        state.current_stage = event.to_stage
-    elif name == "MilestonePlanned":
-        state.milestones.append(ChecklistMilestoneRef(id=event.milestone_id, title=event.title, stage=event.stage))
-    elif name == "MilestoneCompleted":
-        _by_id(state.milestones, event.milestone_id).done = True
-    elif name == "ReleaseCompleted":
-        state.release_completed = True
+    if name == "ReleaseCompleted":
+        state.h.release_completed = True
     elif name == "CriterionAdded":
         metric = MetricView(**event.metric) if event.metric else None
-        state.items.append(ChecklistItem(
+        item = ChecklistItem(
             id=event.criterion_id, milestone_id=event.milestone_id, text=event.text, metric=metric,
             added_by=event.actor, added_at=event.timestamp,
             history=[CriterionDecision(action="added", by=event.actor, at=event.timestamp)],
-        ))
+        )
+        state.rows.add("criterion", event.criterion_id, event.originator_version, item)
+        _count_criterion(state, item.state, +1)
     elif name in _CRITERION_STATES:
-        item = _by_id(state.items, event.criterion_id)
+        item = state.rows.edit("criterion", event.criterion_id)
         action = _CRITERION_STATES[name]
+        _count_criterion(state, item.state, -1)
         item.state, item.decided_by, item.decided_at = action, event.actor, event.timestamp
+        _count_criterion(state, item.state, +1)
         decision = CriterionDecision(action=action, by=event.actor, at=event.timestamp)  # type: ignore[arg-type]
         if name == "CriterionVerified":
             item.evidence, item.measured, item.reason = event.evidence, event.measured, ""
@@ -167,23 +197,11 @@ def reduce_checklist(state: ChecklistState | None, event: Any) -> ChecklistState
 # ---------------------------------------------------------- change requests
 
 
-def reduce_changes(state: ChangesState | None, event: Any) -> ChangesState:
-    state = state if state is not None else ChangesState()
+def reduce_changes(state: ProjectState, event: Any) -> ProjectState:
     name = kind(event)
-    if name in ("StageAdvanced", "StageReturned"):
-        state.stage = event.to_stage
-    elif name == "ScopeItemAdded":
-        state.scope[event.item_id] = ScopeRef(id=event.item_id, title=event.title, tier=event.tier)
-    elif name == "ScopeItemRemoved":
-        state.scope[event.item_id].status = ItemStatus.REMOVED.value
-    elif name == "ScopeItemDelivered":
-        state.scope[event.item_id].status = ItemStatus.DELIVERED.value
-    elif name == "BaselineFrozen":
-        state.baseline = [ScopeRef(**i) for i in event.items]
-        state.baseline_frozen_at = event.timestamp
-    elif name == "ChangeRequestRaised":
-        item = state.scope.get(event.scope_item_id) if event.scope_item_id else None
-        state.entries.append(ChangeLogEntry(
+    if name == "ChangeRequestRaised":
+        item = state.rows.get("scope", event.scope_item_id) if event.scope_item_id else None
+        state.rows.add("change", event.change_request_id, event.originator_version, ChangeLogEntry(
             id=event.change_request_id, title=event.title, requested_by=event.requested_by,
             kind=event.kind, tier=event.tier, scope_item_id=event.scope_item_id,
             scope_item_title=item.title if item else None, schedule_days=event.schedule_days,
@@ -192,36 +210,43 @@ def reduce_changes(state: ChangesState | None, event: Any) -> ChangesState:
             late=Stage(event.stage).order >= LATE_CHANGE_STAGE.order,
             trail=[ChangeDecision(action="raised", by=event.actor, at=event.timestamp)],
         ))
+        state.h.pending_changes += 1
     elif name == "ChangeRequestApproved":
-        entry = _by_id(state.entries, event.change_request_id)
-        core_open = any(
-            i.tier == Tier.CORE and i.status == ItemStatus.OPEN for i in state.scope.values()
-        )
+        entry = state.rows.edit("change", event.change_request_id)
         entry.value_added_before_core = (
-            entry.tier == Tier.VALUE_ADDED and entry.kind != ChangeKind.REMOVE and core_open
+            entry.tier == Tier.VALUE_ADDED and entry.kind != ChangeKind.REMOVE and state.h.core_open > 0
         )
-        _apply_approval(state, entry, event.new_item_id)
-        _decide(entry, event, ChangeStatus.APPROVED, event.reason)
+        _apply_approval(state, entry, event)
+        _decide(state, entry, event, ChangeStatus.APPROVED, event.reason)
+        state.h.approved_changes += 1
     elif name == "ChangeRequestRejected":
-        _decide(_by_id(state.entries, event.change_request_id), event, ChangeStatus.REJECTED, event.reason)
+        _decide(state, state.rows.edit("change", event.change_request_id), event, ChangeStatus.REJECTED, event.reason)
     elif name == "ChangeRequestWithdrawn":
-        _decide(_by_id(state.entries, event.change_request_id), event, ChangeStatus.WITHDRAWN, "")
+        _decide(state, state.rows.edit("change", event.change_request_id), event, ChangeStatus.WITHDRAWN, "")
     elif name == "ChangeRequestImplemented":
-        _decide(_by_id(state.entries, event.change_request_id), event, ChangeStatus.IMPLEMENTED, "")
+        _decide(state, state.rows.edit("change", event.change_request_id), event, ChangeStatus.IMPLEMENTED, "")
     return state
 
 
-def _apply_approval(state: ChangesState, entry: ChangeLogEntry, new_item_id: str | None) -> None:
+def _apply_approval(state: ProjectState, entry: ChangeLogEntry, event: Any) -> None:
+    new_item_id = event.new_item_id
     if entry.kind == ChangeKind.ADD and new_item_id:
         entry.scope_item_id, entry.scope_item_title = new_item_id, entry.title
-        state.scope[new_item_id] = ScopeRef(id=new_item_id, title=entry.title, tier=entry.tier)
+        item = ScopeRow(id=new_item_id, title=entry.title, tier=entry.tier, change_request_id=entry.id)
+        state.rows.add("scope", new_item_id, event.originator_version, item)
+        _count_core(state, item, +1)
     elif entry.kind == ChangeKind.REMOVE and entry.scope_item_id:
-        state.scope[entry.scope_item_id].status = ItemStatus.REMOVED.value
+        _set_status(state, state.rows.edit("scope", entry.scope_item_id), ItemStatus.REMOVED.value)
     elif entry.kind == ChangeKind.MODIFY and entry.scope_item_id:
-        state.scope[entry.scope_item_id].tier = entry.tier
+        item = state.rows.edit("scope", entry.scope_item_id)
+        _count_core(state, item, -1)
+        item.tier = entry.tier
+        _count_core(state, item, +1)
 
 
-def _decide(entry: ChangeLogEntry, event: Any, status: ChangeStatus, reason: str) -> None:
+def _decide(state: ProjectState, entry: ChangeLogEntry, event: Any, status: ChangeStatus, reason: str) -> None:
+    if entry.status == ChangeStatus.RAISED:
+        state.h.pending_changes -= 1
     entry.status = status.value
     entry.trail.append(ChangeDecision(action=status.value, by=event.actor, at=event.timestamp, reason=reason))  # type: ignore[arg-type]
 
@@ -229,19 +254,27 @@ def _decide(entry: ChangeLogEntry, event: Any, status: ChangeStatus, reason: str
 # ----------------------------------------------------------------- releases
 
 
-def reduce_releases(state: ReleasesState | None, event: Any) -> ReleasesState:
-    state = state if state is not None else ReleasesState()
+def reduce_releases(state: ProjectState, event: Any) -> ProjectState:
     name = kind(event)
     if not name.startswith("Release"):
         return state
     at = event.timestamp
     if name == "ReleasePlanned":
-        state.items.append(ReleaseView(
+        state.rows.add("release", event.release_id, event.originator_version, ReleaseView(
             id=event.release_id, version=event.version, steps=list(event.steps),
             checks=[HealthCheckView(**c) for c in event.checks], planned_at=at, planned_by=event.actor,
         ))
+        state.h.latest_release_id = event.release_id
+        _latest(state, "planned", 0, event.release_id)
         return state
-    r = _by_id(state.items, event.release_id)
+    if name == "ReleaseObserved":
+        version = event.originator_version
+        state.rows.add("observation", f"{event.release_id}/{version}", version, ObservationRow(
+            release_id=event.release_id, at=at, percent=event.percent, metrics=dict(event.metrics),
+            healthy=not event.failures, failures=list(event.failures), by=event.actor,
+        ))
+        return state
+    r = state.rows.edit("release", event.release_id)
     if name == "ReleaseStarted":
         r.state, r.percent = "ramping", r.steps[0]
         r.started_at = r.started_at or at
@@ -249,11 +282,6 @@ def reduce_releases(state: ReleasesState | None, event: Any) -> ReleasesState:
     elif name == "ReleaseAdvanced":
         r.percent = event.to_percent
         _visit(r, event.to_percent, at)
-    elif name == "ReleaseObserved":
-        r.observations.append(ObservationView(
-            at=at, percent=event.percent, metrics=dict(event.metrics), healthy=not event.failures,
-            failures=list(event.failures), by=event.actor,
-        ))
     elif name == "ReleasePaused":
         r.state = "paused"
         r.pauses.append(PauseView(at=at, reason=event.reason, by=event.actor, percent=event.percent))
@@ -271,7 +299,14 @@ def reduce_releases(state: ReleasesState | None, event: Any) -> ReleasesState:
         r.state, r.completed_at = "completed", at
         if r.visits:
             r.visits[-1].left_at = at
+    _latest(state, r.state, r.percent, r.id)
     return state
+
+
+def _latest(state: ProjectState, release_state: str, percent: int, release_id: str) -> None:
+    h = state.h
+    if h.latest_release_id == release_id:
+        h.release_state, h.release_percent = release_state, percent
 
 
 def _visit(r: ReleaseView, percent: int, at: Any) -> None:
@@ -282,38 +317,29 @@ def _visit(r: ReleaseView, percent: int, at: Any) -> None:
 
 # ------------------------------------------------------------------- shared
 
+Reducer = Callable[[ProjectState, Any], ProjectState]
 
-def _by_id(items: Iterable[S], ident: str) -> S:
-    for item in items:
-        if getattr(item, "id", None) == ident:
-            return item
-    raise KeyError(ident)
-
-
-Reducer = Callable[[Any, Any], Any]
-
-# The per-project views, by the name they are stored under.
+# The per-project views, in the order they see each event. `changes` runs before
+# `scope` would matter: an approval checks the core path as it stood before it.
 REDUCERS: dict[str, Reducer] = {
     "summary": reduce_summary,
+    "scope": reduce_scope,
     "milestones": reduce_milestones,
     "checklist": reduce_checklist,
     "changes": reduce_changes,
     "releases": reduce_releases,
 }
 
-STATE_TYPES: dict[str, type[Any]] = {
-    "summary": ProjectSummary,
-    "milestones": MilestonesState,
-    "checklist": ChecklistState,
-    "changes": ChangesState,
-    "releases": ReleasesState,
-}
+
+def apply(state: ProjectState, event: Any) -> ProjectState:
+    for reduce in REDUCERS.values():
+        state = reduce(state, event)
+    return state
 
 
-def fold(events: Iterable[Any], states: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Every per-project view's state after `events` (all of one project, in order)."""
-    states = dict(states or {})
+def fold(events: Iterable[Any], state: ProjectState | None = None) -> ProjectState:
+    """A project's state after `events` (all of one project, in order), from `state` or from nothing."""
+    state = state if state is not None else ProjectState()
     for event in events:
-        for view, reduce in REDUCERS.items():
-            states[view] = reduce(states.get(view), event)
-    return states
+        apply(state, event)
+    return state

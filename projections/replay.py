@@ -22,7 +22,7 @@ from sqlalchemy import Table, select, text
 from delivery.application import DeliveryApplication
 from delivery.settings import Database
 from projections.integrity import stored_events
-from projections.store import GROUP_TABLES, ViewStore, make_engine
+from projections.store import GROUP_TABLES, ViewStore, make_engine, snapshots_table
 
 Progress = Callable[[int, int], None]
 BATCH = 500
@@ -114,6 +114,8 @@ def compare(live: ViewStore, rebuilt: ViewStore, report: ReplayReport) -> None:
     """Every row of every view table, column by column."""
     for tables in GROUP_TABLES.values():
         for table in tables:
+            if table is snapshots_table:
+                continue  # made on demand by *as of* reads, not by applying events
             keys = [c.name for c in table.primary_key.columns]
             theirs, ours = _rows(live, table), _rows(rebuilt, table)
             report.rows[table.name] = len(ours)

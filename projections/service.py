@@ -1,16 +1,19 @@
 """The read side: keeps the views current and answers the queries the API and pages call.
 
-Live views come from the SQL tables; *as of* views fold the project's own events
-up to the cut with the same reducers. Every query takes `now` explicitly.
+Live views come from the SQL tables (kept in memory until their project's next
+event); *as of* views start from the nearest view snapshot at or before the cut
+and fold only the project's events after it, with the same reducers. Every query
+takes `now` explicitly.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
-from itertools import takewhile
 from types import TracebackType
 from typing import Any
 from uuid import UUID
@@ -22,6 +25,8 @@ from delivery import clock
 from delivery.application import DeliveryApplication, parse_project_id
 from delivery.errors import DeliveryError, NotFound
 from projections import portfolio, views
+from projections.applier import Applier, Follower
+from projections.cache import ViewCache
 from projections.models import (
     AuditEntry,
     AuditPage,
@@ -33,8 +38,10 @@ from projections.models import (
     ProjectSummary,
     ReleaseList,
 )
+from projections.portfolio import Query as PortfolioQuery
 from projections.reducers import fold
-from projections.store import ViewStore, audit_table
+from projections.state import ProjectState
+from projections.store import ApplyFailed, ViewStore, audit_table
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +49,10 @@ Progress = Callable[[int, int], None]
 
 BATCH_SIZE = 500
 MAX_PAGE = 500
+# An *as of* fold that passes this many versions past its snapshot leaves snapshots behind for the next.
+SNAPSHOT_EVERY = 100
+# A catch-up stops after this many batches without progress: the store is inconsistent, say where.
+STALLED_BATCHES = 3
 
 
 class ViewsBehind(DeliveryError):
@@ -53,26 +64,56 @@ class ViewsBehind(DeliveryError):
 class ReadSide:
     """The views of one application's store, and the queries over them.
 
-    With `live=True` (the embedded SQLite mode) the views catch up in-process after
-    every save, so a read right after a write sees it. Otherwise a worker
-    (`delivery worker`) follows the store and callers use `wait_for(position)`.
+    With `live=True` this process applies the views in one background thread: on
+    SQLite always (a save waits until its event is applied, so a read right after a
+    write sees it), on PostgreSQL while it holds the applier lock. With `follow=True`
+    (PostgreSQL API processes) it hears each applied batch, to wake `wait_for` and
+    drop cached reads. Without either, `catch_up()` applies on demand (the CLI).
     """
 
     def __init__(
         self, app: DeliveryApplication, *, live: bool = False, store: ViewStore | None = None,
-        batch_size: int = BATCH_SIZE,
+        batch_size: int = BATCH_SIZE, follow: bool | None = None, stopping: threading.Event | None = None,
     ) -> None:
         self.app = app
         self.store = store or ViewStore(app.database, app.name)
         self.batch_size = batch_size
         self.live = live
-        stale = self.store.groups_needing_rebuild()
-        if stale:
-            # A view whose shape or logic changed is rebuilt from zero, not migrated.
-            log.info("views %s changed version: rebuilding them", ", ".join(stale))
-            self.store.reset(stale)
+        self.postgres = app.database.kind == "postgresql"
+        self.failure: ApplyFailed | None = None
+        self.metrics: Counter[str] = Counter()
+        self.cache = ViewCache()
+        self._cond = threading.Condition()
+        # Set to stop a long catch-up between batches (SIGTERM on the worker).
+        self.stopping = stopping or threading.Event()
+        self._known = 0
+        self._rebuild_stale()
+        self._known = self.stored_position()
+        self.applier: Applier | None = None
+        self.follower: Follower | None = None
         if live:
+            self.applier = Applier(self)
             app.after_save.append(self._after_save)
+            self.applier.start()
+        if self.postgres and (follow if follow is not None else live):
+            self.follower = Follower(self, self._advanced)
+            self.follower.start()
+        # Kept reads are dropped by whoever applies (this process) or announces (the follower).
+        self.cache.enabled = (self.applier is not None and not self.postgres) or self.follower is not None
+
+    def _rebuild_stale(self) -> None:
+        stale = self.store.groups_needing_rebuild()
+        if not stale:
+            return
+        from projections.rebuild import rebuild
+
+        # A view whose shape or logic changed is built anew beside the old one, then swapped in.
+        log.info("views %s changed version: rebuilding them", ", ".join(stale))
+        if any(g in stale for g in self.store.rebuildable_groups()):
+            rebuild(self.store, self.app)
+        kept = [g for g in stale if g not in self.store.rebuildable_groups()]
+        if kept:
+            self.store.reset(kept)
 
     def __enter__(self) -> ReadSide:
         return self
@@ -81,32 +122,78 @@ class ReadSide:
         self.close()
 
     def close(self) -> None:
+        self.stopping.set()
         if self._after_save in self.app.after_save:
             self.app.after_save.remove(self._after_save)
+        if self.applier is not None:
+            self.applier.stop()
+        if self.follower is not None:
+            self.follower.stop()
         self.store.close()
 
     # ------------------------------------------------------------ following
 
-    def position(self) -> int:
-        """The store position every view has reached."""
+    def stored_position(self) -> int:
         return self.store.max_tracking_id(self.app.name) or 0
 
+    def position(self) -> int:
+        """The store position every view has reached."""
+        if self.cache.enabled:
+            return self._known
+        return self.stored_position()
+
+    def _advanced(self, position: int, projects: set[str] | None) -> None:
+        """The views reached `position`, changing these projects (None or unknown: any project)."""
+        with self._cond:
+            if position > self._known:
+                # Moved without saying which projects (another process applied): forget everything.
+                self.cache.drop(projects if projects else None)
+                self._known = position
+                self._cond.notify_all()
+            elif projects:
+                self.cache.drop(projects)
+
+    def report_failure(self, exc: ApplyFailed) -> None:
+        if self.failure is None or self.failure.position != exc.position:
+            log.error("views stuck: %s", exc)
+        self.failure = exc
+        self.metrics["apply_failures"] += 1
+
     def catch_up(self, progress: Progress | None = None) -> int:
-        """Apply every event the views have not seen yet; returns how many were applied."""
+        """Apply every event the views have not seen yet; returns how many were applied.
+
+        Raises ApplyFailed naming the position when an event cannot be applied (after
+        narrowing a failing batch down to its first failing event).
+        """
         applied = 0
         total: int | None = None
-        while True:
-            start = self.position() + 1
-            notifications = self.app.recorder.select_notifications(
-                start, self.batch_size, inclusive_of_start=True
-            )
+        stalled = 0
+        while not self.stopping.is_set():
+            start = self.stored_position() + 1
+            notifications = self.app.recorder.select_notifications(start, self.batch_size, inclusive_of_start=True)
             if not notifications:
                 break
-            batch = [
-                (self.app.mapper.to_domain_event(n), Tracking(self.app.name, n.id))
-                for n in notifications
-            ]
-            applied += self.store.apply(batch)
+            batch = [(self.app.mapper.to_domain_event(n), Tracking(self.app.name, n.id)) for n in notifications]
+            try:
+                done = self.store.apply_batch(batch, notify=self.postgres)
+            except ApplyFailed:
+                if len(batch) == 1:
+                    raise
+                for one in batch:  # find the one event that fails, and apply those before it
+                    done = self.store.apply_batch([one], notify=self.postgres)
+                    self._advanced(done.position, done.projects)
+                    applied += done.count
+                raise AssertionError("a batch failed but none of its events did") from None
+            if done.count == 0:
+                stalled += 1
+                if stalled >= STALLED_BATCHES and self.stored_position() < notifications[0].id:
+                    raise ApplyFailed(notifications[0].id, notifications[-1].id, "any",
+                                      RuntimeError("the views' position does not move"))
+                continue
+            stalled = 0
+            applied += done.count
+            self._advanced(done.position, done.projects)
+            self.metrics["events_applied"] += done.count
             if progress is not None:
                 if total is None:
                     total = (self.app.recorder.max_notification_id() or 0) - start + 1
@@ -115,119 +202,198 @@ class ReadSide:
 
     def wait_for(self, position: int | None, timeout: float = 10.0) -> None:
         """Return once the views include `position` (read your writes)."""
-        if position is None:
+        if position is None or position <= self._known:
             return
         deadline = time.monotonic() + timeout
-        while self.position() < position:
-            if self.live and self.catch_up():
-                continue
-            if time.monotonic() > deadline:
+        if self.applier is not None and not self.postgres:
+            self.applier.wake.set()
+        while True:
+            if self.failure is not None and self.failure.position <= position:
+                raise ViewsBehind(
+                    f"The views cannot apply the event at position {self.failure.position}; "
+                    "an operator must look at the store.",
+                    {"position": position, "reached": self.position(), "stuck_at": self.failure.position},
+                )
+            if not self.cache.enabled:
+                if self.live or not self.postgres:
+                    self.catch_up()
+                reached = self.stored_position()
+                if reached >= position:
+                    self._known = max(self._known, reached)
+                    return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise ViewsBehind(
                     f"The views have not reached position {position} after {timeout:g} s; "
-                    "check that `delivery worker` is running.",
+                    "check that `delivery worker` or an API process is applying them.",
                     {"position": position, "reached": self.position()},
                 )
-            time.sleep(0.02)
+            with self._cond:
+                if self._known >= position:
+                    return
+                self._cond.wait(min(remaining, 0.25))
+                if self._known >= position:
+                    return
 
     def rebuild(self, progress: Progress | None = None) -> int:
-        """Drop every view and build it again from event zero; returns the events applied."""
-        self.store.reset(list(self.store.groups()))
-        return self.catch_up(progress)
+        """Build every view anew from event zero beside the old ones and swap; returns the events folded."""
+        from projections.rebuild import rebuild
+
+        count = rebuild(self.store, self.app, progress)
+        self._advanced(self.stored_position(), None)
+        return count
 
     def _after_save(self, position: int) -> None:
+        # A save in a live process returns once its event is applied (read your writes in-process).
+        if self.applier is None:
+            return
+        self.applier.wake.set()
         try:
-            self.catch_up()
-        except Exception:
-            # The write is committed; the views retry on the next save or read.
-            log.exception("views could not catch up to position %s", position)
+            self.wait_for(position)
+        except ViewsBehind:
+            # The write is committed; the views catch up when they can, and readers are told.
+            log.warning("views have not reached position %s yet", position)
 
     # ------------------------------------------------------- project views
 
     def summary(
         self, project_id: UUID | str, *, as_of: datetime | None = None, position: int | None = None,
     ) -> ProjectSummary:
-        _pid, states = self._states(project_id, as_of, position)
-        return views.summary_view(states["summary"], states.get("changes"))
+        pid, state = self._state(project_id, as_of, position)
+        if as_of is None and position is None:
+            return self.cache.get_or_make(pid, "summary", lambda: views.summary_view(state))  # type: ignore[no-any-return]
+        return views.summary_view(state)
 
     def milestones(
         self, project_id: UUID | str, *, now: datetime, as_of: datetime | None = None,
         position: int | None = None,
     ) -> MilestoneList:
-        pid, states = self._states(project_id, as_of, position)
-        return views.milestone_list(pid, states["milestones"], now)
+        pid, state = self._state(project_id, as_of, position)
+        if as_of is None and position is None:
+            # Statuses depend on the day: kept until the next event or the next day.
+            return self.cache.get_or_make(  # type: ignore[no-any-return]
+                pid, ("milestones", now.date()), lambda: views.milestone_list(pid, state, now),
+            )
+        return views.milestone_list(pid, state, now)
 
     def checklist(
         self, project_id: UUID | str, *, as_of: datetime | None = None, position: int | None = None,
     ) -> Checklist:
-        pid, states = self._states(project_id, as_of, position)
-        return views.checklist_view(pid, states["checklist"])
+        pid, state = self._state(project_id, as_of, position)
+        if as_of is None and position is None:
+            return self.cache.get_or_make(pid, "checklist", lambda: views.checklist_view(pid, state))  # type: ignore[no-any-return]
+        return views.checklist_view(pid, state)
 
     def change_log(
         self, project_id: UUID | str, *, as_of: datetime | None = None, position: int | None = None,
     ) -> ChangeLog:
-        pid, states = self._states(project_id, as_of, position)
-        return views.change_log(pid, states["changes"])
+        pid, state = self._state(project_id, as_of, position)
+        if as_of is None and position is None:
+            return self.cache.get_or_make(pid, "changes", lambda: views.change_log(pid, state))  # type: ignore[no-any-return]
+        return views.change_log(pid, state)
 
     def releases(
         self, project_id: UUID | str, *, now: datetime, as_of: datetime | None = None,
         position: int | None = None,
     ) -> ReleaseList:
-        pid, states = self._states(project_id, as_of, position)
+        pid, state = self._state(project_id, as_of, position)
         # As of a moment, a step still open then is counted up to that moment.
-        return views.release_list(pid, states["releases"], min(now, as_of) if as_of else now)
+        return views.release_list(pid, state, min(now, as_of) if as_of else now)
 
-    def _states(
+    def encoded(self, view: str, project_id: str, now: datetime) -> bytes:
+        """A live view as the API sends it (JSON bytes), kept with the view."""
+        key = (view + ".json", now.date() if view == "milestones" else None)
+        if view == "releases":
+            return self.releases(project_id, now=now).model_dump_json().encode()
+        return self.cache.get_or_make(  # type: ignore[no-any-return]
+            str(project_id), key, lambda: getattr(self, _VIEW_METHODS[view])(project_id, **(
+                {"now": now} if view == "milestones" else {})).model_dump_json().encode(),
+        )
+
+    def _state(
         self, project_id: UUID | str, as_of: datetime | None, position: int | None,
-    ) -> tuple[str, dict[str, Any]]:
+    ) -> tuple[str, ProjectState]:
         pid = str(parse_project_id(project_id))
         if as_of is None and position is None:
-            states = self.store.load_states(pid)
+            state = self.cache.get_or_make(pid, "state", lambda: self.store.load_state(pid))
         else:
-            states = self.states_as_of(pid, as_of=as_of, position=position)
-        if "summary" not in states:
+            state = self.state_as_of(pid, as_of=as_of, position=position)
+        if state is None:
             raise NotFound("project", pid)
-        return pid, states
+        return pid, state
 
     def states_as_of(
         self, project_id: str, *, as_of: datetime | None = None, position: int | None = None,
-    ) -> dict[str, Any]:
-        """Every view's state folded from the project's events recorded up to the cut."""
-        pid = parse_project_id(project_id)
-        lte: int | None = None
-        if position is not None:
-            lte = self._version_at(str(pid), position)
-            if lte is None:
-                return {}
-        events: Iterator[Any] = iter(self.app.events.get(pid, lte=lte))
-        if as_of is not None:
-            cut = clock.as_utc(as_of)
-            events = takewhile(lambda e: e.timestamp <= cut, events)
-        return fold(events)
+    ) -> ProjectState | None:
+        return self.state_as_of(project_id, as_of=as_of, position=position)
 
-    def _version_at(self, project_id: str, position: int) -> int | None:
-        """The project's version at a store position (the audit view maps one to the other)."""
-        self.wait_for(min(position, self.app.recorder.max_notification_id() or 0))
-        stmt = select(func.max(audit_table.c.version)).where(
-            audit_table.c.project_id == project_id, audit_table.c.position <= position,
-        )
+    def state_as_of(
+        self, project_id: str, *, as_of: datetime | None = None, position: int | None = None,
+    ) -> ProjectState | None:
+        """The project's view state folded from its events recorded up to the cut (None before it existed).
+
+        Starts from the nearest view snapshot at or before the cut and reads only the
+        events after it, up to the cut; leaves snapshots behind where it folded far.
+        """
+        pid = parse_project_id(project_id)
+        version = self._version_at(str(pid), as_of=as_of, position=position)
+        if version is None:
+            return None
+        found = self.store.snapshot_at_or_before(str(pid), version)
+        start, state = found if found is not None else (0, ProjectState())
+        saved: list[dict[str, Any]] = []
+        for event in self.app.events.get(pid, gt=start, lte=version):
+            fold([event], state)
+            v = int(event.originator_version)
+            if v % SNAPSHOT_EVERY == 0 and v > start:
+                saved.append({"project_id": str(pid), "version": v, "doc": state.dumps()})
+        self.store.save_snapshots(saved)
+        return state if state.header is not None else None
+
+    def _version_at(self, project_id: str, *, as_of: datetime | None, position: int | None) -> int | None:
+        """The project's last version recorded up to the cut (the audit view maps one to the other)."""
+        self.wait_for(self.app.recorder.max_notification_id() or 0)
+        conditions = [audit_table.c.project_id == project_id]
+        if position is not None:
+            conditions.append(audit_table.c.position <= position)
+        if as_of is not None:
+            conditions.append(audit_table.c.recorded_at <= clock.as_utc(as_of))
+        stmt = select(func.max(audit_table.c.version)).where(*conditions)
         with self.store.reader.connect() as conn:
             version = conn.execute(stmt).scalar()
         return int(version) if version is not None else None
 
     # ----------------------------------------------------------- portfolio
 
-    def portfolio(
+    def portfolio_query(
         self, *, now: datetime, stage: str | None = None, health: str | None = None,
         client: str | None = None, project_ids: list[str] | None = None, limit: int = 50,
         cursor: str | None = None, sort: str = "name",
-    ) -> PortfolioPage:
-        """One page of the portfolio in `sort` order (see portfolio.SORTS); `next_cursor` fetches the next."""
-        query = portfolio.Query(
+    ) -> PortfolioQuery:
+        return PortfolioQuery(
             today=now.astimezone(UTC).date(), stage=stage, health=health, client=client,
-            project_ids=project_ids, limit=max(1, min(limit, MAX_PAGE)), cursor=cursor, sort=sort,
+            project_ids=tuple(project_ids) if project_ids is not None else None,
+            limit=max(1, min(limit, MAX_PAGE)), cursor=cursor, sort=sort,
         )
-        with self.store.reader.connect() as conn:
-            return portfolio.page(conn, query)
+
+    def portfolio(self, *, now: datetime, **filters: Any) -> PortfolioPage:
+        """One page of the portfolio in `sort` order (see portfolio.SORTS); `next_cursor` fetches the next."""
+        query = self.portfolio_query(now=now, **filters)
+
+        def page() -> PortfolioPage:
+            with self.store.reader.connect() as conn:
+                return portfolio.page(conn, query)
+
+        # Health depends on the day (in the query); any event may move any row.
+        return self.cache.get_or_make("*", ("portfolio", query), page)  # type: ignore[no-any-return]
+
+    def portfolio_json(self, query: PortfolioQuery) -> bytes:
+        """A portfolio page as the API sends it, kept until the next event."""
+        def encode() -> bytes:
+            with self.store.reader.connect() as conn:
+                return portfolio.page(conn, query).model_dump_json().encode()
+
+        return self.cache.get_or_make("*", ("portfolio.json", query), encode)  # type: ignore[no-any-return]
 
     def portfolio_all(self, *, now: datetime, **filters: Any) -> list[PortfolioRow]:
         """Every portfolio row matching the filters (for the command line)."""
@@ -277,3 +443,7 @@ class ReadSide:
             project_id=pid, items=items, next_cursor=str(items[-1].position) if more else None,
         )
 
+
+
+_VIEW_METHODS = {"milestones": "milestones", "checklist": "checklist", "change-requests": "change_log",
+                 "summary": "summary"}

@@ -1,131 +1,107 @@
-"""Where the views live: SQLAlchemy tables written together with their tracking records.
+"""Where the views live: SQL tables written together with their positions, one batch per transaction.
 
-Views are kept in three groups, each with its own tracking position and version:
-`projects` (the per-project reducer states and the portfolio table built from
-them), `audit` (one row per event) and `chain` (each event's hash links,
-projections/chain.py). A batch of events is applied to a group
-and its tracking record inserted in one transaction; inserting a position twice
-violates the tracking table's primary key, so a batch is never applied twice.
+Views are kept in three groups, each with its own position and version:
+`projects` (each project's header and rows, the portfolio and view snapshots),
+`audit` (one row per event) and `chain` (each event's hash links,
+projections/chain.py). A batch of events is applied to every group behind it and
+the group's position moved forward by compare-and-set in the same transaction:
+a batch is never applied twice, by a restart or by a second applier.
+
+Applying an event costs the rows it touches: the batch's headers and named rows
+are fetched by key in one query each, folded, and only the changed rows written
+back with prepared upserts (projections/state.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
 from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Column,
-    Date,
-    DateTime,
     Engine,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
     create_engine,
     delete,
     event,
     func,
     insert,
+    inspect,
     select,
+    text,
+    tuple_,
+    update,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from delivery.settings import Database
 from projections import chain
 from projections.events import data, jsonable, kind
-from projections.reducers import STATE_TYPES, fold
+from projections.models import MilestoneRecord, NextMilestone, ProjectHeader
+from projections.reducers import REDUCERS, apply
+from projections.state import ROW_TYPES, Key, ProjectState, Rows
+from projections.tables import (
+    SCHEMA_LOCK,
+    ViewTables,
+    audit_table,
+    chain_table,
+    create_all,
+    metadata,
+    portfolio_table,
+    positions_table,
+    rows_table,
+    snapshots_table,
+    versions_table,
+)
 from projections.views import portfolio_columns
 
-metadata = MetaData()
+__all__ = [
+    "GROUP_TABLES",
+    "Applied",
+    "ApplyFailed",
+    "ViewStore",
+    "audit_table",
+    "chain_table",
+    "create_all",
+    "make_engine",
+    "portfolio_table",
+    "rows_table",
+    "snapshots_table",
+]
 
-tracking_table = Table(
-    "view_tracking", metadata,
-    Column("view_group", String(32), primary_key=True),
-    Column("application_name", String(64), primary_key=True),
-    Column("notification_id", BigInteger, primary_key=True),
-)
-
-versions_table = Table(
-    "view_versions", metadata,
-    Column("view_group", String(32), primary_key=True),
-    Column("version", String(64), nullable=False),
-)
-
-project_views_table = Table(
-    "project_views", metadata,
-    Column("project_id", String(36), primary_key=True),
-    Column("view", String(32), primary_key=True),
-    Column("doc", Text, nullable=False),
-)
-
-portfolio_table = Table(
-    "portfolio", metadata,
-    Column("project_id", String(36), primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("client", String(120), nullable=False),
-    Column("stage", String(32), nullable=False),
-    Column("stage_index", Integer, nullable=False),
-    Column("stage_entered_at", DateTime(timezone=True), nullable=False),
-    Column("next_milestone_id", String(16)),
-    Column("next_milestone_title", String(200)),
-    Column("next_milestone_stage", String(32)),
-    Column("next_milestone_due_on", Date),
-    Column("next_milestone_stage_index", Integer),
-    Column("open_criteria", Integer, nullable=False),
-    Column("rejected_criteria", Integer, nullable=False),
-    Column("pending_change_requests", Integer, nullable=False),
-    Column("drift_pct", Float, nullable=False),
-    Column("release_percent", Integer),
-    Column("release_state", String(16)),
-    Column("launched", Boolean, nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    Index("ix_portfolio_name", "name", "project_id"),
-    Index("ix_portfolio_stage", "stage", "name", "project_id"),
-    Index("ix_portfolio_client", "client", "name", "project_id"),
-    Index("ix_portfolio_due", "next_milestone_due_on"),
-)
-
-audit_table = Table(
-    "audit_log", metadata,
-    Column("position", BigInteger, primary_key=True, autoincrement=False),
-    Column("project_id", String(36), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("type", String(64), nullable=False),
-    Column("actor", String(120), nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
-    Column("data", Text, nullable=False),
-    Index("ix_audit_project", "project_id", "position"),
-)
-
-chain_table = chain.define_table(metadata)
+log = logging.getLogger(__name__)
 
 # Bump a revision when a reducer's logic changes without changing its state's shape;
 # shape changes are caught by the schema hash. A changed version rebuilds the group on start.
-REVISIONS = {"projects": 1, "audit": 1, "chain": 1}
-GROUP_TABLES: dict[str, tuple[Table, ...]] = {
-    "projects": (project_views_table, portfolio_table),
+REVISIONS = {"projects": 2, "audit": 2, "chain": 1}
+GROUP_TABLES: dict[str, tuple[Any, ...]] = {
+    "projects": (portfolio_table, rows_table, snapshots_table),
     "audit": (audit_table,),
     "chain": (chain_table,),
 }
-# Never emptied by a rebuild (see ViewStore.groups); a changed version still resets it.
+# Never rebuilt from the events as they are now (see ViewStore.rebuildable_groups).
 KEPT_GROUPS = frozenset({"chain"})
+# Tables of earlier releases, dropped once their groups are rebuilt.
+LEGACY_TABLES = ("project_views", "view_tracking")
+# Advisory lock keys (PostgreSQL): creating tables, rebuilding, and applying (the one applier).
+REBUILD_LOCK, APPLIER_LOCK = 0x64656C02, 0x64656C03
+# Rows fetched by key in chunks of this many (one IN list per query).
+CHUNK = 400
+# The channel the applier announces each committed batch on (PostgreSQL).
+VIEWS_CHANNEL = "delivery_views"
 
 
 def group_version(group: str) -> str:
     shapes: dict[str, Any] = {"revision": REVISIONS[group]}
     if group == "projects":
-        shapes["states"] = {name: t.model_json_schema() for name, t in STATE_TYPES.items()}
+        shapes["rows"] = {name: t.model_json_schema() for name, t in ROW_TYPES.items()}
+        shapes["header"] = ProjectHeader.model_json_schema()
+        shapes["reducers"] = list(REDUCERS)
     shapes["tables"] = [
         [(c.name, str(c.type)) for c in table.columns] for table in GROUP_TABLES[group]
     ]
@@ -135,7 +111,7 @@ def group_version(group: str) -> str:
 def make_engine(database: Database, *, writer: bool = True) -> Engine:
     """An engine on the views' database; on SQLite a writer takes the write lock when it begins."""
     if database.kind == "sqlite":
-        engine = create_engine(database.sqlalchemy_url(), connect_args={"timeout": 30})
+        engine = create_engine(database.sqlalchemy_url(), connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -154,13 +130,35 @@ def make_engine(database: Database, *, writer: bool = True) -> Engine:
     if database.schema:
         options["schema_translate_map"] = {None: database.schema}
     return create_engine(
-        database.sqlalchemy_url(), pool_size=5, max_overflow=5, pool_pre_ping=True,
-        execution_options=options,
+        database.sqlalchemy_url(), pool_size=5, max_overflow=10, pool_pre_ping=True,
+        execution_options=options, connect_args={"connect_timeout": 5},
     )
 
 
+class ApplyFailed(Exception):
+    """An event the views cannot apply: the store is inconsistent or a reducer is wrong."""
+
+    def __init__(self, position: int, last: int, group: str, cause: BaseException) -> None:
+        where = f"position {position}" if position == last else f"positions {position}..{last}"
+        super().__init__(f"the {group} views cannot apply the event at {where}: {type(cause).__name__}: {cause}")
+        self.position, self.last, self.group, self.cause = position, last, group, cause
+
+
+class _Raced(Exception):
+    """Another applier moved a group's position first: roll back, nothing applied twice."""
+
+
+@dataclass
+class Applied:
+    """What one batch did: events applied (to the group furthest behind), up to where, for which projects."""
+
+    count: int = 0
+    position: int = 0
+    projects: set[str] = field(default_factory=set)
+
+
 class ViewStore(TrackingRecorder):
-    """The views' tables and their tracking records, on the events' database."""
+    """The views' tables and their positions, on the events' database."""
 
     def __init__(self, database: Database, application_name: str = "delivery") -> None:
         self.database = database
@@ -168,38 +166,77 @@ class ViewStore(TrackingRecorder):
         self.engine = make_engine(database)
         # Queries read through their own engine so, on SQLite, they never queue behind a writer.
         self.reader = make_engine(database, writer=False) if database.kind == "sqlite" else self.engine
-        metadata.create_all(self.engine)
+        self.dialect = self.engine.dialect.name
+        self.live = ViewTables(self.dialect)
+        create_all(self.engine, metadata)
+        self._ensure_positions()
 
     def close(self) -> None:
         self.engine.dispose()
         self.reader.dispose()
 
-    # ------------------------------------------------------------ tracking
+    # ------------------------------------------------------------ positions
+
+    def _ensure_positions(self) -> None:
+        """One position row per group (0 before any event); carries the chain's over from the old table."""
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK)))
+            have = {g for (g,) in conn.execute(
+                select(positions_table.c.view_group).where(positions_table.c.application_name == self.application_name)
+            )}
+            legacy = self._legacy_positions(conn)
+            for group in GROUP_TABLES:
+                if group not in have:
+                    conn.execute(insert(positions_table).values(
+                        view_group=group, application_name=self.application_name,
+                        notification_id=legacy.get(group, 0) if group in KEPT_GROUPS else 0,
+                    ))
+
+    def _legacy_positions(self, conn: Connection) -> dict[str, int]:
+        if "view_tracking" not in inspect(conn).get_table_names():
+            return {}
+        rows = conn.execute(text(
+            "SELECT view_group, MAX(notification_id) FROM view_tracking WHERE application_name = :app "
+            "GROUP BY view_group"), {"app": self.application_name}).all()
+        return {str(g): int(n) for g, n in rows}
 
     def insert_tracking(self, tracking: Tracking) -> None:
         with self.engine.begin() as conn:
             for group in GROUP_TABLES:
-                self._track(conn, group, tracking)
+                self._advance(conn, group, self.positions(conn)[group], tracking.notification_id)
 
-    def _track(self, conn: Connection, group: str, tracking: Tracking) -> None:
-        conn.execute(insert(tracking_table).values(
-            view_group=group, application_name=tracking.application_name,
-            notification_id=tracking.notification_id,
-        ))
+    def _advance(self, conn: Connection, group: str, old: int, new: int) -> None:
+        moved = conn.execute(
+            update(positions_table)
+            .where(positions_table.c.view_group == group,
+                   positions_table.c.application_name == self.application_name,
+                   positions_table.c.notification_id == old)
+            .values(notification_id=new)
+        )
+        if moved.rowcount != 1:
+            raise _Raced(group)
+
+    def set_positions(self, conn: Connection, groups: Iterable[str], position: int) -> None:
+        for group in groups:
+            conn.execute(
+                update(positions_table)
+                .where(positions_table.c.view_group == group,
+                       positions_table.c.application_name == self.application_name)
+                .values(notification_id=position)
+            )
 
     def positions(self, conn: Connection | None = None) -> dict[str, int]:
         """Each group's last applied position (0 before any)."""
-        stmt = (
-            select(tracking_table.c.view_group, func.max(tracking_table.c.notification_id))
-            .where(tracking_table.c.application_name == self.application_name)
-            .group_by(tracking_table.c.view_group)
+        stmt = select(positions_table.c.view_group, positions_table.c.notification_id).where(
+            positions_table.c.application_name == self.application_name
         )
         if conn is None:
             with self.reader.connect() as c:
                 rows = c.execute(stmt).all()
         else:
             rows = conn.execute(stmt).all()
-        found = {g: int(n) for g, n in rows}
+        found = {str(g): int(n) for g, n in rows}
         return {g: found.get(g, 0) for g in GROUP_TABLES}
 
     def max_tracking_id(self, application_name: str) -> int | None:
@@ -209,8 +246,8 @@ class ViewStore(TrackingRecorder):
 
     # ------------------------------------------------------------ versions
 
-    def groups(self) -> tuple[str, ...]:
-        """The groups a rebuild empties: all but the chain, whose links are evidence made once, in order.
+    def rebuildable_groups(self) -> tuple[str, ...]:
+        """The groups a rebuild makes anew: all but the chain, whose links are evidence made once, in order.
 
         Recomputing the links from the events as they are now would bless any edit made
         since; `delivery verify` recomputes them on the side and compares instead.
@@ -223,104 +260,267 @@ class ViewStore(TrackingRecorder):
         stored = {str(g): str(v) for g, v in rows}
         return [g for g in GROUP_TABLES if stored.get(g) != group_version(g)]
 
+    def record_versions(self, conn: Connection, groups: Iterable[str]) -> None:
+        for group in groups:
+            conn.execute(delete(versions_table).where(versions_table.c.view_group == group))
+            conn.execute(insert(versions_table).values(view_group=group, version=group_version(group)))
+
     def reset(self, groups: Iterable[str]) -> None:
-        """Empty these groups' tables and tracking, and record their current version."""
+        """Empty these groups' tables and positions, and record their current version."""
+        groups = list(groups)
         with self.engine.begin() as conn:
-            self._lock_groups(conn)
+            self.lock_groups(conn)
             for group in groups:
                 for table in GROUP_TABLES[group]:
                     conn.execute(delete(table))
-                conn.execute(delete(tracking_table).where(tracking_table.c.view_group == group))
-                conn.execute(delete(versions_table).where(versions_table.c.view_group == group))
-                conn.execute(insert(versions_table).values(view_group=group, version=group_version(group)))
+            self.set_positions(conn, groups, 0)
+            self.record_versions(conn, groups)
+
+    def drop_legacy(self, conn: Connection) -> None:
+        present = set(inspect(conn).get_table_names())
+        for name in LEGACY_TABLES:
+            if name in present:
+                conn.execute(text(f"DROP TABLE {self.quote(name)}"))
+
+    def quote(self, name: str) -> str:
+        preparer = self.engine.dialect.identifier_preparer
+        if self.database.schema and self.dialect == "postgresql":
+            return f"{preparer.quote(self.database.schema)}.{preparer.quote(name)}"
+        return str(preparer.quote(name))
 
     # ------------------------------------------------------------- writing
 
-    def apply(self, batch: Sequence[tuple[Any, Tracking]]) -> int:
-        """Apply a batch of (event, tracking) in order to every group behind it; one transaction.
+    def lock_groups(self, conn: Connection) -> None:
+        """Serialise appliers: two never fold the same events from the same state.
 
-        Returns how many events were applied to the group furthest behind, or 0
-        when another process applied the same batch first.
+        SQLite's BEGIN IMMEDIATE already holds the write lock; PostgreSQL locks the
+        groups' position rows until the transaction ends.
         """
+        if self.dialect != "sqlite":
+            conn.execute(
+                select(positions_table.c.view_group)
+                .where(positions_table.c.application_name == self.application_name)
+                .order_by(positions_table.c.view_group).with_for_update()
+            )
+
+    def apply(self, batch: Sequence[tuple[Any, Tracking]]) -> int:
+        return self.apply_batch(batch).count
+
+    def apply_batch(self, batch: Sequence[tuple[Any, Tracking]], *, notify: bool = False) -> Applied:
+        """Apply a batch of (event, tracking) in store order to every group behind it; one transaction.
+
+        Returns what was applied (count 0 when another applier got there first).
+        Raises ApplyFailed, naming the positions, when an event cannot be applied.
+        """
+        result = Applied()
         if not batch:
-            return 0
-        last = batch[-1][1]
+            return result
+        last = batch[-1][1].notification_id
         try:
             with self.engine.begin() as conn:
-                self._lock_groups(conn)
+                self.lock_groups(conn)
                 positions = self.positions(conn)
-                applied = 0
                 for group, position in positions.items():
                     todo = [(e, t) for e, t in batch if t.notification_id > position]
                     if not todo:
                         continue
-                    if group == "projects":
-                        self._apply_projects(conn, [e for e, _ in todo])
-                    elif group == "chain":
-                        chain.apply_chain(conn, chain_table, todo)
-                    else:
-                        self._apply_audit(conn, todo)
-                    self._track(conn, group, last)
-                    applied = max(applied, len(todo))
-                return applied
-        except IntegrityError:
-            return 0  # another process recorded this position first: nothing applied twice
+                    try:
+                        if group == "projects":
+                            result.projects |= self.apply_projects(conn, self.live, [e for e, _ in todo])
+                        elif group == "chain":
+                            chain.apply_chain(conn, chain_table, todo)
+                        else:
+                            self.apply_audit(conn, self.live, todo)
+                    except (IntegrityError, KeyError, AssertionError, ValueError, TypeError, AttributeError) as exc:
+                        raise ApplyFailed(todo[0][1].notification_id, last, group, exc) from exc
+                    self._advance(conn, group, position, last)
+                    result.count = max(result.count, len(todo))
+                result.position = last
+                if notify and self.dialect == "postgresql" and result.count:
+                    conn.execute(select(func.pg_notify(VIEWS_CHANNEL, announce(last, result.projects))))
+        except _Raced:
+            return Applied()
+        return result
 
-    def _lock_groups(self, conn: Connection) -> None:
-        """Serialise appliers: two workers never fold the same events from the same state.
-
-        SQLite's BEGIN IMMEDIATE already holds the write lock; PostgreSQL locks the
-        groups' version rows until the transaction ends.
-        """
-        if self.engine.dialect.name != "sqlite":
-            conn.execute(select(versions_table.c.view_group).order_by(versions_table.c.view_group).with_for_update())
-
-    def _apply_projects(self, conn: Connection, events: list[Any]) -> None:
+    def apply_projects(self, conn: Connection, tables: ViewTables, events: Sequence[Any]) -> set[str]:
+        """Fold events into the stored rows they touch; returns the projects touched."""
         by_project: dict[str, list[Any]] = {}
         for e in events:
             by_project.setdefault(str(e.originator_id), []).append(e)
-        states = self._load_states(conn, list(by_project))
-        for project_id, project_events in by_project.items():
-            new = fold(project_events, states.get(project_id))
-            conn.execute(delete(project_views_table).where(project_views_table.c.project_id == project_id))
-            conn.execute(insert(project_views_table), [
-                {"project_id": project_id, "view": view, "doc": state.model_dump_json()}
-                for view, state in new.items()
-            ])
-            conn.execute(delete(portfolio_table).where(portfolio_table.c.project_id == project_id))
-            conn.execute(insert(portfolio_table).values(**portfolio_columns(new)))
+        headers = self._headers(conn, tables, list(by_project))
+        wanted = {pid: sorted({k for e in evs for k in referenced(e)}) for pid, evs in by_project.items()}
+        found = self._fetch(conn, tables, [(pid, *k) for pid, keys in wanted.items() for k in keys])
+        states: dict[str, ProjectState] = {}
+        for pid, project_events in by_project.items():
+            rows = Rows(load=partial(self._fetch_one, conn, tables, pid))
+            rows.preload(found.get(pid, {}), wanted[pid])
+            state = ProjectState(headers.get(pid), rows)
+            for e in project_events:
+                expected = 1 if state.header is None else state.header.version + 1
+                if e.originator_version != expected:
+                    # A version seen before, or one skipped: the store is not what the views were built from.
+                    raise ValueError(f"project {pid} v{e.originator_version} follows v{expected - 1} in the views")
+                apply(state, e)
+            states[pid] = state
+        self.write_rows(conn, tables, states.values())
+        for state in states.values():
+            if state.milestones_moved:
+                state.h.next_milestone = self._next_milestone(conn, tables, state.h.id)
+        self.write_headers(conn, tables, states.values())
+        return set(states)
 
-    def _apply_audit(self, conn: Connection, batch: list[tuple[Any, Tracking]]) -> None:
-        conn.execute(insert(audit_table), [
-            {
-                "position": t.notification_id, "project_id": str(e.originator_id),
-                "version": e.originator_version, "type": kind(e),
-                "actor": getattr(e, "actor", ""), "recorded_at": e.timestamp,
-                "data": json.dumps(jsonable(data(e)), ensure_ascii=False, sort_keys=True),
-            }
-            for e, t in batch
-        ])
+    def write_rows(self, conn: Connection, tables: ViewTables, states: Iterable[ProjectState]) -> None:
+        values = [
+            row_values(state.h.id, k, seq, row) for state in states for k, seq, row in state.rows.changed()
+        ]
+        for start in range(0, len(values), CHUNK):
+            conn.execute(tables.upsert_rows, values[start:start + CHUNK])
+
+    def write_headers(self, conn: Connection, tables: ViewTables, states: Iterable[ProjectState]) -> None:
+        values = [header_values(s) for s in states if s.header is not None]
+        for start in range(0, len(values), CHUNK):
+            conn.execute(tables.upsert_portfolio, values[start:start + CHUNK])
+
+    def apply_audit(self, conn: Connection, tables: ViewTables, batch: Sequence[tuple[Any, Tracking]]) -> None:
+        values = [audit_values(e, t.notification_id) for e, t in batch]
+        for start in range(0, len(values), CHUNK):
+            conn.execute(tables.insert_audit, values[start:start + CHUNK])
+
+    def _headers(self, conn: Connection, tables: ViewTables, pids: list[str]) -> dict[str, ProjectHeader]:
+        t = tables.portfolio
+        found: dict[str, ProjectHeader] = {}
+        for start in range(0, len(pids), CHUNK):
+            chunk = pids[start:start + CHUNK]
+            for pid, doc in conn.execute(select(t.c.project_id, t.c.doc).where(t.c.project_id.in_(chunk))):
+                found[pid] = ProjectHeader.model_validate_json(doc)
+        return found
+
+    def _fetch(
+        self, conn: Connection, tables: ViewTables, keys: list[tuple[str, str, str]],
+    ) -> dict[str, dict[Key, Any]]:
+        t = tables.rows
+        found: dict[str, dict[Key, Any]] = {}
+        for start in range(0, len(keys), CHUNK):
+            stmt = select(t.c.project_id, t.c.kind, t.c.key, t.c.seq, t.c.doc).where(
+                tuple_(t.c.project_id, t.c.kind, t.c.key).in_(keys[start:start + CHUNK])
+            )
+            for pid, k, key, seq, doc in conn.execute(stmt):
+                found.setdefault(pid, {})[(k, key)] = (seq, ROW_TYPES[k].model_validate_json(doc))
+        return found
+
+    def _fetch_one(self, conn: Connection, tables: ViewTables, pid: str, keys: list[Key]) -> dict[Key, Any]:
+        return self._fetch(conn, tables, [(pid, *k) for k in keys]).get(pid, {})
+
+    def _next_milestone(self, conn: Connection, tables: ViewTables, pid: str) -> NextMilestone | None:
+        t = tables.rows
+        doc = conn.execute(
+            select(t.c.doc).where(t.c.project_id == pid, t.c.due_open.is_not(None))
+            .order_by(t.c.due_open, t.c.seq).limit(1)
+        ).scalar()
+        return None if doc is None else next_of(MilestoneRecord.model_validate_json(doc))
 
     # ------------------------------------------------------------- reading
 
-    def _load_states(self, conn: Connection, project_ids: list[str]) -> dict[str, dict[str, Any]]:
-        states: dict[str, dict[str, Any]] = {}
-        for chunk_start in range(0, len(project_ids), 500):
-            chunk = project_ids[chunk_start:chunk_start + 500]
-            rows = conn.execute(
-                select(project_views_table).where(project_views_table.c.project_id.in_(chunk))
-            ).all()
-            for row in rows:
-                states.setdefault(row.project_id, {})[row.view] = (
-                    STATE_TYPES[row.view].model_validate_json(row.doc)
-                )
-        return states
+    def load_state(self, project_id: str, conn: Connection | None = None) -> ProjectState | None:
+        """One project's complete view state as stored (None when the views have not seen it)."""
+        if conn is None:
+            with self.reader.connect() as c:
+                return self.load_state(project_id, c)
+        p, r = portfolio_table, rows_table
+        doc = conn.execute(select(p.c.doc).where(p.c.project_id == project_id)).scalar()
+        if doc is None:
+            return None
+        rows = Rows()
+        for k, key, seq, row_doc in conn.execute(
+            select(r.c.kind, r.c.key, r.c.seq, r.c.doc).where(r.c.project_id == project_id)
+        ):
+            rows.add(k, key, seq, ROW_TYPES[k].model_validate_json(row_doc))
+        state = ProjectState(ProjectHeader.model_validate_json(doc), rows)
+        state.clean()
+        return state
 
-    def load_states(self, project_id: str, views: Iterable[str] | None = None) -> dict[str, Any]:
-        """The stored reducer states of one project (empty when the views have not seen it)."""
-        stmt = select(project_views_table).where(project_views_table.c.project_id == project_id)
-        if views is not None:
-            stmt = stmt.where(project_views_table.c.view.in_(list(views)))
+    def project_version(self, project_id: str) -> int | None:
         with self.reader.connect() as conn:
-            rows = conn.execute(stmt).all()
-        return {row.view: STATE_TYPES[row.view].model_validate_json(row.doc) for row in rows}
+            t = portfolio_table
+            v = conn.execute(select(t.c.version).where(t.c.project_id == project_id)).scalar()
+        return None if v is None else int(v)
+
+    def snapshot_at_or_before(self, project_id: str, version: int) -> tuple[int, ProjectState] | None:
+        s = snapshots_table
+        with self.reader.connect() as conn:
+            row = conn.execute(
+                select(s.c.version, s.c.doc).where(s.c.project_id == project_id, s.c.version <= version)
+                .order_by(s.c.version.desc()).limit(1)
+            ).first()
+        return None if row is None else (int(row.version), ProjectState.loads(row.doc))
+
+    def save_snapshots(self, values: list[dict[str, Any]]) -> None:
+        """Keep view snapshots an *as of* fold passed (ignored when a rebuild or another reader won)."""
+        if not values:
+            return
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(self.live.upsert_snapshots, values)
+        except (OperationalError, IntegrityError, ProgrammingError):
+            log.debug("view snapshots not saved (busy or being rebuilt)", exc_info=True)
+
+
+# ------------------------------------------------------------------ rows
+
+
+def referenced(event: Any) -> list[Key]:
+    """The rows an event names by id, fetched ahead of folding it."""
+    keys: list[Key] = []
+    d = event.__dict__
+    for attr, kind_ in _REFERENCES:
+        value = d.get(attr)
+        if isinstance(value, str) and value:
+            keys.append((kind_, value))
+    if kind(event) == "BaselineFrozen":
+        keys.extend(("scope", i["id"]) for i in event.items)
+    return keys
+
+
+_REFERENCES = (
+    ("item_id", "scope"), ("scope_item_id", "scope"), ("milestone_id", "milestone"),
+    ("criterion_id", "criterion"), ("change_request_id", "change"), ("release_id", "release"),
+)
+
+
+def row_values(project_id: str, key: Key, seq: int, row: Any) -> dict[str, Any]:
+    open_due = row.due_on if key[0] == "milestone" and row.completed_on is None else None
+    return {"project_id": project_id, "kind": key[0], "key": key[1], "seq": seq, "due_open": open_due,
+            "doc": row.model_dump_json()}
+
+
+def header_values(state: ProjectState) -> dict[str, Any]:
+    return {**portfolio_columns(state), "doc": state.h.model_dump_json()}
+
+
+def audit_values(e: Any, position: int) -> dict[str, Any]:
+    return {
+        "position": position, "project_id": str(e.originator_id), "version": e.originator_version,
+        "type": kind(e), "actor": getattr(e, "actor", ""), "recorded_at": e.timestamp,
+        "data": json.dumps(jsonable(data(e)), ensure_ascii=False, sort_keys=True),
+    }
+
+
+def next_of(m: MilestoneRecord) -> NextMilestone:
+    return NextMilestone(id=m.id, title=m.title, stage=m.stage, due_on=m.due_on)
+
+
+def next_milestone_in_memory(state: ProjectState) -> NextMilestone | None:
+    """The open milestone due first (ties by creation), from a complete state."""
+    best: tuple[Any, int, MilestoneRecord] | None = None
+    for (k, _key), seq, row in state.rows.items():
+        if k == "milestone" and row.completed_on is None:  # type: ignore[attr-defined]
+            m: MilestoneRecord = row  # type: ignore[assignment]
+            if best is None or (m.due_on, seq) < (best[0], best[1]):
+                best = (m.due_on, seq, m)
+    return None if best is None else next_of(best[2])
+
+
+def announce(position: int, projects: set[str]) -> str:
+    """A NOTIFY payload: the position, then the projects touched ('*' when too many to list)."""
+    listed = " ".join(sorted(projects))
+    return f"{position} {listed if len(listed) < 7000 else '*'}"

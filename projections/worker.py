@@ -1,9 +1,10 @@
-"""`delivery worker`: follow the store and keep the views current (one per PostgreSQL database).
+"""`delivery worker`: apply the views of a store from a process of their own.
 
-Several API processes write events; this process applies them to the views. It
-polls `select_notifications` from the views' tracking position, so a restart
-resumes where it stopped; two workers by mistake are safe (the store serialises
-appliers and the tracking table refuses a position twice) but pointless.
+On PostgreSQL the worker takes part in the same election as the API processes
+(projections/applier.py): whoever holds the applier lock applies, so a worker
+beside the API processes relieves them of it, and none is needed for the views
+to move. It waits for the database when it is down at start, rides through a
+restart, and stops within a second of SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -11,96 +12,69 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-import time
-from collections.abc import Callable
+import threading
 from types import FrameType
 
 from delivery.application import DeliveryApplication
+from projections.applier import RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS
 from projections.service import ReadSide
 
 log = logging.getLogger(__name__)
 
-# After a failure (database restarting, network), wait this long before trying again, doubling up to the max.
-RETRY_FIRST_SECONDS = 0.5
-RETRY_MAX_SECONDS = 30.0
-
 
 class Stopper:
-    """Turns SIGTERM / SIGINT into a clean stop between batches."""
+    """Turns SIGTERM / SIGINT into a stop the worker sees at once."""
 
     def __init__(self) -> None:
-        self.stopped = False
+        self.event = threading.Event()
+
+    @property
+    def stopped(self) -> bool:
+        return self.event.is_set()
+
+    def stop(self) -> None:
+        self.event.set()
 
     def install(self) -> None:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
 
     def _stop(self, _signum: int, _frame: FrameType | None) -> None:
-        self.stopped = True
+        self.event.set()
 
 
-Idle = Callable[[float], None]
-
-
-def listen_for_events(app: DeliveryApplication) -> tuple[Idle, Callable[[], None]]:
-    """On PostgreSQL, wake as soon as the store NOTIFYs a new event instead of sleeping out the poll."""
-    channel = getattr(app.recorder, "channel_name", None)
-    if app.database.kind != "postgresql" or channel is None:
-        return time.sleep, lambda: None
-    import psycopg
-    from psycopg import sql
-
-    conn = psycopg.connect(app.database.url.split("?", 1)[0], autocommit=True)
-    conn.execute(sql.SQL("LISTEN {0}").format(sql.Identifier(channel)))
-
-    def idle(seconds: float) -> None:
-        for _ in conn.notifies(timeout=seconds, stop_after=1):
-            pass
-
-    return idle, conn.close
-
-
-def follow(
-    views: ReadSide, stopper: Stopper, poll_seconds: float, max_rounds: int | None = None,
-    idle: Idle = time.sleep,
-) -> int:
-    """Catch up, then wait for more; returns the number of events applied. `max_rounds` bounds it for tests."""
-    applied = 0
-    rounds = 0
+def open_views(stopper: Stopper) -> tuple[DeliveryApplication, ReadSide] | None:
+    """The application and its applying read side, once the database answers (None if stopped first)."""
     delay = RETRY_FIRST_SECONDS
-    while not stopper.stopped and (max_rounds is None or rounds < max_rounds):
-        rounds += 1
+    while not stopper.stopped:
+        app: DeliveryApplication | None = None
         try:
-            count = views.catch_up()
-        except Exception:
-            # Keep following through a database restart; the tracking position makes retries safe.
-            log.exception("catching up failed; retrying in %.1f s", delay)
-            time.sleep(delay)
+            app = DeliveryApplication()
+            return app, ReadSide(app, live=True, stopping=stopper.event)
+        except Exception as exc:  # the database is not there yet: wait for it
+            log.warning("cannot open the store (%s: %s); trying again in %.1f s", type(exc).__name__, exc, delay)
+            if app is not None:
+                app.close()
+            stopper.event.wait(delay)
             delay = min(delay * 2, RETRY_MAX_SECONDS)
-            continue
-        delay = RETRY_FIRST_SECONDS
-        applied += count
-        if count:
-            log.info("applied %d events; views at position %d", count, views.position())
-        else:
-            idle(poll_seconds)
-    return applied
+    return None
 
 
 def run_worker(poll_seconds: float = 0.5) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     stopper = Stopper()
     stopper.install()
-    app = DeliveryApplication()
+    opened = open_views(stopper)
+    if opened is None:
+        return 0
+    app, views = opened
+    if views.applier is not None:
+        views.applier.idle_seconds = min(poll_seconds, 0.5)
+    log.info("worker following %s from position %d", app.database.kind, views.position())
     try:
-        with ReadSide(app) as views:
-            log.info("worker following %s from position %d", app.database.kind, views.position())
-            idle, stop_listening = listen_for_events(app)
-            try:
-                follow(views, stopper, poll_seconds, idle=idle)
-            finally:
-                stop_listening()
-            log.info("worker stopped at position %d", views.position())
+        stopper.event.wait()
+        log.info("worker stopping at position %d", views.position())
     finally:
+        views.close()
         app.close()
     return 0

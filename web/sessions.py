@@ -17,6 +17,7 @@ from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, delete
 from api.auth import Principal, tokens_table
 from delivery import clock
 from delivery.errors import InvalidInput, NotFound
+from projections.tables import create_all
 
 SESSION_TTL = timedelta(days=7)
 MAX_SHARE_DAYS = 365
@@ -84,7 +85,7 @@ class WebStore:
     def __init__(self, engine: Engine, reader: Engine | None = None) -> None:
         self.engine = engine
         self.reader = reader or engine
-        metadata.create_all(engine)
+        create_all(engine, metadata)
 
     # -------------------------------------------------------------- sessions
 

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import AsOf, CurrentUser, ProjectId, ServicesDep, Write, etag
 from api.errors import responses
@@ -26,7 +27,7 @@ def create_project(write: Write, body: ProjectCreate) -> JSONResponse:
 
 
 @router.get("", response_model=PortfolioPage, responses=responses(401, 422))
-def list_projects(
+async def list_projects(
     services: ServicesDep,
     principal: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
@@ -41,21 +42,30 @@ def list_projects(
         "(earliest first); days_in_stage (longest first); open_criteria, pending (change requests) and drift "
         "(most first). Ties by name. A cursor belongs to its order.",
     )] = "name",
-) -> PortfolioPage:
+) -> Response:
     """The portfolio in the chosen order (by name unless `sort` says otherwise); a client sees only its own."""
     project_ids = sorted(principal.projects) if principal.role == "client" else None
     if project_ids == []:
-        return PortfolioPage(items=[], next_cursor=None)
-    return services.reads.portfolio(
+        return Response(PortfolioPage(items=[], next_cursor=None).model_dump_json(), media_type="application/json")
+    reads = services.reads
+    query = reads.portfolio_query(
         now=clock.now(), stage=stage, health=health, client=client, project_ids=project_ids,
         limit=limit, cursor=cursor, sort=sort,
     )
+    body = reads.cache.get("*", ("portfolio.json", query))
+    if body is None:
+        body = await run_in_threadpool(reads.portfolio_json, query)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/{project_id}", response_model=ProjectSummary, responses=READ_ERRORS)
-def get_project(services: ServicesDep, project_id: ProjectId, as_of: AsOf, response: Response) -> ProjectSummary:
+async def get_project(
+    services: ServicesDep, project_id: ProjectId, as_of: AsOf, response: Response,
+) -> ProjectSummary:
     """The project's summary: stage, version, stage history, scope and funnel."""
-    summary = services.reads.summary(project_id, as_of=as_of)
+    summary: ProjectSummary | None = services.reads.cache.get(project_id, "summary") if as_of is None else None
+    if summary is None:
+        summary = await run_in_threadpool(services.reads.summary, project_id, as_of=as_of)
     response.headers["ETag"] = etag(summary.version)
     return summary
 

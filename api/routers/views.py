@@ -1,38 +1,68 @@
-"""The project's views: milestones, checklist, change log with drift, releases; each can be seen as of a moment."""
+"""The project's views: milestones, checklist, change log with drift, releases; each can be seen as of a moment.
+
+The live views are answered from bytes the read side keeps until the project's next
+event (async routes: a cached answer costs no thread hand-off); *as of* views fold
+from the nearest view snapshot in a worker thread.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+
+from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import AsOf, ProjectId, ServicesDep
 from api.errors import responses
 from delivery import clock
 from projections.models import ChangeLog, Checklist, MilestoneList, ReleaseList
+from projections.service import ReadSide
 
 router = APIRouter(prefix="/projects/{project_id}", tags=["views"])
 
 ERRORS = responses(401, 403, 404, 422)
 
 
+async def answer(reads: ReadSide, view: str, project_id: str, as_of: datetime | None) -> Response:
+    now = clock.now()
+    if as_of is None:
+        body = reads.cache.get(project_id, (view + ".json", now.date() if view == "milestones" else None))
+        if body is None:
+            body = await run_in_threadpool(reads.encoded, view, project_id, now)
+        return Response(body, media_type="application/json")
+    model = await run_in_threadpool(_as_of, reads, view, project_id, now, as_of)
+    return Response(model, media_type="application/json")
+
+
+def _as_of(reads: ReadSide, view: str, project_id: str, now: datetime, as_of: datetime) -> bytes:
+    if view == "milestones":
+        return reads.milestones(project_id, now=now, as_of=as_of).model_dump_json().encode()
+    if view == "checklist":
+        return reads.checklist(project_id, as_of=as_of).model_dump_json().encode()
+    if view == "change-requests":
+        return reads.change_log(project_id, as_of=as_of).model_dump_json().encode()
+    return reads.releases(project_id, now=now, as_of=as_of).model_dump_json().encode()
+
+
 @router.get("/milestones", response_model=MilestoneList, responses=ERRORS)
-def milestones(services: ServicesDep, project_id: ProjectId, as_of: AsOf) -> MilestoneList:
+async def milestones(services: ServicesDep, project_id: ProjectId, as_of: AsOf) -> Response:
     """Every milestone with its status (planned, in progress, at risk, late, done) and slip."""
-    return services.reads.milestones(project_id, now=clock.now(), as_of=as_of)
+    return await answer(services.reads, "milestones", project_id, as_of)
 
 
 @router.get("/checklist", response_model=Checklist, responses=ERRORS)
-def checklist(services: ServicesDep, project_id: ProjectId, as_of: AsOf) -> Checklist:
+async def checklist(services: ServicesDep, project_id: ProjectId, as_of: AsOf) -> Response:
     """The acceptance checklist per stage and milestone, with each stage's gate."""
-    return services.reads.checklist(project_id, as_of=as_of)
+    return await answer(services.reads, "checklist", project_id, as_of)
 
 
 @router.get("/change-requests", response_model=ChangeLog, responses=ERRORS)
-def change_requests(services: ServicesDep, project_id: ProjectId, as_of: AsOf) -> ChangeLog:
+async def change_requests(services: ServicesDep, project_id: ProjectId, as_of: AsOf) -> Response:
     """Every change request with its trail, and the drift summary against the baseline."""
-    return services.reads.change_log(project_id, as_of=as_of)
+    return await answer(services.reads, "change-requests", project_id, as_of)
 
 
 @router.get("/releases", response_model=ReleaseList, responses=ERRORS)
-def releases(services: ServicesDep, project_id: ProjectId, as_of: AsOf) -> ReleaseList:
+async def releases(services: ServicesDep, project_id: ProjectId, as_of: AsOf) -> Response:
     """Every release with its ramp, pauses, rollbacks, observations and time at each step."""
-    return services.reads.releases(project_id, now=clock.now(), as_of=as_of)
+    return await answer(services.reads, "releases", project_id, as_of)

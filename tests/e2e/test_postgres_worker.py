@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -10,7 +9,6 @@ import pytest
 from delivery.application import DeliveryApplication
 from delivery.settings import Database
 from projections.service import ReadSide
-from projections.worker import Stopper, follow, listen_for_events
 from tests.e2e.conftest import Api, make_api
 
 pytestmark = pytest.mark.postgres
@@ -18,17 +16,10 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def worker(postgres_url: str) -> Iterator[None]:
-    """`delivery worker` in a thread: its own application, its own view store."""
+    """`delivery worker` in this process: its own application, its own view store, the applier lock."""
     app = DeliveryApplication(Database(postgres_url))
-    views = ReadSide(app)
-    stopper = Stopper()
-    idle, stop_listening = listen_for_events(app)
-    thread = threading.Thread(target=follow, args=(views, stopper, 0.2), kwargs={"idle": idle}, daemon=True)
-    thread.start()
+    views = ReadSide(app, live=True)
     yield
-    stopper.stopped = True
-    thread.join(timeout=10)
-    stop_listening()
     views.close()
     app.close()
 

@@ -21,7 +21,7 @@ from projections.export import ImportRefused, check_export, export_lines, import
 from projections.integrity import Verifier
 from projections.replay import replay_check
 from projections.service import ReadSide
-from projections.store import audit_table, chain_table, project_views_table
+from projections.store import audit_table, chain_table, rows_table
 from tests.golden.make_golden import play_full_lifecycle
 from tests.histories import play
 from tests.integration.test_audit_chain import SECOND, Tamperer
@@ -43,8 +43,8 @@ def _tables(reads: ReadSide) -> dict[str, list[Any]]:
     with reads.store.reader.connect() as conn:
         return {
             "chain": [tuple(r) for r in conn.execute(select(chain_table).order_by(chain_table.c.position))],
-            "views": [tuple(r) for r in conn.execute(select(project_views_table).order_by(
-                project_views_table.c.project_id, project_views_table.c.view))],
+            "views": [tuple(r) for r in conn.execute(select(rows_table).order_by(
+                rows_table.c.project_id, rows_table.c.kind, rows_table.c.key))],
             "audit": [(r.position, r.project_id, r.version, r.type, r.actor, r.data)
                       for r in conn.execute(select(audit_table).order_by(audit_table.c.position))],
         }
@@ -157,10 +157,10 @@ def test_replay_check_finds_a_view_row_edited_by_hand(source: ReadSide) -> None:
     assert report.same and report.events == 64 and report.rows["audit_log"] == 64
     with source.store.engine.begin() as conn:
         conn.execute(audit_table.update().where(audit_table.c.position == 7).values(actor="mallory"))
-        conn.execute(project_views_table.delete().where(project_views_table.c.view == "releases"))
+        conn.execute(rows_table.delete().where(rows_table.c.kind == "release"))
     report = replay_check(source.app, source.store)
     found = {(d.table, d.column) for d in report.differences}
-    assert ("audit_log", "actor") in found and ("project_views", "*") in found
+    assert ("audit_log", "actor") in found and ("view_rows", "*") in found
     edited = next(d for d in report.differences if d.table == "audit_log")
     assert edited.key == {"position": 7} and (edited.live, edited.rebuilt) == ("mallory", "pm@agency")
 

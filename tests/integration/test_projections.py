@@ -22,7 +22,6 @@ from projections.events import kind
 from projections.portfolio import health_columns
 from projections.service import ReadSide, ViewsBehind
 from projections.store import ViewStore, audit_table, portfolio_table
-from projections.worker import Stopper, follow
 from tests.histories import START, play
 
 NOW = START + timedelta(days=120)
@@ -91,17 +90,18 @@ class CrashingStore(ViewStore):
         super().__init__(database)
         self.remaining = crash_after
 
-    def _apply_projects(self, conn: Any, events: list[Any]) -> None:
+    def apply_projects(self, conn: Any, tables: Any, events: Any) -> set[str]:
         if len(events) > self.remaining:
             raise RuntimeError("process killed")
         self.remaining -= len(events)
-        super()._apply_projects(conn, events)
+        return super().apply_projects(conn, tables, events)
 
 
 @pytest.mark.parametrize("crash_after", [1, 13, 40])
 def test_a_crash_between_batches_loses_nothing_and_counts_nothing_twice(
     app: DeliveryApplication, database: Database, crash_after: int,
 ) -> None:
+    ReadSide(app).close()  # the views exist (empty, current version) before anything is recorded
     pids = play_portfolio(app, count=4)
     total = app.recorder.max_notification_id() or 0
     crashing = ReadSide(app, store=CrashingStore(database, crash_after), batch_size=4)
@@ -166,22 +166,26 @@ def test_a_changed_view_version_rebuilds_that_view_on_start(
     monkeypatch.setitem(store_module.REVISIONS, "projects", store_module.REVISIONS["projects"] + 1)
     with ReadSide(app) as views:
         positions = views.store.positions()
-        assert positions["projects"] == 0  # emptied for the rebuild
-        assert positions["audit"] == app.recorder.max_notification_id()  # untouched
-        views.catch_up()
+        assert positions["projects"] == app.recorder.max_notification_id()  # rebuilt on start, complete
+        assert views.store.groups_needing_rebuild() == []
         assert everything(views, pids) == before
 
 
-def test_worker_follows_until_stopped_and_callers_can_wait_for_a_position(app: DeliveryApplication) -> None:
+def test_the_applier_thread_follows_until_stopped_and_callers_can_wait_for_a_position(
+    app: DeliveryApplication, database: Database,
+) -> None:
     pid = app.create_project(name="CRM rollout", client="Northwind", actor="pm").value
-    with ReadSide(app) as views:
-        with pytest.raises(ViewsBehind) as caught:
-            views.wait_for(1, timeout=0.05)
-        assert caught.value.details == {"position": 1, "reached": 0}
+    if database.kind == "postgresql":
+        with ReadSide(app, follow=False) as idle:  # nobody applies: a wait gives up and says where it stands
+            with pytest.raises(ViewsBehind) as caught:
+                idle.wait_for(1, timeout=0.05)
+            assert caught.value.details == {"position": 1, "reached": 0}
+    with ReadSide(app, live=True) as views:
+        views.wait_for(1, timeout=5)
         recorded = app.add_scope_item(pid, title="Lead capture", tier="core", actor="pm")
-        assert follow(views, Stopper(), poll_seconds=0.01, max_rounds=2) == 2
-        views.wait_for(recorded.position, timeout=0.05)
+        views.wait_for(recorded.position, timeout=5)
         assert [s.title for s in views.summary(pid).scope] == ["Lead capture"]
+        assert views.applier is not None and views.applier.leading
 
 
 # ----------------------------------------------------------------- portfolio
@@ -252,7 +256,7 @@ def test_health_in_sql_agrees_with_the_domain_rules_row_by_row(app: DeliveryAppl
             "pending_change_requests": rnd.choice([0, 0, 1]),
             "drift_pct": rnd.choice([0.0, health.DRIFT_AMBER_PCT, 20.5, health.DRIFT_RED_PCT, 50.1, 80.0]),
             "release_percent": None, "release_state": rnd.choice([None, "ramping", "paused", "rolled_back"]),
-            "launched": rnd.random() < 0.1, "version": 1, "updated_at": START,
+            "launched": rnd.random() < 0.1, "version": 1, "updated_at": START, "doc": "{}",
         })
     with ReadSide(app) as views, views.store.engine.begin() as conn:
         conn.execute(delete(portfolio_table))
@@ -309,22 +313,19 @@ def test_unknown_projects_are_not_found(app: DeliveryApplication) -> None:
 def test_worker_on_postgres_wakes_on_notify_not_on_the_poll(postgres_url: str) -> None:
     import time
 
-    from projections.worker import listen_for_events
-
     app = DeliveryApplication(Database(postgres_url))
+    writer = DeliveryApplication(Database(postgres_url))
     try:
-        idle, stop = listen_for_events(app)
-        try:
+        with ReadSide(app, live=True) as views:
+            assert views.applier is not None
+            views.applier.idle_seconds = 20.0  # only a NOTIFY can wake it in time
+            time.sleep(0.5)  # it has taken the lock and is idle
             started = time.monotonic()
-            idle(0.2)  # nothing written: waits out the timeout
-            assert time.monotonic() - started >= 0.15
-            threading.Timer(0.1, lambda: app.create_project(name="CRM", client="N", actor="pm")).start()
-            started = time.monotonic()
-            idle(20)
-            assert time.monotonic() - started < 10  # woken by NOTIFY, long before the 20 s poll
-        finally:
-            stop()
+            threading.Timer(0.1, lambda: writer.create_project(name="CRM", client="N", actor="pm")).start()
+            views.wait_for(1, timeout=10)
+            assert time.monotonic() - started < 5  # woken by NOTIFY, long before the 20 s idle
     finally:
+        writer.close()
         app.close()
 
 

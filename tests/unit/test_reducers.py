@@ -13,6 +13,8 @@ from delivery import clock
 from delivery.project import Project
 from projections import views
 from projections.reducers import fold
+from projections.state import ProjectState
+from projections.store import next_milestone_in_memory
 
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 D0 = T0.date()
@@ -34,8 +36,13 @@ class Recorder:
         self.events.extend(self.project.collect_events())
         return result
 
-    def states(self) -> dict[str, Any]:
+    def state(self) -> ProjectState:
         return fold(self.events)
+
+    def states(self) -> dict[str, Any]:
+        """Each view's read model (and the raw state under "state")."""
+        state = self.state()
+        return {"summary": views.summary_view(state), "state": state}
 
 
 def through_solution(r: Recorder) -> dict[str, str]:
@@ -75,7 +82,7 @@ def test_milestones_show_reschedules_slip_and_status_against_now() -> None:
       actor="lead")
     r(Project.complete_milestone, milestone_id=done, completed_on=D0 + timedelta(days=4), hours=24 * 5)
     now = T0 + timedelta(days=19)
-    listed = {m.id: m for m in views.milestone_list("p", r.states()["milestones"], now).items}
+    listed = {m.id: m for m in views.milestone_list("p", r.state(), now).items}
     assert listed[late].status == "late" and listed[late].days_to_due == -14
     assert listed[soon].status == "at_risk"
     assert listed[soon].slip_days == 5
@@ -85,7 +92,7 @@ def test_milestones_show_reschedules_slip_and_status_against_now() -> None:
     ]
     assert listed[later].status == "planned"  # a later stage, not due soon
     assert (listed[done].status, listed[done].days_late) == ("done", 3)
-    early = {m.id: m.status for m in views.milestone_list("p", r.states()["milestones"], T0).items}
+    early = {m.id: m.status for m in views.milestone_list("p", r.state(), T0).items}
     assert early[later] == "planned" and early[soon] == "in_progress"
 
 
@@ -97,7 +104,7 @@ def test_checklist_tracks_each_criterion_and_the_gate_of_each_stage() -> None:
               metric={"name": "p95_ms", "comparator": "<=", "threshold": 1000, "unit": "ms"})
     r(Project.reject_criterion, criterion_id=plain, reason="missing the store managers", actor="client-pm")
     r(Project.verify_criterion, criterion_id=speed, evidence="load test #4", measured=850)
-    checklist = views.checklist_view("p", r.states()["checklist"])
+    checklist = views.checklist_view("p", r.state())
     research = checklist.stages[0]
     items = {i.id: i for i in research.milestones[0].items}
     assert items[plain].state == "rejected" and items[plain].reason == "missing the store managers"
@@ -112,7 +119,7 @@ def test_checklist_tracks_each_criterion_and_the_gate_of_each_stage() -> None:
 
     r(Project.verify_criterion, criterion_id=plain, evidence="signed minutes")
     r(Project.complete_milestone, milestone_id=mid)
-    checklist = views.checklist_view("p", r.states()["checklist"])
+    checklist = views.checklist_view("p", r.state())
     assert checklist.stages[0].gate.holds and checklist.open_criteria == 0
     assert [h.action for h in checklist.stages[0].milestones[0].items[0].history] == ["added", "rejected", "verified"]
     launch_gate = checklist.stages[-1].gate
@@ -134,7 +141,7 @@ def test_change_log_measures_drift_against_the_baseline() -> None:
     r(Project.approve_change_request, change_request_id=add, reason="paid extra")
     r(Project.approve_change_request, change_request_id=remove)
     r(Project.reject_change_request, change_request_id=refused, reason="out of budget")
-    log = views.change_log("p", r.states()["changes"])
+    log = views.change_log("p", r.state())
     drift = log.drift
     assert drift.baseline_size == 3
     assert drift.baseline_by_tier == {"core": 1, "touchpoint": 1, "value_added": 1}
@@ -147,7 +154,7 @@ def test_change_log_measures_drift_against_the_baseline() -> None:
     entries = {e.id: e for e in log.entries}
     assert [t.action for t in entries[refused].trail] == ["raised", "rejected"]
     assert entries[refused].trail[-1].reason == "out of budget"
-    summary = views.summary_view(r.states()["summary"], r.states()["changes"])
+    summary = views.summary_view(r.state())
     scope = {s.title: s for s in summary.scope}
     assert scope["分享"].status == "removed" and scope["分享"].in_baseline
     assert scope["Coupons"].change_request_id == add and not scope["Coupons"].in_baseline
@@ -177,7 +184,7 @@ def test_release_state_keeps_pauses_rollbacks_observations_and_time_at_each_step
     r(Project.record_observation, release_id=second, metrics={"error_rate": 0.1}, hours=1)
     r(Project.complete_release, release_id=second, hours=1)
     now = r.at + timedelta(hours=10)
-    old, new = views.release_list("p", r.states()["releases"], now).items
+    old, new = views.release_list("p", r.state(), now).items
     assert (old.state, old.percent) == ("rolled_back", 0)
     assert [(p.reason, p.percent) for p in old.pauses] == [("error spike", 50)]
     assert [(b.reason, b.from_percent) for b in old.rollbacks] == [("crash on pay", 50)]
@@ -187,7 +194,7 @@ def test_release_state_keeps_pauses_rollbacks_observations_and_time_at_each_step
     assert old.time_at_step["50"] == 5 * 3600
     assert (new.state, new.percent) == ("completed", 100)
     assert new.time_at_step == {"20": 2 * 3600, "100": 2 * 3600}
-    assert r.states()["checklist"].release_completed
+    assert r.state().h.release_completed
 
 
 def test_funnel_actuals_show_the_biggest_drop() -> None:
@@ -215,14 +222,16 @@ def test_folding_in_two_parts_equals_folding_at_once() -> None:
     walk_to_trial(r)
     half = len(r.events) // 2
     once = fold(r.events)
-    twice = fold(r.events[half:], fold(r.events[:half]))
-    assert {k: v.model_dump() for k, v in once.items()} == {k: v.model_dump() for k, v in twice.items()}
+    twice = fold(r.events[half:], ProjectState.loads(fold(r.events[:half]).dumps()))
+    assert once.dumps() == twice.dumps()
 
 
 def test_portfolio_columns_pick_the_earliest_open_milestone() -> None:
     r = Recorder()
     r(Project.plan_milestone, title="Later", stage="research", due_on=date(2026, 5, 1))
     first = r(Project.plan_milestone, title="Sooner", stage="solution", due_on=date(2026, 4, 10))
-    cols = views.portfolio_columns(r.states())
+    state = r.state()
+    state.h.next_milestone = next_milestone_in_memory(state)
+    cols = views.portfolio_columns(state)
     assert (cols["next_milestone_id"], cols["next_milestone_stage_index"]) == (first, 1)
     assert cols["open_criteria"] == 0 and cols["release_state"] is None and cols["stage"] == "research"

@@ -1,0 +1,178 @@
+"""The one applier of a store's views, and how other processes hear that the views moved.
+
+- SQLite: one background thread in the serving process applies the views, woken
+  after each save; it also looks every half second for events other processes recorded.
+- PostgreSQL: exactly one process applies. `delivery worker` and every API process
+  try for an advisory lock; the holder applies, woken by the store's NOTIFY, and
+  announces each committed batch on the views' channel. When it dies its
+  connection closes, the lock is released and another process takes over within a second.
+  Every API process follows the announcements (`Follower`) to wake its waiting writers
+  and drop cached reads.
+
+Nothing here can wedge: database errors back off and retry (0.5 s doubling to 30 s),
+an event that cannot be applied is reported (log line with its position, a counter,
+`/readyz`) and retried with back-off, and a stop is seen within half a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from projections.store import APPLIER_LOCK, VIEWS_CHANNEL, ApplyFailed
+
+if TYPE_CHECKING:
+    from projections.service import ReadSide
+
+log = logging.getLogger(__name__)
+
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 30.0
+# How long an idle applier sleeps between looks at the store (a save or a NOTIFY wakes it sooner).
+IDLE_SECONDS = 0.5
+# A follower that heard nothing re-reads the views' position this often (a missed NOTIFY costs no more).
+FOLLOWER_CHECK_SECONDS = 1.0
+
+
+def pg_connect(reads: ReadSide) -> Any:
+    import psycopg
+
+    database = reads.app.database
+    conn = psycopg.connect(database.url.split("?", 1)[0], autocommit=True, connect_timeout=5)
+    return conn
+
+
+class Applier:
+    """Applies every new event to the views in one thread; on PostgreSQL only while it holds the lock."""
+
+    def __init__(self, reads: ReadSide, *, idle_seconds: float = IDLE_SECONDS) -> None:
+        self.reads = reads
+        self.idle_seconds = idle_seconds
+        self.postgres = reads.app.database.kind == "postgresql"
+        self.stop_event = threading.Event()
+        self.wake = threading.Event()
+        self.leading = not self.postgres
+        self._conn: Any = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="views-applier", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stop_event.set()
+        self.wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._disconnect()
+
+    def run(self) -> None:
+        """Follow the store until stopped."""
+        delay = RETRY_FIRST_SECONDS
+        while not self.stop_event.is_set():
+            try:
+                if self.postgres and not self._lead():
+                    self.stop_event.wait(self.idle_seconds * 2)
+                    continue
+                applied = self.reads.catch_up()
+                self.reads.failure = None
+                delay = RETRY_FIRST_SECONDS
+                if not applied:
+                    self._idle()
+            except ApplyFailed as exc:
+                self.reads.report_failure(exc)
+                self.stop_event.wait(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+            except Exception as exc:  # the database went away, a network error: back off and try again
+                log.warning("views applier: %s: %s; retrying in %.1f s", type(exc).__name__, exc, delay)
+                self.reads.metrics["applier_errors"] += 1
+                self._disconnect()
+                self.stop_event.wait(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+
+    def _lead(self) -> bool:
+        """Hold the applier lock (PostgreSQL); LISTEN on the store's channel to be woken."""
+        if self._conn is not None and self.leading:
+            return True
+        if self._conn is None:
+            from psycopg import sql
+
+            self._conn = pg_connect(self.reads)
+            channel = getattr(self.reads.app.recorder, "channel_name", None)
+            if channel:
+                self._conn.execute(sql.SQL("LISTEN {0}").format(sql.Identifier(channel)))
+        got = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (APPLIER_LOCK,)).fetchone()[0]
+        if got and not self.leading:
+            log.info("this process now applies the views (position %d)", self.reads.position())
+        self.leading = bool(got)
+        return self.leading
+
+    def _idle(self) -> None:
+        if self._conn is not None:
+            # Woken by the store's NOTIFY (a commit); stop is seen within the timeout.
+            for _ in self._conn.notifies(timeout=self.idle_seconds, stop_after=1):
+                pass
+        else:
+            self.wake.wait(self.idle_seconds)
+            self.wake.clear()
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):  # already gone with the database
+                self._conn.close()
+            self._conn = None
+        self.leading = not self.postgres
+
+
+class Follower:
+    """Hears the applier's announcements on PostgreSQL and passes them to the read side."""
+
+    def __init__(self, reads: ReadSide, on_advance: Callable[[int, set[str] | None], None]) -> None:
+        self.reads = reads
+        self.on_advance = on_advance
+        self.stop_event = threading.Event()
+        self._thread = threading.Thread(target=self.run, name="views-follower", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stop_event.set()
+        self._thread.join(timeout)
+
+    def run(self) -> None:
+        delay = RETRY_FIRST_SECONDS
+        while not self.stop_event.is_set():
+            conn = None
+            try:
+                conn = pg_connect(self.reads)
+                conn.execute(f"LISTEN {VIEWS_CHANNEL}")
+                # Whatever was announced while not listening is unknown: start from the stored position.
+                self.on_advance(self.reads.stored_position(), None)
+                delay = RETRY_FIRST_SECONDS
+                while not self.stop_event.is_set():
+                    heard = False
+                    for note in conn.notifies(timeout=FOLLOWER_CHECK_SECONDS, stop_after=50):
+                        heard = True
+                        self.on_advance(*parse_announcement(note.payload))
+                    if not heard:
+                        self.on_advance(self.reads.stored_position(), set())
+            except Exception as exc:  # the database went away: listen again when it is back
+                log.warning("views follower: %s: %s; retrying in %.1f s", type(exc).__name__, exc, delay)
+                self.stop_event.wait(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+            finally:
+                if conn is not None:
+                    with contextlib.suppress(Exception):  # already gone with the database
+                        conn.close()
+
+
+def parse_announcement(payload: str) -> tuple[int, set[str] | None]:
+    head, _, rest = payload.partition(" ")
+    if rest.strip() == "*":
+        return int(head), None
+    return int(head), set(rest.split())
+

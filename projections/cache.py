@@ -1,0 +1,61 @@
+"""Read models kept in memory until the next event of their project (or the next day).
+
+Entries are dropped by the one who knows a project changed: the in-process applier,
+or on PostgreSQL the views' NOTIFY (projections/applier.py). A value computed while
+an invalidation went by is not kept (the epoch moved), so a stale answer is never stored.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# Per project and view, and per portfolio query: enough for a busy day, bounded in memory.
+MAX_ENTRIES = 4096
+
+
+class ViewCache:
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+        self._entries: OrderedDict[tuple[str, Hashable], Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._max = max_entries
+        self.epoch = 0
+        self.enabled = False
+
+    def get(self, owner: str, key: Hashable) -> Any:
+        if not self.enabled:
+            return None
+        with self._lock:
+            value = self._entries.get((owner, key))
+            if value is not None:
+                self._entries.move_to_end((owner, key))
+            return value
+
+    def get_or_make(self, owner: str, key: Hashable, make: Callable[[], T]) -> T:
+        """The kept value, or `make()` kept for next time (unless the views moved meanwhile)."""
+        found = self.get(owner, key)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+        epoch = self.epoch
+        value = make()
+        if self.enabled:
+            with self._lock:
+                if epoch == self.epoch:
+                    self._entries[(owner, key)] = value
+                    while len(self._entries) > self._max:
+                        self._entries.popitem(last=False)
+        return value
+
+    def drop(self, projects: set[str] | None) -> None:
+        """Forget what these projects (None: every project) and every portfolio page showed."""
+        with self._lock:
+            self.epoch += 1
+            if projects is None:
+                self._entries.clear()
+                return
+            for key in [k for k in self._entries if k[0] in projects or k[0] == "*"]:
+                del self._entries[key]

@@ -1,0 +1,203 @@
+"""Rebuild the views from event zero without readers ever seeing a partial view.
+
+Projects are read a window at a time (their events straight from the store's table,
+in version order), each project's whole history folded in memory by the same
+reducers the live views use, and every row written once into shadow tables. Then,
+in one transaction that holds the appliers back, the events recorded meanwhile are
+applied to the shadow tables, the live tables dropped and the shadow ones renamed
+into their place. Readers see the old complete views until that commit.
+Memory is bounded by the window, not by the store.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent, Tracking
+from sqlalchemy import Connection, bindparam, func, select, text
+
+from delivery.application import DeliveryApplication
+from projections.reducers import apply
+from projections.state import ProjectState
+from projections.store import (
+    REBUILD_LOCK,
+    ApplyFailed,
+    ViewStore,
+    audit_values,
+    header_values,
+    next_milestone_in_memory,
+    row_values,
+)
+from projections.tables import ViewTables
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+# Projects folded and written together; a view snapshot every this many versions of a project.
+WINDOW = 200
+SNAPSHOT_EVERY = 100
+WRITE_CHUNK = 1000
+# Events recorded while the rebuild ran, applied to the shadow tables per batch inside the swap.
+SWAP_BATCH = 500
+
+
+def events_table(app: DeliveryApplication, store: ViewStore) -> tuple[str, str]:
+    """(qualified events table, its position column) in the store's own terms."""
+    if store.dialect == "sqlite":
+        return str(app.recorder.events_table_name), "rowid"  # type: ignore[attr-defined]
+    schema = store.database.schema
+    return (f'"{schema}".delivery_events' if schema else "delivery_events"), "notification_id"
+
+
+@contextmanager
+def rebuild_lock(store: ViewStore) -> Iterator[None]:
+    """One rebuild at a time per database (several processes may start on a changed version at once)."""
+    if store.dialect == "postgresql":
+        with store.engine.connect() as conn:
+            conn.execute(select(func.pg_advisory_lock(REBUILD_LOCK)))
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(select(func.pg_advisory_unlock(REBUILD_LOCK)))
+                conn.commit()
+        return
+    path = Path(str(store.database.sqlite_path) + ".rebuild-lock")
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def rebuild(store: ViewStore, app: DeliveryApplication, progress: Progress | None = None) -> int:
+    """Build every rebuildable view anew from the events; returns the events folded (up to the swap)."""
+    with rebuild_lock(store):
+        cut = app.recorder.max_notification_id() or 0
+        shadow = ViewTables(store.dialect, rebuilding=True)
+        with store.engine.begin() as conn:
+            for table in reversed(shadow.all):
+                table.drop(conn, checkfirst=True)
+            for table in shadow.all:
+                table.create(conn)
+        done = 0
+        events, position = events_table(app, store)
+        for pids in _windows(store, events, position, cut):
+            states, audit = _fold_window(app, store, events, position, cut, pids)
+            _write(store, shadow, states, audit)
+            done += len(audit)
+            if progress is not None:
+                progress(min(done, cut), cut)
+        done += _swap(store, app, shadow, cut)
+        if progress is not None:
+            progress(done, done)
+        return done
+
+
+def _windows(store: ViewStore, table: str, position: str, cut: int) -> Iterator[list[str]]:
+    """The ids of the projects created up to the cut, in order of creation, a window at a time."""
+    sql = text(f"SELECT originator_id FROM {table} WHERE originator_version = 1 AND {position} <= :cut "
+               f"ORDER BY {position}")
+    with store.reader.connect() as conn:
+        window: list[str] = []
+        for (pid,) in conn.execution_options(yield_per=WINDOW).execute(sql, {"cut": cut}):
+            window.append(pid if isinstance(pid, str) else str(pid))
+            if len(window) == WINDOW:
+                yield window
+                window = []
+        if window:
+            yield window
+
+
+def _fold_window(
+    app: DeliveryApplication, store: ViewStore, table: str, position: str, cut: int, pids: list[str],
+) -> tuple[list[tuple[ProjectState, list[dict[str, Any]]]], list[dict[str, Any]]]:
+    sql = text(
+        f"SELECT {position} AS position, originator_id, originator_version, topic, state FROM {table} "
+        f"WHERE originator_id IN :ids AND {position} <= :cut ORDER BY originator_id, originator_version"
+    ).bindparams(bindparam("ids", expanding=True))
+    keys: list[Any] = pids if store.dialect == "sqlite" else [UUID(p) for p in pids]
+    states: dict[str, tuple[ProjectState, list[dict[str, Any]]]] = {}
+    audit: list[dict[str, Any]] = []
+    mapper = app.mapper
+    with store.reader.connect() as conn:
+        for row in conn.execute(sql, {"ids": keys, "cut": cut}):
+            event = mapper.to_domain_event(StoredEvent(
+                originator_id=UUID(str(row.originator_id)), originator_version=row.originator_version,
+                topic=row.topic, state=bytes(row.state),
+            ))
+            pid = str(event.originator_id)
+            if pid not in states:
+                states[pid] = (ProjectState(), [])
+            state, snapshots = states[pid]
+            try:
+                apply(state, event)
+            except (KeyError, AssertionError, ValueError, TypeError, AttributeError) as exc:
+                raise ApplyFailed(int(row.position), int(row.position), "projects", exc) from exc
+            version = int(event.originator_version)
+            if version % SNAPSHOT_EVERY == 0:
+                snapshots.append({"project_id": pid, "version": version, "doc": state.dumps()})
+            audit.append(audit_values(event, int(row.position)))
+    for state, _snapshots in states.values():
+        state.h.next_milestone = next_milestone_in_memory(state)
+    return list(states.values()), audit
+
+
+def _write(
+    store: ViewStore, tables: ViewTables, states: list[tuple[ProjectState, list[dict[str, Any]]]],
+    audit: list[dict[str, Any]],
+) -> None:
+    rows = [row_values(s.h.id, k, seq, row) for s, _ in states for k, seq, row in s.rows.items()]
+    headers = [header_values(s) for s, _ in states]
+    snapshots = [snap for _, snaps in states for snap in snaps]
+    with store.engine.begin() as conn:
+        for stmt, values in (
+            (tables.rows.insert(), rows), (tables.portfolio.insert(), headers),
+            (tables.snapshots.insert(), snapshots), (tables.audit.insert(), audit),
+        ):
+            for start in range(0, len(values), WRITE_CHUNK):
+                conn.execute(stmt, values[start:start + WRITE_CHUNK])
+
+
+def _swap(store: ViewStore, app: DeliveryApplication, shadow: ViewTables, cut: int) -> int:
+    """Bring the shadow tables to the head, then put them in the live tables' place; one transaction."""
+    applied = 0
+    with store.engine.begin() as conn:
+        store.lock_groups(conn)
+        position = cut
+        while True:
+            notifications = app.recorder.select_notifications(position + 1, SWAP_BATCH, inclusive_of_start=True)
+            if not notifications:
+                break
+            batch = [(app.mapper.to_domain_event(n), Tracking(app.name, n.id)) for n in notifications]
+            try:
+                store.apply_projects(conn, shadow, [e for e, _ in batch])
+                store.apply_audit(conn, shadow, batch)
+            except (KeyError, AssertionError, ValueError, TypeError, AttributeError) as exc:
+                raise ApplyFailed(notifications[0].id, notifications[-1].id, "projects", exc) from exc
+            applied += len(batch)
+            position = notifications[-1].id
+        _replace(store, conn, shadow)
+        groups = store.rebuildable_groups()
+        store.set_positions(conn, groups, position)
+        store.record_versions(conn, groups)
+    log.info("views rebuilt up to position %d", position)
+    return applied
+
+
+def _replace(store: ViewStore, conn: Connection, shadow: ViewTables) -> None:
+    store.drop_legacy(conn)
+    for live, new in zip(store.live.all, shadow.all, strict=True):
+        live.drop(conn, checkfirst=True)
+        name = store.engine.dialect.identifier_preparer.quote(live.name)
+        conn.execute(text(f"ALTER TABLE {store.quote(new.name)} RENAME TO {name}"))
+        for index in live.indexes:
+            index.create(conn)

@@ -1,0 +1,152 @@
+"""A project's view state: a small header and keyed rows, the unit every reducer reads and writes.
+
+The same `ProjectState` serves three ways of folding events:
+- in memory, complete (a rebuild, an *as of* view): every row is present;
+- live, partial (applying new events to the stored views): rows are fetched on
+  demand by key, and only the rows an event touched are marked to be written back.
+
+A reducer therefore never scans a collection: it reads and edits rows by key and
+keeps counters in the header. Scans happen only when a read model is built from a
+complete state (projections/views.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from pydantic import BaseModel
+
+from projections.models import (
+    ChangeLogEntry,
+    ChecklistItem,
+    MilestoneRecord,
+    ObservationRow,
+    ProjectHeader,
+    ReleaseView,
+    ScopeRow,
+    StageEntry,
+)
+
+# The kinds of row, each with its model. A row's key is unique within (project, kind).
+ROW_TYPES: dict[str, type[BaseModel]] = {
+    "stage": StageEntry,
+    "scope": ScopeRow,
+    "milestone": MilestoneRecord,
+    "criterion": ChecklistItem,
+    "change": ChangeLogEntry,
+    "release": ReleaseView,
+    "observation": ObservationRow,
+}
+
+Key = tuple[str, str]
+# Fetches rows of one project by (kind, key); returns those found as {key: (seq, row)}.
+Loader = Callable[[list[Key]], dict[Key, tuple[int, BaseModel]]]
+
+
+class Rows:
+    """A project's rows by (kind, key), each with its `seq` (the version that created it)."""
+
+    def __init__(self, load: Loader | None = None) -> None:
+        self._rows: dict[Key, BaseModel] = {}
+        self._seq: dict[Key, int] = {}
+        self._absent: set[Key] = set()
+        self._load = load
+        self.dirty: set[Key] = set()
+
+    @property
+    def complete(self) -> bool:
+        return self._load is None
+
+    def preload(self, found: dict[Key, tuple[int, BaseModel]], asked: Iterable[Key] = ()) -> None:
+        """Rows fetched ahead (a batch's keys in one query); keys asked but not found are absent."""
+        for key, (seq, row) in found.items():
+            self._rows[key] = row
+            self._seq[key] = seq
+        self._absent.update(k for k in asked if k not in found)
+
+    def get(self, kind: str, key: str) -> Any:
+        k = (kind, key)
+        row = self._rows.get(k)
+        if row is None and self._load is not None and k not in self._absent:
+            found = self._load([k])
+            if k in found:
+                self._seq[k], self._rows[k] = found[k][0], found[k][1]
+                row = found[k][1]
+            else:
+                self._absent.add(k)
+        return row
+
+    def edit(self, kind: str, key: str) -> Any:
+        """A row to change in place; it will be written back."""
+        row = self.get(kind, key)
+        if row is None:
+            raise KeyError(f"{kind} {key}")
+        self.dirty.add((kind, key))
+        return row
+
+    def add(self, kind: str, key: str, seq: int, row: BaseModel) -> None:
+        k = (kind, key)
+        self._rows[k], self._seq[k] = row, seq
+        self._absent.discard(k)
+        self.dirty.add(k)
+
+    def seq(self, kind: str, key: str) -> int:
+        return self._seq[(kind, key)]
+
+    def of(self, kind: str) -> list[Any]:
+        """Every row of a kind in the order they were created (complete states only)."""
+        assert self.complete, "only a complete state can be listed"
+        keys = sorted((k for k in self._rows if k[0] == kind), key=lambda k: self._seq[k])
+        return [self._rows[k] for k in keys]
+
+    def items(self) -> Iterator[tuple[Key, int, BaseModel]]:
+        for key, row in self._rows.items():
+            yield key, self._seq[key], row
+
+    def changed(self) -> Iterator[tuple[Key, int, BaseModel]]:
+        for key in self.dirty:
+            yield key, self._seq[key], self._rows[key]
+
+
+class ProjectState:
+    """Header plus rows; `header` is None before the project's Created event."""
+
+    def __init__(self, header: ProjectHeader | None = None, rows: Rows | None = None) -> None:
+        self.header = header
+        self.rows = rows if rows is not None else Rows()
+        self.header_dirty = False
+        # Set when a milestone's due date or completion changed: the portfolio's next milestone is recomputed.
+        self.milestones_moved = False
+
+    @property
+    def h(self) -> ProjectHeader:
+        assert self.header is not None, "a project's first event is Created"
+        return self.header
+
+    def clean(self) -> None:
+        self.rows.dirty.clear()
+        self.header_dirty = False
+        self.milestones_moved = False
+
+    # --------------------------------------------------------- snapshots
+
+    def dumps(self) -> str:
+        """The whole (complete) state as JSON, rows in creation order: a view snapshot."""
+        assert self.header is not None and self.rows.complete
+        rows = sorted(self.rows.items(), key=lambda r: (r[0][0], r[1]))
+        return json.dumps({
+            "header": self.header.model_dump(mode="json"),
+            "rows": [[k[0], k[1], seq, row.model_dump(mode="json")] for k, seq, row in rows],
+        }, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, text: str) -> ProjectState:
+        raw = json.loads(text)
+        rows = Rows()
+        for kind, key, seq, doc in raw["rows"]:
+            rows.add(kind, key, seq, ROW_TYPES[kind].model_validate(doc))
+        state = cls(ProjectHeader.model_validate(raw["header"]), rows)
+        state.clean()
+        return state

@@ -1,0 +1,166 @@
+"""The views' tables, and the statements that write them, built once per set of tables.
+
+A `ViewTables` names one generation of the rebuildable tables: the live ones, or
+the shadow copies a rebuild fills before it swaps them in (projections/rebuild.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
+
+from projections import chain
+
+metadata = MetaData()
+
+# One row per (view group, application): the position the group has reached.
+# Moved forward by compare-and-set, so two appliers never apply the same batch.
+positions_table = Table(
+    "view_positions", metadata,
+    Column("view_group", String(32), primary_key=True),
+    Column("application_name", String(64), primary_key=True),
+    Column("notification_id", BigInteger, nullable=False),
+)
+
+versions_table = Table(
+    "view_versions", metadata,
+    Column("view_group", String(32), primary_key=True),
+    Column("version", String(64), nullable=False),
+)
+
+# The portfolio: one row per project, its columns queried and sorted by the database,
+# and `doc`, the project's header (projections.models.ProjectHeader) the reducers keep.
+portfolio_table = Table(
+    "portfolio", metadata,
+    Column("project_id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("client", String(120), nullable=False),
+    Column("stage", String(32), nullable=False),
+    Column("stage_index", Integer, nullable=False),
+    Column("stage_entered_at", DateTime(timezone=True), nullable=False),
+    Column("next_milestone_id", String(16)),
+    Column("next_milestone_title", String(200)),
+    Column("next_milestone_stage", String(32)),
+    Column("next_milestone_due_on", Date),
+    Column("next_milestone_stage_index", Integer),
+    Column("open_criteria", Integer, nullable=False),
+    Column("rejected_criteria", Integer, nullable=False),
+    Column("pending_change_requests", Integer, nullable=False),
+    Column("drift_pct", Float, nullable=False),
+    Column("release_percent", Integer),
+    Column("release_state", String(16)),
+    Column("launched", Boolean, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("doc", Text, nullable=False),
+    Index("ix_portfolio_name", "name", "project_id"),
+    Index("ix_portfolio_stage", "stage", "name", "project_id"),
+    Index("ix_portfolio_client", "client", "name", "project_id"),
+    Index("ix_portfolio_due", "next_milestone_due_on"),
+)
+
+# Every row of every project's views: (kind, key) within the project, the version that
+# created it (`seq`, for order) and its JSON. `due_open` is an open milestone's due date,
+# so the portfolio's next milestone is one index lookup.
+rows_table = Table(
+    "view_rows", metadata,
+    Column("project_id", String(36), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("due_open", Date),
+    Column("doc", Text, nullable=False),
+    Index("ix_view_rows_due", "project_id", "due_open", "seq"),
+)
+
+# A project's whole view state every SNAPSHOT_EVERY versions: *as of* starts from the nearest.
+snapshots_table = Table(
+    "view_snapshots", metadata,
+    Column("project_id", String(36), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("doc", Text, nullable=False),
+)
+
+audit_table = Table(
+    "audit_log", metadata,
+    Column("position", BigInteger, primary_key=True, autoincrement=False),
+    Column("project_id", String(36), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("actor", String(120), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("data", Text, nullable=False),
+    Index("ix_audit_project", "project_id", "position"),
+    Index("ix_audit_project_time", "project_id", "recorded_at"),
+)
+
+chain_table = chain.define_table(metadata)
+
+SHADOW_SUFFIX = "_rebuild"
+# PostgreSQL advisory lock taken while creating tables: processes starting at once take turns.
+SCHEMA_LOCK = 0x64656C01
+
+
+def create_all(engine: Engine, tables: MetaData) -> None:
+    """Create what is missing; several processes starting at once take turns (PostgreSQL advisory lock)."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK)))
+        tables.create_all(conn)
+
+
+def shadow(table: Table, into: MetaData) -> Table:
+    """A copy of `table` under another name, with its primary key and no other index."""
+    return Table(table.name + SHADOW_SUFFIX, into, *[c._copy() for c in table.columns])
+
+
+class ViewTables:
+    """One generation of the rebuildable tables and their write statements."""
+
+    def __init__(self, dialect: str, *, rebuilding: bool = False) -> None:
+        if rebuilding:
+            own = MetaData()
+            self.portfolio, self.rows, self.snapshots, self.audit = (
+                shadow(t, own) for t in (portfolio_table, rows_table, snapshots_table, audit_table)
+            )
+        else:
+            self.portfolio, self.rows, self.snapshots, self.audit = (
+                portfolio_table, rows_table, snapshots_table, audit_table,
+            )
+        self.upsert_portfolio = upsert(dialect, self.portfolio)
+        self.upsert_rows = upsert(dialect, self.rows)
+        self.upsert_snapshots = upsert(dialect, self.snapshots)
+        self.insert_audit = self.audit.insert()
+
+    @property
+    def all(self) -> tuple[Table, ...]:
+        return (self.portfolio, self.rows, self.snapshots, self.audit)
+
+
+def upsert(dialect: str, table: Table) -> Insert:
+    """INSERT ... ON CONFLICT (primary key) DO UPDATE every other column, for executemany."""
+    module: Any = sqlite if dialect == "sqlite" else postgresql
+    stmt = module.insert(table)
+    keys = [c.name for c in table.primary_key.columns]
+    update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
+    result: Insert = stmt.on_conflict_do_update(index_elements=keys, set_=update)
+    return result
