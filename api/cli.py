@@ -139,7 +139,7 @@ def _rebuild(args: argparse.Namespace) -> int:
 
     app = DeliveryApplication()
     try:
-        with ReadSide(app) as views:
+        with ReadSide(app, rebuild_stale=False) as views:
             started = time.monotonic()
             count = views.rebuild(progress=ProgressLine("Rebuilding views"))
             elapsed = time.monotonic() - started

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -38,13 +39,34 @@ class Recorded(Generic[T]):
     position: int | None
 
 
+# The advisory lock every process takes while it creates tables (the views' tables use the same key).
+SCHEMA_LOCK = 0x64656C01
+
+
+@contextmanager
+def schema_lock(database: Database) -> Iterator[None]:
+    """On PostgreSQL, processes starting at once create the store's tables one after another."""
+    if database.kind != "postgresql":
+        yield
+        return
+    import psycopg
+
+    with psycopg.connect(database.url.split("?", 1)[0], autocommit=True, connect_timeout=10) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
+
+
 class DeliveryApplication(Application[UUID]):
     name = "delivery"
     snapshotting_intervals = {Project: 50}  # noqa: RUF012 (the library reads this class attribute)
 
     def __init__(self, database: Database | None = None, env: Mapping[str, str] | None = None) -> None:
         self.database = database or Database.from_env()
-        super().__init__(env={**self.database.eventsourcing_env(), **(env or {})})
+        with schema_lock(self.database):
+            super().__init__(env={**self.database.eventsourcing_env(), **(env or {})})
         # Called with the store position after every save (the in-process views follow this way).
         self.after_save: list[Callable[[int], None]] = []
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,8 @@ RETRY_MAX_SECONDS = 30.0
 IDLE_SECONDS = 0.5
 # A follower that heard nothing re-reads the views' position this often (a missed NOTIFY costs no more).
 FOLLOWER_CHECK_SECONDS = 1.0
+# No wait is longer than this, so a stop is seen at once.
+STOP_SECONDS = 0.25
 
 
 def pg_connect(reads: ReadSide) -> Any:
@@ -75,7 +78,7 @@ class Applier:
         while not self.stop_event.is_set():
             try:
                 if self.postgres and not self._lead():
-                    self.stop_event.wait(self.idle_seconds * 2)
+                    self.stop_event.wait(1.0)
                     continue
                 applied = self.reads.catch_up()
                 self.reads.failure = None
@@ -113,8 +116,10 @@ class Applier:
     def _idle(self) -> None:
         if self._conn is not None:
             # Woken by the store's NOTIFY (a commit); stop is seen within the timeout.
-            for _ in self._conn.notifies(timeout=self.idle_seconds, stop_after=1):
-                pass
+            deadline = time.monotonic() + self.idle_seconds
+            while not self.stop_event.is_set() and time.monotonic() < deadline:
+                if any(True for _ in self._conn.notifies(timeout=STOP_SECONDS, stop_after=1)):
+                    return
         else:
             self.wake.wait(self.idle_seconds)
             self.wake.clear()
@@ -153,12 +158,13 @@ class Follower:
                 # Whatever was announced while not listening is unknown: start from the stored position.
                 self.on_advance(self.reads.stored_position(), None)
                 delay = RETRY_FIRST_SECONDS
+                checked = time.monotonic()
                 while not self.stop_event.is_set():
-                    heard = False
-                    for note in conn.notifies(timeout=FOLLOWER_CHECK_SECONDS, stop_after=50):
-                        heard = True
+                    for note in conn.notifies(timeout=STOP_SECONDS, stop_after=50):
+                        checked = time.monotonic()
                         self.on_advance(*parse_announcement(note.payload))
-                    if not heard:
+                    if time.monotonic() - checked > FOLLOWER_CHECK_SECONDS:
+                        checked = time.monotonic()
                         self.on_advance(self.reads.stored_position(), set())
             except Exception as exc:  # the database went away: listen again when it is back
                 log.warning("views follower: %s: %s; retrying in %.1f s", type(exc).__name__, exc, delay)

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-_ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
+ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
 
 
 def kind(event: Any) -> str:
@@ -17,7 +17,7 @@ def kind(event: Any) -> str:
 
 def data(event: Any) -> dict[str, Any]:
     """The event's own attributes (without id, version and time), as JSON-ready values."""
-    return {k: jsonable(v) for k, v in vars(event).items() if k not in _ENVELOPE}
+    return {k: jsonable(v) for k, v in vars(event).items() if k not in ENVELOPE}
 
 
 def jsonable(value: Any) -> Any:

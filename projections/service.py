@@ -74,6 +74,7 @@ class ReadSide:
     def __init__(
         self, app: DeliveryApplication, *, live: bool = False, store: ViewStore | None = None,
         batch_size: int = BATCH_SIZE, follow: bool | None = None, stopping: threading.Event | None = None,
+        rebuild_stale: bool = True,
     ) -> None:
         self.app = app
         self.store = store or ViewStore(app.database, app.name)
@@ -87,7 +88,8 @@ class ReadSide:
         # Set to stop a long catch-up between batches (SIGTERM on the worker).
         self.stopping = stopping or threading.Event()
         self._known = 0
-        self._rebuild_stale()
+        if rebuild_stale:
+            self._rebuild_stale()
         self._known = self.stored_position()
         self.applier: Applier | None = None
         self.follower: Follower | None = None

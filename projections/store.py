@@ -41,7 +41,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from delivery.settings import Database
 from projections import chain
-from projections.events import data, jsonable, kind
+from projections.events import ENVELOPE, jsonable, kind
 from projections.models import MilestoneRecord, NextMilestone, ProjectHeader
 from projections.reducers import REDUCERS, apply
 from projections.state import ROW_TYPES, Key, ProjectState, Rows
@@ -501,8 +501,20 @@ def audit_values(e: Any, position: int) -> dict[str, Any]:
     return {
         "position": position, "project_id": str(e.originator_id), "version": e.originator_version,
         "type": kind(e), "actor": getattr(e, "actor", ""), "recorded_at": e.timestamp,
-        "data": json.dumps(jsonable(data(e)), ensure_ascii=False, sort_keys=True),
+        "data": json.dumps(own_fields(e), ensure_ascii=False, sort_keys=True, default=json_default),
     }
+
+
+def own_fields(e: Any) -> dict[str, Any]:
+    return {k: v for k, v in e.__dict__.items() if k not in ENVELOPE}
+
+
+def json_default(value: Any) -> Any:
+    """What `projections.events.jsonable` makes of a value json cannot write, without walking the rest."""
+    converted = jsonable(value)
+    if converted is value:
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    return converted
 
 
 def next_of(m: MilestoneRecord) -> NextMilestone:

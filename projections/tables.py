@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
+from delivery import application
 from projections import chain
 
 metadata = MetaData()
@@ -117,7 +118,7 @@ chain_table = chain.define_table(metadata)
 
 SHADOW_SUFFIX = "_rebuild"
 # PostgreSQL advisory lock taken while creating tables: processes starting at once take turns.
-SCHEMA_LOCK = 0x64656C01
+SCHEMA_LOCK = application.SCHEMA_LOCK
 
 
 def create_all(engine: Engine, tables: MetaData) -> None:

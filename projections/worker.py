@@ -50,7 +50,7 @@ def open_views(stopper: Stopper) -> tuple[DeliveryApplication, ReadSide] | None:
         app: DeliveryApplication | None = None
         try:
             app = DeliveryApplication()
-            return app, ReadSide(app, live=True, stopping=stopper.event)
+            return app, ReadSide(app, live=True, follow=False, stopping=stopper.event)
         except Exception as exc:  # the database is not there yet: wait for it
             log.warning("cannot open the store (%s: %s); trying again in %.1f s", type(exc).__name__, exc, delay)
             if app is not None:
@@ -69,7 +69,7 @@ def run_worker(poll_seconds: float = 0.5) -> int:
         return 0
     app, views = opened
     if views.applier is not None:
-        views.applier.idle_seconds = min(poll_seconds, 0.5)
+        views.applier.idle_seconds = poll_seconds
     log.info("worker following %s from position %d", app.database.kind, views.position())
     try:
         stopper.event.wait()
