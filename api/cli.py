@@ -28,7 +28,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     status.add_argument("--client")
     status.set_defaults(handler=_status)
 
-    rebuild = commands.add_parser("rebuild", help="drop every view and rebuild it from event zero")
+    rebuild = commands.add_parser(
+        "rebuild", help="build every view anew from event zero beside the old ones, then swap them in",
+    )
+    rebuild.add_argument("--processes", type=int, help="folding processes (default: one per core from 50,000 events)")
     rebuild.set_defaults(handler=_rebuild)
 
     worker = commands.add_parser("worker", help="follow the store and keep the views current")
@@ -141,7 +144,7 @@ def _rebuild(args: argparse.Namespace) -> int:
     try:
         with ReadSide(app, rebuild_stale=False) as views:
             started = time.monotonic()
-            count = views.rebuild(progress=ProgressLine("Rebuilding views"))
+            count = views.rebuild(progress=ProgressLine("Rebuilding views"), processes=args.processes)
             elapsed = time.monotonic() - started
             print(f"Rebuilt every view from {count} events in {elapsed:.2f} s "
                   f"({count / max(elapsed, 1e-9):,.0f} events/s).", file=sys.stderr)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -24,6 +27,8 @@ from delivery.transcodings import register_transcodings
 
 T = TypeVar("T")
 
+# Projects kept in memory per process (each with its lock).
+CACHED_PROJECTS = 1000
 # A write that loses a race is replayed on the fresh state this many times before giving up.
 DEFAULT_RETRIES = 5
 RETRY_BACKOFF_SECONDS = 0.005
@@ -65,8 +70,15 @@ class DeliveryApplication(Application[UUID]):
 
     def __init__(self, database: Database | None = None, env: Mapping[str, str] | None = None) -> None:
         self.database = database or Database.from_env()
+        # Projects stay in memory between commands, brought up to date with the events saved since
+        # (by any process) and never copied: a command costs the events it adds, not the project's
+        # history. `execute` holds a per-project lock around load, decide and save, and forgets
+        # the cached copy when a save fails, so a refused or lost write never leaves it changed.
+        cache = {"AGGREGATE_CACHE_MAXSIZE": str(CACHED_PROJECTS), "DEEPCOPY_FROM_AGGREGATE_CACHE": "n"}
         with schema_lock(self.database):
-            super().__init__(env={**self.database.eventsourcing_env(), **(env or {})})
+            super().__init__(env={**cache, **self.database.eventsourcing_env(), **(env or {})})
+        self._locks: dict[UUID, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
         # Called with the store position after every save (the in-process views follow this way).
         self.after_save: list[Callable[[int], None]] = []
 
@@ -77,12 +89,31 @@ class DeliveryApplication(Application[UUID]):
     # ------------------------------------------------------------------ reads
 
     def get_project(self, project_id: UUID | str, version: int | None = None) -> Project:
+        """A copy of the project to read (commands go through `execute`)."""
         pid = parse_project_id(project_id)
+        with self._lock(pid):
+            return copy.deepcopy(self._load(pid, version))
+
+    def _load(self, pid: UUID, version: int | None = None) -> Project:
         try:
             project: Project = self.repository.get(pid, version=version)
         except AggregateNotFoundError:
             raise NotFound("project", pid) from None
         return project
+
+    def _lock(self, pid: UUID) -> threading.Lock:
+        with self._locks_guard:
+            lock = self._locks.get(pid)
+            if lock is None:
+                if len(self._locks) >= CACHED_PROJECTS * 4:
+                    self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+                lock = self._locks[pid] = threading.Lock()
+            return lock
+
+    def _forget(self, pid: UUID) -> None:
+        """Drop the cached project (a save failed after the command changed it)."""
+        with contextlib.suppress(KeyError):
+            self.repository.cache.get(pid, evict=True)  # type: ignore[union-attr]
 
     # ------------------------------------------------------------- machinery
 
@@ -112,29 +143,38 @@ class DeliveryApplication(Application[UUID]):
         rules checked again, up to `retries` times; then VersionConflict.
         """
         who = v.text("actor", actor, max_len=v.NAME_MAX)
+        pid = parse_project_id(project_id)
         attempt = 0
         while True:
-            project = self.get_project(project_id)
-            if expected_version is not None and project.version != expected_version:
-                raise VersionMismatch(expected_version, project.version)
-            value = command(project, actor=who, **kwargs)
-            try:
-                position = self._save(project)
-            except IntegrityError:
-                if expected_version is not None:
-                    latest = self.get_project(project_id).version
-                    raise VersionMismatch(expected_version, latest) from None
-                attempt += 1
-                if attempt > retries:
-                    raise VersionConflict(
-                        "Another change to this project was saved at the same moment; "
-                        "load it again and retry.",
-                        {"project_id": str(project.id)},
-                    ) from None
-                # Jittered back-off, so a crowd of writers on one project spreads out instead of colliding again.
-                time.sleep(random.uniform(0, RETRY_BACKOFF_SECONDS * 2 ** attempt))
-                continue
-            return Recorded(project.id, value, project.version, position)
+            with self._lock(pid):
+                project = self._load(pid)
+                if expected_version is not None and project.version != expected_version:
+                    raise VersionMismatch(expected_version, project.version)
+                try:
+                    value = command(project, actor=who, **kwargs)
+                    position = self._save(project)
+                except IntegrityError:
+                    self._forget(pid)
+                    lost = True
+                except BaseException:
+                    self._forget(pid)
+                    raise
+                else:
+                    lost = False
+            if not lost:
+                return Recorded(project.id, value, project.version, position)
+            if expected_version is not None:
+                latest = self.get_project(pid).version
+                raise VersionMismatch(expected_version, latest) from None
+            attempt += 1
+            if attempt > retries:
+                raise VersionConflict(
+                    "Another change to this project was saved at the same moment; "
+                    "load it again and retry.",
+                    {"project_id": str(pid)},
+                ) from None
+            # Jittered back-off, so a crowd of writers on one project spreads out instead of colliding again.
+            time.sleep(random.uniform(0, RETRY_BACKOFF_SECONDS * 2 ** attempt))
 
     # --------------------------------------------------------------- commands
 

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import multiprocessing
+import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,9 @@ Progress = Callable[[int, int], None]
 
 # Projects folded and written together; a view snapshot every this many versions of a project.
 WINDOW = 200
+# From this many events a rebuild folds in several processes (one per core, at most MAX_PROCESSES).
+PARALLEL_FROM = 50_000
+MAX_PROCESSES = 4
 SNAPSHOT_EVERY = 100
 WRITE_CHUNK = 1000
 # Events recorded while the rebuild ran, applied to the shadow tables per batch inside the swap.
@@ -78,8 +84,14 @@ def rebuild_lock(store: ViewStore) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def rebuild(store: ViewStore, app: DeliveryApplication, progress: Progress | None = None) -> int:
-    """Build every rebuildable view anew from the events; returns the events folded (up to the swap)."""
+def rebuild(
+    store: ViewStore, app: DeliveryApplication, progress: Progress | None = None, processes: int | None = None,
+) -> int:
+    """Build every rebuildable view anew from the events; returns the events folded (up to the swap).
+
+    Windows of projects are folded by `processes` worker processes (by default one per
+    core for a store big enough to repay starting them), each writing its own windows.
+    """
     with rebuild_lock(store):
         cut = app.recorder.max_notification_id() or 0
         shadow = ViewTables(store.dialect, rebuilding=True)
@@ -90,16 +102,70 @@ def rebuild(store: ViewStore, app: DeliveryApplication, progress: Progress | Non
                 table.create(conn)
         done = 0
         events, position = events_table(app, store)
-        for pids in _windows(store, events, position, cut):
-            states, audit = _fold_window(app, store, events, position, cut, pids)
-            _write(store, shadow, states, audit)
-            done += len(audit)
-            if progress is not None:
-                progress(min(done, cut), cut)
+        workers = processes if processes is not None else _processes(cut)
+        if workers <= 1:
+            for pids in _windows(store, events, position, cut):
+                done += fold_and_write(app, store, shadow, pids, cut)
+                if progress is not None:
+                    progress(min(done, cut), cut)
+        else:
+            done = _in_parallel(store, events, position, cut, workers, progress)
         done += _swap(store, app, shadow, cut)
         if progress is not None:
             progress(done, done)
         return done
+
+
+def fold_and_write(app: DeliveryApplication, store: ViewStore, shadow: ViewTables, pids: list[str], cut: int) -> int:
+    """Fold one window of projects and write its rows into the shadow tables; returns its events."""
+    events, position = events_table(app, store)
+    states, audit = _fold_window(app, store, events, position, cut, pids)
+    _write(store, shadow, states, audit)
+    return len(audit)
+
+
+def _processes(cut: int) -> int:
+    return min(os.cpu_count() or 1, MAX_PROCESSES) if cut >= PARALLEL_FROM else 1
+
+
+def _in_parallel(store: ViewStore, events: str, position: str, cut: int, workers: int,
+                 progress: Progress | None) -> int:
+    """Hand windows to worker processes, a few in flight each (memory stays bounded by the windows)."""
+    done = 0
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no connection crosses a fork
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_start,
+                             initargs=(store.database.url, store.application_name)) as pool:
+        pending: set[Future[int]] = set()
+        for pids in _windows(store, events, position, cut):
+            pending.add(pool.submit(_worker_window, pids, cut))
+            if len(pending) >= workers * 2:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    done += future.result()
+                if progress is not None:
+                    progress(min(done, cut), cut)
+        for future in pending:
+            done += future.result()
+            if progress is not None:
+                progress(min(done, cut), cut)
+    return done
+
+
+_worker: dict[str, Any] = {}
+
+
+def _worker_start(url: str, application_name: str) -> None:
+    from delivery.settings import Database
+
+    logging.basicConfig(level=logging.WARNING)
+    database = Database(url)
+    app = DeliveryApplication(database)
+    store = ViewStore(database, application_name)
+    _worker.update(app=app, store=store, shadow=ViewTables(store.dialect, rebuilding=True))
+
+
+def _worker_window(pids: list[str], cut: int) -> int:
+    return fold_and_write(_worker["app"], _worker["store"], _worker["shadow"], pids, cut)
 
 
 def _windows(store: ViewStore, table: str, position: str, cut: int) -> Iterator[list[str]]:
@@ -129,23 +195,24 @@ def _fold_window(
     audit: list[dict[str, Any]] = []
     mapper = app.mapper
     with store.reader.connect() as conn:
-        for row in conn.execute(sql, {"ids": keys, "cut": cut}):
-            event = mapper.to_domain_event(StoredEvent(
-                originator_id=UUID(str(row.originator_id)), originator_version=row.originator_version,
-                topic=row.topic, state=bytes(row.state),
-            ))
-            pid = str(event.originator_id)
-            if pid not in states:
-                states[pid] = (ProjectState(), [])
-            state, snapshots = states[pid]
-            try:
-                apply(state, event)
-            except (KeyError, AssertionError, ValueError, TypeError, AttributeError) as exc:
-                raise ApplyFailed(int(row.position), int(row.position), "projects", exc) from exc
-            version = int(event.originator_version)
-            if version % SNAPSHOT_EVERY == 0:
-                snapshots.append({"project_id": pid, "version": version, "doc": state.dumps()})
-            audit.append(audit_values(event, int(row.position)))
+        rows = conn.execute(sql, {"ids": keys, "cut": cut}).tuples().all()
+    last: Any = None
+    for position_, originator_id, version, topic, stored in rows:
+        if originator_id != last:
+            last = originator_id
+            uuid = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
+            pid = str(uuid)
+            state, snapshots = states.setdefault(pid, (ProjectState(), []))
+        event = mapper.to_domain_event(StoredEvent(
+            originator_id=uuid, originator_version=version, topic=topic, state=stored,
+        ))
+        try:
+            apply(state, event)
+        except (KeyError, AssertionError, ValueError, TypeError, AttributeError) as exc:
+            raise ApplyFailed(int(position_), int(position_), "projects", exc) from exc
+        if version % SNAPSHOT_EVERY == 0:
+            snapshots.append({"project_id": pid, "version": version, "doc": state.dumps()})
+        audit.append(audit_values(event, position_, pid))
     for state, _snapshots in states.values():
         state.h.next_milestone = next_milestone_in_memory(state)
     return list(states.values()), audit

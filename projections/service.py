@@ -237,11 +237,11 @@ class ReadSide:
                 if self._known >= position:
                     return
 
-    def rebuild(self, progress: Progress | None = None) -> int:
+    def rebuild(self, progress: Progress | None = None, processes: int | None = None) -> int:
         """Build every view anew from event zero beside the old ones and swap; returns the events folded."""
         from projections.rebuild import rebuild
 
-        count = rebuild(self.store, self.app, progress)
+        count = rebuild(self.store, self.app, progress, processes)
         self._advanced(self.stored_position(), None)
         return count
 

@@ -143,6 +143,11 @@ class ApplyFailed(Exception):
         super().__init__(f"the {group} views cannot apply the event at {where}: {type(cause).__name__}: {cause}")
         self.position, self.last, self.group, self.cause = position, last, group, cause
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Crosses process boundaries (a parallel rebuild): the cause travels as text.
+        return (ApplyFailed, (self.position, self.last, self.group, RuntimeError(f"{type(self.cause).__name__}: "
+                                                                                 f"{self.cause}")))
+
 
 class _Raced(Exception):
     """Another applier moved a group's position first: roll back, nothing applied twice."""
@@ -497,9 +502,9 @@ def header_values(state: ProjectState) -> dict[str, Any]:
     return {**portfolio_columns(state), "doc": state.h.model_dump_json()}
 
 
-def audit_values(e: Any, position: int) -> dict[str, Any]:
+def audit_values(e: Any, position: int, project_id: str | None = None) -> dict[str, Any]:
     return {
-        "position": position, "project_id": str(e.originator_id), "version": e.originator_version,
+        "position": position, "project_id": project_id or str(e.originator_id), "version": e.originator_version,
         "type": kind(e), "actor": getattr(e, "actor", ""), "recorded_at": e.timestamp,
         "data": json.dumps(own_fields(e), ensure_ascii=False, sort_keys=True, default=json_default),
     }
