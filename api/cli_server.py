@@ -29,6 +29,13 @@ def add_commands(commands: Any) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from delivery.settings import Database
+
+    if args.workers > 1 and Database.from_env().kind == "sqlite":
+        # Each process would keep its own reads in memory and apply its own views: one process serves SQLite.
+        print("delivery serve: --workers above 1 needs PostgreSQL (DELIVERY_DATABASE_URL=postgresql://...); "
+              "SQLite is served by one process.", file=sys.stderr)
+        return 2
     if args.workers > 1:
         # Each worker process builds its own app from the same setting.
         uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers)

@@ -84,6 +84,8 @@ class Applier:
                 self.reads.failure = None
                 delay = RETRY_FIRST_SECONDS
                 if not applied:
+                    # Another process may have applied events (a CLI command): cached reads go.
+                    self.reads.advanced_elsewhere()
                     self._idle()
             except ApplyFailed as exc:
                 self.reads.report_failure(exc)

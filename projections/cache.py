@@ -21,6 +21,7 @@ MAX_ENTRIES = 4096
 class ViewCache:
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self._entries: OrderedDict[tuple[str, Hashable], Any] = OrderedDict()
+        self._owned: dict[str, set[Hashable]] = {}
         self._lock = threading.Lock()
         self._max = max_entries
         self.epoch = 0
@@ -46,8 +47,10 @@ class ViewCache:
             with self._lock:
                 if epoch == self.epoch:
                     self._entries[(owner, key)] = value
+                    self._owned.setdefault(owner, set()).add(key)
                     while len(self._entries) > self._max:
-                        self._entries.popitem(last=False)
+                        (old_owner, old_key), _ = self._entries.popitem(last=False)
+                        self._owned.get(old_owner, set()).discard(old_key)
         return value
 
     def drop(self, projects: set[str] | None) -> None:
@@ -56,6 +59,8 @@ class ViewCache:
             self.epoch += 1
             if projects is None:
                 self._entries.clear()
+                self._owned.clear()
                 return
-            for key in [k for k in self._entries if k[0] in projects or k[0] == "*"]:
-                del self._entries[key]
+            for owner in (*projects, "*"):
+                for key in self._owned.pop(owner, ()):
+                    self._entries.pop((owner, key), None)

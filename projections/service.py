@@ -155,6 +155,10 @@ class ReadSide:
             elif projects:
                 self.cache.drop(projects)
 
+    def advanced_elsewhere(self) -> None:
+        """Look at the stored position: views moved by another process drop every kept read."""
+        self._advanced(self.stored_position(), set())
+
     def report_failure(self, exc: ApplyFailed) -> None:
         if self.failure is None or self.failure.position != exc.position:
             log.error("views stuck: %s", exc)
