@@ -44,10 +44,6 @@ class Recorded(Generic[T]):
     position: int | None
 
 
-# The advisory lock every process takes while it creates tables (the views' tables use the same key).
-SCHEMA_LOCK = 0x64656C01
-
-
 @contextmanager
 def schema_lock(database: Database) -> Iterator[None]:
     """On PostgreSQL, processes starting at once create the store's tables one after another."""
@@ -57,11 +53,12 @@ def schema_lock(database: Database) -> Iterator[None]:
     import psycopg
 
     with psycopg.connect(database.url.split("?", 1)[0], autocommit=True, connect_timeout=10) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+        key = database.lock_key("schema")
+        conn.execute("SELECT pg_advisory_lock(%s)", (key,))
         try:
             yield
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
+            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
 class DeliveryApplication(Application[UUID]):

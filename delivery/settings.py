@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,19 @@ class Database:
         if self.schema:
             env["POSTGRES_SCHEMA"] = self.schema
         return env
+
+    def lock_key(self, purpose: str) -> int:
+        """A PostgreSQL advisory lock key for one purpose in this store (its database and schema).
+
+        Advisory locks are database-wide: keying them by schema keeps two stores in one
+        database (tests, benchmarks) from waiting on each other.
+        """
+        digest = hashlib.sha256(f"{self.schema or 'public'}:{purpose}".encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
+
+    def channel(self, purpose: str) -> str:
+        """A LISTEN/NOTIFY channel name for one purpose in this store (channels are database-wide too)."""
+        return f"delivery_{purpose}_{self.schema}"[:63] if self.schema else f"delivery_{purpose}"
 
     def sqlalchemy_url(self) -> str:
         """The same database as a SQLAlchemy URL (psycopg 3 driver for PostgreSQL)."""

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from projections.store import APPLIER_LOCK, VIEWS_CHANNEL, ApplyFailed
+from projections.store import ApplyFailed
 
 if TYPE_CHECKING:
     from projections.service import ReadSide
@@ -109,7 +109,8 @@ class Applier:
             channel = getattr(self.reads.app.recorder, "channel_name", None)
             if channel:
                 self._conn.execute(sql.SQL("LISTEN {0}").format(sql.Identifier(channel)))
-        got = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (APPLIER_LOCK,)).fetchone()[0]
+        key = self.reads.app.database.lock_key("applier")
+        got = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]
         if got and not self.leading:
             log.info("this process now applies the views (position %d)", self.reads.position())
         self.leading = bool(got)
@@ -156,7 +157,9 @@ class Follower:
             conn = None
             try:
                 conn = pg_connect(self.reads)
-                conn.execute(f"LISTEN {VIEWS_CHANNEL}")
+                from psycopg import sql
+
+                conn.execute(sql.SQL("LISTEN {0}").format(sql.Identifier(self.reads.store.views_channel)))
                 # Whatever was announced while not listening is unknown: start from the stored position.
                 self.on_advance(self.reads.stored_position(), None)
                 delay = RETRY_FIRST_SECONDS

@@ -29,7 +29,6 @@ from delivery.application import DeliveryApplication
 from projections.reducers import apply
 from projections.state import ProjectState
 from projections.store import (
-    REBUILD_LOCK,
     ApplyFailed,
     ViewStore,
     audit_values,
@@ -67,12 +66,13 @@ def rebuild_lock(store: ViewStore) -> Iterator[None]:
     """One rebuild at a time per database (several processes may start on a changed version at once)."""
     if store.dialect == "postgresql":
         with store.engine.connect() as conn:
-            conn.execute(select(func.pg_advisory_lock(REBUILD_LOCK)))
+            key = store.database.lock_key("rebuild")
+            conn.execute(select(func.pg_advisory_lock(key)))
             conn.commit()
             try:
                 yield
             finally:
-                conn.execute(select(func.pg_advisory_unlock(REBUILD_LOCK)))
+                conn.execute(select(func.pg_advisory_unlock(key)))
                 conn.commit()
         return
     path = Path(str(store.database.sqlite_path) + ".rebuild-lock")

@@ -46,7 +46,6 @@ from projections.models import MilestoneRecord, NextMilestone, ProjectHeader
 from projections.reducers import REDUCERS, apply
 from projections.state import ROW_TYPES, Key, ProjectState, Rows
 from projections.tables import (
-    SCHEMA_LOCK,
     ViewTables,
     audit_table,
     chain_table,
@@ -88,12 +87,8 @@ GROUP_TABLES: dict[str, tuple[Any, ...]] = {
 KEPT_GROUPS = frozenset({"chain"})
 # Tables of earlier releases, dropped once their groups are rebuilt.
 LEGACY_TABLES = ("project_views", "view_tracking")
-# Advisory lock keys (PostgreSQL): creating tables, rebuilding, and applying (the one applier).
-REBUILD_LOCK, APPLIER_LOCK = 0x64656C02, 0x64656C03
 # Rows fetched by key in chunks of this many (one IN list per query).
 CHUNK = 400
-# The channel the applier announces each committed batch on (PostgreSQL).
-VIEWS_CHANNEL = "delivery_views"
 
 
 def group_version(group: str) -> str:
@@ -172,6 +167,8 @@ class ViewStore(TrackingRecorder):
         # Queries read through their own engine so, on SQLite, they never queue behind a writer.
         self.reader = make_engine(database, writer=False) if database.kind == "sqlite" else self.engine
         self.dialect = self.engine.dialect.name
+        # Where the applier announces each committed batch (PostgreSQL), per store.
+        self.views_channel = database.channel("views")
         self.live = ViewTables(self.dialect)
         create_all(self.engine, metadata)
         self._ensure_positions()
@@ -186,7 +183,7 @@ class ViewStore(TrackingRecorder):
         """One position row per group (0 before any event); carries the chain's over from the old table."""
         with self.engine.begin() as conn:
             if self.dialect == "postgresql":
-                conn.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK)))
+                conn.execute(select(func.pg_advisory_xact_lock(self.database.lock_key("schema"))))
             have = {g for (g,) in conn.execute(
                 select(positions_table.c.view_group).where(positions_table.c.application_name == self.application_name)
             )}
@@ -342,7 +339,7 @@ class ViewStore(TrackingRecorder):
                     result.count = max(result.count, len(todo))
                 result.position = last
                 if notify and self.dialect == "postgresql" and result.count:
-                    conn.execute(select(func.pg_notify(VIEWS_CHANNEL, announce(last, result.projects))))
+                    conn.execute(select(func.pg_notify(self.views_channel, announce(last, result.projects))))
         except _Raced:
             return Applied()
         return result

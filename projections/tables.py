@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
-from delivery import application
+from delivery.settings import Database
 from projections import chain
 
 metadata = MetaData()
@@ -117,15 +117,19 @@ audit_table = Table(
 chain_table = chain.define_table(metadata)
 
 SHADOW_SUFFIX = "_rebuild"
-# PostgreSQL advisory lock taken while creating tables: processes starting at once take turns.
-SCHEMA_LOCK = application.SCHEMA_LOCK
+
+
+def schema_key(engine: Engine) -> int:
+    """The advisory lock key for creating tables in the engine's schema (the store's own)."""
+    schema = (engine.get_execution_options().get("schema_translate_map") or {}).get(None)
+    return Database(f"postgresql://x/y?schema={schema}" if schema else "postgresql://x/y").lock_key("schema")
 
 
 def create_all(engine: Engine, tables: MetaData) -> None:
     """Create what is missing; several processes starting at once take turns (PostgreSQL advisory lock)."""
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            conn.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK)))
+            conn.execute(select(func.pg_advisory_xact_lock(schema_key(engine))))
         tables.create_all(conn)
 
 
