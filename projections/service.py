@@ -345,6 +345,12 @@ class ReadSide:
         version = self._version_at(str(pid), as_of=as_of, position=position)
         if version is None:
             return None
+        # History does not change: a project as of a version is kept (and never dropped by new events).
+        return self.cache.get_or_make(  # type: ignore[no-any-return]
+            f"asof:{pid}", version, lambda: self._fold_to(pid, version),
+        )
+
+    def _fold_to(self, pid: UUID, version: int) -> ProjectState | None:
         found = self.store.snapshot_at_or_before(str(pid), version)
         start, state = found if found is not None else (0, ProjectState())
         saved: list[dict[str, Any]] = []

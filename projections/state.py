@@ -12,11 +12,10 @@ complete state (projections/views.py).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from projections.models import (
     ChangeLogEntry,
@@ -135,18 +134,32 @@ class ProjectState:
     def dumps(self) -> str:
         """The whole (complete) state as JSON, rows in creation order: a view snapshot."""
         assert self.header is not None and self.rows.complete
-        rows = sorted(self.rows.items(), key=lambda r: (r[0][0], r[1]))
-        return json.dumps({
-            "header": self.header.model_dump(mode="json"),
-            "rows": [[k[0], k[1], seq, row.model_dump(mode="json")] for k, seq, row in rows],
-        }, ensure_ascii=False, separators=(",", ":"))
+        kinds: dict[str, list[tuple[str, int, BaseModel]]] = {kind: [] for kind in ROW_TYPES}
+        for (kind, key), seq, row in sorted(self.rows.items(), key=lambda r: (r[0][0], r[1])):
+            kinds[kind].append((key, seq, row))
+        return Snapshot(header=self.header, **kinds).model_dump_json()  # type: ignore[arg-type]
 
     @classmethod
     def loads(cls, text: str) -> ProjectState:
-        raw = json.loads(text)
+        """A state from `dumps` (decoded in one pass by pydantic's core)."""
+        snap = Snapshot.model_validate_json(text)
         rows = Rows()
-        for kind, key, seq, doc in raw["rows"]:
-            rows.add(kind, key, seq, ROW_TYPES[kind].model_validate(doc))
-        state = cls(ProjectHeader.model_validate(raw["header"]), rows)
+        for kind in ROW_TYPES:
+            for key, seq, row in getattr(snap, kind):
+                rows.add(kind, key, seq, row)
+        state = cls(snap.header, rows)
         state.clean()
         return state
+
+
+class Snapshot(BaseModel):
+    """A view snapshot's shape: the header and each kind's rows as (key, seq, row)."""
+
+    header: ProjectHeader
+    stage: list[tuple[str, int, StageEntry]] = Field(default_factory=list)
+    scope: list[tuple[str, int, ScopeRow]] = Field(default_factory=list)
+    milestone: list[tuple[str, int, MilestoneRecord]] = Field(default_factory=list)
+    criterion: list[tuple[str, int, ChecklistItem]] = Field(default_factory=list)
+    change: list[tuple[str, int, ChangeLogEntry]] = Field(default_factory=list)
+    release: list[tuple[str, int, ReleaseView]] = Field(default_factory=list)
+    observation: list[tuple[str, int, ObservationRow]] = Field(default_factory=list)

@@ -23,6 +23,7 @@ from functools import partial
 from typing import Any
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
+from pydantic import TypeAdapter
 from sqlalchemy import (
     Engine,
     create_engine,
@@ -77,7 +78,7 @@ log = logging.getLogger(__name__)
 
 # Bump a revision when a reducer's logic changes without changing its state's shape;
 # shape changes are caught by the schema hash. A changed version rebuilds the group on start.
-REVISIONS = {"projects": 2, "audit": 2, "chain": 1}
+REVISIONS = {"projects": 3, "audit": 2, "chain": 1}
 GROUP_TABLES: dict[str, tuple[Any, ...]] = {
     "projects": (portfolio_table, rows_table, snapshots_table),
     "audit": (audit_table,),
@@ -432,11 +433,17 @@ class ViewStore(TrackingRecorder):
         doc = conn.execute(select(p.c.doc).where(p.c.project_id == project_id)).scalar()
         if doc is None:
             return None
-        rows = Rows()
+        by_kind: dict[str, list[tuple[str, int, str]]] = {}
         for k, key, seq, row_doc in conn.execute(
             select(r.c.kind, r.c.key, r.c.seq, r.c.doc).where(r.c.project_id == project_id)
         ):
-            rows.add(k, key, seq, ROW_TYPES[k].model_validate_json(row_doc))
+            by_kind.setdefault(k, []).append((key, seq, row_doc))
+        rows = Rows()
+        for k, found in by_kind.items():
+            # One decoding pass per kind: the rows' JSON joined into one array.
+            models = ROW_LISTS[k].validate_json("[" + ",".join(d for _, _, d in found) + "]")
+            for (key, seq, _), model in zip(found, models, strict=True):
+                rows.add(k, key, seq, model)
         state = ProjectState(ProjectHeader.model_validate_json(doc), rows)
         state.clean()
         return state
@@ -468,6 +475,9 @@ class ViewStore(TrackingRecorder):
 
 
 # ------------------------------------------------------------------ rows
+
+
+ROW_LISTS: dict[str, TypeAdapter[list[Any]]] = {k: TypeAdapter(list[t]) for k, t in ROW_TYPES.items()}  # type: ignore[valid-type]
 
 
 def referenced(event: Any) -> list[Key]:

@@ -75,8 +75,9 @@ def milestone_list(project_id: str, state: ProjectState, now: datetime) -> Miles
             due_on=m.due_on, completed_on=m.completed_on, stage_index=Stage(m.stage).order,
             current_stage_index=current, today=today,
         )
+        # From the record's own attributes: its nested models are taken as they are, not dumped and rebuilt.
         items.append(MilestoneStatus(
-            **m.model_dump(), status=status,  # type: ignore[arg-type]
+            **m.__dict__, status=status,  # type: ignore[arg-type]
             slip_days=(m.due_on - m.original_due_on).days,
             days_late=max(0, (m.completed_on - m.due_on).days) if m.completed_on else None,
             days_to_due=None if m.completed_on else (m.due_on - today).days,
