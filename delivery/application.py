@@ -149,12 +149,19 @@ class DeliveryApplication(Application[UUID]):
                     raise VersionMismatch(expected_version, project.version)
                 try:
                     value = command(project, actor=who, **kwargs)
+                except BaseException:
+                    # A refusal comes before any event (rules first): the project is as it was. Anything
+                    # else may have changed it half-way, so the next command reloads it.
+                    if project.pending_events:
+                        self._forget(pid)
+                    raise
+                try:
                     position = self._save(project)
                 except IntegrityError:
-                    self._forget(pid)
+                    self._forget(pid)  # changed in memory, not saved: another writer won
                     lost = True
                 except BaseException:
-                    self._forget(pid)
+                    self._forget(pid)  # the database went away: unknown whether it was saved
                     raise
                 else:
                     lost = False
