@@ -175,10 +175,7 @@ def private_cluster(start_attempts: int = 3) -> Iterator[PrivateCluster]:
         cluster.destroy()
 
 
-# Named apart from its function so that a test module can import it and still take `private_postgres`.
-@pytest.fixture(name="private_postgres")
-def private_postgres_fixture() -> Iterator[PrivateCluster]:
-    """A private PostgreSQL cluster for this test only (skipped without the binaries, unless required)."""
+def _cluster_or_skip() -> Iterator[PrivateCluster]:
     problem = cluster_problem()
     if problem:
         if REQUIRE_POSTGRES:
@@ -186,3 +183,17 @@ def private_postgres_fixture() -> Iterator[PrivateCluster]:
         pytest.skip(problem)
     with private_cluster() as cluster:
         yield cluster
+
+
+# Fixtures are named apart from their functions so that a test module can import them and still take
+# `private_postgres` as an argument.
+@pytest.fixture(name="private_postgres")
+def private_postgres_fixture() -> Iterator[PrivateCluster]:
+    """A private PostgreSQL cluster for this test only (skipped without the binaries, unless required)."""
+    yield from _cluster_or_skip()
+
+
+@pytest.fixture(name="module_private_postgres", scope="module")
+def module_private_postgres_fixture() -> Iterator[PrivateCluster]:
+    """One private cluster for a module's tests that never stop it (each works in a schema of its own)."""
+    yield from _cluster_or_skip()

@@ -1,10 +1,11 @@
 """Faults on PostgreSQL, for real: the worker through a database restart, an outage at start and SIGTERM;
-many processes creating the schema at once; text PostgreSQL cannot store.
+many processes creating the schema at once; text PostgreSQL cannot store; two stores in one database.
 
-Each test runs real processes (`delivery worker`, `python -c ...`) against a real
-server: a private cluster (tests/pg_cluster.py) when the test stops or restarts
-it, the shared test server otherwise. Every wait has a deadline and every
-process is killed on the way out, so a hang fails one test instead of the suite.
+Each test runs real processes (`delivery worker`, `python -c ...`) against a private
+cluster (tests/pg_cluster.py): one of its own when the test stops or restarts it, one
+per module otherwise (a fresh schema per test), never the machine's shared server,
+where other runs' stores would share the database. Every wait has a deadline and
+every process is killed on the way out, so a hang fails one test instead of the suite.
 """
 
 from __future__ import annotations
@@ -29,7 +30,11 @@ from delivery.application import DeliveryApplication
 from delivery.settings import Database
 from projections.service import ReadSide
 from tests.e2e.conftest import Api, make_api
-from tests.pg_cluster import PrivateCluster, private_postgres_fixture  # noqa: F401 (the private_postgres fixture)
+from tests.pg_cluster import (  # noqa: F401 (the fixtures private_postgres and module_private_postgres)
+    PrivateCluster,
+    module_private_postgres_fixture,
+    private_postgres_fixture,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -127,6 +132,14 @@ def prepare_schema(url: str) -> None:
         pass
 
 
+def new_schema(cluster: PrivateCluster, name: str | None = None) -> str:
+    """The URL of a store in a new, empty schema of `cluster`."""
+    schema = name or f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(cluster.url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    return f"{cluster.url}?schema={schema}"
+
+
 def scope_titles(views: ReadSide, project_id: str) -> list[str]:
     return [item.title for item in views.summary(project_id).scope]
 
@@ -193,9 +206,11 @@ def test_worker_started_while_the_database_is_down_waits_for_it(
         assert code == 0, worker.log()
 
 
-def test_sigterm_stops_an_idle_worker_within_a_second(private_postgres: PrivateCluster, tmp_path: Path) -> None:
-    # A private cluster: on the shared server other tests' NOTIFYs would wake the worker and hide a slow stop.
-    url = private_postgres.url
+def test_sigterm_stops_an_idle_worker_within_a_second(
+    module_private_postgres: PrivateCluster, tmp_path: Path,
+) -> None:
+    # A private cluster: on the shared server other runs' writes could wake the worker and hide a slow stop.
+    url = new_schema(module_private_postgres)
     prepare_schema(url)
     # A poll far longer than the deadline: the signal must cut the idle wait, not be noticed at the next poll.
     with worker_process(url, tmp_path / "worker.log", "--poll", "10") as worker:
@@ -213,79 +228,90 @@ def test_sigterm_stops_an_idle_worker_within_a_second(private_postgres: PrivateC
 
 # ------------------------------------------------- many processes at once
 
-# Each process imports everything, says it is ready, and waits for the go signal so that all of
-# them create the tables at the same moment.
+# Each process imports everything once and says it is ready; then, round after round, it waits for the
+# round's go signal and builds the API on that round's empty schema, at the same moment as the others.
+# (Importing once keeps the test's cost in the race, not in starting interpreters.)
 STARTER = """
 import sys, time
 from pathlib import Path
 from api.app import create_app
 from delivery.settings import Database
 
-here, me = Path(sys.argv[1]), sys.argv[2]
+here, me, base, schemas = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
 (here / f"ready-{me}").touch()
-deadline = time.monotonic() + 30
-while not (here / "go").exists():
-    if time.monotonic() > deadline:
-        sys.exit("no go signal")
-    time.sleep(0.002)
-create_app(Database.from_env()).state.services.close()
+for schema in schemas:
+    deadline = time.monotonic() + 60
+    while not (here / f"go-{schema}").exists():
+        if time.monotonic() > deadline:
+            sys.exit(f"no go signal for {schema}")
+        time.sleep(0.002)
+    create_app(Database(f"{base}?schema={schema}")).state.services.close()
+    (here / f"done-{schema}-{me}").touch()
 """
 
 PROCESSES = 6
 ROUNDS = 3
+ROUND_DEADLINE = 30.0
+
+
+def wait_for_files(what: str, here: Path, pattern: str, procs: list[subprocess.Popen[bytes]],
+                   logs: list[Path]) -> None:
+    """Until every process has left a file matching `pattern`; fails at once if one exits first."""
+    deadline = time.monotonic() + ROUND_DEADLINE
+    while len(list(here.glob(pattern))) < len(procs):
+        for i, proc in enumerate(procs):
+            if proc.poll() is not None and not (here / pattern.replace("*", str(i))).exists():
+                pytest.fail(f"process {i} exited {proc.returncode} {what}:\n"
+                            + logs[i].read_text(errors="replace")[-4000:])
+        if time.monotonic() > deadline:
+            pytest.fail(f"the processes were not all {what} within {ROUND_DEADLINE:g} s")
+        time.sleep(0.01)
 
 
 def test_processes_starting_together_on_an_empty_schema_all_start(
-    private_postgres: PrivateCluster, tmp_path: Path,
+    module_private_postgres: PrivateCluster, tmp_path: Path,
 ) -> None:
-    for round_ in range(ROUNDS):
-        schema = f"round_{round_}_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(private_postgres.url, autocommit=True, connect_timeout=10) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-        url = f"{private_postgres.url}?schema={schema}"
-        here = tmp_path / schema
-        here.mkdir()
-        env = {**os.environ, "DELIVERY_DATABASE_URL": url}
-        procs = [
-            subprocess.Popen([sys.executable, "-c", STARTER, str(here), str(i)], env=env, cwd=here,
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            for i in range(PROCESSES)
-        ]
-        try:
-            deadline = time.monotonic() + 30
-            while len(list(here.glob("ready-*"))) < PROCESSES:
-                exited = [p for p in procs if p.poll() is not None]
-                if exited:
-                    _out, err = exited[0].communicate(timeout=10)
-                    pytest.fail(f"a process exited before the go signal:\n{err.decode(errors='replace')}")
-                if time.monotonic() > deadline:
-                    pytest.fail("the processes did not get ready within 30 s")
-                time.sleep(0.01)
-            (here / "go").touch()
-            failures = []
-            for i, proc in enumerate(procs):
-                _out, err = proc.communicate(timeout=30)
-                if proc.returncode != 0:
-                    failures.append(f"process {i} exited {proc.returncode}:\n{err.decode(errors='replace')[-3000:]}")
-            assert not failures, f"round {round_}: " + "\n".join(failures)
-        finally:
-            for proc in procs:
-                if proc.poll() is None:
-                    proc.kill()
-                with suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=10)
+    cluster = module_private_postgres
+    schemas = [f"round_{n}_{uuid.uuid4().hex[:8]}" for n in range(ROUNDS)]
+    logs = [tmp_path / f"process-{i}.log" for i in range(PROCESSES)]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for i, log in enumerate(logs):
+            with log.open("wb") as out:
+                procs.append(subprocess.Popen(
+                    [sys.executable, "-c", STARTER, str(tmp_path), str(i), cluster.url, *schemas],
+                    cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                ))
+        wait_for_files("ready", tmp_path, "ready-*", procs, logs)
+        for schema in schemas:
+            new_schema(cluster, schema)
+            (tmp_path / f"go-{schema}").touch()
+            wait_for_files(f"done with {schema}", tmp_path, f"done-{schema}-*", procs, logs)
+        for i, proc in enumerate(procs):
+            code = proc.wait(timeout=ROUND_DEADLINE)
+            assert code == 0, f"process {i} exited {code}:\n" + logs[i].read_text(errors="replace")[-4000:]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            with suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
 
 
 # ------------------------------------------- text PostgreSQL cannot store
 
 
 @pytest.fixture
-def api_with_worker(postgres_url: str, tmp_path: Path) -> Iterator[Api]:
-    """The API as it runs on PostgreSQL: views kept by a `delivery worker` process, reads wait for it."""
-    apis = make_api(Database(postgres_url), live=False)
+def api_with_worker(module_private_postgres: PrivateCluster, tmp_path: Path) -> Iterator[Api]:
+    """The API as it runs on PostgreSQL: views kept by a `delivery worker` process, reads wait for it.
+
+    In a fresh schema of a private cluster: on the shared server, other runs' stores would share its database.
+    """
+    url = new_schema(module_private_postgres)
+    apis = make_api(Database(url), live=False)
     api = next(apis)
     try:
-        with worker_process(postgres_url, tmp_path / "worker.log") as worker:
+        with worker_process(url, tmp_path / "worker.log") as worker:
             yield api
             assert worker.alive(), worker.log()
     finally:
@@ -342,3 +368,32 @@ def test_text_postgresql_cannot_store_is_refused_naming_the_field(
     assert api.ok("pm", "GET", f"/api/v1/projects/{created['id']}")["name"] == "Loyalty app"
     listed = api.ok("pm", "GET", "/api/v1/projects")["items"]
     assert sorted(row["name"] for row in listed) == ["CRM rollout", "Loyalty app"]
+
+
+# ------------------------------------------ two stores in one database
+
+
+def test_two_stores_in_two_schemas_of_one_database_keep_to_themselves(
+    module_private_postgres: PrivateCluster, tmp_path: Path,
+) -> None:
+    """`?schema=` makes a store of its own (README): its processes neither wait on nor listen to another's."""
+    north, south = new_schema(module_private_postgres), new_schema(module_private_postgres)
+    prepare_schema(south)
+    apis = make_api(Database(north), live=False)  # reads wait for the north worker
+    api = next(apis)
+    try:
+        with (worker_process(north, tmp_path / "north.log") as north_worker,
+              worker_process(south, tmp_path / "south.log") as south_worker):
+            # The south store moves ahead first (positions 1-5) ...
+            south_pid = write_scope(south, None, ["Checkout", "Coupons", "Membership", "Points"])
+            with reader(south) as views:
+                wait_until("the south store's views showing its events",
+                           lambda: len(scope_titles(views, south_pid)) == 4, VIEWS_DEADLINE, south_worker)
+            time.sleep(0.5)  # whatever the south worker announced has reached the north API by now
+            # ... so a north write at position 1 is answered only once the north worker has applied it.
+            created = api.ok("pm", "POST", "/api/v1/projects", {"name": "Loyalty app", "client": "Acme"},
+                             status=201)
+            assert api.ok("pm", "GET", f"/api/v1/projects/{created['id']}")["name"] == "Loyalty app"
+            assert north_worker.alive(), north_worker.log()
+    finally:
+        next(apis, None)
