@@ -83,6 +83,10 @@ STATUS: Sequence[tuple[type[DeliveryError], int]] = (
 )
 
 
+# What a 503 tells a client to wait before trying again.
+RETRY_AFTER_SECONDS = 2
+
+
 def status_of(error: DeliveryError) -> int:
     for kind, status in STATUS:
         if isinstance(error, kind):
@@ -105,6 +109,8 @@ class ErrorResponse(BaseModel):
 def error_response(error: DeliveryError) -> JSONResponse:
     status = status_of(error)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return JSONResponse({"error": error.to_dict()}, status_code=status, headers=headers)
 
 

@@ -114,21 +114,27 @@ def _positions(app: DeliveryApplication, pid: UUID) -> Iterator[tuple[int, Any]]
             yield n.id, app.mapper.to_domain_event(n)
 
 
-def test_an_event_that_cannot_be_applied_stops_catch_up_with_its_position(tmp_path: Path) -> None:
+def test_an_event_that_cannot_be_applied_stops_catch_up_with_its_position(database: Database) -> None:
     """A (project, version) already linked reappears at a new position: an error naming it, not a loop."""
-    app = DeliveryApplication(Database(f"sqlite:///{tmp_path / 'store.sqlite3'}"))
+    app = DeliveryApplication(database)
     try:
         with ReadSide(app) as views:
             pid = app.create_project(name="CRM", client="Northwind", actor="pm").value
             app.add_scope_item(pid, title="Leads", tier="core", actor="pm")
             views.catch_up()
             with views.store.engine.begin() as conn:  # move event 2 to a new position, as a bad restore would
-                conn.execute(text("UPDATE stored_events SET rowid = 99 WHERE rowid = 2"))
+                if database.kind == "sqlite":
+                    conn.execute(text("UPDATE stored_events SET rowid = 99 WHERE rowid = 2"))
+                else:
+                    table = f'"{database.schema}".delivery_events'
+                    conn.execute(text(f"UPDATE {table} SET notification_id = 99 WHERE notification_id = 2"))
+                    conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'notification_id'), 99)"))
             app.add_scope_item(pid, title="Quotes", tier="core", actor="pm")  # position 100
             with pytest.raises(ApplyFailed) as caught:
                 views.catch_up()
             assert caught.value.position == 99
             assert "99" in str(caught.value)
+            assert views.stored_position() == 2  # nothing after it was applied, nothing twice
     finally:
         app.close()
 
