@@ -31,7 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rebuild = commands.add_parser(
         "rebuild", help="build every view anew from event zero beside the old ones, then swap them in",
     )
-    rebuild.add_argument("--processes", type=int, help="folding processes (default: one per core from 50,000 events)")
+    rebuild.add_argument("--processes", type=int,
+                         help="folding processes (default 1; more pay off only with cores to spare)")
     rebuild.set_defaults(handler=_rebuild)
 
     worker = commands.add_parser("worker", help="follow the store and keep the views current")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import multiprocessing
-import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent, Tracking
-from sqlalchemy import Connection, bindparam, func, select, text
+from sqlalchemy import Connection, Table, bindparam, func, select, text
 
 from delivery.application import DeliveryApplication
 from projections.reducers import apply
@@ -44,9 +43,9 @@ Progress = Callable[[int, int], None]
 
 # Projects folded and written together; a view snapshot every this many versions of a project.
 WINDOW = 200
-# From this many events a rebuild folds in several processes (one per core, at most MAX_PROCESSES).
-PARALLEL_FROM = 50_000
-MAX_PROCESSES = 4
+# Folding processes by default. Several (`delivery rebuild --processes N`) pay for starting them and
+# share the database's write lock: on this 2-core machine they were slower than one (docs/performance.md).
+DEFAULT_PROCESSES = 1
 SNAPSHOT_EVERY = 100
 WRITE_CHUNK = 1000
 # Events recorded while the rebuild ran, applied to the shadow tables per batch inside the swap.
@@ -89,8 +88,8 @@ def rebuild(
 ) -> int:
     """Build every rebuildable view anew from the events; returns the events folded (up to the swap).
 
-    Windows of projects are folded by `processes` worker processes (by default one per
-    core for a store big enough to repay starting them), each writing its own windows.
+    With `processes` above 1, windows of projects are folded by that many worker
+    processes, each writing its own windows.
     """
     with rebuild_lock(store):
         cut = app.recorder.max_notification_id() or 0
@@ -102,7 +101,7 @@ def rebuild(
                 table.create(conn)
         done = 0
         events, position = events_table(app, store)
-        workers = processes if processes is not None else _processes(cut)
+        workers = processes if processes is not None else DEFAULT_PROCESSES
         if workers <= 1:
             for pids in _windows(store, events, position, cut):
                 done += fold_and_write(app, store, shadow, pids, cut)
@@ -122,10 +121,6 @@ def fold_and_write(app: DeliveryApplication, store: ViewStore, shadow: ViewTable
     states, audit = _fold_window(app, store, events, position, cut, pids)
     _write(store, shadow, states, audit)
     return len(audit)
-
-
-def _processes(cut: int) -> int:
-    return min(os.cpu_count() or 1, MAX_PROCESSES) if cut >= PARALLEL_FROM else 1
 
 
 def _in_parallel(store: ViewStore, events: str, position: str, cut: int, workers: int,
@@ -226,12 +221,30 @@ def _write(
     headers = [header_values(s) for s, _ in states]
     snapshots = [snap for _, snaps in states for snap in snaps]
     with store.engine.begin() as conn:
-        for stmt, values in (
-            (tables.rows.insert(), rows), (tables.portfolio.insert(), headers),
-            (tables.snapshots.insert(), snapshots), (tables.audit.insert(), audit),
+        for table, values in (
+            (tables.rows, rows), (tables.portfolio, headers), (tables.snapshots, snapshots), (tables.audit, audit),
         ):
+            if store.dialect == "postgresql":
+                _copy(store, conn, table, values)
+                continue
             for start in range(0, len(values), WRITE_CHUNK):
-                conn.execute(stmt, values[start:start + WRITE_CHUNK])
+                conn.execute(table.insert(), values[start:start + WRITE_CHUNK])
+
+
+def _copy(store: ViewStore, conn: Connection, table: Table, values: list[dict[str, Any]]) -> None:
+    """PostgreSQL's COPY: rows streamed in one command, not one INSERT each."""
+    if not values:
+        return
+    from psycopg import sql
+
+    columns = [c.name for c in table.columns]
+    name = sql.Identifier(store.database.schema, table.name) if store.database.schema else sql.Identifier(table.name)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(name, sql.SQL(", ").join(map(sql.Identifier, columns)))
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in values:
+            copy.write_row([row[c] for c in columns])
 
 
 def _swap(store: ViewStore, app: DeliveryApplication, shadow: ViewTables, cut: int) -> int:
