@@ -80,13 +80,12 @@ class Applier:
                 if self.postgres and not self._lead():
                     self.stop_event.wait(1.0)
                     continue
-                applied = self.reads.catch_up()
+                self.reads.catch_up()
                 self.reads.failure = None
                 delay = RETRY_FIRST_SECONDS
-                if not applied:
-                    # Another process may have applied events (a CLI command): cached reads go.
+                if self._idle() is False:
+                    # Nothing woke it: another process may have applied events (a CLI command).
                     self.reads.advanced_elsewhere()
-                    self._idle()
             except ApplyFailed as exc:
                 self.reads.report_failure(exc)
                 self.stop_event.wait(delay)
@@ -116,16 +115,19 @@ class Applier:
         self.leading = bool(got)
         return self.leading
 
-    def _idle(self) -> None:
+    def _idle(self) -> bool:
+        """Wait for a save or a NOTIFY (True), or the idle time out (False)."""
         if self._conn is not None:
-            # Woken by the store's NOTIFY (a commit); stop is seen within the timeout.
+            # Woken by the store's NOTIFY (a commit); stop is seen within STOP_SECONDS.
             deadline = time.monotonic() + self.idle_seconds
             while not self.stop_event.is_set() and time.monotonic() < deadline:
-                if any(True for _ in self._conn.notifies(timeout=STOP_SECONDS, stop_after=1)):
-                    return
-        else:
-            self.wake.wait(self.idle_seconds)
-            self.wake.clear()
+                if self.wake.is_set() or any(True for _ in self._conn.notifies(timeout=STOP_SECONDS, stop_after=1)):
+                    self.wake.clear()
+                    return True
+            return False
+        woken = self.wake.wait(self.idle_seconds)
+        self.wake.clear()
+        return woken
 
     def _disconnect(self) -> None:
         if self._conn is not None:

@@ -21,7 +21,7 @@ from datetime import UTC
 from typing import Any
 
 from eventsourcing.persistence import Tracking
-from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, insert, select
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, bindparam, insert, select
 from sqlalchemy.engine import Connection
 
 from projections.events import data, kind
@@ -71,17 +71,15 @@ def define_table(metadata: Any) -> Table:
 
 def apply_chain(conn: Connection, table: Table, batch: Sequence[tuple[Any, Tracking]]) -> None:
     """Link a batch of events (in store order) onto the stored heads of both chains."""
-    last = conn.execute(select(table.c.store_link).order_by(table.c.position.desc()).limit(1)).scalar()
+    store_head_stmt, project_head_stmt, insert_stmt = _statements(table)
+    last = conn.execute(store_head_stmt).scalar()
     store_head = bytes.fromhex(last) if last else GENESIS
     heads: dict[str, bytes] = {}
     rows = []
     for event, tracking in batch:
         pid = str(event.originator_id)
         if pid not in heads:
-            previous = conn.execute(
-                select(table.c.project_link).where(table.c.project_id == pid)
-                .order_by(table.c.version.desc()).limit(1)
-            ).scalar()
+            previous = conn.execute(project_head_stmt, {"pid": pid}).scalar()
             heads[pid] = bytes.fromhex(previous) if previous else GENESIS
         body = canonical(event)
         heads[pid] = link(heads[pid], body)
@@ -90,7 +88,22 @@ def apply_chain(conn: Connection, table: Table, batch: Sequence[tuple[Any, Track
             "position": tracking.notification_id, "project_id": pid, "version": event.originator_version,
             "project_link": heads[pid].hex(), "store_link": store_head.hex(),
         })
-    conn.execute(insert(table), rows)
+    conn.execute(insert_stmt, rows)
+
+
+_STATEMENTS: dict[str, tuple[Any, Any, Any]] = {}
+
+
+def _statements(table: Table) -> tuple[Any, Any, Any]:
+    """The chain's three statements, built once (SQLAlchemy caches their compiled form)."""
+    if table.name not in _STATEMENTS:
+        _STATEMENTS[table.name] = (
+            select(table.c.store_link).order_by(table.c.position.desc()).limit(1),
+            select(table.c.project_link).where(table.c.project_id == bindparam("pid"))
+            .order_by(table.c.version.desc()).limit(1),
+            insert(table),
+        )
+    return _STATEMENTS[table.name]
 
 
 # ---------------------------------------------------------------- verifying

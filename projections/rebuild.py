@@ -93,7 +93,7 @@ def rebuild(
     """
     with rebuild_lock(store):
         cut = app.recorder.max_notification_id() or 0
-        shadow = ViewTables(store.dialect, rebuilding=True)
+        shadow = ViewTables(store.dialect, rebuilding=True, schema=store.database.schema)
         with store.engine.begin() as conn:
             for table in reversed(shadow.all):
                 table.drop(conn, checkfirst=True)
@@ -156,7 +156,7 @@ def _worker_start(url: str, application_name: str) -> None:
     database = Database(url)
     app = DeliveryApplication(database)
     store = ViewStore(database, application_name)
-    _worker.update(app=app, store=store, shadow=ViewTables(store.dialect, rebuilding=True))
+    _worker.update(app=app, store=store, shadow=ViewTables(store.dialect, rebuilding=True, schema=database.schema))
 
 
 def _worker_window(pids: list[str], cut: int) -> int:

@@ -174,8 +174,8 @@ class ReadSide:
         applied = 0
         total: int | None = None
         stalled = 0
+        start = self.stored_position() + 1
         while not self.stopping.is_set():
-            start = self.stored_position() + 1
             notifications = self.app.recorder.select_notifications(start, self.batch_size, inclusive_of_start=True)
             if not notifications:
                 break
@@ -191,19 +191,24 @@ class ReadSide:
                     applied += done.count
                 raise AssertionError("a batch failed but none of its events did") from None
             if done.count == 0:
+                # Another applier got there first (or nothing moves: say where after a few tries).
                 stalled += 1
-                if stalled >= STALLED_BATCHES and self.stored_position() < notifications[0].id:
+                start = self.stored_position() + 1
+                if stalled >= STALLED_BATCHES and start <= notifications[0].id:
                     raise ApplyFailed(notifications[0].id, notifications[-1].id, "any",
                                       RuntimeError("the views' position does not move"))
                 continue
             stalled = 0
             applied += done.count
+            start = done.position + 1
             self._advanced(done.position, done.projects)
             self.metrics["events_applied"] += done.count
             if progress is not None:
                 if total is None:
-                    total = (self.app.recorder.max_notification_id() or 0) - start + 1
+                    total = (self.app.recorder.max_notification_id() or 0) - start + 1 + applied
                 progress(min(applied, total), total)
+            if len(notifications) < self.batch_size:
+                break  # at the head: the next save or NOTIFY wakes the applier again
         return applied
 
     def wait_for(self, position: int | None, timeout: float = 10.0) -> None:

@@ -26,6 +26,7 @@ from eventsourcing.persistence import Tracking, TrackingRecorder
 from pydantic import TypeAdapter
 from sqlalchemy import (
     Engine,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -34,7 +35,6 @@ from sqlalchemy import (
     inspect,
     select,
     text,
-    tuple_,
     update,
 )
 from sqlalchemy.engine import Connection
@@ -170,7 +170,16 @@ class ViewStore(TrackingRecorder):
         self.dialect = self.engine.dialect.name
         # Where the applier announces each committed batch (PostgreSQL), per store.
         self.views_channel = database.channel("views")
-        self.live = ViewTables(self.dialect)
+        self.live = ViewTables(self.dialect, schema=database.schema)
+        pt = positions_table
+        mine = pt.c.application_name == self.application_name
+        self._select_positions = select(pt.c.view_group, pt.c.notification_id).where(mine)
+        self._lock_positions = select(pt.c.view_group).where(mine).order_by(pt.c.view_group).with_for_update()
+        self._advance_position = (
+            update(pt).where(mine, pt.c.view_group.in_(bindparam("groups", expanding=True)),
+                             pt.c.notification_id == bindparam("old"))
+            .values(notification_id=bindparam("new"))
+        )
         create_all(self.engine, metadata)
         self._ensure_positions()
 
@@ -206,19 +215,14 @@ class ViewStore(TrackingRecorder):
 
     def insert_tracking(self, tracking: Tracking) -> None:
         with self.engine.begin() as conn:
-            for group in GROUP_TABLES:
-                self._advance(conn, group, self.positions(conn)[group], tracking.notification_id)
+            for group, position in self.positions(conn).items():
+                self._advance(conn, [group], position, tracking.notification_id)
 
-    def _advance(self, conn: Connection, group: str, old: int, new: int) -> None:
-        moved = conn.execute(
-            update(positions_table)
-            .where(positions_table.c.view_group == group,
-                   positions_table.c.application_name == self.application_name,
-                   positions_table.c.notification_id == old)
-            .values(notification_id=new)
-        )
-        if moved.rowcount != 1:
-            raise _Raced(group)
+    def _advance(self, conn: Connection, groups: list[str], old: int, new: int) -> None:
+        """Move these groups from `old` to `new` (compare-and-set): all of them, or raise _Raced."""
+        moved = conn.execute(self._advance_position, {"groups": groups, "old": old, "new": new})
+        if moved.rowcount != len(groups):
+            raise _Raced(groups)
 
     def set_positions(self, conn: Connection, groups: Iterable[str], position: int) -> None:
         for group in groups:
@@ -231,9 +235,7 @@ class ViewStore(TrackingRecorder):
 
     def positions(self, conn: Connection | None = None) -> dict[str, int]:
         """Each group's last applied position (0 before any)."""
-        stmt = select(positions_table.c.view_group, positions_table.c.notification_id).where(
-            positions_table.c.application_name == self.application_name
-        )
+        stmt = self._select_positions
         if conn is None:
             with self.reader.connect() as c:
                 rows = c.execute(stmt).all()
@@ -300,11 +302,7 @@ class ViewStore(TrackingRecorder):
         groups' position rows until the transaction ends.
         """
         if self.dialect != "sqlite":
-            conn.execute(
-                select(positions_table.c.view_group)
-                .where(positions_table.c.application_name == self.application_name)
-                .order_by(positions_table.c.view_group).with_for_update()
-            )
+            conn.execute(self._lock_positions)
 
     def apply(self, batch: Sequence[tuple[Any, Tracking]]) -> int:
         return self.apply_batch(batch).count
@@ -323,6 +321,7 @@ class ViewStore(TrackingRecorder):
             with self.engine.begin() as conn:
                 self.lock_groups(conn)
                 positions = self.positions(conn)
+                behind: dict[int, list[str]] = {}
                 for group, position in positions.items():
                     todo = [(e, t) for e, t in batch if t.notification_id > position]
                     if not todo:
@@ -336,8 +335,10 @@ class ViewStore(TrackingRecorder):
                             self.apply_audit(conn, self.live, todo)
                     except (IntegrityError, KeyError, AssertionError, ValueError, TypeError, AttributeError) as exc:
                         raise ApplyFailed(todo[0][1].notification_id, last, group, exc) from exc
-                    self._advance(conn, group, position, last)
+                    behind.setdefault(position, []).append(group)
                     result.count = max(result.count, len(todo))
+                for old, groups in behind.items():
+                    self._advance(conn, groups, old, last)
                 result.position = last
                 if notify and self.dialect == "postgresql" and result.count:
                     conn.execute(select(func.pg_notify(self.views_channel, announce(last, result.projects))))
@@ -390,24 +391,18 @@ class ViewStore(TrackingRecorder):
             conn.execute(tables.insert_audit, values[start:start + CHUNK])
 
     def _headers(self, conn: Connection, tables: ViewTables, pids: list[str]) -> dict[str, ProjectHeader]:
-        t = tables.portfolio
         found: dict[str, ProjectHeader] = {}
         for start in range(0, len(pids), CHUNK):
-            chunk = pids[start:start + CHUNK]
-            for pid, doc in conn.execute(select(t.c.project_id, t.c.doc).where(t.c.project_id.in_(chunk))):
+            for pid, doc in conn.execute(tables.select_headers, {"ids": pids[start:start + CHUNK]}):
                 found[pid] = ProjectHeader.model_validate_json(doc)
         return found
 
     def _fetch(
         self, conn: Connection, tables: ViewTables, keys: list[tuple[str, str, str]],
     ) -> dict[str, dict[Key, Any]]:
-        t = tables.rows
         found: dict[str, dict[Key, Any]] = {}
         for start in range(0, len(keys), CHUNK):
-            stmt = select(t.c.project_id, t.c.kind, t.c.key, t.c.seq, t.c.doc).where(
-                tuple_(t.c.project_id, t.c.kind, t.c.key).in_(keys[start:start + CHUNK])
-            )
-            for pid, k, key, seq, doc in conn.execute(stmt):
+            for pid, k, key, seq, doc in conn.execute(tables.select_rows, {"keys": keys[start:start + CHUNK]}):
                 found.setdefault(pid, {})[(k, key)] = (seq, ROW_TYPES[k].model_validate_json(doc))
         return found
 
@@ -415,11 +410,7 @@ class ViewStore(TrackingRecorder):
         return self._fetch(conn, tables, [(pid, *k) for k in keys]).get(pid, {})
 
     def _next_milestone(self, conn: Connection, tables: ViewTables, pid: str) -> NextMilestone | None:
-        t = tables.rows
-        doc = conn.execute(
-            select(t.c.doc).where(t.c.project_id == pid, t.c.due_open.is_not(None))
-            .order_by(t.c.due_open, t.c.seq).limit(1)
-        ).scalar()
+        doc = conn.execute(tables.select_next_milestone, {"pid": pid}).scalar()
         return None if doc is None else next_of(MilestoneRecord.model_validate_json(doc))
 
     # ------------------------------------------------------------- reading

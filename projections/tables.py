@@ -6,8 +6,6 @@ the shadow copies a rebuild fills before it swaps them in (projections/rebuild.p
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -22,11 +20,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     func,
     select,
+    text,
+    tuple_,
 )
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.types import TupleType
 
 from delivery.settings import Database
 from projections import chain
@@ -139,9 +140,9 @@ def shadow(table: Table, into: MetaData) -> Table:
 
 
 class ViewTables:
-    """One generation of the rebuildable tables and their write statements."""
+    """One generation of the rebuildable tables and their statements, built once (compiled once, cached)."""
 
-    def __init__(self, dialect: str, *, rebuilding: bool = False) -> None:
+    def __init__(self, dialect: str, *, rebuilding: bool = False, schema: str | None = None) -> None:
         if rebuilding:
             own = MetaData()
             self.portfolio, self.rows, self.snapshots, self.audit = (
@@ -151,21 +152,43 @@ class ViewTables:
             self.portfolio, self.rows, self.snapshots, self.audit = (
                 portfolio_table, rows_table, snapshots_table, audit_table,
             )
-        self.upsert_portfolio = upsert(dialect, self.portfolio)
-        self.upsert_rows = upsert(dialect, self.rows)
-        self.upsert_snapshots = upsert(dialect, self.snapshots)
+        schema = schema if dialect == "postgresql" else None
+        self.upsert_portfolio = upsert(self.portfolio, schema)
+        self.upsert_rows = upsert(self.rows, schema)
+        self.upsert_snapshots = upsert(self.snapshots, schema)
         self.insert_audit = self.audit.insert()
+        p, r = self.portfolio, self.rows
+        self.select_headers = select(p.c.project_id, p.c.doc).where(
+            p.c.project_id.in_(bindparam("ids", expanding=True))
+        )
+        self.select_rows = select(r.c.project_id, r.c.kind, r.c.key, r.c.seq, r.c.doc).where(
+            tuple_(r.c.project_id, r.c.kind, r.c.key).in_(
+                bindparam("keys", expanding=True, type_=TupleType(String(), String(), String()))
+            )
+        )
+        self.select_next_milestone = (
+            select(r.c.doc).where(r.c.project_id == bindparam("pid"), r.c.due_open.is_not(None))
+            .order_by(r.c.due_open, r.c.seq).limit(1)
+        )
 
     @property
     def all(self) -> tuple[Table, ...]:
         return (self.portfolio, self.rows, self.snapshots, self.audit)
 
 
-def upsert(dialect: str, table: Table) -> Insert:
-    """INSERT ... ON CONFLICT (primary key) DO UPDATE every other column, for executemany."""
-    module: Any = sqlite if dialect == "sqlite" else postgresql
-    stmt = module.insert(table)
+def upsert(table: Table, schema: str | None) -> TextClause:
+    """INSERT ... ON CONFLICT (primary key) DO UPDATE every other column, for executemany.
+
+    Written as text (the same on SQLite and PostgreSQL) with typed parameters: the dialects'
+    own upsert constructs are not cached by SQLAlchemy, and compiling one per batch cost
+    more than the batch.
+    """
     keys = [c.name for c in table.primary_key.columns]
-    update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
-    result: Insert = stmt.on_conflict_do_update(index_elements=keys, set_=update)
-    return result
+    columns = [c.name for c in table.columns]
+    name = f'"{schema}"."{table.name}"' if schema else f'"{table.name}"'
+    sql = (
+        f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
+    )
+    return text(sql).bindparams(*[bindparam(c, type_=table.c[c].type) for c in columns])
