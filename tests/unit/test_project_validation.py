@@ -30,6 +30,12 @@ from tests.unit.domain_helpers import D0, MEASURABLE, Given, invalid, refused, w
     ({"description": 3}, "description", "must be a string"),
     ({"actor": ""}, "actor", "must not be empty"),
     ({"actor": None}, "actor", "must be a string"),
+    # What no store can keep (PostgreSQL refuses NUL in text) or no calendar can show.
+    ({"name": "Mall\u0000app"}, "name", "must not contain control characters or lone surrogates (found U+0000)"),
+    ({"client": "Acme\u0001"}, "client", "must not contain control characters or lone surrogates (found U+0001)"),
+    ({"description": "a\u007fb"}, "description",
+     "must not contain control characters or lone surrogates (found U+007F)"),
+    ({"name": "x\ud800"}, "name", "must not contain control characters or lone surrogates (found U+D800)"),
 ])
 def test_create_refuses_bad_input_naming_the_field(kwargs: dict[str, Any], field: str, rule: str) -> None:
     args: dict[str, Any] = {"name": "Mini-program", "client": "Acme", "description": "", "actor": "pm"}
@@ -44,6 +50,11 @@ def test_create_refuses_bad_input_naming_the_field(kwargs: dict[str, Any], field
 def test_limits_are_inclusive_and_surrounding_blanks_do_not_count() -> None:
     project = Project.create(name=" " + "n" * 200 + " ", client="c" * 120, description="d" * 2000, actor="pm")
     assert (len(project.name), len(project.client), len(project.description)) == (200, 120, 2000)
+
+
+def test_tabs_and_line_breaks_are_ordinary_input() -> None:
+    project = Project.create(name="Mall app", client="Acme", description="line one\n\tline two\r\n", actor="pm")
+    assert project.description == "line one\n\tline two"
 
 
 def test_chinese_text_is_ordinary_input() -> None:
