@@ -49,7 +49,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli_audit.add_commands(commands)
 
     args = parser.parse_args(argv)
-    result: int = args.handler(args)
+    from projections.store import ApplyFailed
+
+    try:
+        result: int = args.handler(args)
+    except ApplyFailed as exc:
+        print(f"delivery {args.command}: {exc}. The store is not what the views were built from: "
+              "`delivery verify` names what changed.", file=sys.stderr)
+        return 3
     return result
 
 

@@ -79,12 +79,18 @@ def _open(catch_up: bool = True) -> Iterator[Any]:
     from api.cli import ProgressLine
     from delivery.application import DeliveryApplication
     from projections.service import ReadSide
+    from projections.store import ApplyFailed
 
     app = DeliveryApplication()
     try:
         with ReadSide(app) as reads:
             if catch_up:
-                reads.catch_up(progress=ProgressLine("Linking new events"))
+                try:
+                    reads.catch_up(progress=ProgressLine("Linking new events"))
+                except ApplyFailed as exc:
+                    # The store is not what the views were built from: say where, and check what there is.
+                    print(f"delivery: {exc}; going on with the views up to position {reads.stored_position()}.",
+                          file=sys.stderr)
             yield reads
     finally:
         app.close()
