@@ -118,10 +118,13 @@ class DeliveryApplication(Application[UUID]):
         recordings = self.save(project)
         if not recordings:
             return None
-        position = recordings[-1].notification.id
-        for listener in self.after_save:
-            listener(position)
-        return position
+        return recordings[-1].notification.id
+
+    def _saved(self, position: int | None) -> None:
+        """Tell the listeners (the in-process views) once the project's lock is released."""
+        if position is not None:
+            for listener in self.after_save:
+                listener(position)
 
     def execute(
         self,
@@ -166,6 +169,7 @@ class DeliveryApplication(Application[UUID]):
                 else:
                     lost = False
             if not lost:
+                self._saved(position)
                 return Recorded(project.id, value, project.version, position)
             if expected_version is not None:
                 latest = self.get_project(pid).version
@@ -188,6 +192,7 @@ class DeliveryApplication(Application[UUID]):
         who = v.text("actor", actor, max_len=v.NAME_MAX)
         project = Project.create(name=name, client=client, description=description, actor=who)
         position = self._save(project)
+        self._saved(position)
         return Recorded(project.id, project.id, project.version, position)
 
     def transition(self, project_id: UUID | str, *, to_stage: str | Stage, reason: str = "",

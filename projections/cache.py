@@ -43,15 +43,21 @@ class ViewCache:
             return found  # type: ignore[no-any-return]
         epoch = self.epoch
         value = make()
-        if self.enabled:
-            with self._lock:
-                if epoch == self.epoch:
-                    self._entries[(owner, key)] = value
-                    self._owned.setdefault(owner, set()).add(key)
-                    while len(self._entries) > self._max:
-                        (old_owner, old_key), _ = self._entries.popitem(last=False)
-                        self._owned.get(old_owner, set()).discard(old_key)
+        self.put(owner, key, value, epoch)
         return value
+
+    def put(self, owner: str, key: Hashable, value: Any, epoch: int) -> None:
+        """Keep `value`, computed when the epoch was `epoch`, unless an invalidation went by since."""
+        if not self.enabled:
+            return
+        with self._lock:
+            if epoch == self.epoch:
+                self._entries[(owner, key)] = value
+                self._entries.move_to_end((owner, key))
+                self._owned.setdefault(owner, set()).add(key)
+                while len(self._entries) > self._max:
+                    (old_owner, old_key), _ = self._entries.popitem(last=False)
+                    self._owned.get(old_owner, set()).discard(old_key)
 
     def drop(self, projects: set[str] | None) -> None:
         """Forget what these projects (None: every project) and every portfolio page showed."""

@@ -311,15 +311,32 @@ class ReadSide:
         # As of a moment, a step still open then is counted up to that moment.
         return views.release_list(pid, state, min(now, as_of) if as_of else now)
 
+    def kept_encoded(self, view: str, project_id: str, now: datetime) -> bytes | None:
+        """A live view's JSON if kept for this moment (no database, no thread hand-off), else None."""
+        found = self.cache.get(project_id, view + ".json")
+        if found is not None and found[0] == _moment(view, now):
+            return found[1]  # type: ignore[no-any-return]
+        return None
+
     def encoded(self, view: str, project_id: str, now: datetime) -> bytes:
-        """A live view as the API sends it (JSON bytes), kept with the view."""
-        key = (view + ".json", now.date() if view == "milestones" else None)
+        """A live view as the API sends it (JSON bytes), kept until the project's next event.
+
+        The milestone list is kept for the day (its statuses depend on it) and the release
+        list for the second (time at the current step counts up to now).
+        """
+        moment = _moment(view, now)
+        kept = self.kept_encoded(view, project_id, now)
+        if kept is not None:
+            return kept
+        epoch = self.cache.epoch
         if view == "releases":
-            return self.releases(project_id, now=now).model_dump_json().encode()
-        return self.cache.get_or_make(  # type: ignore[no-any-return]
-            str(project_id), key, lambda: getattr(self, _VIEW_METHODS[view])(project_id, **(
-                {"now": now} if view == "milestones" else {})).model_dump_json().encode(),
-        )
+            body = self.releases(project_id, now=now.replace(microsecond=0)).model_dump_json().encode()
+        elif view == "milestones":
+            body = self.milestones(project_id, now=now).model_dump_json().encode()
+        else:
+            body = getattr(self, _VIEW_METHODS[view])(project_id).model_dump_json().encode()
+        self.cache.put(str(project_id), view + ".json", (moment, body), epoch)
+        return body
 
     def _state(
         self, project_id: UUID | str, as_of: datetime | None, position: int | None,
@@ -460,6 +477,15 @@ class ReadSide:
             project_id=pid, items=items, next_cursor=str(items[-1].position) if more else None,
         )
 
+
+
+def _moment(view: str, now: datetime) -> Any:
+    """What a kept answer depends on besides the project's version."""
+    if view == "milestones":
+        return now.date()
+    if view == "releases":
+        return now.replace(microsecond=0)
+    return None
 
 
 _VIEW_METHODS = {"milestones": "milestones", "checklist": "checklist", "change-requests": "change_log",

@@ -26,7 +26,7 @@ ERRORS = responses(401, 403, 404, 422)
 async def answer(reads: ReadSide, view: str, project_id: str, as_of: datetime | None) -> Response:
     now = clock.now()
     if as_of is None:
-        body = reads.cache.get(project_id, (view + ".json", now.date() if view == "milestones" else None))
+        body = reads.kept_encoded(view, project_id, now)
         if body is None:
             body = await run_in_threadpool(reads.encoded, view, project_id, now)
         return Response(body, media_type="application/json")
