@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run demo status test test-fast lint bench clean
+.PHONY: install run demo status test test-fast lint bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +42,15 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# Every figure of docs/performance.md on SQLite and PostgreSQL (127.0.0.1:5432, database test), each against a
+# baseline measured in the same run; writes bench/results/latest.json. The full run grows the store to 1M events
+# and takes long (15-20 minutes per store on 2 cores); bench-quick runs the same at small sizes in under two
+# minutes. Options: make bench BENCH_ARGS="--stores sqlite --sizes 10000,100000" (docs/performance.md).
 bench: install
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
+
+bench-quick: install
+	$(BIN)/python bench/run_all.py --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,80 +1,186 @@
-"""Rebuild throughput: events/s folded into every view, against reading and decoding the same events.
+"""Rebuild: `delivery rebuild` events/s and peak RSS, against the library reading and decoding the same events.
 
-The baseline is the store's own ceiling (select_notifications + decode, no views),
-measured in the same run; the ratio says what the views cost on top of it.
-Usage: python bench/rebuild.py [--projects 200] [--url postgresql://...?schema=bench]
+The subject is the real command as its own process; the baseline is another process
+that only pages through `app.recorder.select_notifications` (500 at a time) and decodes
+each with `app.mapper.to_domain_event`. They alternate `--reps` times at each size and
+the medians are compared. Rates are the processes' own timings (start-up excluded:
+the rebuild's from its "Rebuilt every view from N events in S s" line, else wall time);
+peak RSS is each child's `ru_maxrss` from `os.wait4`.
+
+Usage: python bench/rebuild.py [--sizes 10000,100000] [--url URL] [--reps 3] [--per-project 100]
+       python bench/rebuild.py --decode-only --url URL   (the baseline alone; prints JSON)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
+from dataclasses import dataclass
 from pathlib import Path
 
-from delivery.application import DeliveryApplication
-from delivery.settings import Database
-from projections.service import ReadSide
+from report import Figure, failed, table
+from servers import DELIVERY, PYTHON, pg_schema, store_env
 
-PM = "bench"
-
-
-def write_project(app: DeliveryApplication, i: int) -> None:
-    pid = app.create_project(name=f"Project {i:05d}", client=f"Client {i % 50}", actor=PM).value
-    for k, tier in enumerate(("core", "core", "touchpoint", "value_added")):
-        app.add_scope_item(pid, title=f"{tier} item {k}", tier=tier, actor=PM)
-    for stage in ("research", "solution"):
-        mid = app.plan_milestone(pid, title=f"{stage} done", stage=stage, due_on=date.today(), actor=PM).value
-        for k in range(3):
-            cid = app.add_criterion(pid, milestone_id=mid, text=f"criterion {k}", actor=PM).value
-            app.verify_criterion(pid, criterion_id=cid, evidence="signed", actor=PM)
-        app.reschedule_milestone(pid, milestone_id=mid, due_on=date.today() + timedelta(days=3), reason="slip",
-                                 actor=PM)
-        app.complete_milestone(pid, milestone_id=mid, actor=PM)
-        app.transition(pid, to_stage={"research": "solution", "solution": "planning"}[stage], actor=PM)
-    for k in range(3):
-        cr = app.raise_change_request(pid, title=f"change {k}", requested_by="client", kind="add",
-                                      tier="value_added", schedule_days=2, cost=500, actor=PM).value
-        app.approve_change_request(pid, change_request_id=cr, actor=PM)
+HERE = Path(__file__).resolve().parent
+REBUILT = re.compile(r"Rebuilt every view from ([\d,]+) events in ([\d.]+) s")
+RSS_LIMIT_MB = 300
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--projects", type=int, default=200)
-    parser.add_argument("--url", help="database URL (default: a temporary SQLite file)")
-    args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as folder:
-        database = Database(args.url or f"sqlite:///{Path(folder) / 'bench.sqlite3'}")
-        app = DeliveryApplication(database)
+@dataclass
+class Run:
+    events: int
+    seconds: float  # the process's own timing of the work
+    wall: float  # the whole process, start-up included
+    rss_mb: float
+    self_timed: bool
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+def _measured(command: list[str], env: dict[str, str]) -> tuple[int, str, str, float, float]:
+    """Run a child to its end: exit code, stdout, stderr, wall seconds, peak RSS in MB."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        for i in range(args.projects):
-            write_project(app, i)
-        written = app.recorder.max_notification_id() or 0
-        write_s = time.perf_counter() - started
+        popen = subprocess.Popen(command, env=env, stdout=out, stderr=err)
+        _pid, status, usage = os.wait4(popen.pid, 0)
+        wall = time.perf_counter() - started
+        popen.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return (popen.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace"), wall,
+                usage.ru_maxrss / 1024)
 
+
+def rebuild_once(url: str, events: int) -> Run:
+    code, _out, err, wall, rss = _measured([DELIVERY, "rebuild"], store_env(url))
+    if code != 0:
+        raise RuntimeError(f"delivery rebuild exited {code}: {err.strip()[-600:]}")
+    match = REBUILT.search(err)
+    if match:
+        return Run(int(match.group(1).replace(",", "")), float(match.group(2)), wall, rss, True)
+    return Run(events, wall, wall, rss, False)
+
+
+def decode_once(url: str) -> Run:
+    code, out, err, wall, rss = _measured([PYTHON, str(HERE / "rebuild.py"), "--decode-only", "--url", url],
+                                          store_env(url))
+    if code != 0:
+        raise RuntimeError(f"decode baseline exited {code}: {err.strip()[-600:]}")
+    raw = json.loads(out.strip().splitlines()[-1])
+    return Run(raw["events"], raw["seconds"], wall, rss, True)
+
+
+def decode_only(url: str) -> dict[str, float]:
+    """The baseline's body: read every event in pages of 500 and decode it, nothing else."""
+    from delivery.application import DeliveryApplication
+    from delivery.settings import Database
+
+    app = DeliveryApplication(Database(url))
+    try:
         started = time.perf_counter()
         position, decoded = 1, 0
         while True:
-            batch = app.recorder.select_notifications(position, 500, inclusive_of_start=True)
-            if not batch:
+            page = app.recorder.select_notifications(position, 500, inclusive_of_start=True)
+            if not page:
                 break
-            decoded += sum(1 for n in batch if app.mapper.to_domain_event(n) is not None)
-            position = batch[-1].id + 1
-        read_s = time.perf_counter() - started
-
-        with ReadSide(app) as views:
-            started = time.perf_counter()
-            rebuilt = views.rebuild()
-            rebuild_s = time.perf_counter() - started
+            for notification in page:
+                app.mapper.to_domain_event(notification)
+                decoded += 1
+            position = page[-1].id + 1
+        return {"events": decoded, "seconds": time.perf_counter() - started}
+    finally:
         app.close()
 
-    print(f"rebuild on {database.kind}: {args.projects} projects, {written:,} events")
-    print(f"  writing (one command per save):   {written / write_s:10,.0f} events/s")
-    print(f"  baseline: read + decode only:     {decoded / read_s:10,.0f} events/s")
-    print(f"  rebuild every view from zero:     {rebuilt / rebuild_s:10,.0f} events/s "
-          f"({rebuilt / rebuild_s / (decoded / read_s):.2f}x the baseline)")
+
+def measure(url: str, events: int, reps: int) -> list[Figure]:
+    """The rebuild figures at the store's current size."""
+    label = f"rebuild events/s at {events:,} events"
+    subject: list[Run] = []
+    baseline: list[Run] = []
+    try:
+        for rep in range(reps):
+            # Alternate which goes first, so neither always runs on a warmer page cache.
+            if rep % 2:
+                subject.append(rebuild_once(url, events))
+                baseline.append(decode_once(url))
+            else:
+                baseline.append(decode_once(url))
+                subject.append(rebuild_once(url, events))
+    except RuntimeError as exc:
+        return [failed(f"rebuild.{events}", label, "ev/s", str(exc), ">= 0.5"),
+                failed(f"rebuild_rss.{events}", f"rebuild peak RSS at {events:,} events", "MB", str(exc),
+                       f"< {RSS_LIMIT_MB}", on_value=True)]
+    note = "" if all(r.self_timed for r in subject) else "rebuild timed by wall clock (no 'Rebuilt ...' line)"
+    rate = Figure(f"rebuild.{events}", label, "ev/s", statistics.median(r.rate for r in subject),
+                  statistics.median(r.rate for r in baseline), "read+decode only (same events, own process)",
+                  ">= 0.5", samples={"subject": [r.rate for r in subject], "baseline": [r.rate for r in baseline],
+                                     "subject_wall_s": [r.wall for r in subject]}, note=note)
+    rss = Figure(f"rebuild_rss.{events}", f"rebuild peak RSS at {events:,} events", "MB",
+                 max(r.rss_mb for r in subject), max(r.rss_mb for r in baseline), "read+decode process",
+                 f"< {RSS_LIMIT_MB}", on_value=True,
+                 samples={"subject": [r.rss_mb for r in subject], "baseline": [r.rss_mb for r in baseline]})
+    return [rate, rss]
+
+
+def flatness(figures: list[Figure]) -> Figure | None:
+    """Peak RSS at the largest size over the smallest: flat means about 1."""
+    rss = [f for f in figures if f.key.startswith("rebuild_rss.") and f.value is not None]
+    if len(rss) < 2:
+        return None
+    first, last = rss[0], rss[-1]
+    assert first.value is not None and last.value is not None
+    return Figure("rebuild_rss.growth", f"rebuild RSS growth ({last.key.split('.')[1]} / {first.key.split('.')[1]} "
+                  "events)", "x", last.value / first.value, target="<= 1.2", on_value=True,
+                  note="'flat' read as at most 1.2x from the smallest to the largest size")
+
+
+def run_sizes(url: str, sizes: list[int], reps: int, per_project: int) -> list[Figure]:
+    """Grow the store through `sizes`, measuring at each."""
+    from generate import Generator
+
+    figures: list[Figure] = []
+    generator = Generator(url)
+    try:
+        for size in sizes:
+            events = generator.grow_to(size, per_project)
+            figures += measure(url, events, reps)
+    finally:
+        generator.close()
+    growth = flatness(figures)
+    return figures + ([growth] if growth else [])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", help="the store (default: a temporary SQLite file); PostgreSQL gets a fresh schema")
+    parser.add_argument("--sizes", default="10000,100000", help="comma-separated event counts")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--per-project", type=int, default=100)
+    parser.add_argument("--decode-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.decode_only:
+        print(json.dumps(decode_only(args.url)))
+        return 0
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if args.url and args.url.startswith("postgres"):
+        with pg_schema(args.url) as url:
+            figures = run_sizes(url, sizes, args.reps, args.per_project)
+        kind = "postgresql"
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            figures = run_sizes(args.url or f"sqlite:///{Path(folder) / 'bench.sqlite3'}", sizes, args.reps,
+                                args.per_project)
+        kind = "sqlite"
+    print(table(kind, figures))
     return 0
 
 
