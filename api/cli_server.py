@@ -40,9 +40,15 @@ def _serve(args: argparse.Namespace) -> int:
         # Each worker process builds its own app from the same setting.
         uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers)
     else:
+        import gc
+
         from api.app import create_app
 
-        uvicorn.run(create_app(), host=args.host, port=args.port)
+        app = create_app()
+        # What start-up built lives as long as the process: keep the collector from walking it again and again.
+        gc.collect()
+        gc.freeze()
+        uvicorn.run(app, host=args.host, port=args.port)
     return 0
 
 

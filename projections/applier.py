@@ -84,8 +84,10 @@ class Applier:
                 self.reads.failure = None
                 delay = RETRY_FIRST_SECONDS
                 if self._idle() is False:
-                    # Nothing woke it: another process may have applied events (a CLI command).
+                    # Nothing woke it: another process may have applied events (a CLI command),
+                    # and there is time to leave view snapshots for *as of* reads.
                     self.reads.advanced_elsewhere()
+                    self.reads.take_snapshots()
             except ApplyFailed as exc:
                 self.reads.report_failure(exc)
                 self.stop_event.wait(delay)

@@ -85,6 +85,9 @@ class ReadSide:
         self.metrics: Counter[str] = Counter()
         self.cache = ViewCache()
         self._cond = threading.Condition()
+        # Projects whose views moved (their version), and the version of each one's latest view snapshot.
+        self._due: dict[str, int] = {}
+        self._snapshotted: dict[str, int] = {}
         # Set to stop a long catch-up between batches (SIGTERM on the worker).
         self.stopping = stopping or threading.Event()
         self._known = 0
@@ -155,6 +158,29 @@ class ReadSide:
             elif projects:
                 self.cache.drop(projects)
 
+    def take_snapshots(self, limit: int = 50) -> int:
+        """Leave a view snapshot of the projects that moved SNAPSHOT_EVERY versions since their last one.
+
+        The applier calls this when idle: an *as of* read then folds at most that many
+        events past a snapshot, whether or not a rebuild or another reader left one.
+        """
+        taken = 0
+        for pid in list(self._due)[:limit]:
+            version = self._due.pop(pid)
+            last = self._snapshotted.get(pid)
+            if last is None:
+                last = self.store.latest_snapshot_version(pid)
+            if version - last < SNAPSHOT_EVERY:
+                self._snapshotted[pid] = last
+                continue
+            state = self.store.load_state(pid)
+            if state is None:
+                continue
+            self.store.save_snapshots([{"project_id": pid, "version": state.h.version, "doc": state.dumps()}])
+            self._snapshotted[pid] = state.h.version
+            taken += 1
+        return taken
+
     def advanced_elsewhere(self) -> None:
         """Look at the stored position: views moved by another process drop every kept read."""
         self._advanced(self.stored_position(), set())
@@ -201,6 +227,7 @@ class ReadSide:
             stalled = 0
             applied += done.count
             start = done.position + 1
+            self._due.update(done.versions)
             self._advanced(done.position, done.projects)
             self.metrics["events_applied"] += done.count
             if progress is not None:
@@ -375,11 +402,13 @@ class ReadSide:
     def _fold_to(self, pid: UUID, version: int) -> ProjectState | None:
         found = self.store.snapshot_at_or_before(str(pid), version)
         start, state = found if found is not None else (0, ProjectState())
+        # One snapshot left behind at most (the last multiple passed): the next read near here starts from it.
+        last_multiple = version - version % SNAPSHOT_EVERY
         saved: list[dict[str, Any]] = []
         for event in self.app.events.get(pid, gt=start, lte=version):
             fold([event], state)
             v = int(event.originator_version)
-            if v % SNAPSHOT_EVERY == 0 and v > start:
+            if v == last_multiple and v - start >= SNAPSHOT_EVERY:
                 saved.append({"project_id": str(pid), "version": v, "doc": state.dumps()})
         self.store.save_snapshots(saved)
         return state if state.header is not None else None

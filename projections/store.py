@@ -156,6 +156,8 @@ class Applied:
     count: int = 0
     position: int = 0
     projects: set[str] = field(default_factory=set)
+    # Each touched project's version after the batch.
+    versions: dict[str, int] = field(default_factory=dict)
 
 
 class ViewStore(TrackingRecorder):
@@ -328,7 +330,8 @@ class ViewStore(TrackingRecorder):
                         continue
                     try:
                         if group == "projects":
-                            result.projects |= self.apply_projects(conn, self.live, [e for e, _ in todo])
+                            result.versions = self.apply_projects(conn, self.live, [e for e, _ in todo])
+                            result.projects |= set(result.versions)
                         elif group == "chain":
                             chain.apply_chain(conn, chain_table, todo)
                         else:
@@ -346,8 +349,8 @@ class ViewStore(TrackingRecorder):
             return Applied()
         return result
 
-    def apply_projects(self, conn: Connection, tables: ViewTables, events: Sequence[Any]) -> set[str]:
-        """Fold events into the stored rows they touch; returns the projects touched."""
+    def apply_projects(self, conn: Connection, tables: ViewTables, events: Sequence[Any]) -> dict[str, int]:
+        """Fold events into the stored rows they touch; returns each touched project's new version."""
         by_project: dict[str, list[Any]] = {}
         for e in events:
             by_project.setdefault(str(e.originator_id), []).append(e)
@@ -371,7 +374,7 @@ class ViewStore(TrackingRecorder):
             if state.milestones_moved:
                 state.h.next_milestone = self._next_milestone(conn, tables, state.h.id)
         self.write_headers(conn, tables, states.values())
-        return set(states)
+        return {pid: state.h.version for pid, state in states.items()}
 
     def write_rows(self, conn: Connection, tables: ViewTables, states: Iterable[ProjectState]) -> None:
         values = [
@@ -416,10 +419,17 @@ class ViewStore(TrackingRecorder):
     # ------------------------------------------------------------- reading
 
     def load_state(self, project_id: str, conn: Connection | None = None) -> ProjectState | None:
-        """One project's complete view state as stored (None when the views have not seen it)."""
+        """One project's complete view state as stored (None when the views have not seen it).
+
+        Header and rows are read in one transaction that sees one moment (SQLite's read
+        transaction; REPEATABLE READ on PostgreSQL).
+        """
         if conn is None:
             with self.reader.connect() as c:
-                return self.load_state(project_id, c)
+                if self.dialect == "postgresql":
+                    c = c.execution_options(isolation_level="REPEATABLE READ")
+                with c.begin():
+                    return self.load_state(project_id, c)
         p, r = portfolio_table, rows_table
         doc = conn.execute(select(p.c.doc).where(p.c.project_id == project_id)).scalar()
         if doc is None:
@@ -453,6 +463,12 @@ class ViewStore(TrackingRecorder):
                 .order_by(s.c.version.desc()).limit(1)
             ).first()
         return None if row is None else (int(row.version), ProjectState.loads(row.doc))
+
+    def latest_snapshot_version(self, project_id: str) -> int:
+        s = snapshots_table
+        with self.reader.connect() as conn:
+            found = conn.execute(select(func.max(s.c.version)).where(s.c.project_id == project_id)).scalar()
+        return int(found or 0)
 
     def save_snapshots(self, values: list[dict[str, Any]]) -> None:
         """Keep view snapshots an *as of* fold passed (ignored when a rebuild or another reader won)."""

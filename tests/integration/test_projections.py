@@ -90,7 +90,7 @@ class CrashingStore(ViewStore):
         super().__init__(database)
         self.remaining = crash_after
 
-    def apply_projects(self, conn: Any, tables: Any, events: Any) -> set[str]:
+    def apply_projects(self, conn: Any, tables: Any, events: Any) -> dict[str, int]:
         if len(events) > self.remaining:
             raise RuntimeError("process killed")
         self.remaining -= len(events)

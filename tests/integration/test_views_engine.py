@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -183,5 +184,32 @@ def test_a_rebuild_folded_by_several_processes_equals_one_folded_in_process(data
             alone = stored(views), [every_view(views, p) for p in pids]
             assert views.rebuild(processes=2) == app.recorder.max_notification_id()
             assert (stored(views), [every_view(views, p) for p in pids]) == alone
+    finally:
+        app.close()
+
+
+def test_an_idle_applier_leaves_view_snapshots_and_as_of_reads_start_from_them(database: Database) -> None:
+    app = DeliveryApplication(database)
+    try:
+        with snapshots_every(10), ReadSide(app, live=True) as views:
+            assert views.applier is not None
+            views.applier.idle_seconds = 0.1
+            pid = play(app, [(k % 15, k * 13) for k in range(60)], name="Long")
+            version = views.summary(pid).version
+            deadline = time.monotonic() + 10
+            while views.store.latest_snapshot_version(str(pid)) < version - 9 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            snapshot = views.store.latest_snapshot_version(str(pid))
+            assert snapshot >= version - 9  # within one interval of the head, taken while idle
+            events = list(app.events.get(pid))
+            positions = {int(e.originator_version): n for n, e in _positions(app, pid)}
+            for v in range(max(1, snapshot - 3), len(events) + 1):
+                got = views.state_as_of(str(pid), position=positions[v])
+                expected = fold(events[:v])
+                assert got is not None
+                assert view_builders.checklist_view(str(pid), got) == view_builders.checklist_view(str(pid), expected)
+                assert view_builders.change_log(str(pid), got) == view_builders.change_log(str(pid), expected)
+                assert view_builders.milestone_list(str(pid), got, NOW) == view_builders.milestone_list(
+                    str(pid), expected, NOW)
     finally:
         app.close()
