@@ -168,9 +168,11 @@ class DeliveryApplication(Application[UUID]):
                     raise
                 else:
                     lost = False
+                    # Read while the lock is held: the cached project is shared, and the next writer changes it.
+                    saved_version = project.version
             if not lost:
                 self._saved(position)
-                return Recorded(project.id, value, project.version, position)
+                return Recorded(pid, value, saved_version, position)
             if expected_version is not None:
                 latest = self.get_project(pid).version
                 raise VersionMismatch(expected_version, latest) from None
