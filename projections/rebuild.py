@@ -25,6 +25,7 @@ from eventsourcing.persistence import StoredEvent, Tracking
 from sqlalchemy import Connection, Table, bindparam, func, select, text
 
 from delivery.application import DeliveryApplication
+from projections import state as view_state
 from projections.reducers import apply
 from projections.state import ProjectState
 from projections.store import (
@@ -46,7 +47,6 @@ WINDOW = 200
 # Folding processes by default. Several (`delivery rebuild --processes N`) pay for starting them and
 # share the database's write lock: on this 2-core machine they were slower than one (docs/performance.md).
 DEFAULT_PROCESSES = 1
-SNAPSHOT_EVERY = 100
 WRITE_CHUNK = 1000
 # Events recorded while the rebuild ran, applied to the shadow tables per batch inside the swap.
 SWAP_BATCH = 500
@@ -205,7 +205,7 @@ def _fold_window(
             apply(state, event)
         except (KeyError, AssertionError, ValueError, TypeError, AttributeError) as exc:
             raise ApplyFailed(int(position_), int(position_), "projects", exc) from exc
-        if version % SNAPSHOT_EVERY == 0:
+        if version % view_state.SNAPSHOT_EVERY == 0:
             snapshots.append({"project_id": pid, "version": version, "doc": state.dumps()})
         audit.append(audit_values(event, position_, pid))
     for state, _snapshots in states.values():

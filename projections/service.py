@@ -25,6 +25,7 @@ from delivery import clock
 from delivery.application import DeliveryApplication, parse_project_id
 from delivery.errors import DeliveryError, NotFound
 from projections import portfolio, views
+from projections import state as view_state
 from projections.applier import Applier, Follower
 from projections.cache import ViewCache
 from projections.models import (
@@ -49,8 +50,6 @@ Progress = Callable[[int, int], None]
 
 BATCH_SIZE = 500
 MAX_PAGE = 500
-# An *as of* fold that passes this many versions past its snapshot leaves snapshots behind for the next.
-SNAPSHOT_EVERY = 100
 # A catch-up stops after this many batches without progress: the store is inconsistent, say where.
 STALLED_BATCHES = 3
 
@@ -170,7 +169,7 @@ class ReadSide:
             last = self._snapshotted.get(pid)
             if last is None:
                 last = self.store.latest_snapshot_version(pid)
-            if version - last < SNAPSHOT_EVERY:
+            if version - last < view_state.SNAPSHOT_EVERY:
                 self._snapshotted[pid] = last
                 continue
             state = self.store.load_state(pid)
@@ -403,12 +402,12 @@ class ReadSide:
         found = self.store.snapshot_at_or_before(str(pid), version)
         start, state = found if found is not None else (0, ProjectState())
         # One snapshot left behind at most (the last multiple passed): the next read near here starts from it.
-        last_multiple = version - version % SNAPSHOT_EVERY
+        last_multiple = version - version % view_state.SNAPSHOT_EVERY
         saved: list[dict[str, Any]] = []
         for event in self.app.events.get(pid, gt=start, lte=version):
             fold([event], state)
             v = int(event.originator_version)
-            if v == last_multiple and v - start >= SNAPSHOT_EVERY:
+            if v == last_multiple and v - start >= view_state.SNAPSHOT_EVERY:
                 saved.append({"project_id": str(pid), "version": v, "doc": state.dumps()})
         self.store.save_snapshots(saved)
         return state if state.header is not None else None

@@ -28,6 +28,9 @@ from projections.models import (
     StageEntry,
 )
 
+# A view snapshot of a project every this many versions (rebuilds, an idle applier, *as of* reads leave them).
+SNAPSHOT_EVERY = 100
+
 # The kinds of row, each with its model. A row's key is unique within (project, kind).
 ROW_TYPES: dict[str, type[BaseModel]] = {
     "stage": StageEntry,

@@ -25,7 +25,7 @@ from sqlalchemy import select, text
 from delivery.application import DeliveryApplication
 from delivery.settings import Database
 from projections import rebuild as rebuild_module
-from projections import service as service_module
+from projections import state as state_module
 from projections import views as view_builders
 from projections.reducers import fold
 from projections.service import ReadSide
@@ -64,7 +64,7 @@ def stored(views: ReadSide) -> dict[str, Any]:
 @contextmanager
 def snapshots_every(n: int) -> Iterator[None]:
     """View snapshots every `n` versions, so short histories go through them too."""
-    with mock.patch.object(service_module, "SNAPSHOT_EVERY", n), mock.patch.object(rebuild_module, "SNAPSHOT_EVERY", n):
+    with mock.patch.object(state_module, "SNAPSHOT_EVERY", n):
         yield
 
 
