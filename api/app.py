@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -155,3 +156,18 @@ def create_app(database: Database | None = None, *, live: bool | None = None) ->
     api.add_middleware(BodyLimit)
     web.install(api)  # the pages at `/` (web/), on the same services
     return api
+
+
+# Collect young objects after this many allocations (Python's default is 700). Reading a project as of a
+# past moment builds tens of thousands of objects; with the default, full collections walk the whole heap
+# every few such reads (pauses of ~100 ms measured); with these, the pauses are gone.
+COLLECTOR_THRESHOLDS = (50_000, 20, 100)
+
+
+def create_served_app() -> FastAPI:
+    """The app as `delivery serve` runs it: what start-up built is frozen out of the collector's way."""
+    app = create_app()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
+    return app

@@ -38,17 +38,11 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     if args.workers > 1:
         # Each worker process builds its own app from the same setting.
-        uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers)
+        uvicorn.run("api.app:create_served_app", factory=True, host=args.host, port=args.port, workers=args.workers)
     else:
-        import gc
+        from api.app import create_served_app
 
-        from api.app import create_app
-
-        app = create_app()
-        # What start-up built lives as long as the process: keep the collector from walking it again and again.
-        gc.collect()
-        gc.freeze()
-        uvicorn.run(app, host=args.host, port=args.port)
+        uvicorn.run(create_served_app(), host=args.host, port=args.port)
     return 0
 
 

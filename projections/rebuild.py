@@ -85,13 +85,17 @@ def rebuild_lock(store: ViewStore) -> Iterator[None]:
 
 def rebuild(
     store: ViewStore, app: DeliveryApplication, progress: Progress | None = None, processes: int | None = None,
+    *, only_if_stale: bool = False,
 ) -> int:
     """Build every rebuildable view anew from the events; returns the events folded (up to the swap).
 
     With `processes` above 1, windows of projects are folded by that many worker
-    processes, each writing its own windows.
+    processes, each writing its own windows. `only_if_stale` (a process starting on a
+    changed view version) skips the work when another process did it meanwhile.
     """
     with rebuild_lock(store):
+        if only_if_stale and not set(store.groups_needing_rebuild()) & set(store.rebuildable_groups()):
+            return 0  # another process rebuilt them while this one waited for the lock
         cut = app.recorder.max_notification_id() or 0
         shadow = ViewTables(store.dialect, rebuilding=True, schema=store.database.schema)
         with store.engine.begin() as conn:

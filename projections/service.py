@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 
 BATCH_SIZE = 500
+# Projects as of a past version kept in memory (an auditor paging through one moment's views).
+PAST_STATES = 16
+# View snapshots an idle applier leaves per pause (each costs a fold and an encoding of the state).
+SNAPSHOTS_PER_IDLE = 10
 MAX_PAGE = 500
 # A catch-up stops after this many batches without progress: the store is inconsistent, say where.
 STALLED_BATCHES = 3
@@ -83,6 +87,7 @@ class ReadSide:
         self.failure: ApplyFailed | None = None
         self.metrics: Counter[str] = Counter()
         self.cache = ViewCache()
+        self.past = ViewCache(max_entries=PAST_STATES)
         self._cond = threading.Condition()
         # Projects whose views moved (their version), and the version of each one's latest view snapshot.
         self._due: dict[str, int] = {}
@@ -104,6 +109,7 @@ class ReadSide:
             self.follower.start()
         # Kept reads are dropped by whoever applies (this process) or announces (the follower).
         self.cache.enabled = (self.applier is not None and not self.postgres) or self.follower is not None
+        self.past.enabled = self.cache.enabled
 
     def _rebuild_stale(self) -> None:
         stale = self.store.groups_needing_rebuild()
@@ -114,7 +120,7 @@ class ReadSide:
         # A view whose shape or logic changed is built anew beside the old one, then swapped in.
         log.info("views %s changed version: rebuilding them", ", ".join(stale))
         if any(g in stale for g in self.store.rebuildable_groups()):
-            rebuild(self.store, self.app)
+            rebuild(self.store, self.app, only_if_stale=True)
         kept = [g for g in stale if g not in self.store.rebuildable_groups()]
         if kept:
             self.store.reset(kept)
@@ -157,27 +163,40 @@ class ReadSide:
             elif projects:
                 self.cache.drop(projects)
 
-    def take_snapshots(self, limit: int = 50) -> int:
-        """Leave a view snapshot of the projects that moved SNAPSHOT_EVERY versions since their last one.
+    def take_snapshots(self, limit: int = SNAPSHOTS_PER_IDLE) -> int:
+        """Leave view snapshots every SNAPSHOT_EVERY versions of the projects that moved that far.
 
-        The applier calls this when idle: an *as of* read then folds at most that many
-        events past a snapshot, whether or not a rebuild or another reader left one.
+        The applier calls this when idle: from each project's latest snapshot it folds the
+        events since, leaving a snapshot at every multiple passed (at most `limit` in all per
+        call; the rest next time), so an *as of* read anywhere in a history folds at most
+        that many events past a snapshot, whether or not a rebuild left them.
         """
+        every = view_state.SNAPSHOT_EVERY
         taken = 0
-        for pid in list(self._due)[:limit]:
+        for pid in list(self._due):
+            if taken >= limit:
+                break
             version = self._due.pop(pid)
             last = self._snapshotted.get(pid)
             if last is None:
                 last = self.store.latest_snapshot_version(pid)
-            if version - last < view_state.SNAPSHOT_EVERY:
+            if version - last < every:
                 self._snapshotted[pid] = last
                 continue
-            state = self.store.load_state(pid)
-            if state is None:
-                continue
-            self.store.save_snapshots([{"project_id": pid, "version": state.h.version, "doc": state.dumps()}])
-            self._snapshotted[pid] = state.h.version
-            taken += 1
+            found = self.store.snapshot_at_or_before(pid, last) if last else None
+            start, state = found if found is not None else (0, ProjectState())
+            saved: list[dict[str, Any]] = []
+            for event in self.app.events.get(UUID(pid), gt=start, lte=version):
+                fold([event], state)
+                v = int(event.originator_version)
+                if v % every == 0:
+                    saved.append({"project_id": pid, "version": v, "doc": state.dumps()})
+                    if taken + len(saved) >= limit:
+                        self._due[pid] = version  # the rest next time
+                        break
+            self.store.save_snapshots(saved)
+            taken += len(saved)
+            self._snapshotted[pid] = saved[-1]["version"] if saved else last
         return taken
 
     def advanced_elsewhere(self) -> None:
@@ -393,9 +412,10 @@ class ReadSide:
         version = self._version_at(str(pid), as_of=as_of, position=position)
         if version is None:
             return None
-        # History does not change: a project as of a version is kept (and never dropped by new events).
-        return self.cache.get_or_make(  # type: ignore[no-any-return]
-            f"asof:{pid}", version, lambda: self._fold_to(pid, version),
+        # History does not change: a project as of a version is kept (never dropped by new events), a few
+        # at a time (a whole state is many objects: more would cost memory and long collector pauses).
+        return self.past.get_or_make(  # type: ignore[no-any-return]
+            str(pid), version, lambda: self._fold_to(pid, version),
         )
 
     def _fold_to(self, pid: UUID, version: int) -> ProjectState | None:
