@@ -27,8 +27,9 @@ from delivery.transcodings import register_transcodings
 
 T = TypeVar("T")
 
-# Projects kept in memory per process (each with its lock).
+# Projects kept in memory per process, and the locks their commands take (two projects may share one).
 CACHED_PROJECTS = 1000
+LOCK_STRIPES = 256
 # A write that loses a race is replayed on the fresh state this many times before giving up.
 DEFAULT_RETRIES = 5
 RETRY_BACKOFF_SECONDS = 0.005
@@ -74,8 +75,7 @@ class DeliveryApplication(Application[UUID]):
         cache = {"AGGREGATE_CACHE_MAXSIZE": str(CACHED_PROJECTS), "DEEPCOPY_FROM_AGGREGATE_CACHE": "n"}
         with schema_lock(self.database):
             super().__init__(env={**cache, **self.database.eventsourcing_env(), **(env or {})})
-        self._locks: dict[UUID, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
         # Called with the store position after every save (the in-process views follow this way).
         self.after_save: list[Callable[[int], None]] = []
 
@@ -99,13 +99,8 @@ class DeliveryApplication(Application[UUID]):
         return project
 
     def _lock(self, pid: UUID) -> threading.Lock:
-        with self._locks_guard:
-            lock = self._locks.get(pid)
-            if lock is None:
-                if len(self._locks) >= CACHED_PROJECTS * 4:
-                    self._locks = {k: v for k, v in self._locks.items() if v.locked()}
-                lock = self._locks[pid] = threading.Lock()
-            return lock
+        """The lock of a project's cached copy (striped: a fixed set, so none is ever dropped while in use)."""
+        return self._locks[pid.int % LOCK_STRIPES]
 
     def _forget(self, pid: UUID) -> None:
         """Drop the cached project (a save failed after the command changed it)."""
