@@ -104,18 +104,19 @@ class Applier:
         if self._conn is not None and self.leading:
             return True
         if self._conn is None:
+            self._conn = pg_connect(self.reads)
+        key = self.reads.app.database.lock_key("applier")
+        if not self._conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+            return False
+        # Listen only once leading: a waiting process would pile up notifications it never reads.
+        channel = getattr(self.reads.app.recorder, "channel_name", None)
+        if channel:
             from psycopg import sql
 
-            self._conn = pg_connect(self.reads)
-            channel = getattr(self.reads.app.recorder, "channel_name", None)
-            if channel:
-                self._conn.execute(sql.SQL("LISTEN {0}").format(sql.Identifier(channel)))
-        key = self.reads.app.database.lock_key("applier")
-        got = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]
-        if got and not self.leading:
-            log.info("this process now applies the views (position %d)", self.reads.position())
-        self.leading = bool(got)
-        return self.leading
+            self._conn.execute(sql.SQL("LISTEN {0}").format(sql.Identifier(channel)))
+        log.info("this process now applies the views (position %d)", self.reads.position())
+        self.leading = True
+        return True
 
     def _idle(self) -> bool:
         """Wait for a save or a NOTIFY (True), or the idle time out (False)."""
