@@ -213,3 +213,30 @@ def test_an_idle_applier_leaves_view_snapshots_and_as_of_reads_start_from_them(d
                     str(pid), expected, NOW)
     finally:
         app.close()
+
+
+@pytest.mark.postgres
+def test_one_process_applies_and_another_takes_over_when_it_goes(postgres_url: str) -> None:
+    """The applier lock elects one applier; when its holder goes, a waiting one applies within seconds."""
+    database = Database(postgres_url)
+    first_app, second_app = DeliveryApplication(database), DeliveryApplication(database)
+    first = ReadSide(first_app, live=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not (first.applier and first.applier.leading) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with ReadSide(second_app, live=True) as second:
+            assert second.applier is not None
+            time.sleep(1.5)
+            assert first.applier is not None and first.applier.leading and not second.applier.leading
+            pid = first_app.create_project(name="CRM", client="Northwind", actor="pm").value
+            assert second.summary(pid).name == "CRM"  # applied by the first, seen by the second's follower
+            first.close()  # the holder goes: its connection, and the lock, with it
+            recorded = second_app.add_scope_item(pid, title="Leads", tier="core", actor="pm")
+            second.wait_for(recorded.position, timeout=10)
+            assert second.applier.leading
+            assert [s.title for s in second.summary(pid).scope] == ["Leads"]
+    finally:
+        first.close()
+        first_app.close()
+        second_app.close()
