@@ -75,13 +75,8 @@ class Database:
         return env
 
     def lock_key(self, purpose: str) -> int:
-        """A PostgreSQL advisory lock key for one purpose in this store (its database and schema).
-
-        Advisory locks are database-wide: keying them by schema keeps two stores in one
-        database (tests, benchmarks) from waiting on each other.
-        """
-        digest = hashlib.sha256(f"{self.schema or 'public'}:{purpose}".encode()).digest()
-        return int.from_bytes(digest[:8], "big", signed=True)
+        """A PostgreSQL advisory lock key for one purpose in this store (see `lock_key`)."""
+        return lock_key(self.schema, purpose)
 
     def channel(self, purpose: str) -> str:
         """A LISTEN/NOTIFY channel name for one purpose in this store (channels are database-wide too)."""
@@ -93,3 +88,13 @@ class Database:
             return f"sqlite:///{self.sqlite_path}"
         netloc_and_path = self.url.split("://", 1)[1].split("?", 1)[0]
         return f"postgresql+psycopg://{netloc_and_path}"
+
+
+def lock_key(schema: str | None, purpose: str) -> int:
+    """A PostgreSQL advisory lock key for one purpose in one schema.
+
+    Advisory locks are database-wide: keying them by schema keeps two stores in one
+    database (tests, benchmarks) from waiting on each other.
+    """
+    digest = hashlib.sha256(f"{schema or 'public'}:{purpose}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)

@@ -25,6 +25,7 @@ from eventsourcing.persistence import StoredEvent, Tracking
 from sqlalchemy import Connection, Table, bindparam, func, select, text
 
 from delivery.application import DeliveryApplication
+from projections import integrity
 from projections import state as view_state
 from projections.reducers import apply
 from projections.state import ProjectState
@@ -56,8 +57,7 @@ def events_table(app: DeliveryApplication, store: ViewStore) -> tuple[str, str]:
     """(qualified events table, its position column) in the store's own terms."""
     if store.dialect == "sqlite":
         return str(app.recorder.events_table_name), "rowid"  # type: ignore[attr-defined]
-    schema = store.database.schema
-    return (f'"{schema}".delivery_events' if schema else "delivery_events"), "notification_id"
+    return integrity.events_table(store), "notification_id"
 
 
 @contextmanager

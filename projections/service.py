@@ -356,6 +356,18 @@ class ReadSide:
         # As of a moment, a step still open then is counted up to that moment.
         return views.release_list(pid, state, min(now, as_of) if as_of else now)
 
+    def view(self, view: str, project_id: str, *, now: datetime, as_of: datetime | None = None) -> Any:
+        """One of the API's per-project views by its path name (`milestones`, `checklist`, ...)."""
+        if view == "milestones":
+            return self.milestones(project_id, now=now, as_of=as_of)
+        if view == "checklist":
+            return self.checklist(project_id, as_of=as_of)
+        if view == "change-requests":
+            return self.change_log(project_id, as_of=as_of)
+        if view == "releases":
+            return self.releases(project_id, now=now, as_of=as_of)
+        raise ValueError(f"no view {view!r}")
+
     def kept_encoded(self, view: str, project_id: str, now: datetime) -> bytes | None:
         """A live view's JSON if kept for this moment (no database, no thread hand-off), else None."""
         found = self.cache.get(project_id, view + ".json")
@@ -374,12 +386,9 @@ class ReadSide:
         if kept is not None:
             return kept
         epoch = self.cache.epoch
-        if view == "releases":
-            body = self.releases(project_id, now=now.replace(microsecond=0)).model_dump_json().encode()
-        elif view == "milestones":
-            body = self.milestones(project_id, now=now).model_dump_json().encode()
-        else:
-            body = getattr(self, _VIEW_METHODS[view])(project_id).model_dump_json().encode()
+        # The release list is counted to the second it is kept for.
+        at = now.replace(microsecond=0) if view == "releases" else now
+        body: bytes = self.view(view, project_id, now=at).model_dump_json().encode()
         self.cache.put(str(project_id), view + ".json", (moment, body), epoch)
         return body
 
@@ -394,11 +403,6 @@ class ReadSide:
         if state is None:
             raise NotFound("project", pid)
         return pid, state
-
-    def states_as_of(
-        self, project_id: str, *, as_of: datetime | None = None, position: int | None = None,
-    ) -> ProjectState | None:
-        return self.state_as_of(project_id, as_of=as_of, position=position)
 
     def state_as_of(
         self, project_id: str, *, as_of: datetime | None = None, position: int | None = None,
@@ -460,8 +464,9 @@ class ReadSide:
 
     def portfolio(self, *, now: datetime, **filters: Any) -> PortfolioPage:
         """One page of the portfolio in `sort` order (see portfolio.SORTS); `next_cursor` fetches the next."""
-        query = self.portfolio_query(now=now, **filters)
+        return self.portfolio_page(self.portfolio_query(now=now, **filters))
 
+    def portfolio_page(self, query: PortfolioQuery) -> PortfolioPage:
         def page() -> PortfolioPage:
             with self.store.reader.connect() as conn:
                 return portfolio.page(conn, query)
@@ -471,11 +476,9 @@ class ReadSide:
 
     def portfolio_json(self, query: PortfolioQuery) -> bytes:
         """A portfolio page as the API sends it, kept until the next event."""
-        def encode() -> bytes:
-            with self.store.reader.connect() as conn:
-                return portfolio.page(conn, query).model_dump_json().encode()
-
-        return self.cache.get_or_make("*", ("portfolio.json", query), encode)  # type: ignore[no-any-return]
+        return self.cache.get_or_make(  # type: ignore[no-any-return]
+            "*", ("portfolio.json", query), lambda: self.portfolio_page(query).model_dump_json().encode(),
+        )
 
     def portfolio_all(self, *, now: datetime, **filters: Any) -> list[PortfolioRow]:
         """Every portfolio row matching the filters (for the command line)."""
@@ -535,6 +538,3 @@ def _moment(view: str, now: datetime) -> Any:
         return now.replace(microsecond=0)
     return None
 
-
-_VIEW_METHODS = {"milestones": "milestones", "checklist": "checklist", "change-requests": "change_log",
-                 "summary": "summary"}

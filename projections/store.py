@@ -151,13 +151,16 @@ class _Raced(Exception):
 
 @dataclass
 class Applied:
-    """What one batch did: events applied (to the group furthest behind), up to where, for which projects."""
+    """What one batch did: events applied (to the group furthest behind), up to where, and each touched
+    project's version after it."""
 
     count: int = 0
     position: int = 0
-    projects: set[str] = field(default_factory=set)
-    # Each touched project's version after the batch.
     versions: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def projects(self) -> set[str]:
+        return set(self.versions)
 
 
 class ViewStore(TrackingRecorder):
@@ -331,7 +334,6 @@ class ViewStore(TrackingRecorder):
                     try:
                         if group == "projects":
                             result.versions = self.apply_projects(conn, self.live, [e for e, _ in todo])
-                            result.projects |= set(result.versions)
                         elif group == "chain":
                             chain.apply_chain(conn, chain_table, todo)
                         else:
@@ -448,12 +450,6 @@ class ViewStore(TrackingRecorder):
         state = ProjectState(ProjectHeader.model_validate_json(doc), rows)
         state.clean()
         return state
-
-    def project_version(self, project_id: str) -> int | None:
-        with self.reader.connect() as conn:
-            t = portfolio_table
-            v = conn.execute(select(t.c.version).where(t.c.project_id == project_id)).scalar()
-        return None if v is None else int(v)
 
     def snapshot_at_or_before(self, project_id: str, version: int) -> tuple[int, ProjectState] | None:
         s = snapshots_table

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.types import TupleType
 
-from delivery.settings import Database
+from delivery.settings import lock_key
 from projections import chain
 
 metadata = MetaData()
@@ -123,7 +123,7 @@ SHADOW_SUFFIX = "_rebuild"
 def schema_key(engine: Engine) -> int:
     """The advisory lock key for creating tables in the engine's schema (the store's own)."""
     schema = (engine.get_execution_options().get("schema_translate_map") or {}).get(None)
-    return Database(f"postgresql://x/y?schema={schema}" if schema else "postgresql://x/y").lock_key("schema")
+    return lock_key(schema, "schema")
 
 
 def create_all(engine: Engine, tables: MetaData) -> None:

@@ -8,6 +8,7 @@ from the nearest view snapshot in a worker thread.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
@@ -30,18 +31,8 @@ async def answer(reads: ReadSide, view: str, project_id: str, as_of: datetime | 
         if body is None:
             body = await run_in_threadpool(reads.encoded, view, project_id, now)
         return Response(body, media_type="application/json")
-    model = await run_in_threadpool(_as_of, reads, view, project_id, now, as_of)
-    return Response(model, media_type="application/json")
-
-
-def _as_of(reads: ReadSide, view: str, project_id: str, now: datetime, as_of: datetime) -> bytes:
-    if view == "milestones":
-        return reads.milestones(project_id, now=now, as_of=as_of).model_dump_json().encode()
-    if view == "checklist":
-        return reads.checklist(project_id, as_of=as_of).model_dump_json().encode()
-    if view == "change-requests":
-        return reads.change_log(project_id, as_of=as_of).model_dump_json().encode()
-    return reads.releases(project_id, now=now, as_of=as_of).model_dump_json().encode()
+    model = await run_in_threadpool(partial(reads.view, view, project_id, now=now, as_of=as_of))
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
 @router.get("/milestones", response_model=MilestoneList, responses=ERRORS)
