@@ -12,6 +12,7 @@ Memory is bounded by the window, not by the store.
 from __future__ import annotations
 
 import fcntl
+import gc
 import logging
 import multiprocessing
 from collections.abc import Callable, Iterator
@@ -83,6 +84,23 @@ def rebuild_lock(store: ViewStore) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@contextmanager
+def few_collections() -> Iterator[None]:
+    """Fewer cyclic garbage collections while folding: a window's objects are freed by reference counts.
+
+    Objects alive before are frozen out of the collector's sight and young-generation
+    collections wait for many more allocations; both are put back afterwards.
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
 def rebuild(
     store: ViewStore, app: DeliveryApplication, progress: Progress | None = None, processes: int | None = None,
     *, only_if_stale: bool = False,
@@ -93,7 +111,7 @@ def rebuild(
     processes, each writing its own windows. `only_if_stale` (a process starting on a
     changed view version) skips the work when another process did it meanwhile.
     """
-    with rebuild_lock(store):
+    with rebuild_lock(store), few_collections():
         if only_if_stale and not set(store.groups_needing_rebuild()) & set(store.rebuildable_groups()):
             return 0  # another process rebuilt them while this one waited for the lock
         cut = app.recorder.max_notification_id() or 0

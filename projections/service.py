@@ -18,8 +18,8 @@ from types import TracebackType
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import Tracking
-from sqlalchemy import func, select
+from eventsourcing.persistence import StoredEvent, Tracking
+from sqlalchemy import bindparam, func, select, text
 
 from delivery import clock
 from delivery.application import DeliveryApplication, parse_project_id
@@ -40,9 +40,10 @@ from projections.models import (
     ReleaseList,
 )
 from projections.portfolio import Query as PortfolioQuery
+from projections.rebuild import events_table
 from projections.reducers import fold
 from projections.state import ProjectState
-from projections.store import ApplyFailed, ViewStore, audit_table
+from projections.store import ApplyFailed, ViewStore, audit_data, audit_table
 
 log = logging.getLogger(__name__)
 
@@ -500,26 +501,26 @@ class ReadSide:
         """The project's events in store order, after a position (the previous page's cursor)."""
         pid = str(parse_project_id(project_id))
         limit = max(1, min(limit, MAX_PAGE))
+        a = audit_table
         stmt = (
-            select(audit_table)
-            .where(audit_table.c.project_id == pid, audit_table.c.position > after)
-            .order_by(audit_table.c.position)
+            select(a.c.position, a.c.project_id, a.c.version, a.c.type, a.c.actor, a.c.recorded_at)
+            .where(a.c.project_id == pid, a.c.position > after)
+            .order_by(a.c.position)
             .limit(limit + 1)
         )
         if until is not None:
-            stmt = stmt.where(audit_table.c.recorded_at <= clock.as_utc(until))
+            stmt = stmt.where(a.c.recorded_at <= clock.as_utc(until))
         with self.store.reader.connect() as conn:
             rows = conn.execute(stmt).all()
             if not rows and after == 0:
-                known = conn.execute(
-                    select(audit_table.c.position).where(audit_table.c.project_id == pid).limit(1)
-                ).first()
+                known = conn.execute(select(a.c.position).where(a.c.project_id == pid).limit(1)).first()
                 if known is None:
                     raise NotFound("project", pid)
+            events = _events_at(self.app, self.store, conn, [r.position for r in rows[:limit]])
         items = [
             AuditEntry(
                 position=r.position, project_id=r.project_id, version=r.version, type=r.type,
-                actor=r.actor, recorded_at=clock.as_utc(r.recorded_at), data=portfolio.loads(r.data),
+                actor=r.actor, recorded_at=clock.as_utc(r.recorded_at), data=audit_data(events[r.position]),
             )
             for r in rows[:limit]
         ]
@@ -528,6 +529,23 @@ class ReadSide:
             project_id=pid, items=items, next_cursor=str(items[-1].position) if more else None,
         )
 
+
+def _events_at(app: DeliveryApplication, store: ViewStore, conn: Any, positions: list[int]) -> dict[int, Any]:
+    """The domain events at these positions, read from the store's own table (the audit log keeps no copy)."""
+    if not positions:
+        return {}
+    table, column = events_table(app, store)
+    sql = text(
+        f"SELECT {column}, originator_id, originator_version, topic, state FROM {table} WHERE {column} IN :positions"
+    ).bindparams(bindparam("positions", expanding=True))
+    mapper = app.mapper
+    return {
+        int(position): mapper.to_domain_event(StoredEvent(
+            originator_id=originator_id if isinstance(originator_id, UUID) else UUID(originator_id),
+            originator_version=version, topic=topic, state=state,
+        ))
+        for position, originator_id, version, topic, state in conn.execute(sql, {"positions": positions})
+    }
 
 
 def _moment(view: str, now: datetime) -> Any:

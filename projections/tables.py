@@ -110,7 +110,6 @@ audit_table = Table(
     Column("type", String(64), nullable=False),
     Column("actor", String(120), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
-    Column("data", Text, nullable=False),
     Index("ix_audit_project", "project_id", "position"),
     Index("ix_audit_project_time", "project_id", "recorded_at"),
 )

@@ -45,7 +45,8 @@ def _tables(reads: ReadSide) -> dict[str, list[Any]]:
             "chain": [tuple(r) for r in conn.execute(select(chain_table).order_by(chain_table.c.position))],
             "views": [tuple(r) for r in conn.execute(select(rows_table).order_by(
                 rows_table.c.project_id, rows_table.c.kind, rows_table.c.key))],
-            "audit": [(r.position, r.project_id, r.version, r.type, r.actor, r.data)
+            "audit": [(r.position, r.project_id, r.version, r.type, r.actor, reads.audit_log(
+                          r.project_id, after=r.position - 1, limit=1).items[0].data)
                       for r in conn.execute(select(audit_table).order_by(audit_table.c.position))],
         }
 
