@@ -49,7 +49,6 @@ WINDOW = 200
 # Folding processes by default. Several (`delivery rebuild --processes N`) pay for starting them and
 # share the database's write lock: on this 2-core machine they were slower than one (docs/performance.md).
 DEFAULT_PROCESSES = 1
-WRITE_CHUNK = 1000
 # Events recorded while the rebuild ran, applied to the shadow tables per batch inside the swap.
 SWAP_BATCH = 500
 
@@ -248,9 +247,25 @@ def _write(
         ):
             if store.dialect == "postgresql":
                 _copy(store, conn, table, values)
-                continue
-            for start in range(0, len(values), WRITE_CHUNK):
-                conn.execute(table.insert(), values[start:start + WRITE_CHUNK])
+            else:
+                _insert_many(conn, table, values)
+
+
+def _insert_many(conn: Connection, table: Table, values: list[dict[str, Any]]) -> None:
+    """SQLite: one prepared INSERT run over plain tuples by the driver (each value converted by its column's type)."""
+    if not values:
+        return
+    dialect = conn.dialect
+    columns = [(c.name, c.type._cached_bind_processor(dialect)) for c in table.columns]
+    statement = (f"INSERT INTO {dialect.identifier_preparer.quote(table.name)} "
+                 f"({', '.join(dialect.identifier_preparer.quote(n) for n, _ in columns)}) "
+                 f"VALUES ({', '.join('?' for _ in columns)})")
+    rows = [tuple(convert(row[name]) if convert else row[name] for name, convert in columns) for row in values]
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(statement, rows)
+    finally:
+        cursor.close()
 
 
 def _copy(store: ViewStore, conn: Connection, table: Table, values: list[dict[str, Any]]) -> None:
