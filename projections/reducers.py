@@ -331,7 +331,42 @@ REDUCERS: dict[str, Reducer] = {
 }
 
 
+# The events each reducer reads (None: every event). `apply` calls only the reducers an event names;
+# tests/unit/test_reducers.py checks that calling every reducer with every event gives the same states.
+HANDLES: dict[str, frozenset[str] | None] = {
+    "summary": None,
+    "scope": frozenset({"ScopeItemAdded", "ScopeItemRemoved", "ScopeItemDelivered", "BaselineFrozen"}),
+    "milestones": frozenset({"MilestonePlanned", "MilestoneRescheduled", "MilestoneCompleted"}),
+    "checklist": frozenset({
+        "ReleaseCompleted", "CriterionAdded", "CriterionVerified", "CriterionRejected", "CriterionWaived",
+    }),
+    "changes": frozenset({
+        "ChangeRequestRaised", "ChangeRequestApproved", "ChangeRequestRejected", "ChangeRequestWithdrawn",
+        "ChangeRequestImplemented",
+    }),
+    "releases": frozenset({
+        "ReleasePlanned", "ReleaseObserved", "ReleaseStarted", "ReleaseAdvanced", "ReleasePaused",
+        "ReleaseResumed", "ReleaseRolledBack", "ReleaseCompleted",
+    }),
+}
+_ROUTES: dict[type, tuple[Reducer, ...]] = {}
+
+
+def _route(event_type: type) -> tuple[Reducer, ...]:
+    name = event_type.__name__
+    route = tuple(reduce for view, reduce in REDUCERS.items() if HANDLES[view] is None or name in HANDLES[view])
+    _ROUTES[event_type] = route
+    return route
+
+
 def apply(state: ProjectState, event: Any) -> ProjectState:
+    for reduce in _ROUTES.get(type(event)) or _route(type(event)):
+        state = reduce(state, event)
+    return state
+
+
+def apply_every(state: ProjectState, event: Any) -> ProjectState:
+    """Every reducer, whatever the event (what `apply` must equal)."""
     for reduce in REDUCERS.values():
         state = reduce(state, event)
     return state

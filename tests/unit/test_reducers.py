@@ -235,3 +235,27 @@ def test_portfolio_columns_pick_the_earliest_open_milestone() -> None:
     cols = views.portfolio_columns(state)
     assert (cols["next_milestone_id"], cols["next_milestone_stage_index"]) == (first, 1)
     assert cols["open_criteria"] == 0 and cols["release_state"] is None and cols["stage"] == "research"
+
+
+def test_each_event_reaches_every_reducer_that_reads_it(tmp_path: Any) -> None:
+    """`apply` calls only the reducers an event names (HANDLES); calling all of them must give the same states."""
+    from delivery.application import DeliveryApplication
+    from delivery.demo import load_demo
+    from delivery.settings import Database
+    from projections.reducers import apply_every
+
+    app = DeliveryApplication(Database(f"sqlite:///{tmp_path / 'demo.sqlite3'}"))
+    try:
+        load_demo(app)
+        routed: dict[Any, ProjectState] = {}
+        every: dict[Any, ProjectState] = {}
+        kinds = set()
+        for n in app.recorder.select_notifications(1, 100_000):
+            event = app.mapper.to_domain_event(n)
+            kinds.add(type(event).__name__)
+            fold([event], routed.setdefault(event.originator_id, ProjectState()))
+            apply_every(every.setdefault(event.originator_id, ProjectState()), event)
+    finally:
+        app.close()
+    assert len(kinds) >= 28  # the demo records (nearly) every kind of event
+    assert {pid: s.dumps() for pid, s in routed.items()} == {pid: s.dumps() for pid, s in every.items()}
