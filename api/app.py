@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import errors
 from api.auth import TokenStore
 from api.deps import Services
+from api.fastpath import KeptReads
 from api.idempotency import IdempotencyStore
 from api.routers import audit, change_requests, criteria, milestones, projects, releases, scope, tokens, views
 from api.routers.integrity import router as integrity_router
@@ -153,6 +154,7 @@ def create_app(database: Database | None = None, *, live: bool | None = None) ->
         api.include_router(module.router, prefix=PREFIX)
     api.include_router(integrity_router, prefix=PREFIX)
     install_probes(api, services)
+    api.add_middleware(KeptReads, services=services)
     api.add_middleware(BodyLimit)
     web.install(api)  # the pages at `/` (web/), on the same services
     return api

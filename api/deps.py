@@ -6,7 +6,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, TokenStore
 from api.errors import Forbidden, Unauthenticated
+from api.fastpath import PortfolioQueries
 from api.idempotency import IdempotencyStore, StoredResponse, fingerprint
 from api.schemas import WriteResult
 from delivery import clock
@@ -41,6 +42,8 @@ class Services:
     engine: Engine
     tokens: TokenStore
     idempotency: IdempotencyStore
+    # Validated portfolio filters by raw query string, for the kept-reads layer (api/fastpath.py).
+    portfolio_queries: PortfolioQueries = field(default_factory=PortfolioQueries)
 
     def close(self) -> None:
         self.reads.close()

@@ -354,7 +354,7 @@ _ROUTES: dict[type, tuple[Reducer, ...]] = {}
 
 def _route(event_type: type) -> tuple[Reducer, ...]:
     name = event_type.__name__
-    route = tuple(reduce for view, reduce in REDUCERS.items() if HANDLES[view] is None or name in HANDLES[view])
+    route = tuple(reduce for view, reduce in REDUCERS.items() if name in (HANDLES[view] or {name}))
     _ROUTES[event_type] = route
     return route
 

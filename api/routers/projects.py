@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -28,6 +28,7 @@ def create_project(write: Write, body: ProjectCreate) -> JSONResponse:
 
 @router.get("", response_model=PortfolioPage, responses=responses(401, 422))
 async def list_projects(
+    request: Request,
     services: ServicesDep,
     principal: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
@@ -48,13 +49,15 @@ async def list_projects(
     if project_ids == []:
         return Response(PortfolioPage(items=[], next_cursor=None).model_dump_json(), media_type="application/json")
     reads = services.reads
-    query = reads.portfolio_query(
-        now=clock.now(), stage=stage, health=health, client=client, project_ids=project_ids,
-        limit=limit, cursor=cursor, sort=sort,
-    )
+    filters: dict[str, Any] = {"stage": stage, "health": health, "client": client, "project_ids": project_ids,
+                               "limit": limit, "cursor": cursor, "sort": sort}
+    query = reads.portfolio_query(now=clock.now(), **filters)
     body = reads.cache.get("*", ("portfolio.json", query))
     if body is None:
         body = await run_in_threadpool(reads.portfolio_json, query)
+    # The same query string is answered from the kept page before routing next time (api/fastpath.py).
+    services.portfolio_queries.remember(
+        request.scope["query_string"], tuple(project_ids) if project_ids is not None else None, filters)
     return Response(body, media_type="application/json")
 
 

@@ -1,0 +1,90 @@
+"""Kept reads answered before routing (api/fastpath.py): the same bytes as the routes, and never more than they allow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Api, new_project
+
+V1 = "/api/v1"
+VIEWS = ("milestones", "checklist", "change-requests", "releases")
+
+
+def kept(api: Api) -> int:
+    return int(api.app.state.services.reads.metrics["kept_reads"])
+
+
+def answer(response: Any) -> tuple[int, bytes, str]:
+    return response.status_code, response.content, response.headers["content-type"]
+
+
+@pytest.fixture
+def project(api: Api) -> str:
+    pid = new_project(api, "Acme CRM", "Acme")
+    api.ok("pm", "POST", f"{V1}/projects/{pid}/scope-items", {"title": "Leads", "tier": "core"}, 201)
+    api.ok("pm", "POST", f"{V1}/projects/{pid}/milestones",
+           {"title": "Map the loop", "stage": "research", "due_on": "2026-12-20"}, 201)
+    return pid
+
+
+def test_a_second_read_is_answered_from_the_kept_bytes_and_equals_the_route(api: Api, project: str) -> None:
+    for view in VIEWS:
+        first = api.get("pm", f"{V1}/projects/{project}/{view}")  # the route answers and keeps the bytes
+        before = kept(api)
+        second = api.get("pm", f"{V1}/projects/{project}/{view}")
+        assert kept(api) == before + 1, view
+        assert answer(second) == answer(first) and first.status_code == 200
+        assert int(second.headers["content-length"]) == len(second.content)
+
+
+def test_a_write_drops_the_kept_bytes(api: Api, project: str) -> None:
+    path = f"{V1}/projects/{project}/milestones"
+    api.get("pm", path)
+    api.ok("pm", "POST", path, {"title": "Sign-off", "stage": "research", "due_on": "2026-12-24"}, 201)
+    before = kept(api)
+    titles = [m["title"] for m in api.get("pm", path).json()["items"]]
+    assert kept(api) == before and "Sign-off" in titles  # the route answered the new state
+
+
+def test_portfolio_pages_are_kept_per_query_string_and_per_client(api: Api, project: str) -> None:
+    other = new_project(api, "Globex site", "Globex")
+    api.add_token("acme", "client", [project])
+    api.add_token("globex", "client", [other])
+    for query in ("", "?sort=health", "?limit=1", "?client=Acme&limit=5"):
+        first = api.get("pm", f"{V1}/projects{query}")
+        before = kept(api)
+        assert answer(api.get("pm", f"{V1}/projects{query}")) == answer(first)
+        assert kept(api) == before + 1, query
+    # A client's page is its own, even for the same query string as another caller's kept one.
+    mine = api.get("acme", f"{V1}/projects").json()
+    theirs = api.get("globex", f"{V1}/projects").json()
+    again = api.get("globex", f"{V1}/projects").json()
+    assert [p["project_id"] for p in mine["items"]] == [project]
+    assert [p["project_id"] for p in theirs["items"]] == [other] == [p["project_id"] for p in again["items"]]
+
+
+def test_refusals_stay_with_the_routes(api: Api, project: str) -> None:
+    path = f"{V1}/projects/{project}/checklist"
+    api.get("pm", path)  # kept now
+    api.add_token("other", "client", [])
+    before = kept(api)
+    assert api.client.get(path).status_code == 401
+    assert api.client.get(path, headers={"Authorization": "Bearer dt_unknown"}).status_code == 401
+    assert api.client.get(path, headers={"Authorization": f"Basic {api.tokens['pm']}"}).status_code == 401
+    assert api.get("other", path).status_code == 404  # a client never sees another's project
+    assert api.get("other", f"{V1}/projects/{project.upper()}/checklist").status_code == 404
+    assert api.get("pm", f"{V1}/projects/not-a-uuid/checklist").status_code == 404
+    assert api.get("pm", f"{V1}/projects/{project}/checklist?as_of=2099-13-01").status_code == 422
+    assert kept(api) == before
+
+
+def test_a_revoked_token_is_refused_once_its_cached_entry_is_gone(api: Api, project: str) -> None:
+    path = f"{V1}/projects/{project}/releases"
+    token = api.add_token("leaving", "auditor")
+    assert api.get("leaving", path).status_code == 200
+    services = api.app.state.services
+    token_id = services.tokens.cached(token).token_id
+    api.ok("pm", "DELETE", f"{V1}/tokens/{token_id}")
+    assert api.get("leaving", path).status_code == 401
