@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from delivery import validation as v
@@ -78,6 +78,25 @@ class DeliveryApplication(Application[UUID]):
         self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
         # Called with the store position after every save (the in-process views follow this way).
         self.after_save: list[Callable[[int], None]] = []
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """A snapshot of each saved project whose events crossed a multiple of its interval, from memory.
+
+        The library would load the project again at that version (the last snapshot and up
+        to an interval of events, read and decoded) on the saving request's path; the copy
+        in hand is already that project, saved and under its lock.
+        """
+        if self.snapshots is None:
+            return
+        taken = []
+        for pid, aggregate in processing_event.aggregates.items():
+            interval = self.snapshotting_intervals.get(type(aggregate))  # type: ignore[union-attr]
+            versions = [e.originator_version for e in processing_event.events if e.originator_id == pid]
+            if interval and versions and any(v % interval == 0 for v in versions):
+                snapshot_class: Any = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
+                taken.append(snapshot_class.take(aggregate))
+        if taken:
+            self.snapshots.put(taken)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
