@@ -219,7 +219,9 @@ class ReadSide:
         applied = 0
         total: int | None = None
         stalled = 0
-        start = self.stored_position() + 1
+        # Where this process knows the views are (no read); a batch applied elsewhere meanwhile is seen by
+        # the compare-and-set of the positions (nothing applied) and the stored position read then.
+        start = self.position() + 1
         while not self.stopping.is_set():
             notifications = self.app.recorder.select_notifications(start, self.batch_size, inclusive_of_start=True)
             if not notifications:
