@@ -76,6 +76,12 @@ class DeliveryApplication(Application[UUID]):
         with schema_lock(self.database):
             super().__init__(env={**cache, **self.database.eventsourcing_env(), **(env or {})})
         self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
+        # SQLite has one writer at a time. Writers of this process (saves, the views' applier) queue here
+        # and are woken the moment the lock is free, rather than in SQLite's busy handler, which sleeps and
+        # retries (1, 2, 5, 10 ... ms) while another connection holds the database's write lock.
+        self.write_lock: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if self.database.kind == "sqlite" else contextlib.nullcontext()
+        )
         # Called with the store position after every save (the in-process views follow this way).
         self.after_save: list[Callable[[int], None]] = []
 
@@ -129,7 +135,8 @@ class DeliveryApplication(Application[UUID]):
     # ------------------------------------------------------------- machinery
 
     def _save(self, project: Project) -> int | None:
-        recordings = self.save(project)
+        with self.write_lock:
+            recordings = self.save(project)
         if not recordings:
             return None
         return recordings[-1].notification.id

@@ -195,7 +195,8 @@ class ReadSide:
                     if taken + len(saved) >= limit:
                         self._due[pid] = version  # the rest next time
                         break
-            self.store.save_snapshots(saved)
+            with self.app.write_lock:
+                self.store.save_snapshots(saved)
             taken += len(saved)
             self._snapshotted[pid] = saved[-1]["version"] if saved else last
         return taken
@@ -228,12 +229,14 @@ class ReadSide:
                 break
             batch = [(self.app.mapper.to_domain_event(n), Tracking(self.app.name, n.id)) for n in notifications]
             try:
-                done = self.store.apply_batch(batch, notify=self.postgres)
+                with self.app.write_lock:
+                    done = self.store.apply_batch(batch, notify=self.postgres)
             except ApplyFailed:
                 if len(batch) == 1:
                     raise
                 for one in batch:  # find the one event that fails, and apply those before it
-                    done = self.store.apply_batch([one], notify=self.postgres)
+                    with self.app.write_lock:
+                        done = self.store.apply_batch([one], notify=self.postgres)
                     self._advanced(done.position, done.projects)
                     applied += done.count
                 raise AssertionError("a batch failed but none of its events did") from None
