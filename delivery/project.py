@@ -9,6 +9,7 @@ never re-runs a rule, and a refused command leaves the stream untouched.
 from __future__ import annotations
 
 import itertools
+import weakref
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -44,6 +45,11 @@ from delivery.stages import FIRST_STAGE, RELEASE_STAGES, Stage, parse_stage
 MAX_RAMP_STEPS = 10
 MAX_CHECKS = 10
 MAX_METRICS = 20
+
+
+# Each live project's active scope titles (Project._active_titles) by the project's id(); an entry goes
+# with its project.
+_TITLE_INDEXES: dict[int, tuple[weakref.ref[Any], dict[str, str]]] = {}
 
 
 class Project(Aggregate):
@@ -218,10 +224,12 @@ class Project(Aggregate):
     @event("ScopeItemAdded")
     def _scope_item_added(self, item_id: str, title: str, tier: str, actor: str) -> None:
         self.scope[item_id] = ScopeItem(id=item_id, title=title, tier=tier)
+        self._title_added(self.scope[item_id])
 
     @event("ScopeItemRemoved")
     def _scope_item_removed(self, item_id: str, actor: str) -> None:
         self.scope[item_id].status = ItemStatus.REMOVED.value
+        self._title_removed(self.scope[item_id])
 
     @event("ScopeItemDelivered")
     def _scope_item_delivered(self, item_id: str, actor: str) -> None:
@@ -236,12 +244,40 @@ class Project(Aggregate):
             )
 
     def _check_unique_title(self, title: str) -> None:
-        for item in self.scope.values():
-            if item.active and item.title.casefold() == title.casefold():
-                raise Duplicate(
-                    f"Scope item {item.id} already has the title '{item.title}'.",
-                    {"item_id": item.id, "field": "title"},
-                )
+        item_id = self._active_titles().get(title.casefold())
+        if item_id is not None:
+            item = self.scope[item_id]
+            raise Duplicate(
+                f"Scope item {item.id} already has the title '{item.title}'.",
+                {"item_id": item.id, "field": "title"},
+            )
+
+    # The active scope items by folded title: a command's uniqueness check is one look-up, whatever the
+    # project's size. Kept beside the project (not in its attributes, so neither its snapshots nor a
+    # comparison of two copies see it), built from the scope when first needed and then kept by the
+    # events that add or remove items.
+    def _active_titles(self) -> dict[str, str]:
+        key = id(self)
+        entry = _TITLE_INDEXES.get(key)
+        if entry is not None and entry[0]() is self:
+            return entry[1]
+        titles = {item.title.casefold(): item.id for item in self.scope.values() if item.active}
+        _TITLE_INDEXES[key] = (weakref.ref(self, lambda _gone: _TITLE_INDEXES.pop(key, None)), titles)
+        return titles
+
+    def _kept_titles(self) -> dict[str, str] | None:
+        entry = _TITLE_INDEXES.get(id(self))
+        return entry[1] if entry is not None and entry[0]() is self else None
+
+    def _title_added(self, item: ScopeItem) -> None:
+        titles = self._kept_titles()
+        if titles is not None and item.active:
+            titles[item.title.casefold()] = item.id
+
+    def _title_removed(self, item: ScopeItem) -> None:
+        titles = self._kept_titles()
+        if titles is not None and titles.get(item.title.casefold()) == item.id:
+            del titles[item.title.casefold()]
 
     # ------------------------------------------------------------- milestones
 
@@ -530,8 +566,10 @@ class Project(Aggregate):
             self.scope[new_item_id] = ScopeItem(
                 id=new_item_id, title=cr.title, tier=cr.tier, change_request_id=cr.id
             )
+            self._title_added(self.scope[new_item_id])
         elif cr.kind == ChangeKind.REMOVE and cr.scope_item_id is not None:
             self.scope[cr.scope_item_id].status = ItemStatus.REMOVED.value
+            self._title_removed(self.scope[cr.scope_item_id])
         elif cr.kind == ChangeKind.MODIFY and cr.scope_item_id is not None:
             self.scope[cr.scope_item_id].tier = cr.tier
 

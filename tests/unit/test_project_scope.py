@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from delivery.project import Project
 from delivery.scope import BaselineItem
@@ -162,3 +164,29 @@ def test_delivering_an_item_after_the_launch_completed_is_refused() -> None:
     given(Project.transition, to_stage="launch")
     given(Project.complete_launch)
     refused(given.project(), Project.deliver_scope_item, "project_closed", item_id=login)
+
+
+@given(steps=st.lists(st.tuples(st.sampled_from(["add", "remove"]),
+                                st.sampled_from(["Login", "login", "Share", "Pay"])), max_size=25),
+       reload_at=st.integers(0, 25))
+def test_the_title_check_agrees_with_the_scope_after_any_adds_removes_and_reloads(
+    steps: list[tuple[str, str]], reload_at: int,
+) -> None:
+    """The folded-title index (kept by events, rebuilt on load) refuses exactly what a scan of the scope would."""
+    import copy
+
+    from delivery.errors import Duplicate
+
+    project = Given().project()
+    for n, (action, title) in enumerate(steps):
+        if n == reload_at:  # as if loaded afresh: the index is built again from the scope
+            project = copy.deepcopy(project)
+        active = {i.title.casefold(): i.id for i in project.scope.values() if i.active}
+        if action == "add":
+            try:
+                project.add_scope_item(title=title, tier="core", actor="lead")
+                assert title.casefold() not in active
+            except Duplicate as error:
+                assert error.details["item_id"] == active[title.casefold()]
+        elif title.casefold() in active:
+            project.remove_scope_item(item_id=active[title.casefold()], actor="lead")
