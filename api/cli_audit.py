@@ -109,7 +109,8 @@ def _verify(args: argparse.Namespace) -> int:
             if args.project:
                 verdict = verifier.project_chain(args.project)
             else:
-                verdict = verifier.store_chain(progress=ProgressLine("Verifying"))
+                verdict = verifier.store_chain(progress=ProgressLine("Verifying"),
+                                               snapshots=ProgressLine("Checking snapshots"))
             result: dict[str, Any] = verdict.as_dict()
             if args.checkpoint is not None:
                 result["checkpoint"] = _check_checkpoint(verifier, args, checkpoint)
@@ -129,24 +130,21 @@ def _check_checkpoint(verifier: Any, args: argparse.Namespace, checkpoint: Any) 
         signed = checkpoint.open_checkpoint(json.loads(args.checkpoint.read_text()), public)
     except (OSError, ValueError) as exc:
         return {"holds": False, "reason": f"checkpoint not accepted: {exc}"}
-    events, head = verifier.recompute(signed.position)
-    holds = (events, head) == (signed.events, signed.head)
-    return {
-        "holds": holds, "position": signed.position, "signed_at": signed.time, "events": events,
-        "signed_events": signed.events, "head": head, "signed_head": signed.head,
-        "reason": "the history up to the checkpoint is unchanged" if holds
-        else "the history up to the checkpoint was changed",
-    }
+    result: dict[str, Any] = verifier.check_checkpoint(signed)
+    return result
 
 
 def _print_verdict(result: dict[str, Any]) -> None:
     scope = "store" if result["scope"] == "store" else f"project {result['scope']}"
     if result["valid"]:
-        print(f"OK: the {scope} chain holds over {result['events']:,} events; head {result['head']}")
+        print(f"OK: the {scope} chain holds over {result['events']:,} events; head {result['head']}; "
+              f"{result['snapshots']:,} snapshots match their events")
     else:
         bad = result["first_bad"]
-        print(f"BROKEN: the {scope} chain breaks after {result['events']:,} good events: "
-              f"{bad['problem']} at position {bad['position']} (project {bad['project_id']} "
+        where = f" at position {bad['position']}" if bad["position"] is not None else ""
+        what = "snapshots" if bad["chain"] == "snapshots" else "chain"
+        print(f"BROKEN: the {scope} {what} {'do' if what == 'snapshots' else 'does'} not match the events "
+              f"(after {result['events']:,} good events): {bad['problem']}{where} (project {bad['project_id']} "
               f"v{bad['version']}): {bad['message']}")
     if result["unchained"]:
         print(f"{result['unchained']:,} events after position {result['head_position']} are not linked yet.")
@@ -178,11 +176,14 @@ def _checkpoint(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         return _fail("checkpoint", str(exc))
     with _open() as reads:
-        verdict = Verifier(reads.app, reads.store).store_chain(progress=ProgressLine("Verifying"))
-    if not verdict.valid:
-        _print_verdict(verdict.as_dict())
-        return _fail("checkpoint", "the chain does not verify; not signing it", 1)
-    document = checkpoint.sign(key, verdict.head_position, verdict.events, verdict.head, clock.now())
+        verifier = Verifier(reads.app, reads.store)
+        verdict = verifier.store_chain(progress=ProgressLine("Verifying"),
+                                       snapshots=ProgressLine("Checking snapshots"))
+        if not verdict.valid:
+            _print_verdict(verdict.as_dict())
+            return _fail("checkpoint", "the chain does not verify; not signing it", 1)
+        projects = verifier.project_heads(verdict.head_position)
+    document = checkpoint.sign(key, verdict.head_position, verdict.events, verdict.head, clock.now(), projects)
     out = args.out or Path(f"checkpoint-{verdict.head_position}.json")
     out.write_text(json.dumps(document, indent=2) + "\n")
     print(f"Signed position {verdict.head_position} ({verdict.events:,} events, head {verdict.head}) "
@@ -269,8 +270,11 @@ def _replay(args: argparse.Namespace) -> int:
         report = replay_check(reads.app, reads.store, ProgressLine("Replaying"))
     if args.json:
         print(json.dumps({"same": report.same, "position": report.position, "events": report.events,
-                          "rows": report.rows, "differences": report.count,
+                          "rows": report.rows, "broken": report.broken, "differences": report.count,
                           "shown": [d.as_dict() for d in report.differences]}, indent=2, default=str))
+    elif report.broken is not None:
+        print(f"BROKEN: the views cannot be rebuilt past position {report.broken['position']} "
+              f"({report.broken['problem']}): {report.broken['message']}")
     elif report.same:
         print(f"OK: every view rebuilt from {report.events:,} events (to position {report.position}) equals "
               f"the live one ({', '.join(f'{n:,} {t}' for t, n in report.rows.items())}).")

@@ -78,7 +78,7 @@ log = logging.getLogger(__name__)
 
 # Bump a revision when a reducer's logic changes without changing its state's shape;
 # shape changes are caught by the schema hash. A changed version rebuilds the group on start.
-REVISIONS = {"projects": 3, "audit": 2, "chain": 1}
+REVISIONS = {"projects": 3, "audit": 2, "chain": 2}
 GROUP_TABLES: dict[str, tuple[Any, ...]] = {
     "projects": (portfolio_table, rows_table, snapshots_table),
     "audit": (audit_table,),
