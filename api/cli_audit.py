@@ -227,7 +227,7 @@ def _export(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from api.cli import ProgressLine
     from delivery.application import DeliveryApplication
-    from projections.export import check_export, import_events
+    from projections.export import FORMAT, check_export, import_events
     from projections.integrity import Verifier
     from projections.service import ReadSide
 
@@ -236,9 +236,10 @@ def _import(args: argparse.Namespace) -> int:
         if app.recorder.max_notification_id():
             return _fail("import", "the store already has events; import only into an empty store")
         try:
-            with args.file.open(encoding="utf-8") as f:
+            # Read as bytes, decoded line by line: a line that is not UTF-8 is refused by its number.
+            with args.file.open("rb") as f:
                 header = check_export(app, f, ProgressLine("Checking the chain"))
-            with args.file.open(encoding="utf-8") as f:
+            with args.file.open("rb") as f:
                 count = import_events(app, f, ProgressLine("Importing"))
         except (OSError, DeliveryError) as exc:
             return _fail("import", getattr(exc, "message", str(exc)))
@@ -246,13 +247,15 @@ def _import(args: argparse.Namespace) -> int:
             reads.catch_up(progress=ProgressLine("Building views"))
             verifier = Verifier(app, reads.store)
             verdict = verifier.store_chain()
-            same = verdict.head == header["head"] if header["scope"] == "store" else all(
+            relinked = header["format"] != FORMAT  # an older chain form: linked anew, its head differs
+            same = relinked or (verdict.head == header["head"] if header["scope"] == "store" else all(
                 verifier.project_chain(pid).valid for pid in _streams(args.file)
-            )
+            ))
     finally:
         app.close()
-    print(f"Imported {count:,} events; chain head {verdict.head}"
-          + (" (the same as the file's)." if same else " (differs from the file's!)."), file=sys.stderr)
+    note = (f" (the file's {header['format']} links checked, then linked anew in the current form)." if relinked
+            else " (the same as the file's)." if same else " (differs from the file's!).")
+    print(f"Imported {count:,} events; chain head {verdict.head}" + note, file=sys.stderr)
     return 0 if same and verdict.valid else 1
 
 
