@@ -1,4 +1,5 @@
-"""The auditors' commands: verify, keygen, checkpoint, export, import, replay --check, diff."""
+"""The auditors' and operators' commands: verify, keygen, checkpoint, export, import, backup, restore,
+replay --check, diff."""
 
 from __future__ import annotations
 
@@ -47,6 +48,15 @@ def add_commands(commands: Any) -> None:
     imp = commands.add_parser("import", help="load an export into an empty store (refused unless it verifies)")
     imp.add_argument("file", type=Path)
     imp.set_defaults(handler=_import)
+
+    backup = commands.add_parser("backup", help="the whole store in one file: events at their positions, links, "
+                                 "tokens and share links (refused unless the chain verifies)")
+    backup.add_argument("file", type=Path)
+    backup.set_defaults(handler=_backup)
+
+    restore = commands.add_parser("restore", help="a backup into an empty store (refused unless it verifies)")
+    restore.add_argument("file", type=Path)
+    restore.set_defaults(handler=_restore)
 
     replay = commands.add_parser("replay", help="rebuild every view in a scratch store and compare")
     replay.add_argument("--check", action="store_true", required=True)
@@ -263,6 +273,65 @@ def _streams(path: Path) -> set[str]:
     with path.open(encoding="utf-8") as f:
         next(f)
         return {json.loads(line)["event"]["stream"] for line in f if line.strip()}
+
+
+def _kept_tables() -> tuple[Any, ...]:
+    """The tables a backup keeps beside the events: who may read (hashed tokens, share links)."""
+    from api.auth import tokens_table
+    from web.sessions import share_links_table
+
+    return (tokens_table, share_links_table)
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from api.cli import ProgressLine
+    from projections.backup import write_backup
+
+    if args.file.exists():
+        return _fail("backup", f"{args.file} exists; not overwriting it")
+    partial = args.file.with_name(args.file.name + ".partial")
+    try:
+        with _open() as reads, partial.open("wb") as out:
+            header = write_backup(reads.app, reads.store, _kept_tables(), out, ProgressLine("Backing up"))
+        partial.rename(args.file)
+    except (OSError, DeliveryError) as exc:
+        partial.unlink(missing_ok=True)
+        return _fail("backup", getattr(exc, "message", str(exc)))
+    tables = ", ".join(f"{n:,} {t}" for t, n in header["tables"].items())
+    print(f"Backed up {header['events']:,} events up to position {header['position']} (head {header['head']}) "
+          f"and {tables} into {args.file}.", file=sys.stderr)
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from api.cli import ProgressLine
+    from delivery.application import DeliveryApplication
+    from projections.backup import check_backup, restore, restore_is_refused
+    from projections.integrity import Verifier
+    from projections.service import ReadSide
+
+    tables = _kept_tables()
+    app = DeliveryApplication()
+    try:
+        with ReadSide(app) as reads:
+            try:
+                refused = restore_is_refused(app, reads.store, ())
+                if refused:
+                    return _fail("restore", refused)
+                with args.file.open("rb") as f:
+                    header = check_backup(app, f, tables, ProgressLine("Checking the backup"))
+                with args.file.open("rb") as f:
+                    count = restore(app, reads.store, f, tables, ProgressLine("Restoring"))
+            except (OSError, DeliveryError) as exc:
+                return _fail("restore", getattr(exc, "message", str(exc)))
+            reads.catch_up(progress=ProgressLine("Building views"))
+            verdict = Verifier(app, reads.store).store_chain()
+    finally:
+        app.close()
+    same = verdict.valid and verdict.head == header["head"]
+    print(f"Restored {count:,} events up to position {header['position']}; chain head {verdict.head}"
+          + (" (the same as the backup's)." if same else " (differs from the backup's!)."), file=sys.stderr)
+    return 0 if same else 1
 
 
 def _replay(args: argparse.Namespace) -> int:
