@@ -45,8 +45,20 @@ def _line(value: dict[str, Any]) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
+class Unreadable(DeliveryError):
+    """A stored event that cannot be decoded (its topic or state was edited): the export stops there."""
+
+    code = "unreadable_event"
+
+
 def _entry(app: DeliveryApplication, record: Any, row: Any) -> dict[str, Any]:
-    event = app.mapper.to_domain_event(record)
+    try:
+        event = app.mapper.to_domain_event(record)
+    except (ValueError, TopicError, KeyError, TypeError, AttributeError) as exc:
+        pid, version = str(record.originator_id), int(record.originator_version)
+        raise Unreadable(f"The event at position {row.position} (project {pid} v{version}) cannot be read "
+                         f"({type(exc).__name__}: {exc}); `delivery verify` names what changed.",
+                         {"position": int(row.position), "project_id": pid, "version": version}) from exc
     return {
         "position": int(row.position), "event": canonical_dict(event),
         "project_link": row.project_link, "store_link": row.store_link,

@@ -42,7 +42,7 @@ from projections.models import (
 from projections.portfolio import Query as PortfolioQuery
 from projections.reducers import fold
 from projections.state import ProjectState
-from projections.store import ApplyFailed, ViewStore, audit_table
+from projections.store import ApplyFailed, ViewStore, audit_table, decode
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +223,7 @@ class ReadSide:
             notifications = self.app.recorder.select_notifications(start, self.batch_size, inclusive_of_start=True)
             if not notifications:
                 break
-            batch = [(self.app.mapper.to_domain_event(n), Tracking(self.app.name, n.id)) for n in notifications]
+            batch = [(decode(self.app.mapper, n), Tracking(self.app.name, n.id)) for n in notifications]
             try:
                 done = self.store.apply_batch(batch, notify=self.postgres)
             except ApplyFailed:

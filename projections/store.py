@@ -23,6 +23,7 @@ from functools import partial
 from typing import Any
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.utils import TopicError
 from pydantic import TypeAdapter
 from sqlalchemy import (
     Engine,
@@ -136,13 +137,23 @@ class ApplyFailed(Exception):
 
     def __init__(self, position: int, last: int, group: str, cause: BaseException) -> None:
         where = f"position {position}" if position == last else f"positions {position}..{last}"
-        super().__init__(f"the {group} views cannot apply the event at {where}: {type(cause).__name__}: {cause}")
+        views = "the views" if group == "any" else f"the {group} views"
+        super().__init__(f"{views} cannot apply the event at {where}: {type(cause).__name__}: {cause}")
         self.position, self.last, self.group, self.cause = position, last, group, cause
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Crosses process boundaries (a parallel rebuild): the cause travels as text.
         return (ApplyFailed, (self.position, self.last, self.group, RuntimeError(f"{type(self.cause).__name__}: "
                                                                                  f"{self.cause}")))
+
+
+def decode(mapper: Any, notification: Any) -> Any:
+    """A stored event as a domain event; one that cannot be decoded (its topic or state edited in the
+    table) is an ApplyFailed naming its position, never a traceback."""
+    try:
+        return mapper.to_domain_event(notification)
+    except (ValueError, TopicError, KeyError, TypeError, AttributeError) as exc:
+        raise ApplyFailed(notification.id, notification.id, "any", exc) from exc
 
 
 class _Raced(Exception):

@@ -223,3 +223,22 @@ def test_a_broken_checkpoint_names_the_project_and_event(
     assert cp["first_bad"]["project_id"] == str(second) and "project" in cp["reason"]
     code, out = _cli(database, monkeypatch, capsys, *verify[:-1])
     assert f"project {second}" in out
+
+
+def test_an_unreadable_event_is_named_by_every_command(
+    history: History, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    app, reads, _first, second = history
+    app.add_scope_item(second, title="Not linked yet", tier="core", actor="pm")  # position 65
+    attacker = Attacker(reads.store.database)
+    attacker.set_topic(65, "delivery.project:Project.NoSuchEvent")
+    attacker._run(f"UPDATE {attacker.table} SET state = ? WHERE {attacker.pos} = 4", (b"not json",))
+    database = reads.store.database
+    code, out = _cli(database, monkeypatch, capsys, "verify", "--json")
+    assert code == 1 and (out["first_bad"]["problem"], out["first_bad"]["position"]) == ("unreadable", 4)
+    code, out = _cli(database, monkeypatch, capsys, "replay", "--check", "--json")
+    assert code == 1 and out["broken"]["position"] == 4
+    code, out = _cli(database, monkeypatch, capsys, "export")
+    assert code == 2 and "position 4" in out
+    code, out = _cli(database, monkeypatch, capsys, "rebuild")
+    assert code == 3 and "cannot apply the event at position" in out  # 4 or 65, whichever it reads first
