@@ -71,19 +71,39 @@ class Verifier:
 
     def store_chain(self, progress: Progress | None = None, snapshots: Progress | None = None) -> Verdict:
         """The whole store's chain, in position order; then every snapshot against the events."""
+        form = self.links_form()
+        if form is None:
+            return Verdict("store", head_position=self.head_position(), first_bad={
+                "problem": "unknown_form", "chain": "store", "position": None, "project_id": None, "version": None,
+                "message": "the chain table's version record is missing or unknown, so no form of the links is "
+                           "known to check them in (it was deleted or edited in view_versions)"})
+        verdict = self.walk(progress, form)
+        if verdict.valid and form == FORM:
+            verdict.snapshots, verdict.first_bad = check_snapshots(self.app, self.store, self.locate,
+                                                                   progress=snapshots)
+        elif verdict.first_bad is not None and form != FORM:
+            verdict.first_bad["message"] = (f"the links are still in chain form {form} (not linked anew: they "
+                                            f"do not verify): {verdict.first_bad['message']}")
+        return verdict
+
+    def links_form(self) -> int | None:
+        """The chain form the stored links were made in: the current one unless an upgrade could not relink them."""
+        if "chain" not in self.store.groups_needing_rebuild() or not self.head_position():
+            return FORM
+        return self.store.chain_form()
+
+    def walk(self, progress: Progress | None = None, form: int = FORM) -> Verdict:
+        """The store chain recomputed in a chain form and walked beside the recorded links."""
         head = self.head_position()
         total = self.app.recorder.max_notification_id() or 0
         tick = (lambda done: progress(done, total) if done % 2000 == 0 else None) if progress else None
         verdict = verify(
-            "store", (read_stored(self.app, n.id, n) for n in stored_records(self.app)), self._recorded(None),
-            project=False, head_position=head, in_chain=self.in_chain, in_store=self.in_store, progress=tick,
-            chain_end=self.chain_end(),
+            "store", (read_stored(self.app, n.id, n, form) for n in stored_records(self.app)),
+            self._recorded(None), project=False, head_position=head, in_chain=self.in_chain,
+            in_store=self.in_store, progress=tick, chain_end=self.chain_end(),
         )
         if progress is not None:
             progress(total, total)
-        if verdict.valid:
-            verdict.snapshots, verdict.first_bad = check_snapshots(self.app, self.store, self.locate,
-                                                                   progress=snapshots)
         return verdict
 
     def project_chain(self, project_id: str | UUID) -> Verdict:

@@ -122,8 +122,29 @@ class ReadSide:
         if any(g in stale for g in self.store.rebuildable_groups()):
             rebuild(self.store, self.app, only_if_stale=True)
         kept = [g for g in stale if g not in self.store.rebuildable_groups()]
+        if "chain" in kept and not self._relinkable():
+            kept.remove("chain")
         if kept:
             self.store.reset(kept)
+
+    def _relinkable(self) -> bool:
+        """Whether the chain may be linked anew in the current form: only when it has no links yet, or its
+        links verify in the form they were made in (an edit is never blessed by an upgrade)."""
+        if not self.store.positions()["chain"]:
+            return True
+        from projections.integrity import Verifier
+
+        form = self.store.chain_form()
+        verdict = Verifier(self.app, self.store).walk(form=form) if form is not None else None
+        if verdict is None or not verdict.valid:
+            bad = verdict.first_bad if verdict is not None else {"message": "the chain's version record is unknown"}
+            log.error("the chain is not linked anew in the current form: its links do not verify in the form "
+                      "they were made in (%s); `delivery verify` reports it", (bad or {}).get("message"))
+            return False
+        log.warning("the chain's links (form %s) verify over %s events, head %s: linking them anew in the "
+                    "current form (checkpoints signed before stay checkable in their own form)",
+                    form, verdict.events, verdict.head)
+        return True
 
     def __enter__(self) -> ReadSide:
         return self

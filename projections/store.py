@@ -78,8 +78,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # Bump a revision when a reducer's logic changes without changing its state's shape;
-# shape changes are caught by the schema hash. A changed version rebuilds the group on start.
+# shape changes are caught by the schema hash. A changed version rebuilds the group on start
+# (the chain only once its links verify in the form they were made in: CHAIN_FORMS).
 REVISIONS = {"projects": 3, "audit": 2, "chain": 2}
+# The chain form (projections.chain) of the links each revision of the chain group made.
+CHAIN_FORMS = {1: 1, 2: 2}
 GROUP_TABLES: dict[str, tuple[Any, ...]] = {
     "projects": (portfolio_table, rows_table, snapshots_table),
     "audit": (audit_table,),
@@ -93,8 +96,8 @@ LEGACY_TABLES = ("project_views", "view_tracking")
 CHUNK = 400
 
 
-def group_version(group: str) -> str:
-    shapes: dict[str, Any] = {"revision": REVISIONS[group]}
+def group_version(group: str, revision: int | None = None) -> str:
+    shapes: dict[str, Any] = {"revision": REVISIONS[group] if revision is None else revision}
     if group == "projects":
         shapes["rows"] = {name: t.model_json_schema() for name, t in ROW_TYPES.items()}
         shapes["header"] = ProjectHeader.model_json_schema()
@@ -280,6 +283,16 @@ class ViewStore(TrackingRecorder):
             rows = conn.execute(select(versions_table.c.view_group, versions_table.c.version)).all()
         stored = {str(g): str(v) for g, v in rows}
         return [g for g in GROUP_TABLES if stored.get(g) != group_version(g)]
+
+    def chain_form(self) -> int | None:
+        """The chain form the links in the chain table were made in (None when no known revision made them)."""
+        with self.reader.connect() as conn:
+            stored = conn.execute(select(versions_table.c.version)
+                                  .where(versions_table.c.view_group == "chain")).scalar()
+        for revision, form in CHAIN_FORMS.items():
+            if stored == group_version("chain", revision):
+                return form
+        return None
 
     def record_versions(self, conn: Connection, groups: Iterable[str]) -> None:
         for group in groups:
