@@ -196,6 +196,10 @@ def _mismatch(
                        f"at position {expected.position}, is no longer there")
         return _at("deleted", chain, expected, f"the event linked at position {expected.position} "
                    f"(project {expected.project_id} v{expected.version}) is missing")
+    if expected is not None and found.position < expected.position and not in_chain(found.project_id, found.version):
+        return _at("unlinked", chain, found, f"position {found.position} (project {found.project_id} "
+                   f"v{found.version}) has no link, though links follow it (from position {expected.position}): "
+                   "its link was deleted, or the event was slipped into a gap between positions")
     if expected is None or not in_chain(found.project_id, found.version):
         return _at("inserted", chain, found, f"position {found.position} holds an event that was never linked "
                    f"(project {found.project_id} v{found.version})")

@@ -147,7 +147,7 @@ def test_a_forged_view_snapshot_is_found(history: History) -> None:
 def test_an_emptied_chain_table_is_a_finding_not_a_rebuild(
     history: History, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    app, reads, first, _second = history
+    app, reads, first, second = history
     attacker = Attacker(reads.store.database)
     attacker.sql("DELETE FROM {event_chain}")
     attacker.edit(10, actor="mallory")
@@ -158,6 +158,12 @@ def test_an_emptied_chain_table_is_a_finding_not_a_rebuild(
     # Nothing linked the edited events anew on the way.
     assert attacker.sql("SELECT COUNT(*) FROM {event_chain}")[0][0] == 0
     assert _bad(Verifier(app, reads.store).project_chain(first))["problem"] == "unlinked"
+    # New events are linked after the chain's position; the missing links stay a finding.
+    app.add_scope_item(second, title="Later", tier="core", actor="pm")
+    reads.catch_up()
+    assert attacker.sql("SELECT COUNT(*) FROM {event_chain}")[0][0] == 1
+    bad = _bad(Verifier(app, reads.store).store_chain())
+    assert (bad["problem"], bad["position"], bad["version"]) == ("unlinked", 1, 1)
 
 
 def test_a_shortened_chain_table_is_a_finding(history: History) -> None:
