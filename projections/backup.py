@@ -28,7 +28,6 @@ from typing import IO, Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.utils import TopicError
 from sqlalchemy import DateTime, Table, func, insert, inspect, select, text
 from sqlalchemy.engine import Connection
 
@@ -37,7 +36,7 @@ from delivery.application import DeliveryApplication
 from delivery.errors import DeliveryError
 from projections.chain import GENESIS, canonical, link
 from projections.integrity import Verifier, events_table, stored_records
-from projections.store import ViewStore, chain_table
+from projections.store import UNREADABLE, ViewStore, chain_table
 from projections.tables import create_all
 
 FORMAT = "delivery-backup/1"
@@ -102,21 +101,29 @@ def write_backup(
     emit(header)
     done = 0
     c = chain_table
+
+    def flush(batch: list[Any]) -> None:
+        """A batch of events, each with its links (fetched in one query)."""
+        nonlocal done
+        with store.reader.connect() as conn:
+            links = {r.position: (r.project_link, r.store_link) for r in conn.execute(
+                select(c.c.position, c.c.project_link, c.c.store_link)
+                .where(c.c.position >= batch[0].id, c.c.position <= batch[-1].id))}
+        for r in batch:
+            emit({"event": [r.id, str(r.originator_id), r.originator_version, r.topic,
+                            bytes(r.state).decode("utf-8")], "links": list(links[r.id])})
+        done += len(batch)
+        if progress is not None:
+            progress(done, verdict.events)
+
     batch: list[Any] = []
     for record in stored_records(app, upto=position):
         batch.append(record)
-        if len(batch) == BATCH or record.id == position:
-            with store.reader.connect() as conn:
-                links = {r.position: (r.project_link, r.store_link) for r in conn.execute(
-                    select(c.c.position, c.c.project_link, c.c.store_link)
-                    .where(c.c.position >= batch[0].id, c.c.position <= batch[-1].id))}
-            for r in batch:
-                emit({"event": [r.id, str(r.originator_id), r.originator_version, r.topic,
-                                bytes(r.state).decode("utf-8")], "links": list(links[r.id])})
-            done += len(batch)
+        if len(batch) == BATCH:
+            flush(batch)
             batch = []
-            if progress is not None:
-                progress(done, verdict.events)
+    if batch:
+        flush(batch)
     with store.reader.connect() as conn:
         for table in tables:
             keys = [col.name for col in table.primary_key.columns]
@@ -176,7 +183,7 @@ def check_backup(
             position, record = _event(number, value["event"])
             try:
                 body = canonical(app.mapper.to_domain_event(record))
-            except (KeyError, TypeError, ValueError, AttributeError, TopicError) as exc:
+            except UNREADABLE as exc:
                 raise BackupRefused(f"Line {number}: the event at position {position} cannot be read: "
                                     f"{type(exc).__name__}: {exc}", {"line": number}) from None
             pid, version = str(record.originator_id), record.originator_version

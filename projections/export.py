@@ -19,13 +19,12 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.utils import TopicError
 from sqlalchemy import and_, func, select
 
 from delivery.application import DeliveryApplication, parse_project_id
 from delivery.errors import DeliveryError, NotFound
 from projections.chain import GENESIS, canonical_bytes, canonical_dict, link
-from projections.store import ViewStore, chain_table
+from projections.store import UNREADABLE, ViewStore, chain_table
 
 FORMAT = "delivery-export/2"
 # The chain form each format's `event` and links are in (projections.chain).
@@ -54,7 +53,7 @@ class Unreadable(DeliveryError):
 def _entry(app: DeliveryApplication, record: Any, row: Any) -> dict[str, Any]:
     try:
         event = app.mapper.to_domain_event(record)
-    except (ValueError, TopicError, KeyError, TypeError, AttributeError) as exc:
+    except UNREADABLE as exc:
         pid, version = str(record.originator_id), int(record.originator_version)
         raise Unreadable(f"The event at position {row.position} (project {pid} v{version}) cannot be read "
                          f"({type(exc).__name__}: {exc}); `delivery verify` names what changed.",
@@ -190,7 +189,7 @@ def check_export(
             record = _stored(entry)
             event = app.mapper.to_domain_event(record)
             said = canonical_dict(event, form)
-        except (KeyError, TypeError, ValueError, AttributeError, TopicError) as exc:  # refused with its line
+        except UNREADABLE as exc:  # refused with its line
             raise ImportRefused(f"Line {number} is not an exported event: {type(exc).__name__}: {exc}",
                                 where) from exc
         if said != entry.get("event"):

@@ -19,7 +19,7 @@ from delivery.errors import NotFound
 from projections.chain import FORM, GENESIS, Recorded, Stored, Verdict, canonical, link, recompute, verify
 from projections.checkpoint import Checkpoint
 from projections.snapshots import check_snapshots
-from projections.store import ViewStore, chain_table
+from projections.store import UNREADABLE, ViewStore, chain_table
 
 Progress = Callable[[int, int], None]
 BATCH = 1000
@@ -48,8 +48,23 @@ def read_stored(app: DeliveryApplication, position: int, record: StoredEvent, fo
     try:
         event = app.mapper.to_domain_event(record)
         return Stored(position, pid, version, canonical(event, form))
-    except Exception as exc:  # an edited topic or state: a finding at this position, never a traceback
+    except UNREADABLE as exc:  # an edited topic or state: a finding at this position, never a traceback
         return Stored(position, pid, version, b"", error=f"{type(exc).__name__}: {exc}")
+
+
+_UNKNOWN_FORM: dict[str, Any] = {
+    "problem": "unknown_form", "chain": "store", "position": None, "project_id": None, "version": None,
+    "message": "the chain table's version record is missing or unknown, so no form of the links is known to "
+               "check them in (it was deleted or edited in view_versions)",
+}
+
+
+def _in_form(verdict: Verdict, form: int) -> Verdict:
+    """Say so when the links are still of an earlier form (an upgrade found they do not verify)."""
+    if verdict.first_bad is not None and form != FORM:
+        verdict.first_bad["message"] = (f"the links are still in chain form {form} (not linked anew: they do "
+                                        f"not verify): {verdict.first_bad['message']}")
+    return verdict
 
 
 class Verifier:
@@ -73,18 +88,12 @@ class Verifier:
         """The whole store's chain, in position order; then every snapshot against the events."""
         form = self.links_form()
         if form is None:
-            return Verdict("store", head_position=self.head_position(), first_bad={
-                "problem": "unknown_form", "chain": "store", "position": None, "project_id": None, "version": None,
-                "message": "the chain table's version record is missing or unknown, so no form of the links is "
-                           "known to check them in (it was deleted or edited in view_versions)"})
+            return Verdict("store", head_position=self.head_position(), first_bad=dict(_UNKNOWN_FORM))
         verdict = self.walk(progress, form)
         if verdict.valid and form == FORM:
             verdict.snapshots, verdict.first_bad = check_snapshots(self.app, self.store, self.locate,
                                                                    progress=snapshots)
-        elif verdict.first_bad is not None and form != FORM:
-            verdict.first_bad["message"] = (f"the links are still in chain form {form} (not linked anew: they "
-                                            f"do not verify): {verdict.first_bad['message']}")
-        return verdict
+        return _in_form(verdict, form)
 
     def links_form(self) -> int | None:
         """The chain form the stored links were made in: the current one unless an upgrade could not relink them."""
@@ -109,17 +118,20 @@ class Verifier:
     def project_chain(self, project_id: str | UUID) -> Verdict:
         """One project's chain, in version order; then its snapshots against its events."""
         pid = str(parse_project_id(project_id))
-        events = list(self._project_events(pid))
+        form = self.links_form()
+        events = list(self._project_events(pid, form or FORM))
         recorded = self._recorded(pid)
         if not events and not recorded:
             raise NotFound("project", pid)
+        if form is None:
+            return Verdict(pid, head_position=self.head_position(), first_bad=dict(_UNKNOWN_FORM))
         verdict = verify(
             pid, events, recorded, project=True, head_position=self.head_position(),
             in_chain=self.in_chain, in_store=self.in_store, chain_end=self.chain_end(),
         )
-        if verdict.valid:
+        if verdict.valid and form == FORM:
             verdict.snapshots, verdict.first_bad = check_snapshots(self.app, self.store, self.locate, pid)
-        return verdict
+        return _in_form(verdict, form)
 
     def recompute(self, upto: int, form: int = FORM) -> tuple[int, str]:
         """The count and store-chain head of the events up to a position, from the events alone."""
@@ -221,7 +233,7 @@ class Verifier:
                 for r in conn.execute(stmt)
             ]
 
-    def _project_events(self, project_id: str) -> Iterator[Stored]:
+    def _project_events(self, project_id: str, form: int = FORM) -> Iterator[Stored]:
         """One project's stored events with their store positions, in version order."""
         pid = UUID(project_id)
         if self.store.database.kind == "sqlite":
@@ -239,7 +251,7 @@ class Verifier:
             yield read_stored(self.app, int(row.position), StoredEvent(
                 originator_id=pid, originator_version=row.originator_version, topic=row.topic,
                 state=bytes(row.state),
-            ))
+            ), form)
 
 
 def events_table(store: ViewStore) -> str:

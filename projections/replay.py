@@ -22,7 +22,7 @@ from sqlalchemy import Table, select, text
 from delivery.application import DeliveryApplication
 from delivery.settings import Database
 from projections.integrity import stored_records
-from projections.store import GROUP_TABLES, ApplyFailed, ViewStore, make_engine, snapshots_table
+from projections.store import GROUP_TABLES, UNREADABLE, ApplyFailed, ViewStore, make_engine, snapshots_table
 
 Progress = Callable[[int, int], None]
 BATCH = 500
@@ -174,7 +174,7 @@ def _read(app: DeliveryApplication, record: Any, versions: dict[str, int]) -> tu
                                  "(`delivery verify` names what changed)"}
     try:
         event = app.mapper.to_domain_event(record)
-    except Exception as exc:  # an edited topic or state: reported with its place
+    except UNREADABLE as exc:  # an edited topic or state: reported with its place
         return None, {"problem": "unreadable", **where,
                       "message": f"the event at position {record.id} (project {pid} v{version}) cannot be "
                                  f"read: {type(exc).__name__}: {exc}"}

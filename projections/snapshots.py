@@ -22,7 +22,7 @@ from sqlalchemy import select, text
 from delivery.application import DeliveryApplication
 from projections.reducers import apply
 from projections.state import ProjectState
-from projections.store import ViewStore, snapshots_table
+from projections.store import UNREADABLE, ViewStore, snapshots_table
 
 Progress = Callable[[int, int], None]
 Locate = Callable[[str, int], int | None]
@@ -99,7 +99,7 @@ def check_library(
                                 f"the stored snapshot of project {pid} at v{seen} differs from its events "
                                 f"folded to v{seen} ({', '.join(fields)}): commands would decide on a "
                                 "state the events never had")
-    except Exception as exc:  # a store edited so the events no longer fold: say where, not a traceback
+    except UNREADABLE as exc:  # a store edited so the events no longer fold: say where, not a traceback
         return _finding("unreadable", pid, seen + 1, locate(pid, seen + 1),
                         f"project {pid} cannot be folded past v{seen}: {type(exc).__name__}: {exc}")
     if wanted:
@@ -129,7 +129,7 @@ def check_views(
                 return _finding("view_snapshot", pid, seen, locate(pid, seen),
                                 f"the view snapshot of project {pid} at v{seen} differs from its events "
                                 f"folded to v{seen} ({', '.join(fields)}): *as of* views would show it")
-    except Exception as exc:  # as above: the events no longer fold
+    except UNREADABLE as exc:  # as above: the events no longer fold
         return _finding("unreadable", pid, seen + 1, locate(pid, seen + 1),
                         f"project {pid} cannot be folded past v{seen}: {type(exc).__name__}: {exc}")
     if wanted:

@@ -150,12 +150,16 @@ class ApplyFailed(Exception):
                                                                                  f"{self.cause}")))
 
 
+# What decoding or folding a stored event raises when its topic or state was edited in the table.
+UNREADABLE = (ValueError, TopicError, KeyError, TypeError, AttributeError)
+
+
 def decode(mapper: Any, notification: Any) -> Any:
     """A stored event as a domain event; one that cannot be decoded (its topic or state edited in the
     table) is an ApplyFailed naming its position, never a traceback."""
     try:
         return mapper.to_domain_event(notification)
-    except (ValueError, TopicError, KeyError, TypeError, AttributeError) as exc:
+    except UNREADABLE as exc:
         raise ApplyFailed(notification.id, notification.id, "any", exc) from exc
 
 

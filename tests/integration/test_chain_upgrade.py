@@ -77,6 +77,19 @@ def test_an_edit_made_before_the_upgrade_is_not_linked_anew(history: tuple[Any, 
     Tamperer(reads.store.database).edit(10, actor="mallory")
     with ReadSide(app) as upgraded:
         assert upgraded.store.chain_form() == 1  # kept as it was
-        bad = Verifier(app, upgraded.store).store_chain().first_bad
+        verifier = Verifier(app, upgraded.store)
+        bad = verifier.store_chain().first_bad
+        mine = verifier.project_chain(first).first_bad
     assert bad is not None and (bad["problem"], bad["position"], bad["project_id"]) == ("altered", 10, str(first))
     assert "still in chain form 1" in bad["message"]
+    assert mine is not None and (mine["problem"], mine["version"]) == ("altered", 10)
+
+
+def test_a_deleted_chain_version_record_is_a_finding(history: tuple[Any, ...]) -> None:
+    app, reads, _first, _second = history
+    with reads.store.engine.begin() as conn:
+        conn.execute(delete(versions_table).where(versions_table.c.view_group == "chain"))
+    with ReadSide(app) as restarted:  # not linked anew from the events as they are now
+        assert restarted.store.positions()["chain"] == 64
+        bad = Verifier(app, restarted.store).store_chain().first_bad
+    assert bad is not None and bad["problem"] == "unknown_form"
