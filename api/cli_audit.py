@@ -1,4 +1,5 @@
-"""The auditors' commands: verify, keygen, checkpoint, export, import, replay --check, diff."""
+"""The auditors' and operators' commands: verify, keygen, checkpoint, export, import, backup, restore,
+replay --check, diff."""
 
 from __future__ import annotations
 
@@ -47,6 +48,15 @@ def add_commands(commands: Any) -> None:
     imp = commands.add_parser("import", help="load an export into an empty store (refused unless it verifies)")
     imp.add_argument("file", type=Path)
     imp.set_defaults(handler=_import)
+
+    backup = commands.add_parser("backup", help="the whole store in one file: events at their positions, links, "
+                                 "tokens and share links (refused unless the chain verifies)")
+    backup.add_argument("file", type=Path)
+    backup.set_defaults(handler=_backup)
+
+    restore = commands.add_parser("restore", help="a backup into an empty store (refused unless it verifies)")
+    restore.add_argument("file", type=Path)
+    restore.set_defaults(handler=_restore)
 
     replay = commands.add_parser("replay", help="rebuild every view in a scratch store and compare")
     replay.add_argument("--check", action="store_true", required=True)
@@ -109,7 +119,8 @@ def _verify(args: argparse.Namespace) -> int:
             if args.project:
                 verdict = verifier.project_chain(args.project)
             else:
-                verdict = verifier.store_chain(progress=ProgressLine("Verifying"))
+                verdict = verifier.store_chain(progress=ProgressLine("Verifying"),
+                                               snapshots=ProgressLine("Checking snapshots"))
             result: dict[str, Any] = verdict.as_dict()
             if args.checkpoint is not None:
                 result["checkpoint"] = _check_checkpoint(verifier, args, checkpoint)
@@ -129,24 +140,21 @@ def _check_checkpoint(verifier: Any, args: argparse.Namespace, checkpoint: Any) 
         signed = checkpoint.open_checkpoint(json.loads(args.checkpoint.read_text()), public)
     except (OSError, ValueError) as exc:
         return {"holds": False, "reason": f"checkpoint not accepted: {exc}"}
-    events, head = verifier.recompute(signed.position)
-    holds = (events, head) == (signed.events, signed.head)
-    return {
-        "holds": holds, "position": signed.position, "signed_at": signed.time, "events": events,
-        "signed_events": signed.events, "head": head, "signed_head": signed.head,
-        "reason": "the history up to the checkpoint is unchanged" if holds
-        else "the history up to the checkpoint was changed",
-    }
+    result: dict[str, Any] = verifier.check_checkpoint(signed)
+    return result
 
 
 def _print_verdict(result: dict[str, Any]) -> None:
     scope = "store" if result["scope"] == "store" else f"project {result['scope']}"
     if result["valid"]:
-        print(f"OK: the {scope} chain holds over {result['events']:,} events; head {result['head']}")
+        print(f"OK: the {scope} chain holds over {result['events']:,} events; head {result['head']}; "
+              f"{result['snapshots']:,} snapshots match their events")
     else:
         bad = result["first_bad"]
-        print(f"BROKEN: the {scope} chain breaks after {result['events']:,} good events: "
-              f"{bad['problem']} at position {bad['position']} (project {bad['project_id']} "
+        where = f" at position {bad['position']}" if bad["position"] is not None else ""
+        what = "snapshots" if bad["chain"] == "snapshots" else "chain"
+        print(f"BROKEN: the {scope} {what} {'do' if what == 'snapshots' else 'does'} not match the events "
+              f"(after {result['events']:,} good events): {bad['problem']}{where} (project {bad['project_id']} "
               f"v{bad['version']}): {bad['message']}")
     if result["unchained"]:
         print(f"{result['unchained']:,} events after position {result['head_position']} are not linked yet.")
@@ -178,11 +186,14 @@ def _checkpoint(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         return _fail("checkpoint", str(exc))
     with _open() as reads:
-        verdict = Verifier(reads.app, reads.store).store_chain(progress=ProgressLine("Verifying"))
-    if not verdict.valid:
-        _print_verdict(verdict.as_dict())
-        return _fail("checkpoint", "the chain does not verify; not signing it", 1)
-    document = checkpoint.sign(key, verdict.head_position, verdict.events, verdict.head, clock.now())
+        verifier = Verifier(reads.app, reads.store)
+        verdict = verifier.store_chain(progress=ProgressLine("Verifying"),
+                                       snapshots=ProgressLine("Checking snapshots"))
+        if not verdict.valid:
+            _print_verdict(verdict.as_dict())
+            return _fail("checkpoint", "the chain does not verify; not signing it", 1)
+        projects = verifier.project_heads(verdict.head_position)
+    document = checkpoint.sign(key, verdict.head_position, verdict.events, verdict.head, clock.now(), projects)
     out = args.out or Path(f"checkpoint-{verdict.head_position}.json")
     out.write_text(json.dumps(document, indent=2) + "\n")
     print(f"Signed position {verdict.head_position} ({verdict.events:,} events, head {verdict.head}) "
@@ -226,7 +237,7 @@ def _export(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from api.cli import ProgressLine
     from delivery.application import DeliveryApplication
-    from projections.export import check_export, import_events
+    from projections.export import FORMAT, check_export, import_events
     from projections.integrity import Verifier
     from projections.service import ReadSide
 
@@ -235,9 +246,10 @@ def _import(args: argparse.Namespace) -> int:
         if app.recorder.max_notification_id():
             return _fail("import", "the store already has events; import only into an empty store")
         try:
-            with args.file.open(encoding="utf-8") as f:
+            # Read as bytes, decoded line by line: a line that is not UTF-8 is refused by its number.
+            with args.file.open("rb") as f:
                 header = check_export(app, f, ProgressLine("Checking the chain"))
-            with args.file.open(encoding="utf-8") as f:
+            with args.file.open("rb") as f:
                 count = import_events(app, f, ProgressLine("Importing"))
         except (OSError, DeliveryError) as exc:
             return _fail("import", getattr(exc, "message", str(exc)))
@@ -245,13 +257,15 @@ def _import(args: argparse.Namespace) -> int:
             reads.catch_up(progress=ProgressLine("Building views"))
             verifier = Verifier(app, reads.store)
             verdict = verifier.store_chain()
-            same = verdict.head == header["head"] if header["scope"] == "store" else all(
+            relinked = header["format"] != FORMAT  # an older chain form: linked anew, its head differs
+            same = relinked or (verdict.head == header["head"] if header["scope"] == "store" else all(
                 verifier.project_chain(pid).valid for pid in _streams(args.file)
-            )
+            ))
     finally:
         app.close()
-    print(f"Imported {count:,} events; chain head {verdict.head}"
-          + (" (the same as the file's)." if same else " (differs from the file's!)."), file=sys.stderr)
+    note = (f" (the file's {header['format']} links checked, then linked anew in the current form)." if relinked
+            else " (the same as the file's)." if same else " (differs from the file's!).")
+    print(f"Imported {count:,} events; chain head {verdict.head}" + note, file=sys.stderr)
     return 0 if same and verdict.valid else 1
 
 
@@ -259,6 +273,65 @@ def _streams(path: Path) -> set[str]:
     with path.open(encoding="utf-8") as f:
         next(f)
         return {json.loads(line)["event"]["stream"] for line in f if line.strip()}
+
+
+def _kept_tables() -> tuple[Any, ...]:
+    """The tables a backup keeps beside the events: who may read (hashed tokens, share links)."""
+    from api.auth import tokens_table
+    from web.sessions import share_links_table
+
+    return (tokens_table, share_links_table)
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from api.cli import ProgressLine
+    from projections.backup import write_backup
+
+    if args.file.exists():
+        return _fail("backup", f"{args.file} exists; not overwriting it")
+    partial = args.file.with_name(args.file.name + ".partial")
+    try:
+        with _open() as reads, partial.open("wb") as out:
+            header = write_backup(reads.app, reads.store, _kept_tables(), out, ProgressLine("Backing up"))
+        partial.rename(args.file)
+    except (OSError, DeliveryError) as exc:
+        partial.unlink(missing_ok=True)
+        return _fail("backup", getattr(exc, "message", str(exc)))
+    tables = ", ".join(f"{n:,} {t}" for t, n in header["tables"].items())
+    print(f"Backed up {header['events']:,} events up to position {header['position']} (head {header['head']}) "
+          f"and {tables} into {args.file}.", file=sys.stderr)
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from api.cli import ProgressLine
+    from delivery.application import DeliveryApplication
+    from projections.backup import check_backup, restore, restore_is_refused
+    from projections.integrity import Verifier
+    from projections.service import ReadSide
+
+    tables = _kept_tables()
+    app = DeliveryApplication()
+    try:
+        with ReadSide(app) as reads:
+            try:
+                refused = restore_is_refused(app, reads.store, ())
+                if refused:
+                    return _fail("restore", refused)
+                with args.file.open("rb") as f:
+                    header = check_backup(app, f, tables, ProgressLine("Checking the backup"))
+                with args.file.open("rb") as f:
+                    count = restore(app, reads.store, f, tables, ProgressLine("Restoring"))
+            except (OSError, DeliveryError) as exc:
+                return _fail("restore", getattr(exc, "message", str(exc)))
+            reads.catch_up(progress=ProgressLine("Building views"))
+            verdict = Verifier(app, reads.store).store_chain()
+    finally:
+        app.close()
+    same = verdict.valid and verdict.head == header["head"]
+    print(f"Restored {count:,} events up to position {header['position']}; chain head {verdict.head}"
+          + (" (the same as the backup's)." if same else " (differs from the backup's!)."), file=sys.stderr)
+    return 0 if same else 1
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -269,8 +342,11 @@ def _replay(args: argparse.Namespace) -> int:
         report = replay_check(reads.app, reads.store, ProgressLine("Replaying"))
     if args.json:
         print(json.dumps({"same": report.same, "position": report.position, "events": report.events,
-                          "rows": report.rows, "differences": report.count,
+                          "rows": report.rows, "broken": report.broken, "differences": report.count,
                           "shown": [d.as_dict() for d in report.differences]}, indent=2, default=str))
+    elif report.broken is not None:
+        print(f"BROKEN: the views cannot be rebuilt past position {report.broken['position']} "
+              f"({report.broken['problem']}): {report.broken['message']}")
     elif report.same:
         print(f"OK: every view rebuilt from {report.events:,} events (to position {report.position}) equals "
               f"the live one ({', '.join(f'{n:,} {t}' for t, n in report.rows.items())}).")

@@ -2,8 +2,12 @@
 
 `link(previous, event) = SHA-256(previous || canonical(event))`, starting from 32
 zero bytes. The canonical form is the event as an auditor reads it (stream id,
-version, type, time, actor, data) in sorted, compact, UTF-8 JSON, so anyone can
-recompute it by hand from an export (docs/audit.md).
+version, class topic, type, time, actor, data) in sorted, compact, UTF-8 JSON, so
+anyone can recompute it by hand from an export (docs/audit.md). It covers every
+column the store keeps for an event and every field of its state: whatever the
+domain is rebuilt from (the class topic, a project's `originator_topic`) is linked.
+Form 1, before the topic and `originator_topic` were covered, is kept to check
+checkpoints and exports made with it.
 
 The view group `chain` stores each event's two links with its store position
 (`event_chain`), written by `ViewStore.apply` in the same transaction as the
@@ -21,20 +25,30 @@ from datetime import UTC
 from typing import Any
 
 from eventsourcing.persistence import Tracking
+from eventsourcing.utils import get_topic
 from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, bindparam, insert, select
 from sqlalchemy.engine import Connection
 
-from projections.events import data, kind
+from projections.events import data, jsonable, kind
 
 GENESIS = bytes(32)
 GENESIS_HEX = GENESIS.hex()
+# The canonical form links are made with now; 1 is the form before the topic was covered.
+FORM = 2
+FORMS = (1, 2)
+# What the canonical form names outside `data` (the rest of the state goes into `data`).
+_NAMED = frozenset({"originator_id", "originator_version", "timestamp", "actor"})
 
 
-def canonical_dict(event: Any) -> dict[str, Any]:
+def canonical_dict(event: Any, form: int = FORM) -> dict[str, Any]:
     """The fields an event's link covers, as JSON values."""
-    fields = data(event)
-    actor = fields.pop("actor", "")
-    return {
+    if form == 1:
+        fields = data(event)
+        actor = fields.pop("actor", "")
+    else:
+        fields = {k: jsonable(v) for k, v in vars(event).items() if k not in _NAMED}
+        actor = vars(event).get("actor", "")
+    body = {
         "stream": str(event.originator_id),
         "version": int(event.originator_version),
         "type": kind(event),
@@ -42,15 +56,18 @@ def canonical_dict(event: Any) -> dict[str, Any]:
         "actor": actor,
         "data": fields,
     }
+    if form != 1:
+        body["topic"] = get_topic(type(event))
+    return body
 
 
 def canonical_bytes(fields: dict[str, Any]) -> bytes:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def canonical(event: Any) -> bytes:
+def canonical(event: Any, form: int = FORM) -> bytes:
     """The bytes an event contributes to both chains."""
-    return canonical_bytes(canonical_dict(event))
+    return canonical_bytes(canonical_dict(event, form))
 
 
 def link(previous: bytes, event_bytes: bytes) -> bytes:
@@ -117,6 +134,7 @@ class Stored:
     project_id: str
     version: int
     body: bytes
+    error: str = ""  # why the event could not be read (then `body` is empty)
 
 
 @dataclass(frozen=True)
@@ -139,6 +157,7 @@ class Verdict:
     head: str = GENESIS_HEX
     head_position: int = 0
     unchained: int = 0
+    snapshots: int = 0
     first_bad: dict[str, Any] | None = None
 
     @property
@@ -148,7 +167,8 @@ class Verdict:
     def as_dict(self) -> dict[str, Any]:
         return {
             "scope": self.scope, "valid": self.valid, "events": self.events, "head": self.head,
-            "head_position": self.head_position, "unchained": self.unchained, "first_bad": self.first_bad,
+            "head_position": self.head_position, "unchained": self.unchained, "snapshots": self.snapshots,
+            "first_bad": self.first_bad,
         }
 
 
@@ -159,9 +179,16 @@ def _at(problem: str, chain: str, where: Stored | Recorded, message: str, **extr
 
 def _mismatch(
     expected: Recorded | None, found: Stored | None, head_position: int, chain: str,
-    in_chain: Callable[[str, int], bool], in_store: Callable[[str, int], bool],
+    in_chain: Callable[[str, int], bool], in_store: Callable[[str, int], bool], chain_end: int,
 ) -> dict[str, Any]:
     """Name what happened at the first link that does not hold, and where."""
+    if found is not None and found.error:
+        return _at("unreadable", chain, found, f"the event at position {found.position} (project "
+                   f"{found.project_id} v{found.version}) cannot be read: {found.error}")
+    if expected is None and found is not None and chain_end < found.position <= head_position:
+        return _at("unlinked", chain, found, f"position {found.position} (project {found.project_id} "
+                   f"v{found.version}) has no link, though the chain was linked up to position {head_position}: "
+                   "links were deleted (the chain table emptied or cut short)")
     if found is None or (expected is not None and found.position > head_position):
         assert expected is not None
         if in_store(expected.project_id, expected.version):
@@ -169,6 +196,10 @@ def _mismatch(
                        f"at position {expected.position}, is no longer there")
         return _at("deleted", chain, expected, f"the event linked at position {expected.position} "
                    f"(project {expected.project_id} v{expected.version}) is missing")
+    if expected is not None and found.position < expected.position and not in_chain(found.project_id, found.version):
+        return _at("unlinked", chain, found, f"position {found.position} (project {found.project_id} "
+                   f"v{found.version}) has no link, though links follow it (from position {expected.position}): "
+                   "its link was deleted, or the event was slipped into a gap between positions")
     if expected is None or not in_chain(found.project_id, found.version):
         return _at("inserted", chain, found, f"position {found.position} holds an event that was never linked "
                    f"(project {found.project_id} v{found.version})")
@@ -186,14 +217,16 @@ def _mismatch(
 def verify(
     scope: str, events: Iterable[Stored], recorded: Iterable[Recorded], *, project: bool, head_position: int,
     in_chain: Callable[[str, int], bool], in_store: Callable[[str, int], bool],
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, chain_end: int | None = None,
 ) -> Verdict:
     """Walk the stored events and the recorded links side by side; stop at the first that differs.
 
     `events` and `recorded` come in chain order (store position, or project version).
-    Events after `head_position`, the chain's last linked position, are counted as
-    not linked yet (the views have not reached them).
+    Events after `head_position`, the position the chain was linked up to, are counted as
+    not linked yet (the views have not reached them); events before it but after
+    `chain_end`, the last link in the table, lost their links.
     """
+    end = head_position if chain_end is None else chain_end
     verdict = Verdict(scope=scope, head_position=head_position)
     chain = "project" if project else "store"
     heads: dict[str, bytes] = {}
@@ -205,15 +238,15 @@ def verify(
             verdict.unchained += 1
             continue
         same = expected is not None and (expected.project_id, expected.version) == (found.project_id, found.version)
-        if not same:
-            verdict.first_bad = _mismatch(expected, found, head_position, chain, in_chain, in_store)
+        if not same or found.error:
+            verdict.first_bad = _mismatch(expected, found, head_position, chain, in_chain, in_store, end)
             return verdict
         assert expected is not None
         heads[found.project_id] = link(heads.get(found.project_id, GENESIS), found.body)
         store_head = link(store_head, found.body)
         mine = heads[found.project_id] if project else store_head
         if mine.hex() != (expected.project_link if project else expected.store_link):
-            verdict.first_bad = _mismatch(expected, found, head_position, chain, in_chain, in_store)
+            verdict.first_bad = _mismatch(expected, found, head_position, chain, in_chain, in_store, end)
             return verdict
         verdict.events += 1
         verdict.head = mine.hex()
@@ -221,7 +254,7 @@ def verify(
             progress(verdict.events)
         expected = next(links, None)
     if expected is not None:
-        verdict.first_bad = _mismatch(expected, None, head_position, chain, in_chain, in_store)
+        verdict.first_bad = _mismatch(expected, None, head_position, chain, in_chain, in_store, end)
     return verdict
 
 

@@ -1,9 +1,13 @@
-"""Signed checkpoints: (position, events, head, time) signed with an Ed25519 key kept outside the database.
+"""Signed checkpoints: (position, events, head, each project's head, time) signed with an Ed25519 key
+kept outside the database.
 
 A checkpoint file is one JSON object: the signed `statement` (canonical JSON, the
 bytes that were signed) and `signature`, plus the signer's public key fingerprint.
 Whoever holds the public key can later prove the history up to `position` is unchanged
-by recomputing the store chain from the events alone (`delivery verify --checkpoint`).
+by recomputing the store chain from the events alone (`delivery verify --checkpoint`);
+the projects' heads name the project that changed when the chain table was rewritten
+to agree with an edit. Checkpoints of format 1 (links of chain form 1, no projects)
+are still checked, with that form.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import base64
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +25,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-FORMAT = "delivery-checkpoint/1"
+FORMAT = "delivery-checkpoint/2"
+# Each format's statement is checked by recomputing the links in this chain form (projections.chain).
+FORMS = {"delivery-checkpoint/1": 1, FORMAT: 2}
 
 
 def _canonical(value: dict[str, Any]) -> bytes:
@@ -68,15 +74,21 @@ class Checkpoint:
     events: int
     head: str
     time: str
+    # project id -> (its last version at `position`, its project chain's head there)
+    projects: dict[str, tuple[int, str]] = field(default_factory=dict)
+    form: int = 2
 
     def statement(self) -> dict[str, Any]:
         return {"format": FORMAT, "position": self.position, "events": self.events, "head": self.head,
-                "time": self.time}
+                "time": self.time, "projects": {k: list(v) for k, v in sorted(self.projects.items())}}
 
 
-def sign(key: Ed25519PrivateKey, position: int, events: int, head: str, time: datetime) -> dict[str, Any]:
+def sign(
+    key: Ed25519PrivateKey, position: int, events: int, head: str, time: datetime,
+    projects: dict[str, tuple[int, str]] | None = None,
+) -> dict[str, Any]:
     """The checkpoint file's content."""
-    statement = Checkpoint(position, events, head, time.isoformat()).statement()
+    statement = Checkpoint(position, events, head, time.isoformat(), projects or {}).statement()
     return {
         "statement": statement,
         "signature": base64.b64encode(key.sign(_canonical(statement))).decode("ascii"),
@@ -91,11 +103,15 @@ def open_checkpoint(document: dict[str, Any], public: Ed25519PublicKey) -> Check
         signature = base64.b64decode(document["signature"], validate=True)
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"not a checkpoint file: {exc}") from exc
-    if not isinstance(statement, dict) or statement.get("format") != FORMAT:
+    if not isinstance(statement, dict) or statement.get("format") not in FORMS:
         raise ValueError(f"not a {FORMAT} statement")
     try:
         public.verify(signature, _canonical(statement))
     except InvalidSignature:
         raise ValueError("the signature does not verify with this public key") from None
-    return Checkpoint(int(statement["position"]), int(statement["events"]), str(statement["head"]),
-                      str(statement["time"]))
+    try:
+        projects = {str(k): (int(v[0]), str(v[1])) for k, v in statement.get("projects", {}).items()}
+        return Checkpoint(int(statement["position"]), int(statement["events"]), str(statement["head"]),
+                          str(statement["time"]), projects, FORMS[statement["format"]])
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise ValueError(f"a signed statement of an unexpected shape: {exc}") from exc

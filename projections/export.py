@@ -24,9 +24,11 @@ from sqlalchemy import and_, func, select
 from delivery.application import DeliveryApplication, parse_project_id
 from delivery.errors import DeliveryError, NotFound
 from projections.chain import GENESIS, canonical_bytes, canonical_dict, link
-from projections.store import ViewStore, chain_table
+from projections.store import UNREADABLE, ViewStore, chain_table
 
-FORMAT = "delivery-export/1"
+FORMAT = "delivery-export/2"
+# The chain form each format's `event` and links are in (projections.chain).
+FORMS = {"delivery-export/1": 1, FORMAT: 2}
 BATCH = 500
 
 Progress = Callable[[int, int], None]
@@ -42,8 +44,20 @@ def _line(value: dict[str, Any]) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
+class Unreadable(DeliveryError):
+    """A stored event that cannot be decoded (its topic or state was edited): the export stops there."""
+
+    code = "unreadable_event"
+
+
 def _entry(app: DeliveryApplication, record: Any, row: Any) -> dict[str, Any]:
-    event = app.mapper.to_domain_event(record)
+    try:
+        event = app.mapper.to_domain_event(record)
+    except UNREADABLE as exc:
+        pid, version = str(record.originator_id), int(record.originator_version)
+        raise Unreadable(f"The event at position {row.position} (project {pid} v{version}) cannot be read "
+                         f"({type(exc).__name__}: {exc}); `delivery verify` names what changed.",
+                         {"position": int(row.position), "project_id": pid, "version": version}) from exc
     return {
         "position": int(row.position), "event": canonical_dict(event),
         "project_link": row.project_link, "store_link": row.store_link,
@@ -112,15 +126,41 @@ def _store_lines(
 # ------------------------------------------------------------------ import
 
 
-def read_export(lines: Iterable[str]) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
-    iterator = iter(lines)
+def read_export(lines: Iterable[str | bytes]) -> tuple[dict[str, Any], Iterator[tuple[int, dict[str, Any]]]]:
+    """The header, and each later non-blank line as (line number, object); a bad line refuses the import."""
+    numbered = _numbered(lines)
     try:
-        header = json.loads(next(iterator))
-    except (StopIteration, json.JSONDecodeError) as exc:
-        raise ImportRefused("The file is empty or its first line is not JSON.", {"line": 1}) from exc
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ImportRefused(f"The first line must be a {FORMAT} header.", {"line": 1})
-    return header, (json.loads(line) for line in iterator if line.strip())
+        _, header = next(numbered)
+    except StopIteration:
+        raise ImportRefused("The file is empty: the first line must be a delivery-export header.",
+                            {"line": 1}) from None
+    if not isinstance(header, dict) or header.get("format") not in FORMS:
+        raise ImportRefused(f"Line 1 must be a {FORMAT} header (or a delivery-export/1 one).", {"line": 1})
+    if not isinstance(header.get("events"), int) or not isinstance(header.get("head"), str):
+        raise ImportRefused("Line 1: the header needs `events` (a whole number) and `head` (the chain's head).",
+                            {"line": 1})
+    return header, numbered
+
+
+def _numbered(lines: Iterable[str | bytes]) -> Iterator[tuple[int, Any]]:
+    """Each non-blank line parsed, with its number (lines read as bytes are decoded one by one, so a
+    line that is not UTF-8 is named too)."""
+    for number, raw in enumerate(lines, start=1):
+        try:
+            line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as exc:
+            raise ImportRefused(f"Line {number} is not UTF-8 text: {exc.reason} at byte {exc.start}.",
+                                {"line": number}) from None
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ImportRefused(f"Line {number} is not JSON: {exc.msg} (column {exc.colno}).",
+                                {"line": number}) from None
+        if not isinstance(value, dict):
+            raise ImportRefused(f"Line {number} is not a JSON object: every line is one event.", {"line": number})
+        yield number, value
 
 
 def _stored(entry: dict[str, Any]) -> StoredEvent:
@@ -132,30 +172,37 @@ def _stored(entry: dict[str, Any]) -> StoredEvent:
     )
 
 
-def check_export(app: DeliveryApplication, lines: Iterable[str], progress: Progress | None = None) -> dict[str, Any]:
+def check_export(
+    app: DeliveryApplication, lines: Iterable[str | bytes], progress: Progress | None = None,
+) -> dict[str, Any]:
     """Recompute every link in the file; raise ImportRefused at the first that does not hold."""
     header, entries = read_export(lines)
+    form = FORMS[header["format"]]
     store_scope = header.get("scope") == "store"
     heads: dict[str, bytes] = {}
     store_head = GENESIS
-    total = int(header.get("events", 0))
+    total = int(header["events"])
     count = 0
-    for count, entry in enumerate(entries, start=1):
-        where = {"line": count + 1}
+    for count, (number, entry) in enumerate(entries, start=1):
+        where = {"line": number}
         try:
             record = _stored(entry)
             event = app.mapper.to_domain_event(record)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ImportRefused(f"Line {count + 1} is not an exported event: {exc}", where) from exc
-        body = canonical_bytes(canonical_dict(event))
-        if canonical_dict(event) != entry["event"]:
-            raise ImportRefused(f"Line {count + 1}: the stored state does not say what `event` says.", where)
+            said = canonical_dict(event, form)
+        except UNREADABLE as exc:  # refused with its line
+            raise ImportRefused(f"Line {number} is not an exported event: {type(exc).__name__}: {exc}",
+                                where) from exc
+        if said != entry.get("event"):
+            raise ImportRefused(f"Line {number}: the stored state does not say what `event` says.", where)
+        body = canonical_bytes(said)
         stream = str(record.originator_id)
         heads[stream] = link(heads.get(stream, GENESIS), body)
         store_head = link(store_head, body)
-        if heads[stream].hex() != entry["project_link"] or (store_scope and store_head.hex() != entry["store_link"]):
+        if heads[stream].hex() != entry.get("project_link") or (
+            store_scope and store_head.hex() != entry.get("store_link")
+        ):
             raise ImportRefused(
-                f"Line {count + 1}: the chain does not verify at project {stream} v{record.originator_version}.",
+                f"Line {number}: the chain does not verify at project {stream} v{record.originator_version}.",
                 {**where, "project_id": stream, "version": record.originator_version},
             )
         if progress is not None and count % 1000 == 0:
@@ -170,16 +217,16 @@ def check_export(app: DeliveryApplication, lines: Iterable[str], progress: Progr
 
 
 def import_events(
-    app: DeliveryApplication, lines: Iterable[str], progress: Progress | None = None,
+    app: DeliveryApplication, lines: Iterable[str | bytes], progress: Progress | None = None,
 ) -> int:
     """Store every event of an export (already checked) in this empty store; returns how many."""
     if app.recorder.max_notification_id():
         raise ImportRefused("The store already has events; import only into an empty store.")
     header, entries = read_export(lines)
-    total = int(header.get("events", 0))
+    total = int(header["events"])
     done = 0
     batch: list[StoredEvent] = []
-    for entry in entries:
+    for _number, entry in entries:
         batch.append(_stored(entry))
         if len(batch) == BATCH:
             app.recorder.insert_events(batch)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent, Tracking
+from eventsourcing.persistence import Notification, Tracking
 from sqlalchemy import Connection, Table, bindparam, func, select, text
 
 from delivery.application import DeliveryApplication
@@ -34,6 +34,7 @@ from projections.store import (
     ApplyFailed,
     ViewStore,
     audit_values,
+    decode,
     header_values,
     next_milestone_in_memory,
     row_values,
@@ -219,8 +220,8 @@ def _fold_window(
             uuid = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
             pid = str(uuid)
             state, snapshots = states.setdefault(pid, (ProjectState(), []))
-        event = mapper.to_domain_event(StoredEvent(
-            originator_id=uuid, originator_version=version, topic=topic, state=stored,
+        event = decode(mapper, Notification(
+            id=position_, originator_id=uuid, originator_version=version, topic=topic, state=stored,
         ))
         try:
             apply(state, event)
@@ -294,7 +295,7 @@ def _swap(store: ViewStore, app: DeliveryApplication, shadow: ViewTables, cut: i
             notifications = app.recorder.select_notifications(position + 1, SWAP_BATCH, inclusive_of_start=True)
             if not notifications:
                 break
-            batch = [(app.mapper.to_domain_event(n), Tracking(app.name, n.id)) for n in notifications]
+            batch = [(decode(app.mapper, n), Tracking(app.name, n.id)) for n in notifications]
             try:
                 store.apply_projects(conn, shadow, [e for e, _ in batch])
                 store.apply_audit(conn, shadow, batch)

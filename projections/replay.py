@@ -21,8 +21,8 @@ from sqlalchemy import Table, select, text
 
 from delivery.application import DeliveryApplication
 from delivery.settings import Database
-from projections.integrity import stored_events
-from projections.store import GROUP_TABLES, ViewStore, make_engine, snapshots_table
+from projections.integrity import stored_records
+from projections.store import GROUP_TABLES, UNREADABLE, ApplyFailed, ViewStore, make_engine, snapshots_table
 
 Progress = Callable[[int, int], None]
 BATCH = 500
@@ -49,10 +49,12 @@ class ReplayReport:
     rows: dict[str, int] = field(default_factory=dict)
     differences: list[Difference] = field(default_factory=list)
     count: int = 0  # every difference, of which the first SHOWN are kept
+    # The first event the views cannot be rebuilt past (a store edited out of order): where and why.
+    broken: dict[str, Any] | None = None
 
     @property
     def same(self) -> bool:
-        return self.count == 0
+        return self.count == 0 and self.broken is None
 
     def add(self, difference: Difference) -> None:
         self.count += 1
@@ -137,15 +139,44 @@ def replay_check(app: DeliveryApplication, live: ViewStore, progress: Progress |
     with scratch_store(live.database) as scratch:
         scratch.reset(GROUP_TABLES)
         batch: list[tuple[Any, Tracking]] = []
-        for pos, event in stored_events(app, upto=position):
-            batch.append((event, Tracking(app.name, pos)))
-            if len(batch) == BATCH:
-                report.events += scratch.apply(batch)
-                batch = []
-                if progress is not None:
-                    progress(report.events, position)
-        report.events += scratch.apply(batch)
+        versions: dict[str, int] = {}
+        try:
+            for record in stored_records(app, upto=position):
+                event, report.broken = _read(app, record, versions)
+                if report.broken is not None:
+                    break
+                batch.append((event, Tracking(app.name, record.id)))
+                if len(batch) == BATCH:
+                    report.events += scratch.apply(batch)
+                    batch = []
+                    if progress is not None:
+                        progress(report.events, position)
+            report.events += scratch.apply(batch)
+        except ApplyFailed as exc:
+            report.broken = {"problem": "unappliable", "position": exc.position, "project_id": None,
+                             "version": None, "message": str(exc)}
         if progress is not None:
             progress(position, position)
-        compare(live, scratch, report)
+        if report.broken is None:
+            compare(live, scratch, report)
     return report
+
+
+def _read(app: DeliveryApplication, record: Any, versions: dict[str, int]) -> tuple[Any, dict[str, Any] | None]:
+    """The stored event decoded, or why the views cannot be rebuilt past it: named, never raised."""
+    pid, version = str(record.originator_id), int(record.originator_version)
+    expected = versions.get(pid, 0) + 1
+    where = {"position": record.id, "project_id": pid, "version": version}
+    if version != expected:
+        return None, {"problem": "reordered", **where,
+                      "message": f"position {record.id} holds project {pid} v{version} where that project's "
+                                 f"next event is v{expected}: events were moved, deleted or inserted "
+                                 "(`delivery verify` names what changed)"}
+    try:
+        event = app.mapper.to_domain_event(record)
+    except UNREADABLE as exc:  # an edited topic or state: reported with its place
+        return None, {"problem": "unreadable", **where,
+                      "message": f"the event at position {record.id} (project {pid} v{version}) cannot be "
+                                 f"read: {type(exc).__name__}: {exc}"}
+    versions[pid] = version
+    return event, None

@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent, Tracking
+from eventsourcing.persistence import Notification, Tracking
 from sqlalchemy import bindparam, func, select, text
 
 from delivery import clock
@@ -43,7 +43,7 @@ from projections.portfolio import Query as PortfolioQuery
 from projections.rebuild import events_table
 from projections.reducers import fold
 from projections.state import ProjectState
-from projections.store import ApplyFailed, ViewStore, audit_data, audit_table
+from projections.store import ApplyFailed, ViewStore, audit_data, audit_table, decode
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +123,29 @@ class ReadSide:
         if any(g in stale for g in self.store.rebuildable_groups()):
             rebuild(self.store, self.app, only_if_stale=True)
         kept = [g for g in stale if g not in self.store.rebuildable_groups()]
+        if "chain" in kept and not self._relinkable():
+            kept.remove("chain")
         if kept:
             self.store.reset(kept)
+
+    def _relinkable(self) -> bool:
+        """Whether the chain may be linked anew in the current form: only when it has no links yet, or its
+        links verify in the form they were made in (an edit is never blessed by an upgrade)."""
+        if not self.store.positions()["chain"]:
+            return True
+        from projections.integrity import Verifier
+
+        form = self.store.chain_form()
+        verdict = Verifier(self.app, self.store).walk(form=form) if form is not None else None
+        if verdict is None or not verdict.valid:
+            bad = verdict.first_bad if verdict is not None else {"message": "the chain's version record is unknown"}
+            log.error("the chain is not linked anew in the current form: its links do not verify in the form "
+                      "they were made in (%s); `delivery verify` reports it", (bad or {}).get("message"))
+            return False
+        log.warning("the chain's links (form %s) verify over %s events, head %s: linking them anew in the "
+                    "current form (checkpoints signed before stay checkable in their own form)",
+                    form, verdict.events, verdict.head)
+        return True
 
     def __enter__(self) -> ReadSide:
         return self
@@ -227,7 +248,7 @@ class ReadSide:
             notifications = self.app.recorder.select_notifications(start, self.batch_size, inclusive_of_start=True)
             if not notifications:
                 break
-            batch = [(self.app.mapper.to_domain_event(n), Tracking(self.app.name, n.id)) for n in notifications]
+            batch = [(decode(self.app.mapper, n), Tracking(self.app.name, n.id)) for n in notifications]
             try:
                 with self.app.write_lock:
                     done = self.store.apply_batch(batch, notify=self.postgres)
@@ -525,7 +546,7 @@ class ReadSide:
         items = [
             AuditEntry(
                 position=r.position, project_id=r.project_id, version=r.version, type=r.type,
-                actor=r.actor, recorded_at=clock.as_utc(r.recorded_at), data=audit_data(events[r.position]),
+                actor=r.actor, recorded_at=clock.as_utc(r.recorded_at), data=audit_data(events.get(r.position)),
             )
             for r in rows[:limit]
         ]
@@ -536,21 +557,27 @@ class ReadSide:
 
 
 def _events_at(app: DeliveryApplication, store: ViewStore, conn: Any, positions: list[int]) -> dict[int, Any]:
-    """The domain events at these positions, read from the store's own table (the audit log keeps no copy)."""
+    """The domain events at these positions, read from the store's own table (the audit log keeps no copy).
+
+    An event that cannot be decoded (its topic or state edited in the table) is the error it raises:
+    the log shows it as unreadable and `delivery verify` reports it.
+    """
     if not positions:
         return {}
     table, column = events_table(app, store)
     sql = text(
         f"SELECT {column}, originator_id, originator_version, topic, state FROM {table} WHERE {column} IN :positions"
     ).bindparams(bindparam("positions", expanding=True))
-    mapper = app.mapper
-    return {
-        int(position): mapper.to_domain_event(StoredEvent(
-            originator_id=originator_id if isinstance(originator_id, UUID) else UUID(originator_id),
-            originator_version=version, topic=topic, state=state,
-        ))
-        for position, originator_id, version, topic, state in conn.execute(sql, {"positions": positions})
-    }
+    found: dict[int, Any] = {}
+    for position, originator_id, version, topic, state in conn.execute(sql, {"positions": positions}):
+        try:
+            found[int(position)] = decode(app.mapper, Notification(
+                id=position, originator_id=originator_id if isinstance(originator_id, UUID) else UUID(originator_id),
+                originator_version=version, topic=topic, state=state,
+            ))
+        except ApplyFailed as exc:
+            found[int(position)] = exc.cause
+    return found
 
 
 def _moment(view: str, now: datetime) -> Any:

@@ -23,6 +23,7 @@ from functools import partial
 from typing import Any
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.utils import TopicError
 from pydantic import TypeAdapter
 from sqlalchemy import (
     Engine,
@@ -77,8 +78,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # Bump a revision when a reducer's logic changes without changing its state's shape;
-# shape changes are caught by the schema hash. A changed version rebuilds the group on start.
-REVISIONS = {"projects": 3, "audit": 2, "chain": 1}
+# shape changes are caught by the schema hash. A changed version rebuilds the group on start
+# (the chain only once its links verify in the form they were made in: CHAIN_FORMS).
+REVISIONS = {"projects": 3, "audit": 2, "chain": 2}
+# The chain form (projections.chain) of the links each revision of the chain group made.
+CHAIN_FORMS = {1: 1, 2: 2}
 GROUP_TABLES: dict[str, tuple[Any, ...]] = {
     "projects": (portfolio_table, rows_table, snapshots_table),
     "audit": (audit_table,),
@@ -92,8 +96,8 @@ LEGACY_TABLES = ("project_views", "view_tracking")
 CHUNK = 400
 
 
-def group_version(group: str) -> str:
-    shapes: dict[str, Any] = {"revision": REVISIONS[group]}
+def group_version(group: str, revision: int | None = None) -> str:
+    shapes: dict[str, Any] = {"revision": REVISIONS[group] if revision is None else revision}
     if group == "projects":
         shapes["rows"] = {name: t.model_json_schema() for name, t in ROW_TYPES.items()}
         shapes["header"] = ProjectHeader.model_json_schema()
@@ -136,13 +140,27 @@ class ApplyFailed(Exception):
 
     def __init__(self, position: int, last: int, group: str, cause: BaseException) -> None:
         where = f"position {position}" if position == last else f"positions {position}..{last}"
-        super().__init__(f"the {group} views cannot apply the event at {where}: {type(cause).__name__}: {cause}")
+        views = "the views" if group == "any" else f"the {group} views"
+        super().__init__(f"{views} cannot apply the event at {where}: {type(cause).__name__}: {cause}")
         self.position, self.last, self.group, self.cause = position, last, group, cause
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Crosses process boundaries (a parallel rebuild): the cause travels as text.
         return (ApplyFailed, (self.position, self.last, self.group, RuntimeError(f"{type(self.cause).__name__}: "
                                                                                  f"{self.cause}")))
+
+
+# What decoding or folding a stored event raises when its topic or state was edited in the table.
+UNREADABLE = (ValueError, TopicError, KeyError, TypeError, AttributeError)
+
+
+def decode(mapper: Any, notification: Any) -> Any:
+    """A stored event as a domain event; one that cannot be decoded (its topic or state edited in the
+    table) is an ApplyFailed naming its position, never a traceback."""
+    try:
+        return mapper.to_domain_event(notification)
+    except UNREADABLE as exc:
+        raise ApplyFailed(notification.id, notification.id, "any", exc) from exc
 
 
 class _Raced(Exception):
@@ -269,6 +287,16 @@ class ViewStore(TrackingRecorder):
             rows = conn.execute(select(versions_table.c.view_group, versions_table.c.version)).all()
         stored = {str(g): str(v) for g, v in rows}
         return [g for g in GROUP_TABLES if stored.get(g) != group_version(g)]
+
+    def chain_form(self) -> int | None:
+        """The chain form the links in the chain table were made in (None when no known revision made them)."""
+        with self.reader.connect() as conn:
+            stored = conn.execute(select(versions_table.c.version)
+                                  .where(versions_table.c.view_group == "chain")).scalar()
+        for revision, form in CHAIN_FORMS.items():
+            if stored == group_version("chain", revision):
+                return form
+        return None
 
     def record_versions(self, conn: Connection, groups: Iterable[str]) -> None:
         for group in groups:
@@ -521,7 +549,12 @@ def audit_values(e: Any, position: int, project_id: str | None = None) -> dict[s
 
 
 def audit_data(event: Any) -> dict[str, Any]:
-    """An event's own fields as JSON values, in key order: what the audit log shows of it."""
+    """An event's own fields as JSON values, in key order: what the audit log shows of it (for an event
+    missing from the store or that cannot be decoded, what is wrong with it)."""
+    if event is None:
+        return {"unreadable": "the event is not in the store"}
+    if isinstance(event, BaseException):
+        return {"unreadable": f"{type(event).__name__}: {event}"}
     fields = event.__dict__
     return {k: jsonable(fields[k]) for k in sorted(fields) if k not in ENVELOPE}
 

@@ -1,4 +1,4 @@
-"""Kept reads answered before routing (api/fastpath.py): the same bytes as the routes, and never more than they allow."""
+"""Kept reads answered before routing (api/fastpath.py): the same bytes as the routes, never more than they allow."""
 
 from __future__ import annotations
 

@@ -105,8 +105,11 @@ def test_links_are_the_documented_sha256_chain(history: tuple[Any, ...]) -> None
     assert verifier.project_chain(first).head == project_head.hex()
     assert verifier.project_chain(first).events == len(first_events) == 56
     body = json.loads(canonical(first_events[0]))
-    assert set(body) == {"stream", "version", "type", "time", "actor", "data"}
+    assert set(body) == {"stream", "version", "topic", "type", "time", "actor", "data"}
     assert body["type"] == "Created" and body["version"] == 1 and body["stream"] == str(first)
+    # Everything the store keeps and the domain is rebuilt from is linked: the class topics too.
+    assert body["topic"] == "delivery.project:Project.Created"
+    assert body["data"]["originator_topic"] == "delivery.project:Project"
 
 
 def test_untouched_store_verifies_and_new_events_wait_for_their_link(history: tuple[Any, ...]) -> None:

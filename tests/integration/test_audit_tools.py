@@ -183,3 +183,62 @@ def test_diff_over_the_golden_lifecycle(source: ReadSide) -> None:
     assert (m1.id, m1.change, m1.fields["completed_on"]) == ("M1", "changed", [None, "2026-01-05"])
     project = views["summary"].items[0]
     assert project.fields["stage"] == ["research", "solution"] and project.events == [13]
+
+
+@pytest.mark.parametrize(("line", "says"), [
+    ("{not json\n", "Line 5 is not JSON: Expecting property name enclosed in double quotes (column 2)."),
+    ("[1, 2]\n", "Line 5 is not a JSON object"),
+    ('{"position": 4}\n', "Line 5 is not an exported event: KeyError: 'event'"),
+    ('{"event": {}, "topic": "no.such:Topic", "state": {}}\n', "Line 5 is not an exported event"),
+])
+def test_import_refuses_a_bad_line_by_its_number_and_records_nothing(
+    source: ReadSide, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    line: str, says: str,
+) -> None:
+    lines = list(export_lines(source.app, source.store))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("".join([*lines[:4], line, *lines[5:]]), encoding="utf-8")
+    target = f"sqlite:///{tmp_path / 'target.sqlite3'}"
+    monkeypatch.setenv("DELIVERY_DATABASE_URL", target)
+    capsys.readouterr()
+    assert main(["import", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
+    app = DeliveryApplication(Database(target))
+    try:
+        assert not app.recorder.max_notification_id()
+    finally:
+        app.close()
+
+
+def test_import_refuses_a_file_that_is_not_utf8(source: ReadSide, tmp_path: Path) -> None:
+    lines = list(export_lines(source.app, source.store))
+    raw = "".join(lines[:3]).encode() + b"\xff\xfe\n" + "".join(lines[3:]).encode()
+    target = DeliveryApplication(Database(f"sqlite:///{tmp_path / 'target.sqlite3'}"))
+    try:
+        (tmp_path / "bad.jsonl").write_bytes(raw)
+        with (tmp_path / "bad.jsonl").open("rb") as f, pytest.raises(ImportRefused) as refused:
+            check_export(target, f)
+        assert refused.value.details["line"] == 4 and "not UTF-8" in refused.value.message
+    finally:
+        target.close()
+
+
+def test_an_export_of_chain_form_1_still_imports(source: ReadSide) -> None:
+    from projections.chain import GENESIS, canonical_bytes, link
+
+    lines = [json.loads(line) for line in export_lines(source.app, source.store)]
+    header, entries = lines[0], lines[1:]
+    heads: dict[str, bytes] = {}
+    store = GENESIS
+    for entry in entries:  # what an export written before the topics were linked holds
+        event = entry["event"]
+        del event["topic"]
+        event["data"].pop("originator_topic", None)
+        body = canonical_bytes(event)
+        heads[event["stream"]] = link(heads.get(event["stream"], GENESIS), body)
+        store = link(store, body)
+        entry["project_link"], entry["store_link"] = heads[event["stream"]].hex(), store.hex()
+    header.update(format="delivery-export/1", head=store.hex())
+    old = [json.dumps(x, ensure_ascii=False) + "\n" for x in [header, *entries]]
+    assert check_export(source.app, old)["format"] == "delivery-export/1"
