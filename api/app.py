@@ -14,7 +14,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import errors
 from api.auth import TokenStore
 from api.deps import Services
-from api.idempotency import IdempotencyStore
 from api.routers import audit, change_requests, criteria, milestones, projects, releases, scope, tokens, views
 from api.routers.integrity import router as integrity_router
 from delivery.application import DeliveryApplication
@@ -94,7 +93,7 @@ def build_services(database: Database, live: bool | None = None) -> Services:
     # whichever process holds the applier lock (`delivery worker` or an API process). Every
     # PostgreSQL process follows the applier's announcements (read your writes, cached reads).
     reads = ReadSide(app, live=True if live is None else live, follow=database.kind == "postgresql")
-    return Services(database, app, reads, engine, TokenStore(engine, reads.store.reader), IdempotencyStore(engine))
+    return Services(database, app, reads, engine, TokenStore(engine, reads.store.reader))
 
 
 def install_probes(api: FastAPI, services: Services) -> None:

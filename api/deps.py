@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, TokenStore
 from api.errors import Forbidden, Unauthenticated
-from api.idempotency import IdempotencyStore, StoredResponse, fingerprint
+from api.idempotency import command_key
 from api.schemas import WriteResult
 from delivery import clock
 from delivery.application import DeliveryApplication, Recorded, parse_project_id
@@ -40,7 +41,6 @@ class Services:
     reads: ReadSide
     engine: Engine
     tokens: TokenStore
-    idempotency: IdempotencyStore
 
     def close(self) -> None:
         self.reads.close()
@@ -156,6 +156,10 @@ def parse_if_match(value: str | None) -> int | None:
 CONFLICT_ROUNDS = 4
 IF_MATCH_PATTERN = r'^(\*|(W/)?"?[0-9]{1,9}"?)$'
 KEY_PATTERN = r"^[!-~]{1,200}$"
+# For tests of exactly once across crashes: the process exits at once after recording a command sent with this
+# Idempotency-Key, before answering it (as a kill -9 would). Unset in any real deployment.
+EXIT_AFTER_SAVE = os.environ.get("DELIVERY_TEST_EXIT_AFTER_SAVE") or None
+EXIT_STATUS = 137
 
 
 class Writer:
@@ -190,38 +194,34 @@ class Writer:
         if fields is None:
             fields = body.model_dump() if body is not None else {}
         arguments = {**fields, **kwargs}
-        idem = self.services.idempotency
+        key = None
         if self.key is not None:
             payload = body.model_dump(mode="json") if body is not None else None
-            stored = idem.begin(
-                self.principal.token_id, self.key,
-                fingerprint(self.request.method, self.request.url.path, payload),
-            )
-            if stored is not None:
-                replayed = {**stored.headers, "Idempotent-Replayed": "true"}
-                return JSONResponse(stored.body, stored.status, headers=replayed)
-        try:
+            key = command_key(self.principal.token_id, self.key, self.request.method, self.request.url.path, payload)
+        # Under a key, the command is recorded with it in one transaction; a retry gets what the first recorded.
+        with self.services.app.keyed(key):
             recorded = self._record(command, project_id, arguments)
-        except BaseException:
-            if self.key is not None:
-                idem.release(self.principal.token_id, self.key)
-            raise
+        if EXIT_AFTER_SAVE is not None and self.key == EXIT_AFTER_SAVE and not recorded.replayed:
+            os._exit(EXIT_STATUS)  # a crash between save and answer, for tests (see EXIT_AFTER_SAVE)
         pid = str(recorded.project_id)
         headers = {"ETag": etag(recorded.version)}
+        if recorded.replayed:
+            headers["Idempotent-Replayed"] = "true"
         result = WriteResult(project_id=pid, version=recorded.version,
                              id=recorded.value if isinstance(recorded.value, str) else None)
+        reads = self.services.reads
         try:
-            self.services.reads.wait_for(recorded.position)
+            reads.wait_for(recorded.position)
         except ViewsBehind as exc:
-            # Recorded all the same: a retry with the key must not record it twice.
-            if self.key is not None:
-                idem.finish(self.principal.token_id, self.key,
-                            StoredResponse(status, jsonable_encoder(result), headers))
+            # Recorded all the same: a retry with the key is answered from the record, never recorded twice.
             exc.details.update({"recorded": True, "project_id": pid, "version": recorded.version})
             raise
-        content = jsonable_encoder(self.services.reads.summary(pid) if summary else result)
-        if self.key is not None:
-            idem.finish(self.principal.token_id, self.key, StoredResponse(status, content, headers))
+        if summary:
+            # A replay shows the project as the first answer did: as of the command's own position.
+            view = reads.summary(pid, position=recorded.position) if recorded.replayed else reads.summary(pid)
+            content = jsonable_encoder(view)
+        else:
+            content = jsonable_encoder(result)
         return JSONResponse(content, status, headers=headers)
 
     def _record(self, command: Callable[..., Recorded[Any]], project_id: str | None,

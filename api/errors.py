@@ -39,26 +39,6 @@ class Forbidden(DeliveryError):
         super().__init__(f"A {role} token may not {action}.", {"role": role})
 
 
-class IdempotencyKeyReused(DeliveryError):
-    code = "idempotency_key_reused"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "This Idempotency-Key was already used for a different request; use a new key for a new request.",
-            {"field": "Idempotency-Key"},
-        )
-
-
-class IdempotencyInProgress(DeliveryError):
-    code = "idempotency_in_progress"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "A request with this Idempotency-Key is still being processed; retry in a moment.",
-            {"field": "Idempotency-Key"},
-        )
-
-
 class PayloadTooLarge(DeliveryError):
     code = "payload_too_large"
 
@@ -72,13 +52,11 @@ STATUS: Sequence[tuple[type[DeliveryError], int]] = (
     (Unauthenticated, 401),
     (Forbidden, 403),
     (NotFound, 404),
-    (IdempotencyInProgress, 409),
     (RuleViolation, 409),
     (VersionConflict, 409),
     (VersionMismatch, 412),
     (PayloadTooLarge, 413),
     (InvalidInput, 422),
-    (IdempotencyKeyReused, 422),
     (ViewsBehind, 503),
 )
 

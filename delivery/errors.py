@@ -30,6 +30,15 @@ class InvalidInput(DeliveryError):
         self.rule = rule
 
 
+class KeyReused(InvalidInput):
+    """A command key (Idempotency-Key) sent again with a different request."""
+
+    code = "idempotency_key_reused"
+
+    def __init__(self) -> None:
+        super().__init__("Idempotency-Key", "was already used for a different request; use a new key for a new request")
+
+
 class NotFound(DeliveryError):
     code = "not_found"
 
