@@ -21,7 +21,7 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from delivery import validation as v
 from delivery.errors import DeliveryError, KeyReused, NotFound, VersionConflict, VersionMismatch
-from delivery.keyed import RECORDER_TOPICS, CommandKey, KeptCommand, KeyedRecorder, KeyedSave
+from delivery.keyed import PERSISTENCE_MODULES, CommandKey, KeptCommand, KeyedRecorder, KeyedSave
 from delivery.project import Project
 from delivery.settings import Database
 from delivery.stages import Stage
@@ -79,10 +79,11 @@ class DeliveryApplication(Application[UUID]):
         # history. `execute` holds a per-project lock around load, decide and save, and forgets
         # the cached copy when a save fails, so a refused or lost write never leaves it changed.
         cache = {"AGGREGATE_CACHE_MAXSIZE": str(CACHED_PROJECTS), "DEEPCOPY_FROM_AGGREGATE_CACHE": "n"}
-        # The recorder writes a keyed command's key in the same transaction as its events (delivery/keyed.py).
-        keyed = {"APPLICATION_RECORDER_TOPIC": RECORDER_TOPICS[self.database.kind]}
+        # The library's stores, recording a keyed command's key in the same transaction as its events
+        # (delivery/keyed.py).
+        keyed = {"PERSISTENCE_MODULE": PERSISTENCE_MODULES[self.database.kind]}
         with schema_lock(self.database):
-            super().__init__(env={**cache, **keyed, **self.database.eventsourcing_env(), **(env or {})})
+            super().__init__(env={**cache, **self.database.eventsourcing_env(), **keyed, **(env or {})})
         self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
         # Called with the store position after every save (the in-process views follow this way).
         self.after_save: list[Callable[[int], None]] = []

@@ -7,7 +7,8 @@ moment leaves either nothing (the retry runs the command) or both (the retry
 finds it): no "in progress" state survives a process.
 
 The recorders below are the library's own with one more row written inside
-`insert_events`; the library picks them through APPLICATION_RECORDER_TOPIC.
+`insert_events`; the factories at the end (PERSISTENCE_MODULE) give them to the
+application. On PostgreSQL they also fail fast while the database is away.
 """
 
 from __future__ import annotations
@@ -18,15 +19,35 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresFactory,
+)
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore, SQLiteFactory
+from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 # A key is remembered this long (then a retry with it runs the command again).
 KEEP_SECONDS = 24 * 3600
+# The pool gives up re-connecting after this long and connects again when next asked: back within a
+# moment of the database, not after the pool's exponential back-off (minutes).
+RECONNECT_SECONDS = 3.0
+
+# The library tries each statement 10 times, each waiting for a pooled connection: minutes while the
+# database is down. Here a read is tried twice (a connection left stale by a restart, then a fresh one),
+# then the caller answers 503. An insert is tried once: one whose commit was cut may have been recorded,
+# and sent again blindly it could be recorded twice; a client's retry with its Idempotency-Key settles it.
+_read_twice = retry((InterfaceError, OperationalError), max_attempts=2, wait=0.1)
+
+
+def _unretried(method: Any) -> Any:
+    """The library's method without its retry decorator."""
+    return method.__wrapped__
 
 
 @dataclass(frozen=True)
@@ -115,6 +136,7 @@ class KeyedPostgresRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         assert not datastore.enable_db_functions, "keyed commands insert beside the events, not through a function"
+        datastore.pool.reconnect_timeout = RECONNECT_SECONDS
         self.keys_table = SQL("{0}.{1}").format(Identifier(datastore.schema), Identifier("command_keys"))
         self.sql_create_statements.append(SQL(
             "CREATE TABLE IF NOT EXISTS {0} ("
@@ -122,6 +144,11 @@ class KeyedPostgresRecorder(PostgresApplicationRecorder):
             "version bigint NOT NULL, position bigint NOT NULL, value text, recorded_at double precision NOT NULL, "
             "PRIMARY KEY (owner, key))"
         ).format(self.keys_table))
+
+    insert_events = _unretried(PostgresApplicationRecorder.insert_events)
+    select_events = _read_twice(_unretried(PostgresApplicationRecorder.select_events))
+    select_notifications = _read_twice(_unretried(PostgresApplicationRecorder.select_notifications))
+    max_notification_id = _read_twice(_unretried(PostgresApplicationRecorder.max_notification_id))
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any,
@@ -137,6 +164,7 @@ class KeyedPostgresRecorder(PostgresApplicationRecorder):
             ).format(self.keys_table), _row(keyed, stored_events, ids))
         return ids
 
+    @_read_twice
     def find_command(self, key: CommandKey) -> KeptCommand | None:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(SQL("SELECT * FROM {0} WHERE owner = %s AND key = %s").format(self.keys_table),
@@ -150,9 +178,25 @@ class KeyedPostgresRecorder(PostgresApplicationRecorder):
                          (time.time() - older_than,))
 
 
+class FailFastPostgresRecorder(PostgresAggregateRecorder):
+    """The snapshots' recorder, with the same bounded tries as the events'."""
+
+    insert_events = _unretried(PostgresAggregateRecorder.insert_events)
+    select_events = _read_twice(_unretried(PostgresAggregateRecorder.select_events))
+
+
+class SQLiteStore(SQLiteFactory):
+    application_recorder_class = KeyedSQLiteRecorder
+
+
+class PostgresStore(PostgresFactory):
+    aggregate_recorder_class = FailFastPostgresRecorder
+    application_recorder_class = KeyedPostgresRecorder
+
+
 KeyedRecorder = KeyedSQLiteRecorder | KeyedPostgresRecorder
 
-RECORDER_TOPICS = {
-    "sqlite": f"{__name__}:KeyedSQLiteRecorder",
-    "postgresql": f"{__name__}:KeyedPostgresRecorder",
+PERSISTENCE_MODULES = {
+    "sqlite": f"{__name__}:SQLiteStore",
+    "postgresql": f"{__name__}:PostgresStore",
 }
