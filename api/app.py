@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors
+from api import contract, errors
 from api.auth import TokenStore
 from api.deps import Services
 from api.routers import audit, change_requests, criteria, milestones, projects, releases, scope, tokens, views
@@ -148,6 +148,7 @@ def create_app(database: Database | None = None, *, live: bool | None = None) ->
     )
     api.state.services = services
     errors.install(api)
+    contract.install(api)
     for module in (projects, scope, milestones, criteria, change_requests, releases, views, audit, tokens):
         api.include_router(module.router, prefix=PREFIX)
     api.include_router(integrity_router, prefix=PREFIX)

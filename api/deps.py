@@ -8,7 +8,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Query, Request
@@ -108,22 +108,33 @@ async def visible_project(
 ProjectId = Annotated[str, Depends(visible_project)]
 
 
-# A date, or a date and time with an optional offset: what `datetime.fromisoformat` reads (never a bare number).
-MOMENT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?(Z|[+-][0-9]{2}:[0-9]{2})?$"
+# A moment in the query is declared an RFC 3339 date-time (what generators send); a date alone, or a time
+# without offset (UTC), is read too, and anything else is refused by parse_moment with 422.
+MOMENT_SCHEMA: dict[str, Any] = {"format": "date-time"}
 
 
 def parse_moment(field: str, value: str) -> datetime:
-    """An ISO 8601 date or time as an aware UTC datetime (UTC when it has no offset)."""
+    """An ISO 8601 date or time as an aware UTC datetime (UTC when it has no offset).
+
+    A valid moment that UTC cannot hold (year 1 with a positive offset, year 9999 with a
+    negative one) is the earliest or latest moment there is, not an error.
+    """
+    text = value.strip()
     try:
-        return clock.parse_moment(value)
-    except (ValueError, OverflowError):
+        moment = datetime.fromisoformat(text[:10] + text[10:].upper())
+    except ValueError:
         raise InvalidInput(field, "must be an ISO 8601 date or time, e.g. 2026-11-01T12:00:00Z") from None
+    try:
+        return clock.as_utc(moment)
+    except OverflowError:
+        edge = datetime.min if moment.year == datetime.min.year else datetime.max
+        return edge.replace(tzinfo=UTC)
 
 
 async def as_of_param(
     principal: CurrentUser,
     as_of: Annotated[str | None, Query(
-        pattern=MOMENT, max_length=40,
+        max_length=40, json_schema_extra=MOMENT_SCHEMA,
         description="Show the view as the record stood at this moment (ISO 8601; UTC when no offset). "
         "pm and auditor only.", examples=["2026-11-01T12:00:00Z"],
     )] = None,

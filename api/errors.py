@@ -142,7 +142,7 @@ def _field(loc: Sequence[Any]) -> str:
     if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
         parts = parts[1:]
     # pydantic names the union member it tried (`threshold.int`, `threshold.float`): not a field.
-    parts = [p for p in parts if p not in _UNION_TAGS and "[" not in p]
+    parts = [p for p in parts if p not in _UNION_TAGS and not p.startswith("constrained-") and "[" not in p]
     return ".".join(parts) or "body"
 
 

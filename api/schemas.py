@@ -26,9 +26,15 @@ Label = Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=r"
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"\S")]
 Note = Annotated[str, StringConstraints(max_length=2000)]
 ItemId = Annotated[str, StringConstraints(min_length=1, max_length=16)]
-# A finite number within ±10^12: booleans and strings are refused, not coerced.
-Number = Annotated[StrictInt | StrictFloat, Field(ge=-1e12, le=1e12, allow_inf_nan=False)]
-Percent = Annotated[StrictInt | StrictFloat, Field(ge=0, le=100, allow_inf_nan=False)]
+
+# Finite numbers, booleans and strings refused (not coerced). The bounds sit on each member of the union,
+# so the schema says them with the standard minimum/maximum (exclusive...) keywords JSON Schema tools read.
+Number = (Annotated[StrictInt, Field(ge=-10**12, le=10**12)]
+          | Annotated[StrictFloat, Field(ge=-1e12, le=1e12, allow_inf_nan=False)])
+Percent = Annotated[StrictInt, Field(ge=0, le=100)] | Annotated[StrictFloat, Field(ge=0, le=100, allow_inf_nan=False)]
+Rate = Annotated[StrictInt, Field(gt=0, le=100)] | Annotated[StrictFloat, Field(gt=0, le=100, allow_inf_nan=False)]
+Cost = (Annotated[StrictInt, Field(gt=-10**12, lt=10**12)]
+        | Annotated[StrictFloat, Field(gt=-1e12, lt=1e12, allow_inf_nan=False)])
 
 
 class Body(BaseModel):
@@ -57,8 +63,7 @@ class ScopeItemIn(Body):
 
 class FunnelStepIn(Body):
     name: Label = Field(examples=["visit"])
-    expected_rate: Annotated[StrictInt | StrictFloat, Field(gt=0, le=100, allow_inf_nan=False)] = Field(
-        examples=[40])
+    expected_rate: Rate = Field(examples=[40])
 
 
 class FunnelIn(Body):
@@ -121,7 +126,7 @@ class ApproveIn(Body):
 
 class ImpactIn(Body):
     schedule_days: Annotated[StrictInt, Field(ge=-365, le=3650)] = Field(default=0, examples=[3])
-    cost: Annotated[StrictInt | StrictFloat, Field(gt=-1e12, lt=1e12, allow_inf_nan=False)] = Field(
+    cost: Cost = Field(
         default=0, description="An amount with at most two decimal places.", examples=[1500])
 
 

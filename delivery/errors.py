@@ -46,6 +46,16 @@ class NotFound(DeliveryError):
         super().__init__(f"No {kind} with id {ident!s}.", {"kind": kind, "id": str(ident)})
 
 
+class UnknownCursor(NotFound):
+    """A page cursor this server did not hand out (or one of another order): no page starts there."""
+
+    def __init__(self) -> None:
+        DeliveryError.__init__(
+            self, "No page starts at this cursor: send a next_cursor returned by an earlier page of the same order.",
+            {"kind": "page", "field": "cursor"},
+        )
+
+
 class RuleViolation(DeliveryError):
     """The command is well formed but the project's current state refuses it."""
 
