@@ -62,6 +62,16 @@ class RuleViolation(DeliveryError):
     code = "rule_violation"
 
 
+class ConflictingInput(InvalidInput, RuleViolation):
+    """Values each fine on its own, refused for how they relate to the project, the clock or each other.
+
+    A schema can say what one value may be, not these: a client that sent a schema-valid
+    request learns from a 409 that the project (or the day) refuses it, as with any rule.
+    """
+
+    code = "conflicting_input"
+
+
 class InvalidState(RuleViolation):
     code = "invalid_state"
 
