@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run demo status test test-fast lint bench bench-quick clean
+.PHONY: install run demo status test test-fast lint bench bench-quick soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,13 @@ bench: install
 
 bench-quick: install
 	$(BIN)/python bench/run_all.py --quick $(BENCH_ARGS)
+
+# Two API processes and the worker on a private PostgreSQL cluster (initdb on a free port, never the machine's
+# server) under mixed load for 10 minutes, with kill -9 of the worker and of an API process, database restarts and
+# hostile bodies; then every write is checked against the store. Needs root (the cluster runs as postgres).
+# Writes bench/results/soak-latest.json; docs/reliability.md records the figures. A short run is part of `make test`.
+soak: install
+	$(BIN)/python bench/soak.py --json bench/results/soak-latest.json $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

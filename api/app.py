@@ -11,11 +11,10 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors
+from api import contract, errors
 from api.auth import TokenStore
 from api.deps import Services
 from api.fastpath import KeptReads
-from api.idempotency import IdempotencyStore
 from api.routers import audit, change_requests, criteria, milestones, projects, releases, scope, tokens, views
 from api.routers.integrity import router as integrity_router
 from delivery.application import DeliveryApplication
@@ -95,7 +94,7 @@ def build_services(database: Database, live: bool | None = None) -> Services:
     # whichever process holds the applier lock (`delivery worker` or an API process). Every
     # PostgreSQL process follows the applier's announcements (read your writes, cached reads).
     reads = ReadSide(app, live=True if live is None else live, follow=database.kind == "postgresql")
-    return Services(database, app, reads, engine, TokenStore(engine, reads.store.reader), IdempotencyStore(engine))
+    return Services(database, app, reads, engine, TokenStore(engine, reads.store.reader))
 
 
 def install_probes(api: FastAPI, services: Services) -> None:
@@ -150,6 +149,7 @@ def create_app(database: Database | None = None, *, live: bool | None = None) ->
     )
     api.state.services = services
     errors.install(api)
+    contract.install(api)
     for module in (projects, scope, milestones, criteria, change_requests, releases, views, audit, tokens):
         api.include_router(module.router, prefix=PREFIX)
     api.include_router(integrity_router, prefix=PREFIX)

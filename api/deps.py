@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Query, Request
@@ -21,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import Principal, TokenStore
 from api.errors import Forbidden, Unauthenticated
 from api.fastpath import PortfolioQueries
-from api.idempotency import IdempotencyStore, StoredResponse, fingerprint
+from api.idempotency import command_key
 from api.schemas import WriteResult
 from delivery import clock
 from delivery.application import DeliveryApplication, Recorded, parse_project_id
@@ -41,7 +42,6 @@ class Services:
     reads: ReadSide
     engine: Engine
     tokens: TokenStore
-    idempotency: IdempotencyStore
     # Validated portfolio filters by raw query string, for the kept-reads layer (api/fastpath.py).
     portfolio_queries: PortfolioQueries = field(default_factory=PortfolioQueries)
 
@@ -111,22 +111,33 @@ async def visible_project(
 ProjectId = Annotated[str, Depends(visible_project)]
 
 
-# A date, or a date and time with an optional offset: what `datetime.fromisoformat` reads (never a bare number).
-MOMENT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?(Z|[+-][0-9]{2}:[0-9]{2})?$"
+# A moment in the query is declared an RFC 3339 date-time (what generators send); a date alone, or a time
+# without offset (UTC), is read too, and anything else is refused by parse_moment with 422.
+MOMENT_SCHEMA: dict[str, Any] = {"format": "date-time"}
 
 
 def parse_moment(field: str, value: str) -> datetime:
-    """An ISO 8601 date or time as an aware UTC datetime (UTC when it has no offset)."""
+    """An ISO 8601 date or time as an aware UTC datetime (UTC when it has no offset).
+
+    A valid moment that UTC cannot hold (year 1 with a positive offset, year 9999 with a
+    negative one) is the earliest or latest moment there is, not an error.
+    """
+    text = value.strip()
     try:
-        return clock.parse_moment(value)
-    except (ValueError, OverflowError):
+        moment = datetime.fromisoformat(text[:10] + text[10:].upper())
+    except ValueError:
         raise InvalidInput(field, "must be an ISO 8601 date or time, e.g. 2026-11-01T12:00:00Z") from None
+    try:
+        return clock.as_utc(moment)
+    except OverflowError:
+        edge = datetime.min if moment.year == datetime.min.year else datetime.max
+        return edge.replace(tzinfo=UTC)
 
 
 async def as_of_param(
     principal: CurrentUser,
     as_of: Annotated[str | None, Query(
-        pattern=MOMENT, max_length=40,
+        max_length=40, json_schema_extra=MOMENT_SCHEMA,
         description="Show the view as the record stood at this moment (ISO 8601; UTC when no offset). "
         "pm and auditor only.", examples=["2026-11-01T12:00:00Z"],
     )] = None,
@@ -159,6 +170,10 @@ def parse_if_match(value: str | None) -> int | None:
 CONFLICT_ROUNDS = 4
 IF_MATCH_PATTERN = r'^(\*|(W/)?"?[0-9]{1,9}"?)$'
 KEY_PATTERN = r"^[!-~]{1,200}$"
+# For tests of exactly once across crashes: the process exits at once after recording a command sent with this
+# Idempotency-Key, before answering it (as a kill -9 would). Unset in any real deployment.
+EXIT_AFTER_SAVE = os.environ.get("DELIVERY_TEST_EXIT_AFTER_SAVE") or None
+EXIT_STATUS = 137
 
 
 class Writer:
@@ -193,38 +208,34 @@ class Writer:
         if fields is None:
             fields = body.model_dump() if body is not None else {}
         arguments = {**fields, **kwargs}
-        idem = self.services.idempotency
+        key = None
         if self.key is not None:
             payload = body.model_dump(mode="json") if body is not None else None
-            stored = idem.begin(
-                self.principal.token_id, self.key,
-                fingerprint(self.request.method, self.request.url.path, payload),
-            )
-            if stored is not None:
-                replayed = {**stored.headers, "Idempotent-Replayed": "true"}
-                return JSONResponse(stored.body, stored.status, headers=replayed)
-        try:
+            key = command_key(self.principal.token_id, self.key, self.request.method, self.request.url.path, payload)
+        # Under a key, the command is recorded with it in one transaction; a retry gets what the first recorded.
+        with self.services.app.keyed(key):
             recorded = self._record(command, project_id, arguments)
-        except BaseException:
-            if self.key is not None:
-                idem.release(self.principal.token_id, self.key)
-            raise
+        if EXIT_AFTER_SAVE is not None and self.key == EXIT_AFTER_SAVE and not recorded.replayed:
+            os._exit(EXIT_STATUS)  # a crash between save and answer, for tests (see EXIT_AFTER_SAVE)
         pid = str(recorded.project_id)
         headers = {"ETag": etag(recorded.version)}
+        if recorded.replayed:
+            headers["Idempotent-Replayed"] = "true"
         result = WriteResult(project_id=pid, version=recorded.version,
                              id=recorded.value if isinstance(recorded.value, str) else None)
+        reads = self.services.reads
         try:
-            self.services.reads.wait_for(recorded.position)
+            reads.wait_for(recorded.position)
         except ViewsBehind as exc:
-            # Recorded all the same: a retry with the key must not record it twice.
-            if self.key is not None:
-                idem.finish(self.principal.token_id, self.key,
-                            StoredResponse(status, jsonable_encoder(result), headers))
+            # Recorded all the same: a retry with the key is answered from the record, never recorded twice.
             exc.details.update({"recorded": True, "project_id": pid, "version": recorded.version})
             raise
-        content = jsonable_encoder(self.services.reads.summary(pid) if summary else result)
-        if self.key is not None:
-            idem.finish(self.principal.token_id, self.key, StoredResponse(status, content, headers))
+        if summary:
+            # A replay shows the project as the first answer did: as of the command's own position.
+            view = reads.summary(pid, position=recorded.position) if recorded.replayed else reads.summary(pid)
+            content = jsonable_encoder(view)
+        else:
+            content = jsonable_encoder(result)
         return JSONResponse(content, status, headers=headers)
 
     def _record(self, command: Callable[..., Recorded[Any]], project_id: str | None,

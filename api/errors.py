@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from typing import Any
 
+import eventsourcing.persistence as es
+import psycopg
+import sqlalchemy.exc as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -21,6 +25,8 @@ from delivery.errors import (
     VersionMismatch,
 )
 from projections.service import ViewsBehind
+
+log = logging.getLogger(__name__)
 
 # ------------------------------------------------------------ API errors
 
@@ -39,31 +45,31 @@ class Forbidden(DeliveryError):
         super().__init__(f"A {role} token may not {action}.", {"role": role})
 
 
-class IdempotencyKeyReused(DeliveryError):
-    code = "idempotency_key_reused"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "This Idempotency-Key was already used for a different request; use a new key for a new request.",
-            {"field": "Idempotency-Key"},
-        )
-
-
-class IdempotencyInProgress(DeliveryError):
-    code = "idempotency_in_progress"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "A request with this Idempotency-Key is still being processed; retry in a moment.",
-            {"field": "Idempotency-Key"},
-        )
-
-
 class PayloadTooLarge(DeliveryError):
     code = "payload_too_large"
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"The request body is larger than {limit} bytes.", {"limit": limit})
+
+
+class DatabaseUnavailable(DeliveryError):
+    code = "database_unavailable"
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(
+            "The database is not answering right now; try again in a moment. A write may or may not have "
+            "been recorded: retry it with the same Idempotency-Key and it is recorded once.",
+            {"cause": type(cause).__name__},
+        )
+
+
+# What the drivers raise when the database is down, restarting, unreachable or out of connections: the
+# request is answered 503 with Retry-After (never 500), and works again by itself once the database is back.
+DATABASE_AWAY: tuple[type[Exception], ...] = (
+    es.OperationalError, es.InterfaceError,
+    sa.OperationalError, sa.InterfaceError, sa.TimeoutError,
+    psycopg.OperationalError, psycopg.InterfaceError,
+)
 
 
 # --------------------------------------------------------------- mapping
@@ -72,14 +78,13 @@ STATUS: Sequence[tuple[type[DeliveryError], int]] = (
     (Unauthenticated, 401),
     (Forbidden, 403),
     (NotFound, 404),
-    (IdempotencyInProgress, 409),
     (RuleViolation, 409),
     (VersionConflict, 409),
     (VersionMismatch, 412),
     (PayloadTooLarge, 413),
     (InvalidInput, 422),
-    (IdempotencyKeyReused, 422),
     (ViewsBehind, 503),
+    (DatabaseUnavailable, 503),
 )
 
 
@@ -119,6 +124,15 @@ def _delivery_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc)
 
 
+def _database_away(request: Request, exc: Exception) -> Any:
+    log.warning("%s %s: the database does not answer: %s: %s", request.method, request.url.path,
+                type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+    page = getattr(request.app.state, "unavailable_page", None)
+    if page is not None and not request.url.path.startswith("/api/"):
+        return page(request)  # a page answers a page (web/ registers it), with the same status and header
+    return error_response(DatabaseUnavailable(exc))
+
+
 _UNION_TAGS = {"int", "float", "str", "bool", "none", "list", "dict"}
 
 
@@ -128,7 +142,7 @@ def _field(loc: Sequence[Any]) -> str:
     if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
         parts = parts[1:]
     # pydantic names the union member it tried (`threshold.int`, `threshold.float`): not a field.
-    parts = [p for p in parts if p not in _UNION_TAGS and "[" not in p]
+    parts = [p for p in parts if p not in _UNION_TAGS and not p.startswith("constrained-") and "[" not in p]
     return ".".join(parts) or "body"
 
 
@@ -182,6 +196,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DeliveryError, _delivery_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for kind in DATABASE_AWAY:
+        app.add_exception_handler(kind, _database_away)
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -194,6 +210,7 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         412: "`If-Match` names a version that is no longer current; nothing was recorded.",
         413: "The request body is over 1 MiB.",
         422: "The input is malformed: `details.field` names the field.",
-        503: "The views did not catch up in time (is `delivery worker` running?).",
+        503: "The database does not answer, or the views did not catch up in time (is `delivery worker` "
+             "running?); `Retry-After` says when to try again.",
     }
     return {s: {"model": ErrorResponse, "description": described[s]} for s in statuses}

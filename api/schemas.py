@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, StrictInt, StringConstraints
 
 from delivery.stages import Stage
 
@@ -19,16 +19,41 @@ Tier = Literal["core", "touchpoint", "value_added"]
 Kind = Literal["add", "modify", "remove"]
 Comparator = Literal["<=", ">=", "<", ">", "=="]
 
-# Non-blank text of bounded length (the domain also strips surrounding blanks).
-Title = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S")]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=120, pattern=r"\S")]
-Label = Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=r"\S")]
-Reason = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"\S")]
-Note = Annotated[str, StringConstraints(max_length=2000)]
+# Text the stores can keep (delivery/validation.py: no control character but tab and line breaks), said
+# in the schema too; TEXT also holds a non-blank character (the domain strips surrounding blanks).
+_KEPT = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+ANY_TEXT = rf"^{_KEPT}*$"
+TEXT = rf"^{_KEPT}*[^\s\x00-\x08\x0b\x0c\x0e-\x1f\x7f]{_KEPT}*$"
+Title = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=TEXT)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=120, pattern=TEXT)]
+Label = Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=TEXT)]
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=TEXT)]
+Note = Annotated[str, StringConstraints(max_length=2000, pattern=ANY_TEXT)]
 ItemId = Annotated[str, StringConstraints(min_length=1, max_length=16)]
-# A finite number within ±10^12: booleans and strings are refused, not coerced.
-Number = Annotated[StrictInt | StrictFloat, Field(ge=-1e12, le=1e12, allow_inf_nan=False)]
-Percent = Annotated[StrictInt | StrictFloat, Field(ge=0, le=100, allow_inf_nan=False)]
+
+
+
+def _whole(value: object) -> object:
+    """JSON Schema's integer: 25.0 is one (taken as 25); a boolean, a string or 2.5 is not (nothing coerced)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be a whole number")
+    return value
+
+
+# After the bounds, so that the schema says them as minimum/maximum: Annotated[int, Field(...), WHOLE].
+WHOLE = BeforeValidator(_whole)
+
+# Finite numbers, booleans and strings refused (not coerced). The bounds sit on each member of the union,
+# so the schema says them with the standard minimum/maximum (exclusive...) keywords JSON Schema tools read.
+Number = (Annotated[StrictInt, Field(ge=-10**12, le=10**12)]
+          | Annotated[StrictFloat, Field(ge=-1e12, le=1e12, allow_inf_nan=False)])
+Percent = Annotated[StrictInt, Field(ge=0, le=100)] | Annotated[StrictFloat, Field(ge=0, le=100, allow_inf_nan=False)]
+Rate = Annotated[StrictInt, Field(gt=0, le=100)] | Annotated[StrictFloat, Field(gt=0, le=100, allow_inf_nan=False)]
+# An amount in cents: said as multipleOf 0.01 (a float off by its last digit's rounding is that amount).
+Cost = (Annotated[StrictInt, Field(gt=-10**12, lt=10**12)]
+        | Annotated[StrictFloat, Field(gt=-1e12, lt=1e12, allow_inf_nan=False, json_schema_extra={"multipleOf": 0.01})])
 
 
 class Body(BaseModel):
@@ -57,8 +82,7 @@ class ScopeItemIn(Body):
 
 class FunnelStepIn(Body):
     name: Label = Field(examples=["visit"])
-    expected_rate: Annotated[StrictInt | StrictFloat, Field(gt=0, le=100, allow_inf_nan=False)] = Field(
-        examples=[40])
+    expected_rate: Rate = Field(examples=[40])
 
 
 class FunnelIn(Body):
@@ -93,11 +117,11 @@ class MetricIn(Body):
     name: Label = Field(examples=["p95_page_load_ms"])
     comparator: Comparator = Field(examples=["<="])
     threshold: Number = Field(examples=[1000])
-    unit: Annotated[str, StringConstraints(max_length=20)] = Field(default="", examples=["ms"])
+    unit: Annotated[str, StringConstraints(max_length=20, pattern=ANY_TEXT)] = Field(default="", examples=["ms"])
 
 
 class CriterionIn(Body):
-    text: Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"\S")] = Field(
+    text: Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=TEXT)] = Field(
         examples=["p95 page load within one second"])
     metric: MetricIn | None = None
 
@@ -120,8 +144,8 @@ class ApproveIn(Body):
 
 
 class ImpactIn(Body):
-    schedule_days: Annotated[StrictInt, Field(ge=-365, le=3650)] = Field(default=0, examples=[3])
-    cost: Annotated[StrictInt | StrictFloat, Field(gt=-1e12, lt=1e12, allow_inf_nan=False)] = Field(
+    schedule_days: Annotated[int, Field(ge=-365, le=3650), WHOLE] = Field(default=0, examples=[3])
+    cost: Cost = Field(
         default=0, description="An amount with at most two decimal places.", examples=[1500])
 
 
@@ -145,26 +169,41 @@ class HealthCheckIn(Body):
 
 
 class ReleaseIn(Body):
-    version: Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=r"\S")] = Field(
+    version: Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=TEXT)] = Field(
         examples=["1.0.0"])
-    steps: list[Annotated[StrictInt, Field(ge=1, le=100)]] = Field(
+    steps: list[Annotated[int, Field(ge=1, le=100), WHOLE]] = Field(
         min_length=1, max_length=10, description="Strictly rising percentages ending at 100.",
         examples=[[1, 5, 20, 50, 100]])
     health: list[HealthCheckIn] = Field(default_factory=list, max_length=10)
 
 
 class ObservationIn(Body):
-    metrics: dict[Label, Number] = Field(min_length=1, max_length=20, examples=[{"error_rate": 0.4}])
+    # Every key is a metric's name: a key that is not one is refused by the schema too (no additional properties).
+    metrics: dict[Label, Number] = Field(min_length=1, max_length=20, examples=[{"error_rate": 0.4}],
+                                         json_schema_extra={"additionalProperties": False})
 
 
 # ------------------------------------------------------------------ tokens
 
 
-class TokenCreate(Body):
-    role: Literal["pm", "client", "auditor"] = Field(examples=["client"])
+class StaffTokenCreate(Body):
+    """A pm or auditor token: it sees every project."""
+
+    role: Literal["pm", "auditor"] = Field(examples=["auditor"])
+    name: Label | None = Field(default=None, examples=["Internal audit"])
+
+
+class ClientTokenCreate(Body):
+    """A client token: it sees only the projects it names."""
+
+    role: Literal["client"] = Field(examples=["client"])
     projects: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=100, description="The projects a client token may see.")
     name: Label | None = Field(default=None, examples=["Acme product owner"])
+
+
+# Which fields a token takes depends on its role: said in the schema (a oneOf on `role`), not refused after.
+TokenCreate = Annotated[StaffTokenCreate | ClientTokenCreate, Field(discriminator="role")]
 
 
 # --------------------------------------------------------------- responses

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import copy
 import random
 import threading
@@ -19,7 +20,8 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from delivery import validation as v
-from delivery.errors import NotFound, VersionConflict, VersionMismatch
+from delivery.errors import DeliveryError, KeyReused, NotFound, VersionConflict, VersionMismatch
+from delivery.keyed import PERSISTENCE_MODULES, CommandKey, KeptCommand, KeyedRecorder, KeyedSave
 from delivery.project import Project
 from delivery.settings import Database
 from delivery.stages import Stage
@@ -33,6 +35,8 @@ LOCK_STRIPES = 256
 # A write that loses a race is replayed on the fresh state this many times before giving up.
 DEFAULT_RETRIES = 5
 RETRY_BACKOFF_SECONDS = 0.005
+# Command keys past their keeping time are dropped once every so many keyed saves.
+FORGET_KEYS_EVERY = 500
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,8 @@ class Recorded(Generic[T]):
     value: T
     version: int
     position: int | None
+    # True when a keyed command had already been recorded: this is what the first one recorded.
+    replayed: bool = False
 
 
 @contextmanager
@@ -73,8 +79,11 @@ class DeliveryApplication(Application[UUID]):
         # history. `execute` holds a per-project lock around load, decide and save, and forgets
         # the cached copy when a save fails, so a refused or lost write never leaves it changed.
         cache = {"AGGREGATE_CACHE_MAXSIZE": str(CACHED_PROJECTS), "DEEPCOPY_FROM_AGGREGATE_CACHE": "n"}
+        # The library's stores, recording a keyed command's key in the same transaction as its events
+        # (delivery/keyed.py).
+        keyed = {"PERSISTENCE_MODULE": PERSISTENCE_MODULES[self.database.kind]}
         with schema_lock(self.database):
-            super().__init__(env={**cache, **self.database.eventsourcing_env(), **(env or {})})
+            super().__init__(env={**cache, **self.database.eventsourcing_env(), **keyed, **(env or {})})
         self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
         # SQLite has one writer at a time. Writers of this process (saves, the views' applier) queue here
         # and are woken the moment the lock is free, rather than in SQLite's busy handler, which sleeps and
@@ -84,6 +93,7 @@ class DeliveryApplication(Application[UUID]):
         )
         # Called with the store position after every save (the in-process views follow this way).
         self.after_save: list[Callable[[int], None]] = []
+        self._keyed_saves = 0
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         """A snapshot of each saved project whose events crossed a multiple of its interval, from memory.
@@ -134,9 +144,43 @@ class DeliveryApplication(Application[UUID]):
 
     # ------------------------------------------------------------- machinery
 
-    def _save(self, project: Project) -> int | None:
-        with self.write_lock:
-            recordings = self.save(project)
+    @contextmanager
+    def keyed(self, key: CommandKey | None) -> Iterator[None]:
+        """Run the commands inside under `key`: recorded once with it, a retry answered with what it recorded."""
+        token = _command_key.set(key)
+        try:
+            yield
+        finally:
+            _command_key.reset(token)
+
+    def kept_command(self, key: CommandKey) -> Recorded[str | None] | None:
+        """What a command sent under `key` recorded (None when nothing was); KeyReused for another request."""
+        recorder: KeyedRecorder = self.recorder  # type: ignore[assignment]
+        kept: KeptCommand | None = recorder.find_command(key)
+        if kept is None:
+            return None
+        if kept.fingerprint != key.fingerprint:
+            raise KeyReused()
+        return Recorded(kept.project_id, kept.value, kept.version, kept.position, replayed=True)
+
+    def forget_commands(self) -> None:
+        """Drop command keys past their keeping time."""
+        recorder: KeyedRecorder = self.recorder  # type: ignore[assignment]
+        recorder.forget_commands()
+
+    def _save(self, project: Project, value: object = None) -> int | None:
+        key = _command_key.get()
+        if key is None:
+            with self.write_lock:
+                recordings = self.save(project)
+        else:
+            keyed = KeyedSave(key, project.id, value if isinstance(value, str) else None)
+            with self.write_lock:
+                recordings = self.save(project, keyed=keyed)
+            self._keyed_saves += 1
+            if self._keyed_saves % FORGET_KEYS_EVERY == 1:
+                with self.write_lock:
+                    self.forget_commands()
         if not recordings:
             return None
         return recordings[-1].notification.id
@@ -165,6 +209,21 @@ class DeliveryApplication(Application[UUID]):
         """
         who = v.text("actor", actor, max_len=v.NAME_MAX)
         pid = parse_project_id(project_id)
+        key = _command_key.get()
+        if key is not None and (kept := self.kept_command(key)) is not None:
+            return kept  # type: ignore[return-value]
+        try:
+            return self._execute(pid, command, who, expected_version, retries, kwargs)
+        except DeliveryError:
+            # Refused, or lost to a copy of itself sent at the same moment (the same key): that one's answer.
+            if key is not None and (kept := self.kept_command(key)) is not None:
+                return kept  # type: ignore[return-value]
+            raise
+
+    def _execute(
+        self, pid: UUID, command: Callable[..., T], who: str, expected_version: int | None, retries: int,
+        kwargs: dict[str, Any],
+    ) -> Recorded[T]:
         attempt = 0
         while True:
             with self._lock(pid):
@@ -180,7 +239,7 @@ class DeliveryApplication(Application[UUID]):
                         self._forget(pid)
                     raise
                 try:
-                    position = self._save(project)
+                    position = self._save(project, value)
                 except IntegrityError:
                     self._forget(pid)  # changed in memory, not saved: another writer won
                     lost = True
@@ -194,6 +253,10 @@ class DeliveryApplication(Application[UUID]):
             if not lost:
                 self._saved(position)
                 return Recorded(pid, value, saved_version, position)
+            key = _command_key.get()
+            if key is not None and (kept := self.kept_command(key)) is not None:
+                # A copy of this command, sent at the same moment, won: its answer.
+                return kept  # type: ignore[return-value]
             if expected_version is not None:
                 latest = self.get_project(pid).version
                 raise VersionMismatch(expected_version, latest) from None
@@ -213,8 +276,17 @@ class DeliveryApplication(Application[UUID]):
         self, *, name: str, client: str, description: str = "", actor: str
     ) -> Recorded[UUID]:
         who = v.text("actor", actor, max_len=v.NAME_MAX)
+        key = _command_key.get()
+        if key is not None and (kept := self.kept_command(key)) is not None:
+            return Recorded(kept.project_id, kept.project_id, kept.version, kept.position, replayed=True)
         project = Project.create(name=name, client=client, description=description, actor=who)
-        position = self._save(project)
+        try:
+            position = self._save(project)
+        except IntegrityError:
+            # Only the key can clash for a new project: a copy of this request was recorded first.
+            if key is not None and (kept := self.kept_command(key)) is not None:
+                return Recorded(kept.project_id, kept.project_id, kept.version, kept.position, replayed=True)
+            raise
         self._saved(position)
         return Recorded(project.id, project.id, project.version, position)
 
@@ -378,6 +450,10 @@ class DeliveryApplication(Application[UUID]):
                               expected_version: int | None = None) -> Recorded[None]:
         return self.execute(project_id, Project.record_funnel_actuals, actor=actor,
                             expected_version=expected_version, rates=rates)
+
+
+# The key of the command running in this thread (set by `DeliveryApplication.keyed`).
+_command_key: contextvars.ContextVar[CommandKey | None] = contextvars.ContextVar("command_key", default=None)
 
 
 def parse_project_id(value: UUID | str) -> UUID:

@@ -30,6 +30,15 @@ class InvalidInput(DeliveryError):
         self.rule = rule
 
 
+class KeyReused(InvalidInput):
+    """A command key (Idempotency-Key) sent again with a different request."""
+
+    code = "idempotency_key_reused"
+
+    def __init__(self) -> None:
+        super().__init__("Idempotency-Key", "was already used for a different request; use a new key for a new request")
+
+
 class NotFound(DeliveryError):
     code = "not_found"
 
@@ -37,10 +46,30 @@ class NotFound(DeliveryError):
         super().__init__(f"No {kind} with id {ident!s}.", {"kind": kind, "id": str(ident)})
 
 
+class UnknownCursor(NotFound):
+    """A page cursor this server did not hand out (or one of another order): no page starts there."""
+
+    def __init__(self) -> None:
+        DeliveryError.__init__(
+            self, "No page starts at this cursor: send a next_cursor returned by an earlier page of the same order.",
+            {"kind": "page", "field": "cursor"},
+        )
+
+
 class RuleViolation(DeliveryError):
     """The command is well formed but the project's current state refuses it."""
 
     code = "rule_violation"
+
+
+class ConflictingInput(InvalidInput, RuleViolation):
+    """Values each fine on its own, refused for how they relate to the project, the clock or each other.
+
+    A schema can say what one value may be, not these: a client that sent a schema-valid
+    request learns from a 409 that the project (or the day) refuses it, as with any rule.
+    """
+
+    code = "conflicting_input"
 
 
 class InvalidState(RuleViolation):

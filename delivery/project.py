@@ -21,6 +21,7 @@ from delivery import validation as v
 from delivery.changes import KINDS, ChangeKind, ChangeRequest, ChangeStatus
 from delivery.errors import (
     BaselineNotFrozen,
+    ConflictingInput,
     CriteriaOpen,
     Duplicate,
     GateNotMet,
@@ -147,7 +148,7 @@ class Project(Aggregate):
             )
         if target.order < current.order:
             if not note:
-                raise InvalidInput("reason", "is required to move back to an earlier stage")
+                raise ConflictingInput("reason", "is required to move back to an earlier stage")
             self._stage_returned(from_stage=current.value, to_stage=target.value, reason=note, actor=actor)
             return
         unmet = self.gate(current)
@@ -313,7 +314,7 @@ class Project(Aggregate):
         if m.done:
             raise InvalidState(f"Milestone {m.id} is completed; it cannot be rescheduled.", {"milestone_id": m.id})
         if due == m.due_on:
-            raise InvalidInput("due_on", f"must differ from the current due date {m.due_on.isoformat()}")
+            raise ConflictingInput("due_on", f"must differ from the current due date {m.due_on.isoformat()}")
         self._milestone_rescheduled(
             milestone_id=m.id, from_on=m.due_on, to_on=due, reason=why, actor=actor
         )
@@ -325,7 +326,7 @@ class Project(Aggregate):
         m = self.milestone(milestone_id)
         on = clock.today() if completed_on is None else v.day("completed_on", completed_on)
         if on > clock.today():
-            raise InvalidInput("completed_on", "must not be in the future")
+            raise ConflictingInput("completed_on", "must not be in the future")
         if m.done:
             raise InvalidState(f"Milestone {m.id} is already completed.", {"milestone_id": m.id})
         if Stage(m.stage).order > self.stage.order:
@@ -389,10 +390,10 @@ class Project(Aggregate):
         value: float | None = None
         if c.metric is None:
             if measured is not None:
-                raise InvalidInput("measured", "only a measurable criterion takes a measured value")
+                raise ConflictingInput("measured", "only a measurable criterion takes a measured value")
         else:
             if measured is None:
-                raise InvalidInput("measured", f"is required: the criterion is {c.metric.describe()}")
+                raise ConflictingInput("measured", f"is required: the criterion is {c.metric.describe()}")
             value = v.number("measured", measured)
             if not c.metric.met_by(value):
                 raise ThresholdNotMet(
@@ -474,10 +475,10 @@ class Project(Aggregate):
         amount = v.money("impact.cost", cost)
         if kind == ChangeKind.ADD:
             if scope_item_id is not None:
-                raise InvalidInput("scope_item_id", "must be empty when the change adds a new item")
+                raise ConflictingInput("scope_item_id", "must be empty when the change adds a new item")
         else:
             if scope_item_id is None:
-                raise InvalidInput("scope_item_id", f"is required for a change of kind {kind}")
+                raise ConflictingInput("scope_item_id", f"is required for a change of kind {kind}")
             item = self.scope_item(scope_item_id)
             if not item.active:
                 raise InvalidState(f"Scope item {item.id} is removed.", {"scope_item_id": item.id})
@@ -790,8 +791,10 @@ class Project(Aggregate):
         """
         if not self.funnel:
             raise InvalidState("No funnel was defined for this project.", {})
-        if not isinstance(rates, list) or len(rates) != len(self.funnel):
+        if not isinstance(rates, list):
             raise InvalidInput("rates", f"must list {len(self.funnel)} rates, one per funnel step")
+        if len(rates) != len(self.funnel):
+            raise ConflictingInput("rates", f"must list {len(self.funnel)} rates, one per funnel step")
         values = [v.number(f"rates[{i}]", r) for i, r in enumerate(rates)]
         for i, rate in enumerate(values):
             if not 0 <= rate <= 100:
@@ -847,9 +850,9 @@ def _ramp(steps: object) -> list[int]:
         raise InvalidInput("steps", f"must be a list of 1 to {MAX_RAMP_STEPS} percentages")
     ramp = [v.integer(f"steps[{i}]", s, low=1, high=100) for i, s in enumerate(steps)]
     if any(b <= a for a, b in itertools.pairwise(ramp)):
-        raise InvalidInput("steps", "must rise strictly, e.g. 1, 5, 20, 50, 100")
+        raise ConflictingInput("steps", "must rise strictly, e.g. 1, 5, 20, 50, 100")
     if ramp[-1] != 100:
-        raise InvalidInput("steps", "must end at 100")
+        raise ConflictingInput("steps", "must end at 100")
     return ramp
 
 

@@ -11,6 +11,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from delivery.errors import InvalidInput
 
 DEFAULT_URL = "sqlite:///var/delivery.sqlite3"
+# How long a PostgreSQL statement waits for a pooled connection: while the database is away a request is
+# refused (503) after about this long instead of holding its thread, and a busy pool this slow is overloaded.
+POOL_WAIT_SECONDS = 3
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,9 @@ class Database:
             "POSTGRES_USER": unquote(parts.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
             "POSTGRES_POOL_SIZE": os.environ.get("DELIVERY_POOL_SIZE", "5"),
-            "POSTGRES_CONNECT_TIMEOUT": "10",
+            "POSTGRES_CONNECT_TIMEOUT": str(POOL_WAIT_SECONDS),
+            # A connection left stale by a database restart is replaced when taken, not found broken mid-command.
+            "POSTGRES_PRE_PING": "y",
         }
         if self.schema:
             env["POSTGRES_SCHEMA"] = self.schema

@@ -80,7 +80,10 @@ def money(field: str, value: object) -> Decimal:
         raise InvalidInput(field, "must be an amount") from None
     if not amount.is_finite() or abs(amount) >= Decimal("1e12"):
         raise InvalidInput(field, "must be a finite amount below 10^12")
-    if amount != amount.quantize(Decimal("0.01")):
+    cents = amount.quantize(Decimal("0.01"))
+    # A float sent for a cent amount may carry a rounding error in its last digit (0.57 computed as
+    # 57 * 0.01 is 0.5700000000000001): it is that amount. Anything further off has more decimals.
+    if amount != cents and not (isinstance(value, float) and math.isclose(value, float(cents), rel_tol=1e-15)):
         raise InvalidInput(field, "must have at most two decimal places")
     return amount.quantize(Decimal("0.01"))
 

@@ -9,7 +9,7 @@
   Every API process follows the announcements (`Follower`) to wake its waiting writers
   and drop cached reads.
 
-Nothing here can wedge: database errors back off and retry (0.5 s doubling to 30 s),
+Nothing here can wedge: database errors back off and retry (0.5 s doubling to 5 s),
 an event that cannot be applied is reported (log line with its position, a counter,
 `/readyz`) and retried with back-off, and a stop is seen within half a second.
 """
@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RETRY_FIRST_SECONDS = 0.5
-RETRY_MAX_SECONDS = 30.0
+# At most this long between tries while the database is away: the views move again soon after it is back.
+RETRY_MAX_SECONDS = 5.0
 # How long an idle applier sleeps between looks at the store (a save or a NOTIFY wakes it sooner).
 IDLE_SECONDS = 0.5
 # A follower that heard nothing re-reads the views' position this often (a missed NOTIFY costs no more).

@@ -15,7 +15,6 @@ from pydantic import BaseModel, Field
 
 from delivery import clock
 from delivery.application import parse_project_id
-from delivery.errors import InvalidInput
 from projections.models import AuditEntry
 from projections.service import ReadSide
 
@@ -84,11 +83,12 @@ def _mentions(entry: AuditEntry) -> set[str]:
 
 
 def diff(reads: ReadSide, project_id: str, start: datetime, end: datetime) -> ProjectDiff:
-    """The project's views at `start` against `end`, and the events recorded between them."""
+    """The project's views at `start` against `end`, and the events recorded between them.
+
+    Two moments given latest first are the same window (the answer's `from` and `to` say the order used).
+    """
     pid = str(parse_project_id(project_id))
-    start, end = clock.as_utc(start), clock.as_utc(end)
-    if end < start:
-        raise InvalidInput("to", "must not be before `from`")
+    start, end = sorted((clock.as_utc(start), clock.as_utc(end)))
     window = _window(reads, pid, start, end)
     before, after = _items(reads, pid, start), _items(reads, pid, end)
     result = []

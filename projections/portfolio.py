@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from delivery import clock
 from delivery import health as h
-from delivery.errors import InvalidInput
+from delivery.errors import InvalidInput, UnknownCursor
 from delivery.milestones import AT_RISK_DAYS, MilestoneState
 from delivery.stages import Stage, parse_stage
 from projections.models import PortfolioPage, PortfolioRow
@@ -170,15 +170,14 @@ def encode_cursor(sort: str, key: Any, name: str, project_id: str) -> str:
 
 
 def decode_cursor(cursor: str, sort: str = "name") -> tuple[Any, str, str]:
-    """(sort key, name, project id) of the row a page ended on; refused if made for another order."""
-    rule = "must be a next_cursor value returned by an earlier page of the same order"
+    """(sort key, name, project id) of the row a page ended on; UnknownCursor if not one (or of another order)."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         made_for, key, name, pid = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, TypeError, binascii.Error):
-        raise InvalidInput("cursor", rule) from None
+        raise UnknownCursor() from None
     if made_for != sort or not isinstance(name, str) or not isinstance(pid, str):
-        raise InvalidInput("cursor", rule)
+        raise UnknownCursor()
     try:
         if sort == "due":
             key = date.fromisoformat(key)
@@ -190,7 +189,7 @@ def decode_cursor(cursor: str, sort: str = "name") -> tuple[Any, str, str]:
         elif sort != "name" and not isinstance(key, int | float):
             raise ValueError(key)
     except (ValueError, TypeError):
-        raise InvalidInput("cursor", rule) from None
+        raise UnknownCursor() from None
     return key, name, pid
 
 

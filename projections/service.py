@@ -57,6 +57,10 @@ SNAPSHOTS_PER_IDLE = 10
 MAX_PAGE = 500
 # A catch-up stops after this many batches without progress: the store is inconsistent, say where.
 STALLED_BATCHES = 3
+# A write (or an as-of read) waits this long for the views to reach its event, then answers 503 with
+# Retry-After: the applier normally takes milliseconds, and another process takes over a dead one within a
+# second or two; a longer wait would only hold a server thread while the worker is down.
+WAIT_SECONDS = 3.0
 
 
 class ViewsBehind(DeliveryError):
@@ -283,7 +287,7 @@ class ReadSide:
                 break  # at the head: the next save or NOTIFY wakes the applier again
         return applied
 
-    def wait_for(self, position: int | None, timeout: float = 10.0) -> None:
+    def wait_for(self, position: int | None, timeout: float = WAIT_SECONDS) -> None:
         """Return once the views include `position` (read your writes)."""
         if position is None or position <= self._known:
             return

@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from api.deps import Services
+from api.errors import RETRY_AFTER_SECONDS
 from delivery import clock
 from delivery.errors import DeliveryError, InvalidInput, NotFound
 from delivery.health import HEALTHS
@@ -46,6 +47,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.add_exception_handler(PageError, _page_error)
     app.add_exception_handler(BadCsrf, _bad_csrf)
+    app.state.unavailable_page = _unavailable_page  # api/errors.py answers a page with it when the database is away
 
 
 def services_of(request: Request) -> Services:
@@ -85,6 +87,14 @@ def _page_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PageError)
     kind = "notfound" if exc.status == 404 else "forbidden"
     return render(request, "error.html", exc.status, kind=kind)
+
+
+def _unavailable_page(request: Request) -> Response:
+    if not hasattr(request.state, "web_session"):
+        request.state.web_session = None  # the sessions are in the database that does not answer
+    response = render(request, "error.html", 503, kind="unavailable")
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def _bad_csrf(request: Request, exc: Exception) -> Response:

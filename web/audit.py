@@ -121,12 +121,12 @@ def picker(moment: datetime) -> str:
 def run_diff(services: Services, pid: str, start: str, end: str) -> DiffForm:
     """The diff for the form's two moments (blank: before the project began / now).
 
-    An unreadable moment, or `to` before `from`, is refused as `InvalidInput` naming the field.
+    An unreadable moment is refused as `InvalidInput` naming the field; two moments latest first are one window.
     """
     form = DiffForm(start=start.strip()[:40], end=end.strip()[:40])
     start_at = parse_moment("from", form.start) if form.start else BEGINNING
     end_at = parse_moment("to", form.end) if form.end else clock.now()
-    result = diff(services.reads, pid, start_at, end_at)  # NotFound, or InvalidInput("to") when backwards
+    result = diff(services.reads, pid, start_at, end_at)  # NotFound for an unknown project
     form.result = result
     by_view = {v.view: v for v in result.views}
     types = {e.position: e.type for e in result.events}

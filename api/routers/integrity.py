@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
-from api.deps import MOMENT, CurrentUser, HistoryReader, ProjectId, ServicesDep, parse_moment
+from api.deps import MOMENT_SCHEMA, CurrentUser, HistoryReader, ProjectId, ServicesDep, parse_moment
 from api.errors import responses
 from delivery import clock
 from projections import feeds
@@ -71,10 +71,12 @@ def export(services: ServicesDep, _reader: HistoryReader, project_id: ProjectId)
 def project_diff(
     services: ServicesDep, _reader: HistoryReader, project_id: ProjectId,
     start: Annotated[str | None, Query(
-        alias="from", pattern=MOMENT, description="ISO 8601 (UTC when no offset); default: before the project began.",
+        alias="from", max_length=40, json_schema_extra=MOMENT_SCHEMA,
+        description="ISO 8601 (UTC when no offset); default: before the project began.",
         examples=["2026-11-01T00:00:00Z"],
     )] = None,
-    end: Annotated[str | None, Query(alias="to", pattern=MOMENT, description="ISO 8601; default now.")] = None,
+    end: Annotated[str | None, Query(alias="to", max_length=40, json_schema_extra=MOMENT_SCHEMA,
+                                     description="ISO 8601; default now.")] = None,
 ) -> ProjectDiff:
     """What changed in each view between two moments, with the events that did it."""
     return diff(services.reads, project_id, _moment("from", start, BEGINNING), _moment("to", end, clock.now()))

@@ -26,14 +26,16 @@ def create_project(write: Write, body: ProjectCreate) -> JSONResponse:
     return write(write.services.app.create_project, None, body, status=201, summary=True)
 
 
-@router.get("", response_model=PortfolioPage, responses=responses(401, 422))
+@router.get("", response_model=PortfolioPage, responses=responses(401, 404, 422))
 async def list_projects(
     request: Request,
     services: ServicesDep,
     principal: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
-    cursor: Annotated[str | None, Query(min_length=1, max_length=400,
-                                        description="`next_cursor` of the previous page.")] = None,
+    cursor: Annotated[str | None, Query(
+        min_length=1, max_length=400, pattern=r"^[A-Za-z0-9_-]+$",
+        description="`next_cursor` of the previous page (opaque); one no page handed out answers 404.",
+    )] = None,
     stage: StageId | None = None,
     health: Literal["red", "amber", "green"] | None = None,
     client: Annotated[str | None, Query(min_length=1, max_length=120)] = None,

@@ -9,8 +9,7 @@ from fastapi import APIRouter, Path
 
 from api.deps import CurrentUser, ProjectManager, ServicesDep
 from api.errors import responses
-from api.schemas import Me, TokenCreate, TokenCreated, TokenList, TokenView
-from delivery.errors import InvalidInput, NotFound
+from api.schemas import ClientTokenCreate, Me, TokenCreate, TokenCreated, TokenList, TokenView
 
 router = APIRouter(tags=["tokens"])
 
@@ -22,16 +21,14 @@ def me(principal: CurrentUser) -> Me:
               projects=sorted(principal.projects))
 
 
-@router.post("/tokens", status_code=201, response_model=TokenCreated, responses=responses(401, 403, 413, 422))
+@router.post("/tokens", status_code=201, response_model=TokenCreated, responses=responses(401, 403, 404, 413, 422))
 def create_token(services: ServicesDep, principal: ProjectManager, body: TokenCreate) -> TokenCreated:
-    """Issue a token; a client token names the projects it may see."""
-    for i, pid in enumerate(body.projects):
-        try:
-            services.app.get_project(pid)
-        except NotFound:
-            raise InvalidInput(f"projects[{i}]", "must name an existing project") from None
+    """Issue a token; a client token names the projects it may see (404 for one that does not exist)."""
+    projects = body.projects if isinstance(body, ClientTokenCreate) else []
+    for pid in projects:
+        services.app.get_project(pid)
     token, info = services.tokens.create(
-        role=body.role, projects=body.projects, name=body.name, created_by=principal.name,
+        role=body.role, projects=projects, name=body.name, created_by=principal.name,
     )
     return TokenCreated(token=token, **asdict(info))
 

@@ -107,5 +107,7 @@ def test_a_pm_issues_tokens_over_http(api: Api) -> None:
     listed = api.ok("pm", "GET", f"{V1}/tokens")["items"]
     assert "token" not in listed[0] and {t["name"] for t in listed} >= {"Acme PO"}
     missing = api.post("pm", f"{V1}/tokens", {"role": "client", "projects": ["00000000-0000-0000-0000-000000000000"]})
-    assert missing.status_code == 422 and missing.json()["error"]["details"]["field"] == "projects[0]"
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    staff = api.post("pm", f"{V1}/tokens", {"role": "auditor", "projects": [pid]})  # only a client token names any
+    assert staff.status_code == 422 and staff.json()["error"]["details"]["field"] == "auditor.projects"
     assert api.delete("pm", f"{V1}/tokens/nosuch").status_code == 404

@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, insert, select
 
 from delivery import clock, health
 from delivery.application import DeliveryApplication
-from delivery.errors import InvalidInput, NotFound
+from delivery.errors import InvalidInput, NotFound, UnknownCursor
 from delivery.settings import Database
 from delivery.stages import Stage
 from projections import store as store_module
@@ -219,9 +219,9 @@ def test_portfolio_filters_and_keyset_pages(app: DeliveryApplication) -> None:
         mine = views.portfolio_all(now=NOW, project_ids=[str(pids[0])])
         assert [r.project_id for r in mine] == [str(pids[0])]
 
-        with pytest.raises(InvalidInput) as bad_cursor:
+        with pytest.raises(UnknownCursor) as bad_cursor:
             views.portfolio(now=NOW, cursor="not-a-cursor")
-        assert bad_cursor.value.field == "cursor"
+        assert bad_cursor.value.details["field"] == "cursor"
         with pytest.raises(InvalidInput) as bad_stage:
             views.portfolio(now=NOW, stage="qa")
         assert bad_stage.value.field == "stage"
@@ -353,7 +353,7 @@ def test_portfolio_pages_in_every_order_cover_every_row_once(app: DeliveryApplic
                 break
         assert [r.project_id for r in seen] == [r.project_id for r in sorted(everyone, key=SORT_ORDERS[sort])]
         if sort != "name":
-            with pytest.raises(InvalidInput):  # a cursor belongs to its order
+            with pytest.raises(UnknownCursor):  # a cursor belongs to its order
                 views.portfolio(now=NOW, limit=2, cursor=views.portfolio(now=NOW, limit=2).next_cursor, sort=sort)
         with pytest.raises(InvalidInput) as bad:
             views.portfolio(now=NOW, sort="colour")

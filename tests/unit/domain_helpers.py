@@ -131,9 +131,10 @@ def refused(project: Project, command: Command, code: str, *, actor: str = PM, *
     return error
 
 
-def invalid(project: Project, command: Command, field: str, **kwargs: Any) -> DeliveryError:
-    """A command refused as bad input naming `field`."""
-    error = refused(project, command, "invalid_input", **kwargs)
+def invalid(project: Project, command: Command, field: str, *, conflicting: bool = False,
+            **kwargs: Any) -> DeliveryError:
+    """A command refused as bad input naming `field` (`conflicting`: fine alone, refused for the project or day)."""
+    error = refused(project, command, "conflicting_input" if conflicting else "invalid_input", **kwargs)
     assert error.details["field"] == field, error.details
     assert error.message.startswith(f"{field}: ")
     return error

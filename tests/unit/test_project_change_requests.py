@@ -70,16 +70,16 @@ def test_before_the_baseline_freezes_change_requests_are_refused(stage: str) -> 
 
 def test_an_add_names_no_existing_item() -> None:
     given, ids = _frozen()
-    invalid(given.project(), Project.raise_change_request, "scope_item_id", title="Coupons", requested_by="client",
-            kind="add", tier="value_added", scope_item_id=ids["login"])
+    invalid(given.project(), Project.raise_change_request, "scope_item_id", conflicting=True, title="Coupons",
+            requested_by="client", kind="add", tier="value_added", scope_item_id=ids["login"])
 
 
 @pytest.mark.parametrize("kind", ["modify", "remove"])
 def test_a_modify_or_remove_needs_the_item(kind: str) -> None:
     given, _ = _frozen()
     project = given.project()
-    invalid(project, Project.raise_change_request, "scope_item_id", title="x", requested_by="client", kind=kind,
-            tier="core")
+    invalid(project, Project.raise_change_request, "scope_item_id", conflicting=True, title="x", requested_by="client",
+            kind=kind, tier="core")
     refused(project, Project.raise_change_request, "not_found", title="x", requested_by="client", kind=kind,
             tier="core", scope_item_id="S99")
 

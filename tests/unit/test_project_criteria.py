@@ -110,13 +110,15 @@ def test_a_measured_value_must_meet_the_threshold(comparator: str, meets: list[f
 
 def test_a_measurable_criterion_needs_a_measured_value() -> None:
     given, c = _criterion(MEASURABLE)
-    error = invalid(given.project(), Project.verify_criterion, "measured", criterion_id=c, evidence="load test")
+    error = invalid(given.project(), Project.verify_criterion, "measured", conflicting=True, criterion_id=c,
+                    evidence="load test")
     assert "p95_load_ms <= 1000 ms" in error.message
 
 
 def test_a_plain_criterion_takes_no_measured_value() -> None:
     given, c = _criterion()
-    invalid(given.project(), Project.verify_criterion, "measured", criterion_id=c, evidence="ok", measured=1)
+    invalid(given.project(), Project.verify_criterion, "measured", conflicting=True, criterion_id=c, evidence="ok",
+            measured=1)
 
 
 @pytest.mark.parametrize("measured", [True, "900", float("inf"), [900]])

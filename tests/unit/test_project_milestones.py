@@ -96,8 +96,8 @@ def test_rescheduling_earlier_is_allowed() -> None:
 
 def test_rescheduling_to_the_same_date_is_refused() -> None:
     given, ms = _planned()
-    error = invalid(given.project(), Project.reschedule_milestone, "due_on", milestone_id=ms, due_on=D0,
-                    reason="no change")
+    error = invalid(given.project(), Project.reschedule_milestone, "due_on", conflicting=True, milestone_id=ms,
+                    due_on=D0, reason="no change")
     assert D0.isoformat() in error.message
 
 
@@ -145,7 +145,7 @@ def test_completing_on_a_past_business_date_is_recorded_as_that_date() -> None:
 
 def test_completing_on_a_future_date_is_refused() -> None:
     given, ms = _planned()
-    invalid(given.project(), Project.complete_milestone, "completed_on", milestone_id=ms,
+    invalid(given.project(), Project.complete_milestone, "completed_on", conflicting=True, milestone_id=ms,
             completed_on=date(2099, 1, 1))
 
 

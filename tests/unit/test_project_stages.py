@@ -130,7 +130,7 @@ def test_moving_back_may_go_several_stages_at_once() -> None:
 def test_moving_back_without_a_reason_is_refused(reason: str) -> None:
     given = Given()
     given.walk_to("uat")
-    error = refused(given.project(), Project.transition, "invalid_input", to_stage="development", reason=reason)
+    error = refused(given.project(), Project.transition, "conflicting_input", to_stage="development", reason=reason)
     assert error.details["field"] == "reason"
 
 

@@ -179,6 +179,7 @@ def test_text_input_is_stored_without_surrounding_blanks() -> None:
 
 CODES = {
     "DeliveryError": "delivery_error", "InvalidInput": "invalid_input", "NotFound": "not_found",
+    "ConflictingInput": "conflicting_input", "KeyReused": "idempotency_key_reused", "UnknownCursor": "not_found",
     "RuleViolation": "rule_violation", "InvalidState": "invalid_state", "GateNotMet": "gate_not_met",
     "StageSkip": "stage_skip", "SameStage": "same_stage", "WrongStage": "wrong_stage",
     "ScopeFrozen": "scope_frozen", "BaselineNotFrozen": "baseline_not_frozen",

@@ -1,0 +1,202 @@
+"""Keyed commands: a command sent under a key is recorded together with its key, in the events' own transaction.
+
+A retry of a keyed command finds what the first one recorded (project, version,
+store position, the id it made) and answers that, never a second set of events.
+Because the key's row commits or rolls back with the events, a crash at any
+moment leaves either nothing (the retry runs the command) or both (the retry
+finds it): no "in progress" state survives a process.
+
+The recorders below are the library's own with one more row written inside
+`insert_events`; the factories at the end (PERSISTENCE_MODULE) give them to the
+application. On PostgreSQL they also fail fast while the database is away.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresFactory,
+)
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore, SQLiteFactory
+from eventsourcing.utils import retry
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+# A key is remembered this long (then a retry with it runs the command again).
+KEEP_SECONDS = 24 * 3600
+# The pool gives up re-connecting after this long and connects again when next asked: back within a
+# moment of the database, not after the pool's exponential back-off (minutes).
+RECONNECT_SECONDS = 3.0
+
+# The library tries each statement 10 times, each waiting for a pooled connection: minutes while the
+# database is down. Here a read is tried twice (a connection left stale by a restart, then a fresh one),
+# then the caller answers 503. An insert is tried once: one whose commit was cut may have been recorded,
+# and sent again blindly it could be recorded twice; a client's retry with its Idempotency-Key settles it.
+_read_twice = retry((InterfaceError, OperationalError), max_attempts=2, wait=0.1)
+
+
+def _unretried(method: Any) -> Any:
+    """The library's method without its retry decorator."""
+    return method.__wrapped__
+
+
+@dataclass(frozen=True)
+class CommandKey:
+    """Who sent a command (`owner`, e.g. a token id), under which key (hashed) and what it asked (`fingerprint`)."""
+
+    owner: str
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class KeyedSave:
+    """What `insert_events` records beside the events of a keyed command (the kwarg `keyed`)."""
+
+    key: CommandKey
+    project_id: UUID
+    value: str | None
+
+
+@dataclass(frozen=True)
+class KeptCommand:
+    """A keyed command as it was recorded."""
+
+    fingerprint: str
+    project_id: UUID
+    version: int
+    position: int
+    value: str | None
+
+
+def _row(keyed: KeyedSave, stored_events: Sequence[StoredEvent], ids: Sequence[int] | None) -> dict[str, Any]:
+    last = [e for e in stored_events if e.originator_id == keyed.project_id][-1]
+    assert ids, "the store returned no positions for a keyed command"
+    return {
+        "owner": keyed.key.owner, "key": keyed.key.key, "fingerprint": keyed.key.fingerprint,
+        "project_id": str(keyed.project_id), "version": last.originator_version, "position": ids[-1],
+        "value": keyed.value, "recorded_at": time.time(),
+    }
+
+
+def _kept(row: Any) -> KeptCommand:
+    return KeptCommand(row["fingerprint"], UUID(str(row["project_id"])), int(row["version"]),
+                       int(row["position"]), row["value"])
+
+
+class KeyedSQLiteRecorder(SQLiteApplicationRecorder):
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events") -> None:
+        self.keys_table_name = "command_keys"
+        super().__init__(datastore, events_table_name)
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), (
+            f"CREATE TABLE IF NOT EXISTS {self.keys_table_name} ("
+            "owner TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, project_id TEXT NOT NULL, "
+            "version INTEGER NOT NULL, position INTEGER NOT NULL, value TEXT, recorded_at REAL NOT NULL, "
+            "PRIMARY KEY (owner, key))"
+        )]
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any,
+    ) -> Sequence[int] | None:
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        keyed: KeyedSave | None = kwargs.get("keyed")
+        if keyed is not None:
+            # A second row for the same key fails here and rolls the events back with it.
+            c.execute(
+                f"INSERT INTO {self.keys_table_name} VALUES "
+                "(:owner, :key, :fingerprint, :project_id, :version, :position, :value, :recorded_at)",
+                _row(keyed, stored_events, ids),
+            )
+        return ids
+
+    def find_command(self, key: CommandKey) -> KeptCommand | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT * FROM {self.keys_table_name} WHERE owner=? AND key=?", (key.owner, key.key))
+            row = c.fetchone()
+        return _kept(row) if row is not None else None
+
+    def forget_commands(self, older_than: float = KEEP_SECONDS) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"DELETE FROM {self.keys_table_name} WHERE recorded_at < ?", (time.time() - older_than,))
+
+
+class KeyedPostgresRecorder(PostgresApplicationRecorder):
+    def __init__(self, datastore: PostgresDatastore, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        assert not datastore.enable_db_functions, "keyed commands insert beside the events, not through a function"
+        datastore.pool.reconnect_timeout = RECONNECT_SECONDS
+        self.keys_table = SQL("{0}.{1}").format(Identifier(datastore.schema), Identifier("command_keys"))
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {0} ("
+            "owner text NOT NULL, key text NOT NULL, fingerprint text NOT NULL, project_id uuid NOT NULL, "
+            "version bigint NOT NULL, position bigint NOT NULL, value text, recorded_at double precision NOT NULL, "
+            "PRIMARY KEY (owner, key))"
+        ).format(self.keys_table))
+
+    insert_events = _unretried(PostgresApplicationRecorder.insert_events)
+    select_events = _read_twice(_unretried(PostgresApplicationRecorder.select_events))
+    select_notifications = _read_twice(_unretried(PostgresApplicationRecorder.select_notifications))
+    max_notification_id = _read_twice(_unretried(PostgresApplicationRecorder.max_notification_id))
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any,
+    ) -> Sequence[int] | None:
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        keyed: KeyedSave | None = kwargs.get("keyed")
+        if keyed is not None:
+            # In the same transaction as the events (committed or rolled back with them); a second
+            # row for the same key is a unique violation, raised as IntegrityError at the commit.
+            curs.execute(SQL(
+                "INSERT INTO {0} VALUES (%(owner)s, %(key)s, %(fingerprint)s, %(project_id)s, %(version)s, "
+                "%(position)s, %(value)s, %(recorded_at)s)"
+            ).format(self.keys_table), _row(keyed, stored_events, ids))
+        return ids
+
+    @_read_twice
+    def find_command(self, key: CommandKey) -> KeptCommand | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT * FROM {0} WHERE owner = %s AND key = %s").format(self.keys_table),
+                         (key.owner, key.key))
+            row = curs.fetchone()
+        return _kept(row) if row is not None else None
+
+    def forget_commands(self, older_than: float = KEEP_SECONDS) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(SQL("DELETE FROM {0} WHERE recorded_at < %s").format(self.keys_table),
+                         (time.time() - older_than,))
+
+
+class FailFastPostgresRecorder(PostgresAggregateRecorder):
+    """The snapshots' recorder, with the same bounded tries as the events'."""
+
+    insert_events = _unretried(PostgresAggregateRecorder.insert_events)
+    select_events = _read_twice(_unretried(PostgresAggregateRecorder.select_events))
+
+
+class SQLiteStore(SQLiteFactory):
+    application_recorder_class = KeyedSQLiteRecorder
+
+
+class PostgresStore(PostgresFactory):
+    aggregate_recorder_class = FailFastPostgresRecorder
+    application_recorder_class = KeyedPostgresRecorder
+
+
+KeyedRecorder = KeyedSQLiteRecorder | KeyedPostgresRecorder
+
+PERSISTENCE_MODULES = {
+    "sqlite": f"{__name__}:SQLiteStore",
+    "postgresql": f"{__name__}:PostgresStore",
+}
