@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from api.terminal import printable
 from delivery.application import DeliveryApplication
 
 
@@ -129,8 +130,8 @@ def _status(args: argparse.Namespace) -> int:
     header = ("PROJECT", "CLIENT", "STAGE", "HEALTH", "OPEN CRITERIA", "NEXT MILESTONE")
     table = [header] + [
         (
-            r.name, r.client, r.stage, r.health, str(r.open_criteria),
-            f"{r.next_milestone_title} ({r.next_milestone_due_on})" if r.next_milestone_title else "-",
+            printable(r.name), printable(r.client), r.stage, r.health, str(r.open_criteria),
+            f"{printable(r.next_milestone_title)} ({r.next_milestone_due_on})" if r.next_milestone_title else "-",
         )
         for r in rows
     ]
