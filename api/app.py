@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
 from api.auth import TokenStore
 from api.deps import Services
+from api.edge import Edge, FailureLimiter, HttpMetrics
 from api.idempotency import IdempotencyStore
 from api.routers import audit, change_requests, criteria, milestones, projects, releases, scope, tokens, views
 from api.routers.integrity import router as integrity_router
 from delivery.application import DeliveryApplication
-from delivery.settings import Database
+from delivery.settings import AuthLimit, Database
 from projections.service import ReadSide
 from projections.store import make_engine
 from web import app as web
@@ -97,7 +101,7 @@ def build_services(database: Database, live: bool | None = None) -> Services:
     return Services(database, app, reads, engine, TokenStore(engine, reads.store.reader), IdempotencyStore(engine))
 
 
-def install_probes(api: FastAPI, services: Services) -> None:
+def install_probes(api: FastAPI, services: Services, registry: CollectorRegistry) -> None:
     """`/healthz` (the process answers), `/readyz` (the database answers and the views move), `/metrics`."""
 
     @api.get("/healthz", include_in_schema=False)
@@ -121,12 +125,45 @@ def install_probes(api: FastAPI, services: Services) -> None:
         return JSONResponse({"status": "ready", **state})
 
     @api.get("/metrics", include_in_schema=False)
-    async def metrics() -> PlainTextResponse:
-        reads = services.reads
-        lines = [f"delivery_views_position {reads.position()}",
-                 f"delivery_views_stuck {1 if reads.failure is not None else 0}"]
-        lines += [f"delivery_{name}_total {value}" for name, value in sorted(reads.metrics.items())]
-        return PlainTextResponse("\n".join(lines) + "\n")
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+# The counters the read side keeps (`ReadSide.metrics`), shown even before they first move.
+READ_COUNTERS = {
+    "events_applied": "Events the views applied in this process.",
+    "apply_failures": "Events the views could not apply (the views stop there: see /readyz).",
+    "applier_errors": "Errors of this process's applier thread (database away...); it backs off and retries.",
+}
+
+
+class StoreCollector(Collector):
+    """What `/metrics` asks the store and the read side at each scrape (not per request)."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def collect(self) -> Iterator[Metric]:
+        reads = self.services.reads
+        views = reads.position()
+        yield GaugeMetricFamily("delivery_views_position", "The store position every view has reached.", views)
+        yield GaugeMetricFamily("delivery_views_stuck", "1 while the views cannot apply an event.",
+                                1 if reads.failure is not None else 0)
+        try:
+            stored = self.services.app.recorder.max_notification_id() or 0
+        except Exception:  # the database is away: /readyz says so; the scrape still answers
+            stored = None
+        yield GaugeMetricFamily("delivery_database_up", "1 when the database answered this scrape.",
+                                0 if stored is None else 1)
+        if stored is not None:
+            yield CounterMetricFamily("delivery_events_recorded", "Events recorded in the store (its last position).",
+                                      stored)
+            yield GaugeMetricFamily("delivery_projection_lag_events",
+                                    "Events recorded that the views have not applied yet.", max(0, stored - views))
+        counts = reads.metrics
+        for name in sorted(set(READ_COUNTERS) | set(counts)):
+            yield CounterMetricFamily(f"delivery_{name}", READ_COUNTERS.get(name, name.replace("_", " ")),
+                                      counts.get(name, 0))
 
 
 def _not_ready(code: str, message: str, details: dict[str, Any]) -> JSONResponse:
@@ -134,9 +171,15 @@ def _not_ready(code: str, message: str, details: dict[str, Any]) -> JSONResponse
                         headers={"Retry-After": "5"})
 
 
-def create_app(database: Database | None = None, *, live: bool | None = None) -> FastAPI:
-    """The API on `database` (default: DELIVERY_DATABASE_URL); `live` overrides in-process view catch-up."""
+def create_app(database: Database | None = None, *, live: bool | None = None,
+               auth_limit: AuthLimit | None = None) -> FastAPI:
+    """The API on `database` (default: DELIVERY_DATABASE_URL); `live` overrides in-process view catch-up;
+    `auth_limit` the failed-authentication limit (default: DELIVERY_AUTH_FAILURES, _WINDOW_SECONDS)."""
     services = build_services(database or Database.from_env(), live)
+    # Each app has its own registry: several apps in one process (tests) do not share counts.
+    registry = CollectorRegistry()
+    registry.register(StoreCollector(services))
+    http_metrics = HttpMetrics(registry)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -152,9 +195,12 @@ def create_app(database: Database | None = None, *, live: bool | None = None) ->
     for module in (projects, scope, milestones, criteria, change_requests, releases, views, audit, tokens):
         api.include_router(module.router, prefix=PREFIX)
     api.include_router(integrity_router, prefix=PREFIX)
-    install_probes(api, services)
+    install_probes(api, services, registry)
     api.add_middleware(BodyLimit)
     web.install(api)  # the pages at `/` (web/), on the same services
+    # Added last, so it is the outermost of the app's own layers: it sees every answer, 413s included.
+    api.add_middleware(Edge, metrics=http_metrics, limiter=FailureLimiter(auth_limit or AuthLimit.from_env()),
+                       api_prefix=PREFIX + "/")
     return api
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
 from types import FrameType
 
+from delivery import logs
 from delivery.application import DeliveryApplication
 from projections.applier import RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS
 from projections.service import ReadSide
@@ -61,7 +61,7 @@ def open_views(stopper: Stopper) -> tuple[DeliveryApplication, ReadSide] | None:
 
 
 def run_worker(poll_seconds: float = 0.5) -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    logs.configure()
     stopper = Stopper()
     stopper.install()
     opened = open_views(stopper)
