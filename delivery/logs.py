@@ -15,8 +15,10 @@ from typing import Any
 _SECRETS = re.compile(r"(/s/|/share/|[?&]link=|[?&]token=)[^/?&#\s\"']+|\bdt_[A-Za-z0-9_-]+")
 REDACTED = "[redacted]"
 
-# What every LogRecord carries anyway: anything else a call passes in `extra` becomes a field.
-_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+# What every LogRecord carries anyway: anything else a call passes in `extra` becomes a field
+# (but uvicorn's `color_message`, the message again with terminal colours).
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message", "asctime", "taskName", "color_message"}
 
 
 def redact(text: str) -> str:
@@ -47,9 +49,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": redact(record.getMessage()),
         }
-        for key in fields.keys() - _STANDARD:  # what the call passed in `extra` (a set difference, in C)
-            if not key.startswith("_"):
-                entry[key] = fields[key]
+        for key, value in fields.items():  # what the call passed in `extra`, in its order
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = value
         if record.exc_info:
             entry["traceback"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
