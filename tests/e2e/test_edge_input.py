@@ -142,6 +142,18 @@ def test_pages_render_for_the_extremes_of_the_date_range(site: Site) -> None:
     assert sorted(str(e.decoded("dtstart")) for e in feed.walk("VEVENT")) == [FIRST, LAST]
 
 
+def test_the_console_form_refuses_a_date_out_of_range_and_records_nothing(site: Site) -> None:
+    pid = site.project()
+    pm = _pm(site)
+    console = pm.client.get(f"/pm/p/{pid}").text
+    assert 'min="1970-01-01" max="2199-12-31"' in console
+    refused = pm.post(f"/pm/p/{pid}", f"/pm/p/{pid}/do/plan_milestone",
+                      title="Go live", stage="research", due_on="9999-12-31")
+    assert refused.status_code == 422
+    assert "due_on: must be between 1970-01-01 and 2199-12-31" in refused.text
+    assert site.services.app.get_project(pid).version == 1
+
+
 @pytest.mark.parametrize(("query", "field"), [
     ("position=²", "position"), ("position=١٢", "position"), (f"position={2**63}", "position"),
     (f"position={2**70}", "position"), ("position=-1", "position"), ("after=abc", "after"),
