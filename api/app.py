@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
@@ -23,6 +21,7 @@ from api.routers import audit, change_requests, criteria, milestones, projects, 
 from api.routers.integrity import router as integrity_router
 from delivery.application import DeliveryApplication
 from delivery.settings import AuthLimit, Database
+from projections.metrics import ReadSideCollector
 from projections.service import ReadSide
 from projections.store import make_engine
 from web import app as web
@@ -129,43 +128,6 @@ def install_probes(api: FastAPI, services: Services, registry: CollectorRegistry
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-# The counters the read side keeps (`ReadSide.metrics`), shown even before they first move.
-READ_COUNTERS = {
-    "events_applied": "Events the views applied in this process.",
-    "apply_failures": "Events the views could not apply (the views stop there: see /readyz).",
-    "applier_errors": "Errors of this process's applier thread (database away...); it backs off and retries.",
-}
-
-
-class StoreCollector(Collector):
-    """What `/metrics` asks the store and the read side at each scrape (not per request)."""
-
-    def __init__(self, services: Services) -> None:
-        self.services = services
-
-    def collect(self) -> Iterator[Metric]:
-        reads = self.services.reads
-        views = reads.position()
-        yield GaugeMetricFamily("delivery_views_position", "The store position every view has reached.", views)
-        yield GaugeMetricFamily("delivery_views_stuck", "1 while the views cannot apply an event.",
-                                1 if reads.failure is not None else 0)
-        try:
-            stored = self.services.app.recorder.max_notification_id() or 0
-        except Exception:  # the database is away: /readyz says so; the scrape still answers
-            stored = None
-        yield GaugeMetricFamily("delivery_database_up", "1 when the database answered this scrape.",
-                                0 if stored is None else 1)
-        if stored is not None:
-            yield CounterMetricFamily("delivery_events_recorded", "Events recorded in the store (its last position).",
-                                      stored)
-            yield GaugeMetricFamily("delivery_projection_lag_events",
-                                    "Events recorded that the views have not applied yet.", max(0, stored - views))
-        counts = reads.metrics
-        for name in sorted(set(READ_COUNTERS) | set(counts)):
-            yield CounterMetricFamily(f"delivery_{name}", READ_COUNTERS.get(name, name.replace("_", " ")),
-                                      counts.get(name, 0))
-
-
 def _not_ready(code: str, message: str, details: dict[str, Any]) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message, "details": details}}, 503,
                         headers={"Retry-After": "5"})
@@ -178,7 +140,7 @@ def create_app(database: Database | None = None, *, live: bool | None = None,
     services = build_services(database or Database.from_env(), live)
     # Each app has its own registry: several apps in one process (tests) do not share counts.
     registry = CollectorRegistry()
-    registry.register(StoreCollector(services))
+    registry.register(ReadSideCollector(services.app, services.reads))
     http_metrics = HttpMetrics(registry)
 
     @asynccontextmanager
