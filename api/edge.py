@@ -126,6 +126,8 @@ def _internal_error(request_id: str) -> bytes:
 
 
 _TOO_MANY = "Too many failed authentications from this address: try again in {seconds} seconds."
+# The page says it in both languages of the pages (web/i18n.py): it is answered before any route runs.
+_TOO_MANY_ZH = "此地址的身份验证失败次数过多，请在 {seconds} 秒后重试。"
 
 
 def _too_many(seconds: int, request_id: str, html: bool) -> tuple[bytes, bytes]:
@@ -133,7 +135,8 @@ def _too_many(seconds: int, request_id: str, html: bool) -> tuple[bytes, bytes]:
     if html:
         body = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>429</title>'
                 f'<link rel="stylesheet" href="/static/site.css"></head><body><main><h1>429</h1>'
-                f'<p class="error" role="alert">{message}</p></main></body></html>')
+                f'<p class="error" role="alert">{message}</p>'
+                f'<p class="error" lang="zh-CN">{_TOO_MANY_ZH.format(seconds=seconds)}</p></main></body></html>')
         return body.encode(), b"text/html; charset=utf-8"
     return json.dumps({"error": {"code": "too_many_failures", "message": message, "details": {
         "retry_after": seconds, "request_id": request_id}}}).encode(), b"application/json"
