@@ -46,6 +46,8 @@ _COMMON = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"
 PAGE_HEADERS = [(b"content-security-policy", PAGE_POLICY.encode()), *_COMMON]
 DOCS_HEADERS = [(b"content-security-policy", DOCS_POLICY.encode()), *_COMMON]
 
+# What the log and the metrics say of a request whose client left before any answer (nginx's figure).
+CLIENT_GONE = 499
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Latency buckets in seconds: reads answer in milliseconds, an *as of* read or a write waiting for
 # the views in up to seconds.
@@ -175,7 +177,7 @@ class Edge:
         client = scope.get("client")
         address = client[0] if client else "-"
         extra = [(b"x-request-id", request_id.encode()), *(DOCS_HEADERS if path == "/docs" else PAGE_HEADERS)]
-        status = 500
+        status = 0
         answered = False
 
         async def send_with_headers(message: Message) -> None:
@@ -207,6 +209,8 @@ class Edge:
                 await send({"type": "http.response.body", "body": body})
         finally:
             elapsed = time.perf_counter() - started
+            if not answered:
+                status = status or CLIENT_GONE
             if attempt and not wait and (status == 401 or (share and status == 404)):
                 self.limiter.failed(address, time.monotonic())
             template = _route_template(scope)

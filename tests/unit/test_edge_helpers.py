@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import pytest
 
@@ -62,3 +63,28 @@ def test_a_limit_of_zero_turns_it_off() -> None:
     for moment in range(100):
         limiter.failed("a", float(moment))
     assert limiter.retry_after("a", 100.0) == 0
+
+
+def test_a_request_left_unanswered_counts_as_499_not_500() -> None:
+    import asyncio
+
+    from prometheus_client import CollectorRegistry
+
+    from api.edge import Edge, HttpMetrics
+
+    async def gone(scope: Any, receive: Any, send: Any) -> None:  # the client disconnected: nothing to answer
+        return None
+
+    registry = CollectorRegistry()
+    edge = Edge(gone, metrics=HttpMetrics(registry), limiter=FailureLimiter(AuthLimit()))
+    scope = {"type": "http", "method": "POST", "path": "/api/v1/projects", "headers": [], "query_string": b""}
+
+    async def receive() -> Any:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Any) -> None:
+        raise AssertionError("nothing is sent to a client that left")
+
+    asyncio.run(edge(scope, receive, send))
+    labels = {"method": "POST", "route": "unmatched", "status": "499"}
+    assert registry.get_sample_value("delivery_http_requests_total", labels) == 1.0
