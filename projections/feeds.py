@@ -6,7 +6,7 @@ import csv
 import json
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import IO, Any
 
 from icalendar import Calendar, Event, vText
@@ -137,7 +137,8 @@ def milestones_ics(reads: ReadSide, project_id: str, now: datetime) -> bytes:
         event.add("uid", f"{summary.id}-{m.id}@delivery-tracker")
         event.add("dtstamp", now)
         event.add("dtstart", day)
-        event.add("dtend", day + timedelta(days=1))
+        if day < date.max:  # without DTEND an all-day event lasts the one day (RFC 5545 3.6.1)
+            event.add("dtend", day + timedelta(days=1))
         event.add("summary", _ics_text(f"{m.title} ({m.stage}, {m.status.replace('_', ' ')})"))
         lines = [f"Status: {m.status}", f"Due: {m.due_on}"]
         if m.due_on != m.original_due_on:

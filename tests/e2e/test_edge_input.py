@@ -142,6 +142,21 @@ def test_pages_render_for_the_extremes_of_the_date_range(site: Site) -> None:
     assert sorted(str(e.decoded("dtstart")) for e in feed.walk("VEVENT")) == [FIRST, LAST]
 
 
+def test_pages_render_for_dates_recorded_before_the_range_was_enforced(site: Site) -> None:
+    """A store may hold 0001-01-01 and 9999-12-31 from before: the pages and the feed still answer."""
+    project = Project(name="Legacy", client="Acme", description="", actor="before-the-rules")
+    for number, day in ((1, date.min), (2, date.max)):
+        project._milestone_planned(milestone_id=f"M{number}", stage="research", title=f"Odd {number}", due_on=day,
+                                   deliverables=[], actor="before-the-rules")
+    recordings = site.services.app.save(project)
+    site.services.reads.wait_for(recordings[-1].notification.id)
+    pm = _pm(site)
+    for path in (f"/p/{project.id}", f"/pm/p/{project.id}", f"/audit/p/{project.id}", "/portfolio"):
+        assert pm.client.get(path).status_code == 200, path
+    feed = Calendar.from_ical(pm.client.get(f"/p/{project.id}/milestones.ics").content)
+    assert sorted(e.decoded("dtstart") for e in feed.walk("VEVENT")) == [date.min, date.max]
+
+
 def test_the_console_form_refuses_a_date_out_of_range_and_records_nothing(site: Site) -> None:
     pid = site.project()
     pm = _pm(site)
