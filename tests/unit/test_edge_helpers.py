@@ -67,6 +67,7 @@ def test_a_limit_of_zero_turns_it_off() -> None:
 
 def test_a_request_left_unanswered_counts_as_499_not_500() -> None:
     import asyncio
+    import threading
 
     from prometheus_client import CollectorRegistry
 
@@ -85,6 +86,9 @@ def test_a_request_left_unanswered_counts_as_499_not_500() -> None:
     async def send(message: Any) -> None:
         raise AssertionError("nothing is sent to a client that left")
 
-    asyncio.run(edge(scope, receive, send))
+    # In a thread of its own: another test's event loop may still be running in this one.
+    worker = threading.Thread(target=lambda: asyncio.run(edge(scope, receive, send)))
+    worker.start()
+    worker.join(10)
     labels = {"method": "POST", "route": "unmatched", "status": "499"}
     assert registry.get_sample_value("delivery_http_requests_total", labels) == 1.0
