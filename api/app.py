@@ -8,17 +8,20 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import contract, errors
 from api.auth import TokenStore
 from api.deps import Services
+from api.edge import Edge, FailureLimiter, HttpMetrics
 from api.fastpath import KeptReads
 from api.routers import audit, change_requests, criteria, milestones, projects, releases, scope, tokens, views
 from api.routers.integrity import router as integrity_router
 from delivery.application import DeliveryApplication
-from delivery.settings import Database
+from delivery.settings import AuthLimit, Database
+from projections.metrics import ReadSideCollector
 from projections.service import ReadSide
 from projections.store import make_engine
 from web import app as web
@@ -97,7 +100,7 @@ def build_services(database: Database, live: bool | None = None) -> Services:
     return Services(database, app, reads, engine, TokenStore(engine, reads.store.reader))
 
 
-def install_probes(api: FastAPI, services: Services) -> None:
+def install_probes(api: FastAPI, services: Services, registry: CollectorRegistry) -> None:
     """`/healthz` (the process answers), `/readyz` (the database answers and the views move), `/metrics`."""
 
     @api.get("/healthz", include_in_schema=False)
@@ -121,12 +124,8 @@ def install_probes(api: FastAPI, services: Services) -> None:
         return JSONResponse({"status": "ready", **state})
 
     @api.get("/metrics", include_in_schema=False)
-    async def metrics() -> PlainTextResponse:
-        reads = services.reads
-        lines = [f"delivery_views_position {reads.position()}",
-                 f"delivery_views_stuck {1 if reads.failure is not None else 0}"]
-        lines += [f"delivery_{name}_total {value}" for name, value in sorted(reads.metrics.items())]
-        return PlainTextResponse("\n".join(lines) + "\n")
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def _not_ready(code: str, message: str, details: dict[str, Any]) -> JSONResponse:
@@ -134,9 +133,15 @@ def _not_ready(code: str, message: str, details: dict[str, Any]) -> JSONResponse
                         headers={"Retry-After": "5"})
 
 
-def create_app(database: Database | None = None, *, live: bool | None = None) -> FastAPI:
-    """The API on `database` (default: DELIVERY_DATABASE_URL); `live` overrides in-process view catch-up."""
+def create_app(database: Database | None = None, *, live: bool | None = None,
+               auth_limit: AuthLimit | None = None) -> FastAPI:
+    """The API on `database` (default: DELIVERY_DATABASE_URL); `live` overrides in-process view catch-up;
+    `auth_limit` the failed-authentication limit (default: DELIVERY_AUTH_FAILURES, _WINDOW_SECONDS)."""
     services = build_services(database or Database.from_env(), live)
+    # Each app has its own registry: several apps in one process (tests) do not share counts.
+    registry = CollectorRegistry()
+    registry.register(ReadSideCollector(services.app, services.reads))
+    http_metrics = HttpMetrics(registry)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -153,10 +158,13 @@ def create_app(database: Database | None = None, *, live: bool | None = None) ->
     for module in (projects, scope, milestones, criteria, change_requests, releases, views, audit, tokens):
         api.include_router(module.router, prefix=PREFIX)
     api.include_router(integrity_router, prefix=PREFIX)
-    install_probes(api, services)
+    install_probes(api, services, registry)
     api.add_middleware(KeptReads, services=services)
     api.add_middleware(BodyLimit)
     web.install(api)  # the pages at `/` (web/), on the same services
+    # Added last, so it is the outermost of the app's own layers: it sees every answer, 413s included.
+    api.add_middleware(Edge, metrics=http_metrics, limiter=FailureLimiter(auth_limit or AuthLimit.from_env()),
+                       api_prefix=PREFIX + "/")
     return api
 
 

@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from api.terminal import printable
 from delivery.application import DeliveryApplication
 
 
@@ -37,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     worker = commands.add_parser("worker", help="follow the store and keep the views current")
     worker.add_argument("--poll", type=float, default=0.5, help="seconds between polls")
+    worker.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                        help="serve Prometheus metrics at http://127.0.0.1:PORT/metrics")
     worker.set_defaults(handler=_worker)
 
     try:
@@ -129,8 +132,8 @@ def _status(args: argparse.Namespace) -> int:
     header = ("PROJECT", "CLIENT", "STAGE", "HEALTH", "OPEN CRITERIA", "NEXT MILESTONE")
     table = [header] + [
         (
-            r.name, r.client, r.stage, r.health, str(r.open_criteria),
-            f"{r.next_milestone_title} ({r.next_milestone_due_on})" if r.next_milestone_title else "-",
+            printable(r.name), printable(r.client), r.stage, r.health, str(r.open_criteria),
+            f"{printable(r.next_milestone_title)} ({r.next_milestone_due_on})" if r.next_milestone_title else "-",
         )
         for r in rows
     ]
@@ -164,7 +167,7 @@ def _rebuild(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from projections.worker import run_worker
 
-    code: int = run_worker(poll_seconds=args.poll)
+    code: int = run_worker(poll_seconds=args.poll, metrics_port=args.metrics_port)
     return code
 
 

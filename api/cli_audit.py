@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from api.terminal import printable
 from delivery import clock
 from delivery.errors import DeliveryError
 
@@ -79,7 +80,7 @@ def _moment(value: str) -> datetime:
 
 
 def _fail(command: str, message: str, code: int = 2) -> int:
-    print(f"delivery {command}: {message}", file=sys.stderr)
+    print(f"delivery {command}: {printable(message)}", file=sys.stderr)
     return code
 
 
@@ -375,8 +376,8 @@ def _diff(args: argparse.Namespace) -> int:
             continue
         print(f"\n{view.view}: {view.added} added, {view.removed} removed, {view.changed} changed")
         for item in view.items:
-            print(f"  {item.change:8} {item.id}  events {', '.join(map(str, item.events)) or '-'}")
+            print(f"  {item.change:8} {printable(item.id)}  events {', '.join(map(str, item.events)) or '-'}")
             for name, (before, after) in item.fields.items():
-                print(f"           {name}: {json.dumps(before, ensure_ascii=False)} -> "
-                      f"{json.dumps(after, ensure_ascii=False)}")
+                print(printable(f"           {name}: {json.dumps(before, ensure_ascii=False)} -> "
+                                f"{json.dumps(after, ensure_ascii=False)}"))
     return 0

@@ -29,6 +29,7 @@ def add_commands(commands: Any) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from delivery import logs
     from delivery.settings import Database
 
     if args.workers > 1 and Database.from_env().kind == "sqlite":
@@ -38,11 +39,13 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     if args.workers > 1:
         # Each worker process builds its own app from the same setting.
-        uvicorn.run("api.app:create_served_app", factory=True, host=args.host, port=args.port, workers=args.workers)
+        uvicorn.run("api.app:create_served_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                    log_config=logs.config(), access_log=False)
     else:
         from api.app import create_served_app
 
-        uvicorn.run(create_served_app(), host=args.host, port=args.port)
+        logs.configure()  # the app logs while it starts
+        uvicorn.run(create_served_app(), host=args.host, port=args.port, log_config=logs.config(), access_log=False)
     return 0
 
 

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.schemas import PATTERN_RULES
 from delivery.errors import (
     DeliveryError,
     InvalidInput,
@@ -146,12 +147,21 @@ def _field(loc: Sequence[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def _rule(error: dict[str, Any]) -> str:
+    """The rule a value broke, as a sentence: a missed pattern says what the pattern stands for."""
+    if error.get("type") == "string_pattern_mismatch":
+        rule = PATTERN_RULES.get(str((error.get("ctx") or {}).get("pattern", "")))
+        if rule is not None:
+            return rule
+    return str(error.get("msg", ""))
+
+
 def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
         {"field": "body" if e.get("type") == "json_invalid" else _field(e.get("loc", ())),
          "location": str((e.get("loc") or ("body",))[0]),
-         "rule": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+         "rule": _rule(e), "type": str(e.get("type", ""))}
         for e in exc.errors()
     ]
     first = errors[0] if errors else {"field": "body", "location": "body", "rule": "is not valid", "type": ""}

@@ -35,6 +35,17 @@ JSON_HEADERS = [(b"content-type", b"application/json")]
 REMEMBERED = 256
 
 
+class Answered:
+    """What the request metrics read as the route of a kept answer (its route's template, `.path`)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+PORTFOLIO_ROUTE = Answered(PREFIX)
+VIEW_ROUTES = {view: Answered(f"{PREFIX}/{{project_id}}/{view}") for view in VIEWS.values()}
+
+
 class PortfolioQueries:
     """Validated portfolio filters by (raw query string, the caller's visible projects); least recently used go."""
 
@@ -83,7 +94,10 @@ class KeptReads:
             if filters is None:
                 return None
             query = reads.portfolio_query(now=clock.now(), **filters)
-            return reads.cache.get("*", ("portfolio.json", query))  # type: ignore[no-any-return]
+            page: bytes | None = reads.cache.get("*", ("portfolio.json", query))
+            if page is not None:
+                scope["route"] = PORTFOLIO_ROUTE
+            return page
         if scope["query_string"]:
             return None  # as_of and anything else: the route's
         parts = path[len(PREFIX) + 1:].split("/")
@@ -99,6 +113,8 @@ class KeptReads:
         if not principal.may_see(pid):
             return None
         kept: bytes | None = reads.kept_encoded(view, pid, clock.now())
+        if kept is not None:
+            scope["route"] = VIEW_ROUTES[view]
         return kept
 
     def _principal(self, scope: Scope) -> Any:

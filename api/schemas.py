@@ -9,8 +9,19 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, StrictInt, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+)
+from pydantic_core import PydanticCustomError
 
+from delivery import validation
 from delivery.stages import Stage
 
 StageId = Literal["research", "solution", "planning", "development", "integration_test", "uat", "trial", "launch"]
@@ -19,18 +30,43 @@ Tier = Literal["core", "touchpoint", "value_added"]
 Kind = Literal["add", "modify", "remove"]
 Comparator = Literal["<=", ">=", "<", ">", "=="]
 
-# Text the stores can keep (delivery/validation.py: no control character but tab and line breaks), said
-# in the schema too; TEXT also holds a non-blank character (the domain strips surrounding blanks).
-_KEPT = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
-ANY_TEXT = rf"^{_KEPT}*$"
-TEXT = rf"^{_KEPT}*[^\s\x00-\x08\x0b\x0c\x0e-\x1f\x7f]{_KEPT}*$"
-Title = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=TEXT)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=120, pattern=TEXT)]
-Label = Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=TEXT)]
-Reason = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=TEXT)]
-Note = Annotated[str, StringConstraints(max_length=2000, pattern=ANY_TEXT)]
-ItemId = Annotated[str, StringConstraints(min_length=1, max_length=16)]
+# Text as the domain takes it (delivery/validation.py), in patterns JSON Schema tools read: single-line
+# text (names, titles, ids) has no control character at all; multi-line text (descriptions, notes,
+# reasons, evidence) keeps tab and line breaks. Required text has a character that is not blank.
+_LINE = r"[^\x00-\x1f\x7f-\x9f]"
+_LINES = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+LINE = rf"^{_LINE}*[^\s\x00-\x1f\x7f-\x9f]{_LINE}*$"
+OPTIONAL_LINE = rf"^{_LINE}*$"
+LINES = rf"^{_LINES}*[^\s\x00-\x1f\x7f-\x9f]{_LINES}*$"
+OPTIONAL_LINES = rf"^{_LINES}*$"
+# What a 422 says when a string misses its pattern (api/errors.py): the rule, not the regular expression.
+PATTERN_RULES = {
+    LINE: "must be one line of text, not blank, without control characters",
+    OPTIONAL_LINE: "must be one line of text without control characters",
+    LINES: "must be text, not blank, without control characters other than tab and line breaks",
+    OPTIONAL_LINES: "must be text without control characters other than tab and line breaks",
+}
 
+Title = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=LINE)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=120, pattern=LINE)]
+Label = Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=LINE)]
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=LINES)]
+Note = Annotated[str, StringConstraints(max_length=2000, pattern=OPTIONAL_LINES)]
+ItemId = Annotated[str, StringConstraints(min_length=1, max_length=16, pattern=LINE)]
+
+# A calendar date in the domain's range (1970-01-01 to 2199-12-31): `format: date` and a pattern that
+# admits exactly those years, so a generated client never sends a date the tracker refuses.
+DAY_PATTERN = r"^(19[7-9][0-9]|2[01][0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+DAY_RULE = f"must be between {validation.FIRST_DAY.isoformat()} and {validation.LAST_DAY.isoformat()}"
+
+
+def _in_range(value: date) -> date:
+    if not validation.FIRST_DAY <= value <= validation.LAST_DAY:
+        raise PydanticCustomError("date_range", DAY_RULE)
+    return value
+
+
+Day = Annotated[date, AfterValidator(_in_range), Field(json_schema_extra={"pattern": DAY_PATTERN})]
 
 
 def _whole(value: object) -> object:
@@ -99,17 +135,17 @@ class FunnelActualsIn(Body):
 class MilestoneIn(Body):
     title: Title = Field(examples=["Prototype signed off"])
     stage: StageId = Field(examples=["solution"])
-    due_on: date = Field(examples=["2026-12-01"])
+    due_on: Day = Field(examples=["2026-12-01"])
     deliverables: list[Title] = Field(default_factory=list, max_length=50, examples=[["Clickable prototype"]])
 
 
 class RescheduleIn(Body):
-    due_on: date = Field(examples=["2026-12-15"])
+    due_on: Day = Field(examples=["2026-12-15"])
     reason: Reason = Field(examples=["Client review moved a week"])
 
 
 class CompleteMilestoneIn(Body):
-    completed_on: date | None = Field(default=None, description="The business date; today when left out.",
+    completed_on: Day | None = Field(default=None, description="The business date; today when left out.",
                                       examples=["2026-11-20"])
 
 
@@ -117,11 +153,11 @@ class MetricIn(Body):
     name: Label = Field(examples=["p95_page_load_ms"])
     comparator: Comparator = Field(examples=["<="])
     threshold: Number = Field(examples=[1000])
-    unit: Annotated[str, StringConstraints(max_length=20, pattern=ANY_TEXT)] = Field(default="", examples=["ms"])
+    unit: Annotated[str, StringConstraints(max_length=20, pattern=OPTIONAL_LINE)] = Field(default="", examples=["ms"])
 
 
 class CriterionIn(Body):
-    text: Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=TEXT)] = Field(
+    text: Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=LINE)] = Field(
         examples=["p95 page load within one second"])
     metric: MetricIn | None = None
 
@@ -169,7 +205,7 @@ class HealthCheckIn(Body):
 
 
 class ReleaseIn(Body):
-    version: Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=TEXT)] = Field(
+    version: Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=LINE)] = Field(
         examples=["1.0.0"])
     steps: list[Annotated[int, Field(ge=1, le=100), WHOLE]] = Field(
         min_length=1, max_length=10, description="Strictly rising percentages ending at 100.",
@@ -197,7 +233,7 @@ class ClientTokenCreate(Body):
     """A client token: it sees only the projects it names."""
 
     role: Literal["client"] = Field(examples=["client"])
-    projects: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+    projects: list[Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=LINE)]] = Field(
         default_factory=list, max_length=100, description="The projects a client token may see.")
     name: Label | None = Field(default=None, examples=["Acme product owner"])
 

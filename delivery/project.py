@@ -72,7 +72,7 @@ class Project(Aggregate):
         return cls(
             name=v.text("name", name),
             client=v.text("client", client, max_len=v.NAME_MAX),
-            description=v.optional_text("description", description),
+            description=v.optional_note("description", description),
             actor=v.text("actor", actor, max_len=v.NAME_MAX),
         )
 
@@ -136,7 +136,7 @@ class Project(Aggregate):
         self._check_open()
         target = parse_stage(to_stage, "to_stage")
         current = self.stage
-        note = v.optional_text("reason", reason)
+        note = v.optional_note("reason", reason)
         if target is current:
             raise SameStage(f"The project is already in {current.value}.", {"stage": current.value})
         if target.order > current.order + 1:
@@ -310,7 +310,7 @@ class Project(Aggregate):
         self._check_open()
         m = self.milestone(milestone_id)
         due = v.day("due_on", due_on)
-        why = v.text("reason", reason, max_len=v.TEXT_MAX)
+        why = v.note("reason", reason)
         if m.done:
             raise InvalidState(f"Milestone {m.id} is completed; it cannot be rescheduled.", {"milestone_id": m.id})
         if due == m.due_on:
@@ -386,7 +386,7 @@ class Project(Aggregate):
         self, *, criterion_id: str, evidence: str, measured: float | None = None, actor: str
     ) -> None:
         c = self._decidable(criterion_id, CriterionState.OPEN, CriterionState.REJECTED, verb="verified")
-        proof = v.text("evidence", evidence, max_len=v.TEXT_MAX)
+        proof = v.note("evidence", evidence)
         value: float | None = None
         if c.metric is None:
             if measured is not None:
@@ -406,12 +406,12 @@ class Project(Aggregate):
 
     def reject_criterion(self, *, criterion_id: str, reason: str, actor: str) -> None:
         c = self._decidable(criterion_id, CriterionState.OPEN, CriterionState.VERIFIED, verb="rejected")
-        why = v.text("reason", reason, max_len=v.TEXT_MAX)
+        why = v.note("reason", reason)
         self._criterion_rejected(criterion_id=c.id, reason=why, actor=actor)
 
     def waive_criterion(self, *, criterion_id: str, reason: str, actor: str) -> None:
         c = self._decidable(criterion_id, CriterionState.OPEN, CriterionState.REJECTED, verb="waived")
-        why = v.text("reason", reason, max_len=v.TEXT_MAX)
+        why = v.note("reason", reason)
         self._criterion_waived(criterion_id=c.id, reason=why, actor=actor)
 
     def _decidable(self, criterion_id: str, *states: CriterionState, verb: str) -> Criterion:
@@ -498,7 +498,7 @@ class Project(Aggregate):
 
     def approve_change_request(self, *, change_request_id: str, reason: str = "", actor: str) -> None:
         cr = self._pending_change(change_request_id, "approved")
-        why = v.optional_text("reason", reason)
+        why = v.optional_note("reason", reason)
         new_item_id = None
         if cr.kind == ChangeKind.ADD:
             self._check_unique_title(cr.title)
@@ -518,7 +518,7 @@ class Project(Aggregate):
 
     def reject_change_request(self, *, change_request_id: str, reason: str, actor: str) -> None:
         cr = self._pending_change(change_request_id, "rejected")
-        why = v.text("reason", reason, max_len=v.TEXT_MAX)
+        why = v.note("reason", reason)
         self._change_request_rejected(change_request_id=cr.id, reason=why, actor=actor)
 
     def withdraw_change_request(self, *, change_request_id: str, actor: str) -> None:
@@ -649,7 +649,7 @@ class Project(Aggregate):
     def pause_release(self, *, release_id: str, reason: str, actor: str) -> None:
         self._check_open()
         r = self._release_in(release_id, ReleaseState.RAMPING, verb="paused")
-        why = v.text("reason", reason, max_len=v.TEXT_MAX)
+        why = v.note("reason", reason)
         self._release_paused(release_id=r.id, percent=r.percent, reason=why, actor=actor)
 
     def resume_release(self, *, release_id: str, actor: str) -> None:
@@ -661,7 +661,7 @@ class Project(Aggregate):
     def roll_back_release(self, *, release_id: str, reason: str, actor: str) -> None:
         self._check_open()
         r = self._release_in(release_id, ReleaseState.RAMPING, ReleaseState.PAUSED, verb="rolled back")
-        why = v.text("reason", reason, max_len=v.TEXT_MAX)
+        why = v.note("reason", reason)
         self._release_rolled_back(release_id=r.id, from_percent=r.percent, reason=why, actor=actor)
 
     def complete_release(self, *, release_id: str, actor: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -103,3 +104,28 @@ def lock_key(schema: str | None, purpose: str) -> int:
     """
     digest = hashlib.sha256(f"{schema or 'public'}:{purpose}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@dataclass(frozen=True)
+class AuthLimit:
+    """How many failed authentications (bad token, failed sign-in, unknown share link) one client address
+    may make within `window` seconds before it is answered 429 with Retry-After. Counted per process."""
+
+    failures: int = 20
+    window: float = 300.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AuthLimit:
+        """DELIVERY_AUTH_FAILURES (default 20; 0 turns the limit off) and DELIVERY_AUTH_WINDOW_SECONDS (300)."""
+        env = os.environ if environ is None else environ
+        return cls(_whole(env, "DELIVERY_AUTH_FAILURES", cls.failures),
+                   float(_whole(env, "DELIVERY_AUTH_WINDOW_SECONDS", int(cls.window))))
+
+
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isascii() or not value.isdigit() or len(value) > 9:
+        raise InvalidInput(name, "must be a whole number of at most 9 digits")
+    return int(value)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from delivery.errors import InvalidInput
@@ -15,15 +16,22 @@ TEXT_MAX = 2000
 NAME_MAX = 120
 
 
-# Characters no store can keep or no page, export or calendar can show: NUL (PostgreSQL refuses it
-# in text), the other C0 controls but tab, line feed and carriage return, DEL, and lone surrogates
-# (not encodable as UTF-8).
-_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# The dates a person can mean: anything outside is a typo (0001, 9999) that no page, calendar or
+# date arithmetic should have to carry. The API schema states the same range (api/schemas.py).
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(2199, 12, 31)
+
+# Characters no store can keep or no page, export, calendar or terminal can show safely: NUL
+# (PostgreSQL refuses it in text), the other C0 and the C1 controls, DEL, and lone surrogates (not
+# encodable as UTF-8). Single-line text (names, titles, ids) refuses them all, tab and line breaks
+# included; multi-line text (descriptions, notes, reasons, evidence) keeps tab and line breaks.
+_SINGLE_LINE_REFUSED = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_MULTI_LINE_REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
-def storable(field: str, value: str) -> str:
-    """`value` unless it holds a character the stores cannot keep; the error names the field and the rule."""
-    found = _UNSTORABLE.search(value)
+def storable(field: str, value: str, *, multiline: bool = False) -> str:
+    """`value` unless it holds a character refused in such text; the error names the field and the rule."""
+    found = (_MULTI_LINE_REFUSED if multiline else _SINGLE_LINE_REFUSED).search(value)
     if found is not None:
         raise InvalidInput(
             field, f"must not contain control characters or lone surrogates (found U+{ord(found.group()):04X})"
@@ -31,11 +39,16 @@ def storable(field: str, value: str) -> str:
     return value
 
 
-def text(field: str, value: object, *, max_len: int = TITLE_MAX) -> str:
-    """A required, non-blank string of at most `max_len` characters (surrounding blanks dropped)."""
+def text(field: str, value: object, *, max_len: int = TITLE_MAX, multiline: bool = False) -> str:
+    """A required, non-blank string of at most `max_len` characters (surrounding blanks dropped).
+
+    Single-line unless `multiline`, which keeps tab and line breaks (CR LF and CR become LF).
+    """
     if not isinstance(value, str):
         raise InvalidInput(field, "must be a string")
-    storable(field, value)
+    storable(field, value, multiline=multiline)
+    if multiline and "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
     stripped = value.strip()
     if not stripped:
         raise InvalidInput(field, "must not be empty")
@@ -44,12 +57,22 @@ def text(field: str, value: object, *, max_len: int = TITLE_MAX) -> str:
     return stripped
 
 
-def optional_text(field: str, value: object, *, max_len: int = TEXT_MAX) -> str:
+def optional_text(field: str, value: object, *, max_len: int = TEXT_MAX, multiline: bool = False) -> str:
     if value is None:
         return ""
     if isinstance(value, str) and not value.strip():
         return ""
-    return text(field, value, max_len=max_len)
+    return text(field, value, max_len=max_len, multiline=multiline)
+
+
+def note(field: str, value: object) -> str:
+    """A required multi-line text (a reason, evidence) of at most TEXT_MAX characters."""
+    return text(field, value, max_len=TEXT_MAX, multiline=True)
+
+
+def optional_note(field: str, value: object) -> str:
+    """An optional multi-line text (a description, a note): blank is empty."""
+    return optional_text(field, value, max_len=TEXT_MAX, multiline=True)
 
 
 def number(field: str, value: object) -> float:
@@ -89,14 +112,18 @@ def money(field: str, value: object) -> Decimal:
 
 
 def day(field: str, value: object) -> date:
-    if isinstance(value, date) and not hasattr(value, "hour"):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise InvalidInput(field, "must be a date in ISO 8601 form (YYYY-MM-DD)")
+    """A calendar date between FIRST_DAY and LAST_DAY, as a date or in ISO 8601 form."""
+    parsed: date | None = None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            parsed = date.fromisoformat(value)
+    if parsed is None:
+        raise InvalidInput(field, "must be a date in ISO 8601 form (YYYY-MM-DD)")
+    if not FIRST_DAY <= parsed <= LAST_DAY:
+        raise InvalidInput(field, f"must be between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}")
+    return parsed
 
 
 def choice(field: str, value: object, options: Iterable[str]) -> str:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import IO, Any
 
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, vText
 
 from delivery.errors import InvalidInput
 from projections.service import ReadSide
@@ -87,11 +88,18 @@ CSV_VIEWS: dict[str, Rows] = {
 }
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (CSV injection): such text cells
+# get a leading apostrophe, which spreadsheets show as text and hide. Numbers are written as they are.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: Any) -> Any:
     if value is None:
         return ""
     if hasattr(value, "isoformat"):
         return value.isoformat()
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
     return value
 
 
@@ -104,6 +112,15 @@ def write_csv(reads: ReadSide, view: str, project_id: str | None, now: datetime,
     writer.writerows([_cell(v) for v in row] for row in rows)
 
 
+# RFC 5545 TEXT has no control characters but tab; line breaks are escaped (`\n`) by icalendar.
+_NOT_ICS_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _ics_text(value: str) -> vText:
+    """`value` as an iCalendar TEXT value: escaped (`\\ ; , \n`) and folded by icalendar when written."""
+    return vText(_NOT_ICS_TEXT.sub("", value.replace("\r\n", "\n").replace("\r", "\n")))
+
+
 def milestones_ics(reads: ReadSide, project_id: str, now: datetime) -> bytes:
     """One all-day event per milestone on its current due date (or the day it was completed)."""
     summary = reads.summary(project_id)
@@ -112,21 +129,23 @@ def milestones_ics(reads: ReadSide, project_id: str, now: datetime) -> bytes:
     calendar.add("prodid", "-//delivery-tracker//milestones//EN")
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
-    calendar.add("x-wr-calname", f"{summary.name} — milestones")
+    # An X- property is not known to icalendar as TEXT: without vText its value would go out unescaped.
+    calendar.add("x-wr-calname", _ics_text(f"{summary.name} — milestones"))
     for m in milestones.items:
         day = m.completed_on or m.due_on
         event = Event()
         event.add("uid", f"{summary.id}-{m.id}@delivery-tracker")
         event.add("dtstamp", now)
         event.add("dtstart", day)
-        event.add("dtend", day + timedelta(days=1))
-        event.add("summary", f"{m.title} ({m.stage}, {m.status.replace('_', ' ')})")
+        if day < date.max:  # without DTEND an all-day event lasts the one day (RFC 5545 3.6.1)
+            event.add("dtend", day + timedelta(days=1))
+        event.add("summary", _ics_text(f"{m.title} ({m.stage}, {m.status.replace('_', ' ')})"))
         lines = [f"Status: {m.status}", f"Due: {m.due_on}"]
         if m.due_on != m.original_due_on:
             lines.append(f"Originally due: {m.original_due_on} (slipped {m.slip_days} days)")
         if m.deliverables:
             lines.append("Deliverables: " + "; ".join(m.deliverables))
-        event.add("description", "\n".join(lines))
+        event.add("description", _ics_text("\n".join(lines)))
         event.add("categories", [m.stage])
         calendar.add_component(event)
     return bytes(calendar.to_ical())

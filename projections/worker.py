@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
 from types import FrameType
 
+from delivery import logs
 from delivery.application import DeliveryApplication
+from projections import metrics
 from projections.applier import RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS
 from projections.service import ReadSide
 
@@ -60,8 +61,8 @@ def open_views(stopper: Stopper) -> tuple[DeliveryApplication, ReadSide] | None:
     return None
 
 
-def run_worker(poll_seconds: float = 0.5) -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+def run_worker(poll_seconds: float = 0.5, metrics_port: int | None = None) -> int:
+    logs.configure()
     stopper = Stopper()
     stopper.install()
     opened = open_views(stopper)
@@ -70,6 +71,9 @@ def run_worker(poll_seconds: float = 0.5) -> int:
     app, views = opened
     if views.applier is not None:
         views.applier.idle_seconds = poll_seconds
+    if metrics_port:
+        metrics.serve(app, views, metrics_port)
+        log.info("worker metrics at http://127.0.0.1:%d/metrics", metrics_port)
     log.info("worker following %s from position %d", app.database.kind, views.position())
     try:
         stopper.event.wait()

@@ -85,6 +85,8 @@ def _sign_in_required(request: Request, exc: Exception) -> Response:
 
 def _page_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PageError)
+    if exc.refusal is not None:
+        return render(request, "error.html", exc.status, kind="input", refusal=_refusal(request, exc.refusal))
     kind = "notfound" if exc.status == 404 else "forbidden"
     return render(request, "error.html", exc.status, kind=kind)
 
@@ -95,6 +97,21 @@ def _unavailable_page(request: Request) -> Response:
     response = render(request, "error.html", 503, kind="unavailable")
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
+
+
+# Store positions are 64-bit signed integers in both stores.
+MAX_POSITION = 2**63 - 1
+
+
+def query_position(field: str, value: str) -> int | None:
+    """A store position typed in a page's query (blank: none); PageError 400 naming the field otherwise."""
+    text = value.strip()
+    if not text:
+        return None
+    # isdigit() alone admits "²" and other digits int() refuses; 19 digits bound the int() work.
+    if not (text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_POSITION):
+        raise PageError(400, InvalidInput(field, f"must be a whole number between 0 and {MAX_POSITION}"))
+    return int(text)
 
 
 def _bad_csrf(request: Request, exc: Exception) -> Response:
@@ -388,19 +405,18 @@ async def revoke_share_link(request: Request, project_id: str, link_id: str) -> 
 
 
 @router.get("/audit/p/{project_id}")
-def audit(request: Request, project_id: str, as_of: str = "", position: str = "", after: int = 0) -> Response:
+def audit(request: Request, project_id: str, as_of: str = "", position: str = "", after: str = "") -> Response:
     _session, pid = auth.require_project(request, project_id, "pm", "auditor")
     services = services_of(request)
+    cut_position = query_position("position", position)
+    start = query_position("after", after) or 0
     try:
-        log = services.reads.audit_log(pid, after=max(0, after), limit=200)
+        log = services.reads.audit_log(pid, after=start, limit=200)
     except NotFound:
         raise PageError(404) from None
     cut_time: datetime | None = None
-    cut_position: int | None = None
     bad_time = False
-    if position.strip().isdigit():
-        cut_position = int(position)
-    elif as_of.strip():
+    if cut_position is None and as_of.strip():
         try:
             cut_time = clock.parse_moment(as_of)
         except (ValueError, OverflowError):

@@ -9,6 +9,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from api.auth import Principal
+from delivery.errors import DeliveryError
 from web.sessions import SESSION_TTL, Session, WebStore
 
 SESSION_COOKIE = "dt_session"
@@ -25,11 +26,13 @@ class SignInRequired(Exception):
 
 
 class PageError(Exception):
-    """A page the caller may not open: 404 (unknown or unseen) or 403 (the role may not)."""
+    """A page the caller may not open: 404 (unknown or unseen), 403 (the role may not) or 400 (`refusal`:
+    a query parameter the page cannot read)."""
 
-    def __init__(self, status: int) -> None:
+    def __init__(self, status: int, refusal: DeliveryError | None = None) -> None:
         super().__init__(status)
         self.status = status
+        self.refusal = refusal
 
 
 class BadCsrf(Exception):

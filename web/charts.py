@@ -37,13 +37,22 @@ def _scale(start: date, end: date, width: float) -> tuple[float, float]:
     return (width - LEFT - RIGHT) / span, float(LEFT)
 
 
+def _shift(day: date, days: int) -> date:
+    """`day` moved by `days`, stopping at the calendar's ends (a store may hold dates from before the
+    domain bounded them, 0001-01-01 or 9999-12-31)."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.max if days > 0 else date.min
+
+
 def timeline(items: list[MilestoneStatus], today: date) -> Timeline | None:
     """Each milestone on one row: its original due date, its current one and (when done) completion."""
     if not items:
         return None
     days = [today] + [m.original_due_on for m in items] + [m.due_on for m in items]
     days += [m.completed_on for m in items if m.completed_on is not None]
-    start, end = min(days) - timedelta(days=3), max(days) + timedelta(days=3)
+    start, end = _shift(min(days), -3), _shift(max(days), 3)
     per_day, left = _scale(start, end, WIDTH)
 
     def x(d: date) -> float:

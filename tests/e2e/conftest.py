@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from delivery.settings import Database
+from delivery.settings import AuthLimit, Database
 
 
 @dataclass
@@ -47,8 +47,12 @@ class Api:
         return token
 
 
+# The failed-authentication limit has its own tests (test_operations.py); the others send bad tokens on purpose.
+NO_AUTH_LIMIT = AuthLimit(failures=0)
+
+
 def make_api(database: Database, live: bool | None = None) -> Iterator[Api]:
-    app = create_app(database, live=live)
+    app = create_app(database, live=live, auth_limit=NO_AUTH_LIMIT)
     services = app.state.services
     tokens = {role: services.tokens.create(role=role, name=f"{role}-test")[0] for role in ("pm", "auditor")}
     with TestClient(app) as client:

@@ -21,7 +21,7 @@ def test_health_probes_answer_while_all_is_well(api: Api) -> None:
     assert api.client.get("/healthz").json() == {"status": "ok"}
     ready = api.client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
-    assert "delivery_views_stuck 0" in api.client.get("/metrics").text
+    assert "delivery_views_stuck 0.0" in api.client.get("/metrics").text  # the Prometheus text format
 
 
 def test_a_store_the_views_cannot_follow_is_reported_with_its_position(api: Api) -> None:

@@ -170,9 +170,42 @@ def test_an_unknown_id_is_not_found_naming_the_kind_and_id(case: Unknown) -> Non
 
 def test_text_input_is_stored_without_surrounding_blanks() -> None:
     project = Given().project()
-    events = when(project, Project.plan_milestone, title="\tKick-off\n", stage="research", due_on=D0,
+    events = when(project, Project.plan_milestone, title="  Kick-off\u3000", stage="research", due_on=D0,
                   deliverables=["  agenda  "])
     assert (events[0].title, events[0].deliverables) == ("Kick-off", ["agenda"])
+
+
+@pytest.mark.parametrize("title", ["\tKick-off", "Kick-off\n", "Kick\r\noff", "Kick\u0085off", "Kick\u009b2Joff"])
+def test_single_line_text_refuses_tabs_line_breaks_and_c1_controls(title: str) -> None:
+    project = Given().project()
+    with pytest.raises(InvalidInput) as caught:
+        project.plan_milestone(title=title, stage="research", due_on=D0, actor="pm")
+    assert caught.value.field == "title"
+    assert caught.value.rule.startswith("must not contain control characters")
+
+
+def test_multi_line_text_keeps_tabs_and_line_breaks_as_lf() -> None:
+    project = Given().project()
+    when(project, Project.plan_milestone, title="Kick-off", stage="research", due_on=D0)
+    events = when(project, Project.reschedule_milestone, milestone_id="M1", due_on=date(2030, 1, 1),
+                  reason="Client asked:\r\n\tmove it\rplease")
+    assert events[0].reason == "Client asked:\n\tmove it\nplease"
+    with pytest.raises(InvalidInput):
+        project.reschedule_milestone(milestone_id="M1", due_on=date(2030, 2, 1), reason="a\u001b[2Jb", actor="pm")
+
+
+@pytest.mark.parametrize(("day", "ok"), [
+    (date(1970, 1, 1), True), (date(2199, 12, 31), True), ("2026-02-28", True),
+    (date(1969, 12, 31), False), (date(2200, 1, 1), False), (date(1, 1, 1), False), ("9999-12-31", False),
+])
+def test_dates_are_bounded_to_1970_through_2199(day: date | str, ok: bool) -> None:
+    project = Given().project()
+    if ok:
+        when(project, Project.plan_milestone, title="Kick-off", stage="research", due_on=day)
+        return
+    with pytest.raises(InvalidInput) as caught:
+        project.plan_milestone(title="Kick-off", stage="research", due_on=day, actor="pm")
+    assert (caught.value.field, caught.value.rule) == ("due_on", "must be between 1970-01-01 and 2199-12-31")
 
 
 # ------------------------------------------------------------------- errors
