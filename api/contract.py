@@ -7,6 +7,8 @@
   Idempotency-Key's record); a project's summary answers `ETag`; every 503 says
   `Retry-After`. The headers are declared on those responses.
 - A download (JSON Lines, CSV, iCalendar) declares its 200 body as text of its media type.
+- Every operation that can answer 401 can also answer 429 (too many failed authentications from
+  the caller's address, api/edge.py), with `Retry-After`.
 """
 
 from __future__ import annotations
@@ -68,6 +70,13 @@ def _operation(path: str, method: str, op: dict[str, Any]) -> None:
         for media_type, media in response.get("content", {}).items():
             if media_type in DOWNLOADS and not media.get("schema"):
                 media["schema"] = {"type": "string", "description": f"The {media_type} document."}
+    answers = op.get("responses", {})
+    if "401" in answers and "429" not in answers:
+        answers["429"] = {
+            "description": "Too many failed authentications from this address (a bad token, sign-in or share "
+                           "link); `Retry-After` says when to try again.",
+            "content": answers["401"].get("content", {}), "headers": RETRY_AFTER,
+        }
 
 
 def contract(app: FastAPI) -> dict[str, Any]:
