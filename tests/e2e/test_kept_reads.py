@@ -88,3 +88,15 @@ def test_a_revoked_token_is_refused_once_its_cached_entry_is_gone(api: Api, proj
     token_id = services.tokens.cached(token).token_id
     api.ok("pm", "DELETE", f"{V1}/tokens/{token_id}")
     assert api.get("leaving", path).status_code == 401
+
+
+def test_kept_answers_are_counted_under_their_routes_template(api: Api, project: str) -> None:
+    path = f"{V1}/projects/{project}/milestones"
+    api.get("pm", path)
+    before = kept(api)
+    assert api.get("pm", path).status_code == 200 and kept(api) == before + 1
+    metrics = api.client.get("/metrics").text
+    line = next(line for line in metrics.splitlines() if line.startswith("delivery_http_requests_total{")
+                and 'route="/api/v1/projects/{project_id}/milestones"' in line and 'status="200"' in line)
+    assert float(line.rsplit(" ", 1)[1]) >= 2  # the route's answer and the kept one
+    assert 'route="unmatched"' not in metrics
