@@ -85,12 +85,6 @@ class DeliveryApplication(Application[UUID]):
         with schema_lock(self.database):
             super().__init__(env={**cache, **self.database.eventsourcing_env(), **keyed, **(env or {})})
         self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
-        # SQLite has one writer at a time. Writers of this process (saves, the views' applier) queue here
-        # and are woken the moment the lock is free, rather than in SQLite's busy handler, which sleeps and
-        # retries (1, 2, 5, 10 ... ms) while another connection holds the database's write lock.
-        self.write_lock: contextlib.AbstractContextManager[Any] = (
-            threading.Lock() if self.database.kind == "sqlite" else contextlib.nullcontext()
-        )
         # Called with the store position after every save (the in-process views follow this way).
         self.after_save: list[Callable[[int], None]] = []
         self._keyed_saves = 0
@@ -171,16 +165,13 @@ class DeliveryApplication(Application[UUID]):
     def _save(self, project: Project, value: object = None) -> int | None:
         key = _command_key.get()
         if key is None:
-            with self.write_lock:
-                recordings = self.save(project)
+            recordings = self.save(project)
         else:
             keyed = KeyedSave(key, project.id, value if isinstance(value, str) else None)
-            with self.write_lock:
-                recordings = self.save(project, keyed=keyed)
+            recordings = self.save(project, keyed=keyed)
             self._keyed_saves += 1
             if self._keyed_saves % FORGET_KEYS_EVERY == 1:
-                with self.write_lock:
-                    self.forget_commands()
+                self.forget_commands()
         if not recordings:
             return None
         return recordings[-1].notification.id

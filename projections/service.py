@@ -220,8 +220,7 @@ class ReadSide:
                     if taken + len(saved) >= limit:
                         self._due[pid] = version  # the rest next time
                         break
-            with self.app.write_lock:
-                self.store.save_snapshots(saved)
+            self.store.save_snapshots(saved)
             taken += len(saved)
             self._snapshotted[pid] = saved[-1]["version"] if saved else last
         return taken
@@ -254,14 +253,12 @@ class ReadSide:
                 break
             batch = [(decode(self.app.mapper, n), Tracking(self.app.name, n.id)) for n in notifications]
             try:
-                with self.app.write_lock:
-                    done = self.store.apply_batch(batch, notify=self.postgres)
+                done = self.store.apply_batch(batch, notify=self.postgres)
             except ApplyFailed:
                 if len(batch) == 1:
                     raise
                 for one in batch:  # find the one event that fails, and apply those before it
-                    with self.app.write_lock:
-                        done = self.store.apply_batch([one], notify=self.postgres)
+                    done = self.store.apply_batch([one], notify=self.postgres)
                     self._advanced(done.position, done.projects)
                     applied += done.count
                 raise AssertionError("a batch failed but none of its events did") from None
