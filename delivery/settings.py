@@ -1,9 +1,11 @@
-"""One setting, DELIVERY_DATABASE_URL, chooses the store; this module translates it for the library."""
+"""The settings: DELIVERY_DATABASE_URL chooses the store (translated here for the library);
+DELIVERY_TEMPLATES_DIR names a folder of the organisation's own stage templates."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -11,6 +13,14 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from delivery.errors import InvalidInput
 
 DEFAULT_URL = "sqlite:///var/delivery.sqlite3"
+TEMPLATES_ENV = "DELIVERY_TEMPLATES_DIR"
+
+
+def templates_dir(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The folder of the organisation's own stage templates (TOML), if one is set."""
+    env = os.environ if environ is None else environ
+    value = env.get(TEMPLATES_ENV, "").strip()
+    return Path(value) if value else None
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,15 @@ class StageEntry(ReadModel):
     reason: str = ""
 
 
+class PlanWaiverView(ReadModel):
+    """A stage the pm let pass without a plan, and why."""
+
+    stage: str
+    reason: str
+    by: str
+    at: datetime
+
+
 class ScopeItemView(ReadModel):
     id: str
     title: str
@@ -58,6 +67,9 @@ class ProjectSummary(ReadModel):
     launched: bool = False
     launched_at: datetime | None = None
     baseline_frozen_at: datetime | None = None
+    # The stage template the plan came from, if any; and the stages passed without a plan.
+    template: str | None = None
+    plan_waivers: list[PlanWaiverView] = Field(default_factory=list)
     stage_history: list[StageEntry] = Field(default_factory=list)
     scope: list[ScopeItemView] = Field(default_factory=list)
     funnel: list[FunnelStepView] = Field(default_factory=list)
@@ -111,6 +123,10 @@ class ProjectHeader(ReadModel):
     # Approved (or implemented) change requests by kind: the drift against the baseline.
     approved_changes: int = 0
     next_milestone: NextMilestone | None = None
+    # Milestones ever planned (none: the portfolio shows "no plan yet", never green).
+    milestones_planned: int = 0
+    template: str | None = None
+    plan_waivers: list[PlanWaiverView] = Field(default_factory=list)
 
 
 # --------------------------------------------------------------- milestones
@@ -385,7 +401,7 @@ class PortfolioRow(ReadModel):
     drift_pct: float
     release_percent: int | None = None
     release_state: str | None = None
-    health: Literal["red", "amber", "green"]
+    health: Literal["red", "amber", "green", "no_plan"]
     health_reason: str
     health_reason_text: str
     launched: bool

@@ -29,6 +29,7 @@ from projections.models import (
     MilestoneRecord,
     ObservationRow,
     PauseView,
+    PlanWaiverView,
     ProjectHeader,
     ReleaseView,
     RescheduleEntry,
@@ -75,6 +76,11 @@ def reduce_summary(state: ProjectState, event: Any) -> ProjectState:
         h.baseline_frozen_at = event.timestamp
     elif name == "LaunchCompleted":
         h.launched, h.launched_at = True, event.timestamp
+    elif name == "TemplateApplied":
+        h.template = event.template
+    elif name == "StagePlanWaived":
+        h.plan_waivers.append(PlanWaiverView(stage=event.stage, reason=event.reason, by=event.actor,
+                                             at=event.timestamp))
     elif name == "FunnelDefined":
         h.funnel = [FunnelStepView(name=s["name"], expected_rate=s["expected_rate"]) for s in event.steps]
         h.biggest_drop = None
@@ -132,6 +138,7 @@ def reduce_milestones(state: ProjectState, event: Any) -> ProjectState:
             deliverables=list(event.deliverables), due_on=event.due_on,
             original_due_on=event.due_on, planned_at=event.timestamp, planned_by=event.actor,
         ))
+        state.h.milestones_planned += 1
         state.milestones_moved = True
     elif name == "MilestoneRescheduled":
         m = state.rows.edit("milestone", event.milestone_id)

@@ -45,6 +45,7 @@ def summary_view(state: ProjectState) -> ProjectSummary:
         stage_label_en=stage.label_en, stage_label_zh=stage.label_zh, version=h.version,
         created_at=h.created_at, created_by=h.created_by, updated_at=h.updated_at, launched=h.launched,
         launched_at=h.launched_at, baseline_frozen_at=h.baseline_frozen_at,
+        template=h.template, plan_waivers=[w.model_copy() for w in h.plan_waivers],
         stage_history=state.rows.of("stage"),
         scope=[
             ScopeItemView(id=i.id, title=i.title, tier=i.tier, status=i.status,
@@ -99,7 +100,8 @@ def checklist_view(project_id: str, state: ProjectState) -> Checklist:
             for m in mine
         ]
         items = [i for g in grouped for i in g.items]
-        unmet = gates.unmet(stage, mine, criteria, state.h.release_completed)
+        unmet = gates.unmet(stage, mine, criteria, state.h.release_completed,
+                            plan_waived=any(w.stage == stage for w in state.h.plan_waivers))
         stages.append(StageChecklist(
             stage=stage.value, label_en=stage.label_en, label_zh=stage.label_zh,
             is_current=stage == current, milestones=grouped,
@@ -186,6 +188,7 @@ def portfolio_columns(state: ProjectState) -> dict[str, Any]:
         "release_percent": h.release_percent,
         "release_state": h.release_state,
         "launched": h.launched,
+        "milestones_planned": h.milestones_planned,
         "version": h.version,
         "updated_at": h.updated_at,
     }

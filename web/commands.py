@@ -105,6 +105,8 @@ COMMANDS: dict[str, Command] = {
     "transition": lambda a, p, f, who: a.transition(
         p, to_stage=_text(f, "to_stage"), reason=_text(f, "reason"), actor=who),
     "complete_launch": lambda a, p, f, who: a.complete_launch(p, actor=who),
+    "waive_stage_plan": lambda a, p, f, who: a.waive_stage_plan(
+        p, stage=_text(f, "stage"), reason=_text(f, "reason"), actor=who),
     "add_scope_item": lambda a, p, f, who: a.add_scope_item(
         p, title=_text(f, "title"), tier=_text(f, "tier"), actor=who),
     "deliver_scope_item": lambda a, p, f, who: a.deliver_scope_item(p, item_id=_text(f, "item_id"), actor=who),

@@ -87,9 +87,25 @@ def test_a_pm_sees_the_gate_refusal_then_advances_the_stage(served: Served, cont
     expect(page.locator("li.stage[aria-current=step]")).to_contain_text("Product & solution confirmation")
 
 
+def test_a_pm_creates_a_project_from_a_template_picked_on_the_portfolio(served: Served, context: Any) -> None:
+    page = context.new_page()
+    sign_in(page, served, served.token("pm"))
+    page.goto(f"{served.url}/portfolio")
+    form = page.locator("section#create_project form")
+    form.get_by_label("Name").fill("Inquiry website")
+    form.get_by_label("Client").fill("Guangzhou Machinery")
+    form.get_by_label("Stage template").select_option("website_inquiry")
+    form.get_by_label("Start date").fill("2026-03-02")
+    form.get_by_role("button", name="Create project").click()
+    expect(page.locator("#plan-template")).to_contain_text("website_inquiry")
+    expect(page.locator("main")).to_contain_text("Inquiry loop and conversion funnel")
+    expect(page.locator("main")).to_contain_text("Concurrent visitors sustained")
+
+
 def test_the_auditor_picker_shows_an_earlier_state(served: Served, context: Any) -> None:
     pid = served.project("Audited project")
     first = served.services.reads.audit_log(pid).items[0].position
+    served.services.app.waive_stage_plan(pid, stage="research", reason="done in the tender", actor="setup")
     served.services.app.transition(pid, to_stage="solution", actor="setup")
     page = context.new_page()
     sign_in(page, served, served.token("auditor"))

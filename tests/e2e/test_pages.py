@@ -118,6 +118,10 @@ def test_the_console_drives_a_project_through_the_commands(site: Site) -> None:
     do("reschedule_milestone", milestone_id="M1", due_on=str(clock.today() + timedelta(days=5)), reason="review")
     do("complete_milestone", milestone_id="M1")
     do("transition", to_stage="solution")
+    page = visitor.post(console, f"{console}/do/transition", to_stage="planning")
+    assert page.status_code == 409 and "no plan for this stage" in page.text  # no gate passes silently
+    do("waive_stage_plan", stage="solution", reason="agreed in the kick-off")
+    assert "agreed in the kick-off" in visitor.client.get(console).text
     do("transition", to_stage="planning")  # freezes the baseline: scope now changes by request only
     do("raise_change_request", title="Coupons", requested_by="Client PO", kind="add", tier="value_added",
        schedule_days="3", cost="1500")
@@ -184,6 +188,7 @@ def test_the_auditor_sees_an_earlier_state(site: Site) -> None:
     pid = site.project()
     first = site.services.reads.audit_log(pid).items[0]
     site.services.app.add_scope_item(pid, title="Checkout", tier="core", actor="pm")
+    site.services.app.waive_stage_plan(pid, stage="research", reason="done in the tender", actor="pm")
     site.services.app.transition(pid, to_stage="solution", actor="pm")
     auditor = site.visitor()
     auditor.sign_in(site.token("auditor"))
@@ -204,6 +209,7 @@ def test_portfolio_columns_sort_the_whole_portfolio_across_pages(sqlite_url: str
 
     from api.app import create_app
     from delivery.settings import Database
+    from delivery.stages import Stage
 
     app = create_app(Database(sqlite_url))
     services = app.state.services
@@ -212,6 +218,7 @@ def test_portfolio_columns_sort_the_whole_portfolio_across_pages(sqlite_url: str
     for i in range(25):
         pid = services.app.create_project(name=f"P{i:02d}", client="C", actor="pm").value
         for stage in stages[1:1 + (i * 7) % 3]:
+            services.app.waive_stage_plan(pid, stage=Stage(stage).previous, reason="small job", actor="pm")
             services.app.transition(pid, to_stage=stage, actor="pm")
     expected = sorted((f"P{i:02d}" for i in range(25)), key=lambda n: ((int(n[1:]) * 7) % 3, n))
     row = re.compile(r'<tr data-project="[^"]+">\s*<td[^>]*><a [^>]*>(P\d\d)</a>')
