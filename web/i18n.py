@@ -554,7 +554,7 @@ ZH_UNMET: dict[str, str] = {
     "milestone_open": "里程碑 {milestone_id} 尚未完成",
     "criterion_open": "{milestone_id} 上的验收项 {criterion_id} 状态为 {state}",
     "release_not_completed": "还没有发布完成 100% 放量",
-    "no_plan": "阶段 {stage} 尚无计划：请为其计划里程碑，或记录跳过原因",
+    "no_plan": "阶段「{stage}」尚无计划：请为其计划里程碑，或记录跳过原因",
 }
 
 CATALOGS: dict[str, dict[str, str]] = {"en": EN, "zh-CN": ZH}
@@ -647,6 +647,8 @@ class Translator:
             if template:
                 state = str(item.get("state", ""))
                 values = {**item, "state": self.catalog.get(f"crit.state.{state}", state)}
+                if "stage" in item:
+                    values["stage"] = self.stage_name(str(item["stage"]))
                 lines.append(template.format_map(_Default(values)))
         if code == "invalid_input" and details.get("field"):
             lines.append(f"{details['field']}: {details.get('rule', '')}")

@@ -184,6 +184,15 @@ def test_refusals_read_in_chinese(site: Site) -> None:
     assert "当前阶段尚不能结束" in page.text and "里程碑 M1 尚未完成" in page.text
 
 
+def test_a_stage_without_a_plan_is_named_in_chinese(site: Site) -> None:
+    pid = site.project()
+    visitor = site.visitor()
+    visitor.client.cookies.set("dt_lang", "zh-CN")
+    visitor.sign_in(site.token("pm"))
+    page = visitor.post(f"/pm/p/{pid}", f"/pm/p/{pid}/do/transition", to_stage="solution")
+    assert page.status_code == 409 and "阶段「需求调研与沟通」尚无计划" in page.text
+
+
 def test_the_auditor_sees_an_earlier_state(site: Site) -> None:
     pid = site.project()
     first = site.services.reads.audit_log(pid).items[0]
