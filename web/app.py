@@ -283,7 +283,7 @@ async def create_project(request: Request) -> Response:
         recorded = services.app.create_project(
             name=form.get("name", ""), client=form.get("client", ""),
             description=form.get("description", ""), template=template,
-            start_on=(form.get("start_on", "").strip() or None) if template else None,
+            start_on=form.get("start_on", "").strip() or None,
             language=translator(request).lang, actor=session.principal.name)
         services.reads.wait_for(recorded.position)
     except DeliveryError as exc:

@@ -241,3 +241,21 @@ def test_portfolio_columns_sort_the_whole_portfolio_across_pages(sqlite_url: str
         assert nxt is not None
         second = client.get(nxt.group(1).replace("&amp;", "&"))
         assert row.findall(first.text) + row.findall(second.text) == expected
+
+
+def test_the_create_form_plans_from_a_template_or_names_the_bad_field(site: Site) -> None:
+    visitor = site.visitor()
+    visitor.sign_in(site.token("pm", name="Pat"))
+    before = len(site.services.reads.portfolio(now=clock.now(), limit=500).items)
+    refused = visitor.post("/portfolio", "/portfolio/projects", name="Site", client="Acme", template="",
+                           start_on="2026-03-02")
+    assert refused.status_code == 422 and 'id="create_project-start_on"' in refused.text
+    assert re.search(r'id="create_project-start_on"[^>]*aria-invalid="true"', refused.text)
+    assert len(site.services.reads.portfolio(now=clock.now(), limit=500).items) == before
+    made = visitor.post("/portfolio", "/portfolio/projects", name="Site", client="Acme",
+                        template="website_inquiry", start_on="2026-03-02")
+    assert made.status_code == 200 and "/pm/p/" in made.url.path
+    pid = made.url.path.rsplit("/", 1)[-1]
+    project = site.services.app.get_project(pid)
+    assert project.template == "website_inquiry" and len(project.milestones) == 8
+    assert {e.actor for e in site.services.app.events.get(project.id)} == {"Pat"}
