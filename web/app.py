@@ -216,6 +216,7 @@ def project_views(services: Services, pid: str, *, as_of: datetime | None = None
         "change_log": reads.change_log(pid, as_of=as_of, position=position),
         "releases": releases,
         "ramps": {r.id: charts.ramp(r, now) for r in releases.items},
+        "funnel": charts.funnel(summary.funnel, summary.biggest_drop),
         "entered": {e.stage: e for e in summary.stage_history},
         "stage_index": [s.value for s in STAGES].index(summary.stage),
     }

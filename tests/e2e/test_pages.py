@@ -11,6 +11,7 @@ import pytest
 
 from delivery import clock
 from delivery.settings import Database
+from delivery.stages import STAGES
 from tests.e2e.pages_helpers import Site, make_site
 from web.commands import COMMANDS
 
@@ -259,3 +260,40 @@ def test_the_create_form_plans_from_a_template_or_names_the_bad_field(site: Site
     project = site.services.app.get_project(pid)
     assert project.template == "website_inquiry" and len(project.milestones) == 8
     assert {e.actor for e in site.services.app.events.get(project.id)} == {"Pat"}
+
+
+def _to_launch(site: Site, pid: str) -> None:
+    """Every stage's plan waived, a release ramped to 100%: the project in launch."""
+    app = site.services.app
+    for stage in STAGES[:-1]:
+        app.waive_stage_plan(pid, stage=stage, reason="test", actor="setup")
+        if stage.value == "trial":
+            release = app.plan_release(pid, version="1.0", steps=[100], actor="setup").value
+            app.start_release(pid, release_id=release, actor="setup")
+            app.complete_release(pid, release_id=release, actor="setup")
+        app.transition(pid, to_stage=stage.next, actor="setup")
+
+
+def test_the_funnel_is_defined_and_measured_on_the_console_and_shown_on_the_portal(site: Site) -> None:
+    pid = site.project()
+    visitor = site.visitor()
+    visitor.sign_in(site.token("pm"))
+    console = f"/pm/p/{pid}"
+    bad = visitor.post(console, f"{console}/do/define_funnel", steps="Browse = 60\nCart thirty")
+    assert bad.status_code == 422 and "steps[1]" in bad.text
+    assert re.search(r'id="define_funnel-steps"[^>]*aria-invalid="true"', bad.text)
+    too_high = visitor.post(console, f"{console}/do/define_funnel", steps="Browse = 60\nCart = 130%\nPay = 80")
+    assert too_high.status_code == 422 and "steps[1].expected_rate" in too_high.text
+    ok = visitor.post(console, f"{console}/do/define_funnel", steps="Browse = 60\nCart: 35%\n下单：80")
+    assert ok.status_code == 200 and "Recorded." in ok.text
+    assert [(s.name, s.expected_rate) for s in site.services.reads.summary(pid).funnel] == [
+        ("Browse", 60.0), ("Cart", 35.0), ("下单", 80.0)]
+
+    _to_launch(site, pid)
+    site.services.reads.catch_up()
+    measured = visitor.post(console, f"{console}/do/record_funnel_actuals", rates="58, 20%, 82")
+    assert measured.status_code == 200 and "Recorded." in measured.text
+    portal = visitor.client.get(f"/p/{pid}").text
+    assert 'id="funnel-chart"' in portal and "Biggest shortfall: Cart" in portal
+    assert re.search(r'<tr data-step="2" class="worst"><td>Cart</td><td>35.0%</td>\s*<td>20.0%</td>\s*<td>-15.0</td>',
+                     portal)
