@@ -158,7 +158,7 @@ def _row(r: Any, today: date) -> PortfolioRow:
         open_criteria=r.open_criteria, pending_change_requests=r.pending_change_requests,
         drift_pct=r.drift_pct, release_percent=r.release_percent, release_state=r.release_state,
         health=r.health, health_reason=r.health_reason,
-        health_reason_text=h.REASONS[r.health_reason], launched=r.launched, version=r.version,
+        health_reason_text=h.REASONS[r.health_reason], warnings=r.warnings, launched=r.launched, version=r.version,
         updated_at=clock.as_utc(r.updated_at),
     )
 

@@ -69,6 +69,8 @@ def reduce_summary(state: ProjectState, event: Any) -> ProjectState:
     h.updated_at = event.timestamp
     state.header_dirty = True
     if name in ("StageAdvanced", "StageReturned"):
+        if name == "StageAdvanced" and event.from_stage == Stage.RESEARCH and not h.funnel:
+            h.left_research_without_funnel = True
         h.stage, h.stage_entered_at = Stage(event.to_stage).value, event.timestamp
         direction = "advanced" if name == "StageAdvanced" else "returned"
         _stage_row(state, event.to_stage, event, direction, event.reason)
@@ -84,6 +86,7 @@ def reduce_summary(state: ProjectState, event: Any) -> ProjectState:
     elif name == "FunnelDefined":
         h.funnel = [FunnelStepView(name=s["name"], expected_rate=s["expected_rate"]) for s in event.steps]
         h.biggest_drop = None
+        h.left_research_without_funnel = False
     elif name == "FunnelActualsRecorded":
         for step, rate in zip(h.funnel, event.rates, strict=True):
             step.actual_rate = rate
@@ -220,9 +223,10 @@ def reduce_changes(state: ProjectState, event: Any) -> ProjectState:
         state.h.pending_changes += 1
     elif name == "ChangeRequestApproved":
         entry = state.rows.edit("change", event.change_request_id)
-        entry.value_added_before_core = (
-            entry.tier == Tier.VALUE_ADDED and entry.kind != ChangeKind.REMOVE and state.h.core_open > 0
-        )
+        early = entry.kind != ChangeKind.REMOVE and state.h.core_open > 0
+        entry.value_added_before_core = early and entry.tier == Tier.VALUE_ADDED
+        entry.touchpoint_before_core = early and entry.tier == Tier.TOUCHPOINT
+        state.h.before_core_approvals += entry.value_added_before_core or entry.touchpoint_before_core
         _apply_approval(state, entry, event)
         _decide(state, entry, event, ChangeStatus.APPROVED, event.reason)
         state.h.approved_changes += 1

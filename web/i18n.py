@@ -142,6 +142,9 @@ EN: dict[str, str] = {
     "console.done": "Recorded.",
     "console.transition": "Move stage",
     "console.to_stage": "To stage",
+    "portfolio.warnings": "{n} core-path warning(s)",
+    "portfolio.core_warnings": "Touchpoint or value-added work approved while core items were open, "
+                               "or research left without a funnel: see the change log",
     "funnel.title": "Conversion funnel",
     "funnel.none": "No funnel yet: write the business loop as 3 to 5 steps in research.",
     "funnel.step": "Step",
@@ -411,6 +414,8 @@ ZH: dict[str, str] = {
     "console.done": "已记录。",
     "console.transition": "变更阶段",
     "console.to_stage": "目标阶段",
+    "portfolio.warnings": "{n} 条核心路径预警",
+    "portfolio.core_warnings": "核心功能未完成时批准了触点或增值功能，或未建立漏斗就离开了需求调研：见变更记录",
     "funnel.title": "转化漏斗",
     "funnel.none": "尚未建立漏斗：请在需求调研阶段写出 3-5 个环节的业务闭环。",
     "funnel.step": "环节",

@@ -256,7 +256,7 @@ def test_health_in_sql_agrees_with_the_domain_rules_row_by_row(app: DeliveryAppl
             "pending_change_requests": rnd.choice([0, 0, 1]),
             "drift_pct": rnd.choice([0.0, health.DRIFT_AMBER_PCT, 20.5, health.DRIFT_RED_PCT, 50.1, 80.0]),
             "release_percent": None, "release_state": rnd.choice([None, "ramping", "paused", "rolled_back"]),
-            "launched": rnd.random() < 0.1, "milestones_planned": rnd.choice([0, 1, 1, 1, 5]),
+            "launched": rnd.random() < 0.1, "milestones_planned": rnd.choice([0, 1, 1, 1, 5]), "warnings": 0,
             "version": 1, "updated_at": START, "doc": "{}",
         })
     with ReadSide(app) as views, views.store.engine.begin() as conn:

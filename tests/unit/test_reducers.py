@@ -266,3 +266,36 @@ def test_each_event_reaches_every_reducer_that_reads_it(tmp_path: Any) -> None:
         app.close()
     assert len(kinds) >= 28  # the demo records (nearly) every kind of event
     assert {pid: s.dumps() for pid, s in routed.items()} == {pid: s.dumps() for pid, s in every.items()}
+
+
+def test_core_path_first_warnings_name_early_touchpoints_and_a_missing_funnel() -> None:
+    r = Recorder()
+    ids = through_solution(r)  # left research with no funnel written
+    log = views.change_log("p", r.state())
+    assert log.drift.no_funnel and any("without a conversion funnel" in w for w in log.drift.warnings)
+    advance(r, "development")
+    share = r(Project.raise_change_request, title="Share poster", requested_by="client", kind="add",
+              tier="touchpoint", schedule_days=1, cost=0)
+    r(Project.approve_change_request, change_request_id=share)
+    r(Project.deliver_scope_item, item_id=ids["core"])  # the core path is done: later approvals are in order
+    chat = r(Project.raise_change_request, title="Chat link", requested_by="client", kind="add",
+             tier="touchpoint", schedule_days=1, cost=0)
+    r(Project.approve_change_request, change_request_id=chat)
+    state = r.state()
+    drift = views.drift_summary(state)
+    assert drift.touchpoint_before_core == [share]
+    assert any(w.startswith("touchpoint work approved while core-path items were still open: " + share)
+               for w in drift.warnings)
+    entries = {e.id: e for e in state.rows.of("change")}
+    assert entries[share].touchpoint_before_core and not entries[chat].touchpoint_before_core
+    assert views.portfolio_columns(state)["warnings"] == 2  # one early approval, no funnel
+
+
+def test_a_funnel_written_in_solution_clears_the_warning() -> None:
+    r = Recorder()
+    advance(r, "solution")
+    assert r.state().h.left_research_without_funnel
+    r(Project.define_funnel, steps=[{"name": "visit", "expected_rate": 100}, {"name": "cart", "expected_rate": 30},
+                                    {"name": "pay", "expected_rate": 60}])
+    state = r.state()
+    assert not state.h.left_research_without_funnel and views.portfolio_columns(state)["warnings"] == 0
