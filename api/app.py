@@ -17,7 +17,18 @@ from api.auth import TokenStore
 from api.deps import Services
 from api.edge import Edge, FailureLimiter, HttpMetrics
 from api.fastpath import KeptReads
-from api.routers import audit, change_requests, criteria, milestones, projects, releases, scope, tokens, views
+from api.routers import (
+    audit,
+    change_requests,
+    criteria,
+    milestones,
+    projects,
+    releases,
+    scope,
+    templates,
+    tokens,
+    views,
+)
 from api.routers.integrity import router as integrity_router
 from delivery.application import DeliveryApplication
 from delivery.settings import AuthLimit, Database
@@ -155,7 +166,7 @@ def create_app(database: Database | None = None, *, live: bool | None = None,
     api.state.services = services
     errors.install(api)
     contract.install(api)
-    for module in (projects, scope, milestones, criteria, change_requests, releases, views, audit, tokens):
+    for module in (projects, templates, scope, milestones, criteria, change_requests, releases, views, audit, tokens):
         api.include_router(module.router, prefix=PREFIX)
     api.include_router(integrity_router, prefix=PREFIX)
     install_probes(api, services, registry)

@@ -25,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     status = commands.add_parser("status", help="print the portfolio as a table")
     status.add_argument("--stage")
-    status.add_argument("--health", choices=["red", "amber", "green"])
+    status.add_argument("--health", choices=["red", "amber", "green", "no_plan"])
     status.add_argument("--client")
     status.set_defaults(handler=_status)
 
@@ -50,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cli_server.add_commands(commands)
     from api import cli_audit  # verify, checkpoint, export, import, replay, diff
     cli_audit.add_commands(commands)
+    from api import cli_templates  # templates list|show|check, create
+    cli_templates.add_commands(commands)
 
     args = parser.parse_args(argv)
     from projections.store import ApplyFailed

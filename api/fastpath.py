@@ -98,8 +98,8 @@ class KeptReads:
             if page is not None:
                 scope["route"] = PORTFOLIO_ROUTE
             return page
-        if scope["query_string"]:
-            return None  # as_of and anything else: the route's
+        if scope["query_string"] or path[len(PREFIX)] != "/":
+            return None  # as_of and anything else, and another path (/api/v1/projectsX/...): the routes'
         parts = path[len(PREFIX) + 1:].split("/")
         if len(parts) != 2:
             return None

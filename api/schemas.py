@@ -99,10 +99,53 @@ class Body(BaseModel):
 # ---------------------------------------------------------------- projects
 
 
+TemplateName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_-]*$")]
+
+
 class ProjectCreate(Body):
     name: Title = Field(examples=["Mall mini-program"])
     client: Name = Field(examples=["Acme Retail"])
     description: Note = Field(default="", examples=["WeChat mini-program with membership and coupons"])
+    template: TemplateName | None = Field(
+        default=None, examples=["mini_program"],
+        description="A stage template (GET /templates): its milestones and acceptance criteria are recorded "
+        "with the project, in the same save.",
+    )
+    start_on: date | None = Field(default=None, examples=["2026-12-01"],
+                                  description="The day the template's due offsets count from; today when left out.")
+    language: Literal["en", "zh"] = Field(default="en",
+                                          description="The language the template's texts are recorded in.")
+
+
+class PlanWaiverIn(Body):
+    stage: StageId = Field(examples=["planning"])
+    reason: Reason = Field(examples=["A one-page change: planned together with the solution"])
+
+
+class TemplateCriterionOut(BaseModel):
+    text_en: str
+    text_zh: str
+    metric: dict[str, str | float] | None = None
+
+
+class TemplateMilestoneOut(BaseModel):
+    stage: StageId
+    due_days: int
+    title_en: str
+    title_zh: str
+    deliverables_en: list[str]
+    deliverables_zh: list[str]
+    criteria: list[TemplateCriterionOut]
+
+
+class TemplateOut(BaseModel):
+    name: str
+    title_en: str
+    title_zh: str
+    description_en: str
+    description_zh: str
+    duration_days: int
+    milestones: list[TemplateMilestoneOut]
 
 
 class TransitionIn(Body):

@@ -18,15 +18,18 @@ from functools import partial
 from typing import Any
 
 from delivery import clock
-from delivery.demo import PORTFOLIO, On, ProjectScript, Ref
+from delivery.demo import PORTFOLIO, On, ProjectScript, Ref, plan_keys
+from delivery.demo import command as scripted_command
 from delivery.errors import DeliveryError
 from delivery.project import Project
 from delivery.releases import ReleaseState
 from delivery.stages import RELEASE_STAGES
+from delivery.templates import Catalog, plan_project
 
 DAY_START = time(9, 0)
 STEP_GAP = timedelta(minutes=3)
 FILLER_ACTOR = "Bench PM"
+TEMPLATES = Catalog.load()
 
 
 @dataclass
@@ -35,7 +38,7 @@ class Spec:
 
     script: ProjectScript
     name: str
-    target: int  # events (the aggregate's version) to stop at; a command may overshoot by one
+    target: int  # events (the aggregate's version) to stop at; a command (or the creation's plan) may overshoot
     shift_days: int = 0  # every day of the script moves this far into the past
     minute: int = 0  # an offset within the working day, so copies do not share timestamps
     seed: int = 0
@@ -82,11 +85,16 @@ def history(built: Built, now: datetime, watch: Sequence[int] = ()) -> Iterator[
     yield start
 
     def create() -> Project:
-        return Project.create(name=spec.name, client=script.client, description=script.description,
-                              actor=script.pm)
+        created = Project.create(name=spec.name, client=script.client, description=script.description,
+                                 actor=script.pm)
+        if script.template is not None:  # the plan comes with the creation, as in the application
+            plan_project(created, TEMPLATES.get(script.template), start_on=start.date(), language=script.language,
+                         actor=script.pm)
+        return created
 
     built.project = run(start, create)
     project = built.project
+    keys.update(plan_keys(project))
     last = start
     for _index, step in steps:
         if built.version >= spec.target:
@@ -96,7 +104,7 @@ def history(built: Built, now: datetime, watch: Sequence[int] = ()) -> Iterator[
         moment = max(_moment(today, step.day - spec.shift_days, rank, spec.minute), last)
         yield moment
         args = {name: _resolve(value, today, spec.shift_days, keys) for name, value in step.args.items()}
-        scripted = partial(getattr(Project, step.command), project, actor=step.actor or script.pm, **args)
+        scripted = partial(scripted_command(step.command), project, actor=step.actor or script.pm, **args)
         value = run(moment, scripted)
         if step.key is not None:
             keys[step.key] = value

@@ -19,12 +19,14 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
+from delivery import clock
 from delivery import validation as v
-from delivery.errors import DeliveryError, KeyReused, NotFound, VersionConflict, VersionMismatch
+from delivery.errors import DeliveryError, InvalidInput, KeyReused, NotFound, VersionConflict, VersionMismatch
 from delivery.keyed import PERSISTENCE_MODULES, CommandKey, KeptCommand, KeyedRecorder, KeyedSave
 from delivery.project import Project
 from delivery.settings import Database
 from delivery.stages import Stage
+from delivery.templates import Catalog, language_of, plan_project
 from delivery.transcodings import register_transcodings
 
 T = TypeVar("T")
@@ -88,6 +90,7 @@ class DeliveryApplication(Application[UUID]):
         # Called with the store position after every save (the in-process views follow this way).
         self.after_save: list[Callable[[int], None]] = []
         self._keyed_saves = 0
+        self._templates: Catalog | None = None
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         """A snapshot of each saved project whose events crossed a multiple of its interval, from memory.
@@ -263,14 +266,30 @@ class DeliveryApplication(Application[UUID]):
 
     # --------------------------------------------------------------- commands
 
+    @property
+    def templates(self) -> Catalog:
+        """The stage templates on offer (built in, and the organisation's folder), read once."""
+        if self._templates is None:
+            self._templates = Catalog.load()
+        return self._templates
+
     def create_project(
-        self, *, name: str, client: str, description: str = "", actor: str
+        self, *, name: str, client: str, description: str = "", template: str | None = None,
+        start_on: date | str | None = None, language: str = "en", actor: str,
     ) -> Recorded[UUID]:
+        """Create a project; with a template, its plan is recorded in the same save (all or nothing)."""
         who = v.text("actor", actor, max_len=v.NAME_MAX)
         key = _command_key.get()
         if key is not None and (kept := self.kept_command(key)) is not None:
             return Recorded(kept.project_id, kept.project_id, kept.version, kept.position, replayed=True)
+        plan = self.templates.get(template) if template is not None else None
+        if plan is None and start_on is not None:
+            raise InvalidInput("start_on", "is the start of a template's plan: name a template too")
+        start = clock.today() if start_on is None else v.day("start_on", start_on)
+        lang = language_of(language)
         project = Project.create(name=name, client=client, description=description, actor=who)
+        if plan is not None:
+            plan_project(project, plan, start_on=start, language=lang, actor=who)
         try:
             position = self._save(project)
         except IntegrityError:
@@ -290,6 +309,11 @@ class DeliveryApplication(Application[UUID]):
                         expected_version: int | None = None) -> Recorded[None]:
         return self.execute(project_id, Project.complete_launch, actor=actor,
                             expected_version=expected_version)
+
+    def waive_stage_plan(self, project_id: UUID | str, *, stage: str | Stage, reason: str, actor: str,
+                         expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.waive_stage_plan, actor=actor,
+                            expected_version=expected_version, stage=stage, reason=reason)
 
     def add_scope_item(self, project_id: UUID | str, *, title: str, tier: str, actor: str,
                        expected_version: int | None = None) -> Recorded[str]:

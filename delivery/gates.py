@@ -36,19 +36,24 @@ def unmet(
     milestones: Iterable[MilestoneLike],
     criteria: Iterable[CriterionLike],
     release_completed: bool,
+    plan_waived: bool,
 ) -> list[dict[str, Any]]:
     """What still keeps a project from leaving `stage` (empty when the gate holds).
 
-    Every milestone of the stage is completed, every criterion on them is verified
-    or waived, and the launch stage also needs a release that completed its ramp.
+    The stage has a plan (at least one milestone, or a skip recorded with a reason:
+    no gate passes silently), every milestone of the stage is completed, every
+    criterion on them is verified or waived, and the launch stage also needs a
+    release that completed its ramp.
     """
     by_milestone: dict[str, list[CriterionLike]] = {}
     for c in criteria:
         by_milestone.setdefault(c.milestone_id, []).append(c)
     result: list[dict[str, Any]] = []
+    planned = False
     for m in milestones:
         if m.stage != stage:
             continue
+        planned = True
         if not m.done:
             result.append({
                 "kind": "milestone_open", "milestone_id": m.id,
@@ -61,6 +66,11 @@ def unmet(
                     "state": c.state,
                     "message": f"criterion {c.id} '{c.text}' on {m.id} is {c.state}",
                 })
+    if not planned and not plan_waived:
+        result.append({
+            "kind": "no_plan", "stage": stage.value,
+            "message": "no plan for this stage: plan a milestone for it, or record a skip with a reason",
+        })
     if stage is Stage.LAUNCH and not release_completed:
         result.append({
             "kind": "release_not_completed",

@@ -11,10 +11,13 @@ DRIFT_RED_PCT = 50.0
 DUE_SOON_DAYS = AT_RISK_DAYS
 
 RED, AMBER, GREEN = "red", "amber", "green"
-HEALTHS = (RED, AMBER, GREEN)
+# A project with no milestone planned has no dates to be on track against: not green, not a colour.
+NO_PLAN = "no_plan"
+HEALTHS = (RED, AMBER, GREEN, NO_PLAN)
 
 # The reasons, in the order they are checked; the first that holds is the one shown.
 REASONS = {
+    "no_plan": "no plan yet: no milestone is planned",
     "late_milestone": "a milestone is past its due date",
     "release_rolled_back": "the latest release was rolled back",
     "drift_high": f"scope drift above {DRIFT_RED_PCT:g}% of the baseline",
@@ -41,11 +44,13 @@ RULES: tuple[tuple[str, str], ...] = (
 
 def classify(
     *, days_to_earliest_due: int | None, release_state: str | None, drift_pct: float,
-    rejected_criteria: int, pending_changes: int, launched: bool = False,
+    rejected_criteria: int, pending_changes: int, launched: bool = False, milestones_planned: int = 1,
 ) -> tuple[str, str]:
     """(health, reason code) of a project; `days_to_earliest_due` is negative when overdue."""
     if launched:
         return GREEN, "on_track"
+    if milestones_planned == 0:
+        return NO_PLAN, "no_plan"
     holds = {
         "late_milestone": days_to_earliest_due is not None and days_to_earliest_due < 0,
         "release_rolled_back": release_state == "rolled_back",

@@ -56,6 +56,9 @@ _TITLE_INDEXES: dict[int, tuple[weakref.ref[Any], dict[str, str]]] = {}
 class Project(Aggregate):
     """A client project moving through the eight stages."""
 
+    # The stage template its plan came from (a class default: snapshots taken before templates lack it).
+    template: str | None = None
+
     class Event(Aggregate.Event):
         @staticmethod
         def create_timestamp() -> datetime:
@@ -90,6 +93,7 @@ class Project(Aggregate):
         self.change_requests: dict[str, ChangeRequest] = {}
         self.releases: dict[str, Release] = {}
         self.funnel: list[FunnelStep] = []
+        self.plan_waivers: dict[str, str] = {}
 
     # ----------------------------------------------------------------- reading
 
@@ -124,7 +128,14 @@ class Project(Aggregate):
         return gates.unmet(
             stage, self.milestones.values(), self.criteria.values(),
             release_completed=any(r.state == ReleaseState.COMPLETED for r in self.releases.values()),
+            plan_waived=stage.value in self.waived_plans,
         )
+
+    @property
+    def waived_plans(self) -> dict[str, str]:
+        """The stages whose plan the pm waived, with the reason (read so, as snapshots from before lack it)."""
+        waived: dict[str, str] = vars(self).get("plan_waivers", {})
+        return waived
 
     def active_release(self) -> Release | None:
         return next((r for r in self.releases.values() if r.active), None)
@@ -174,6 +185,47 @@ class Project(Aggregate):
         if unmet:
             raise GateNotMet(Stage.LAUNCH.value, unmet)
         self._launch_completed(actor=actor)
+
+    def apply_template(self, *, template: str, start_on: date | str, language: str, actor: str) -> None:
+        """Note that the plan which follows comes from a stage template (its milestones are recorded next)."""
+        self._check_open()
+        name = v.text("template", template, max_len=64)
+        start = v.day("start_on", start_on)
+        lang = v.choice("language", language, ("en", "zh"))
+        if self.milestones:
+            raise InvalidState(
+                "A template plans a new project: this one already has milestones.",
+                {"milestones": len(self.milestones)},
+            )
+        self._template_applied(template=name, start_on=start, language=lang, actor=actor)
+
+    def waive_stage_plan(self, *, stage: str | Stage, reason: str, actor: str) -> None:
+        """Record that a stage is passed without a plan, and why (its gate then needs no milestone)."""
+        self._check_open()
+        target = parse_stage(stage)
+        why = v.text("reason", reason, max_len=v.TEXT_MAX)
+        if target.order < self.stage.order:
+            raise WrongStage(
+                f"Stage {target.value} is behind the project (now in {self.stage.value}): "
+                "only the current or a later stage's plan can be waived.",
+                {"stage": target.value, "current": self.stage.value},
+            )
+        if any(m.stage == target for m in self.milestones.values()):
+            raise InvalidState(
+                f"Stage {target.value} has milestones planned: its gate waits for them, not for a waiver.",
+                {"stage": target.value},
+            )
+        if target.value in self.waived_plans:
+            raise InvalidState(f"The plan of stage {target.value} is already waived.", {"stage": target.value})
+        self._stage_plan_waived(stage=target.value, reason=why, actor=actor)
+
+    @event("StagePlanWaived")
+    def _stage_plan_waived(self, stage: str, reason: str, actor: str) -> None:
+        vars(self).setdefault("plan_waivers", {})[stage] = reason
+
+    @event("TemplateApplied")
+    def _template_applied(self, template: str, start_on: date, language: str, actor: str) -> None:
+        self.template = template
 
     @event("StageAdvanced")
     def _stage_advanced(self, from_stage: str, to_stage: str, reason: str, actor: str) -> None:

@@ -1,4 +1,5 @@
-"""One setting, DELIVERY_DATABASE_URL, chooses the store; this module translates it for the library."""
+"""The settings: DELIVERY_DATABASE_URL chooses the store (translated here for the library);
+DELIVERY_TEMPLATES_DIR names a folder of the organisation's own stage templates."""
 
 from __future__ import annotations
 
@@ -15,6 +16,15 @@ DEFAULT_URL = "sqlite:///var/delivery.sqlite3"
 # How long a PostgreSQL statement waits for a pooled connection: while the database is away a request is
 # refused (503) after about this long instead of holding its thread, and a busy pool this slow is overloaded.
 POOL_WAIT_SECONDS = 3
+
+TEMPLATES_ENV = "DELIVERY_TEMPLATES_DIR"
+
+
+def templates_dir(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The folder of the organisation's own stage templates (TOML), if one is set."""
+    env = os.environ if environ is None else environ
+    value = env.get(TEMPLATES_ENV, "").strip()
+    return Path(value) if value else None
 
 
 @dataclass(frozen=True)

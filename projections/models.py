@@ -26,6 +26,15 @@ class StageEntry(ReadModel):
     reason: str = ""
 
 
+class PlanWaiverView(ReadModel):
+    """A stage the pm let pass without a plan, and why."""
+
+    stage: str
+    reason: str
+    by: str
+    at: datetime
+
+
 class ScopeItemView(ReadModel):
     id: str
     title: str
@@ -58,6 +67,9 @@ class ProjectSummary(ReadModel):
     launched: bool = False
     launched_at: datetime | None = None
     baseline_frozen_at: datetime | None = None
+    # The stage template the plan came from, if any; and the stages passed without a plan.
+    template: str | None = None
+    plan_waivers: list[PlanWaiverView] = Field(default_factory=list)
     stage_history: list[StageEntry] = Field(default_factory=list)
     scope: list[ScopeItemView] = Field(default_factory=list)
     funnel: list[FunnelStepView] = Field(default_factory=list)
@@ -111,6 +123,14 @@ class ProjectHeader(ReadModel):
     # Approved (or implemented) change requests by kind: the drift against the baseline.
     approved_changes: int = 0
     next_milestone: NextMilestone | None = None
+    # Milestones ever planned (none: the portfolio shows "no plan yet", never green).
+    milestones_planned: int = 0
+    # Core path first: approvals of touchpoint or value-added work while core items were open, and
+    # whether the project left research without a funnel (cleared when one is written).
+    before_core_approvals: int = 0
+    left_research_without_funnel: bool = False
+    template: str | None = None
+    plan_waivers: list[PlanWaiverView] = Field(default_factory=list)
 
 
 # --------------------------------------------------------------- milestones
@@ -256,6 +276,8 @@ class ChangeLogEntry(ReadModel):
     late: bool = False
     # Value-added work approved while core-path items were still open.
     value_added_before_core: bool = False
+    # A touchpoint approved while core-path items were open (core path first, touchpoints second).
+    touchpoint_before_core: bool = False
     trail: list[ChangeDecision] = Field(default_factory=list)
 
 
@@ -287,6 +309,9 @@ class DriftSummary(ReadModel):
     late_requests: list[str]
     value_added_before_core: list[str]
     warnings: list[str]
+    touchpoint_before_core: list[str] = Field(default_factory=list)
+    # The project left research with no conversion funnel written (and none was written since).
+    no_funnel: bool = False
 
 
 class ChangeLog(ReadModel):
@@ -385,9 +410,11 @@ class PortfolioRow(ReadModel):
     drift_pct: float
     release_percent: int | None = None
     release_state: str | None = None
-    health: Literal["red", "amber", "green"]
+    health: Literal["red", "amber", "green", "no_plan"]
     health_reason: str
     health_reason_text: str
+    # Core-path warnings: non-core work approved before the core path was done, research left without a funnel.
+    warnings: int = 0
     launched: bool
     version: int
     updated_at: datetime

@@ -48,8 +48,8 @@ def sort_key(sort: str, colour: ColumnElement[str]) -> ColumnElement[Any] | None
     """The leading key of an order (None for plain name order)."""
     if sort == "name":
         return None
-    if sort == "health":  # red first
-        return case((colour == h.RED, 0), (colour == h.AMBER, 1), else_=2)
+    if sort == "health":  # red first, then amber, no plan, green
+        return case((colour == h.RED, 0), (colour == h.AMBER, 1), (colour == h.NO_PLAN, 2), else_=3)
     if sort == "due":  # earliest next milestone first
         return func.coalesce(t.c.next_milestone_due_on, NO_DUE)
     if sort == "stage":  # furthest behind first
@@ -85,12 +85,14 @@ def health_conditions(today: date) -> dict[str, ColumnElement[bool]]:
 def health_columns(today: date) -> tuple[ColumnElement[str], ColumnElement[str]]:
     """(health, reason code) as SQL expressions, the rules checked in order."""
     conditions = health_conditions(today)
-    whens = [(t.c.launched.is_(True), "on_track")] + [
+    no_plan = t.c.milestones_planned == 0
+    whens = [(t.c.launched.is_(True), "on_track"), (no_plan, "no_plan")] + [
         (conditions[code], code) for code, _health in h.RULES
     ]
     reason = case(*whens, else_=literal("on_track"))
     colour = case(
         (t.c.launched.is_(True), h.GREEN),
+        (no_plan, h.NO_PLAN),
         *[(conditions[code], health) for code, health in h.RULES],
         else_=literal(h.GREEN),
     )
@@ -156,7 +158,7 @@ def _row(r: Any, today: date) -> PortfolioRow:
         open_criteria=r.open_criteria, pending_change_requests=r.pending_change_requests,
         drift_pct=r.drift_pct, release_percent=r.release_percent, release_state=r.release_state,
         health=r.health, health_reason=r.health_reason,
-        health_reason_text=h.REASONS[r.health_reason], launched=r.launched, version=r.version,
+        health_reason_text=h.REASONS[r.health_reason], warnings=r.warnings, launched=r.launched, version=r.version,
         updated_at=clock.as_utc(r.updated_at),
     )
 

@@ -29,6 +29,7 @@ from projections.models import (
     MilestoneRecord,
     ObservationRow,
     PauseView,
+    PlanWaiverView,
     ProjectHeader,
     ReleaseView,
     RescheduleEntry,
@@ -68,6 +69,8 @@ def reduce_summary(state: ProjectState, event: Any) -> ProjectState:
     h.updated_at = event.timestamp
     state.header_dirty = True
     if name in ("StageAdvanced", "StageReturned"):
+        if name == "StageAdvanced" and event.from_stage == Stage.RESEARCH and not h.funnel:
+            h.left_research_without_funnel = True
         h.stage, h.stage_entered_at = Stage(event.to_stage).value, event.timestamp
         direction = "advanced" if name == "StageAdvanced" else "returned"
         _stage_row(state, event.to_stage, event, direction, event.reason)
@@ -75,9 +78,15 @@ def reduce_summary(state: ProjectState, event: Any) -> ProjectState:
         h.baseline_frozen_at = event.timestamp
     elif name == "LaunchCompleted":
         h.launched, h.launched_at = True, event.timestamp
+    elif name == "TemplateApplied":
+        h.template = event.template
+    elif name == "StagePlanWaived":
+        h.plan_waivers.append(PlanWaiverView(stage=event.stage, reason=event.reason, by=event.actor,
+                                             at=event.timestamp))
     elif name == "FunnelDefined":
         h.funnel = [FunnelStepView(name=s["name"], expected_rate=s["expected_rate"]) for s in event.steps]
         h.biggest_drop = None
+        h.left_research_without_funnel = False
     elif name == "FunnelActualsRecorded":
         for step, rate in zip(h.funnel, event.rates, strict=True):
             step.actual_rate = rate
@@ -132,6 +141,7 @@ def reduce_milestones(state: ProjectState, event: Any) -> ProjectState:
             deliverables=list(event.deliverables), due_on=event.due_on,
             original_due_on=event.due_on, planned_at=event.timestamp, planned_by=event.actor,
         ))
+        state.h.milestones_planned += 1
         state.milestones_moved = True
     elif name == "MilestoneRescheduled":
         m = state.rows.edit("milestone", event.milestone_id)
@@ -213,9 +223,10 @@ def reduce_changes(state: ProjectState, event: Any) -> ProjectState:
         state.h.pending_changes += 1
     elif name == "ChangeRequestApproved":
         entry = state.rows.edit("change", event.change_request_id)
-        entry.value_added_before_core = (
-            entry.tier == Tier.VALUE_ADDED and entry.kind != ChangeKind.REMOVE and state.h.core_open > 0
-        )
+        early = entry.kind != ChangeKind.REMOVE and state.h.core_open > 0
+        entry.value_added_before_core = early and entry.tier == Tier.VALUE_ADDED
+        entry.touchpoint_before_core = early and entry.tier == Tier.TOUCHPOINT
+        state.h.before_core_approvals += entry.value_added_before_core or entry.touchpoint_before_core
         _apply_approval(state, entry, event)
         _decide(state, entry, event, ChangeStatus.APPROVED, event.reason)
         state.h.approved_changes += 1

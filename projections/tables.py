@@ -71,6 +71,8 @@ portfolio_table = Table(
     Column("release_percent", Integer),
     Column("release_state", String(16)),
     Column("launched", Boolean, nullable=False),
+    Column("milestones_planned", Integer, nullable=False),
+    Column("warnings", Integer, nullable=False),
     Column("version", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("doc", Text, nullable=False),

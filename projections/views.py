@@ -45,6 +45,7 @@ def summary_view(state: ProjectState) -> ProjectSummary:
         stage_label_en=stage.label_en, stage_label_zh=stage.label_zh, version=h.version,
         created_at=h.created_at, created_by=h.created_by, updated_at=h.updated_at, launched=h.launched,
         launched_at=h.launched_at, baseline_frozen_at=h.baseline_frozen_at,
+        template=h.template, plan_waivers=[w.model_copy() for w in h.plan_waivers],
         stage_history=state.rows.of("stage"),
         scope=[
             ScopeItemView(id=i.id, title=i.title, tier=i.tier, status=i.status,
@@ -99,7 +100,8 @@ def checklist_view(project_id: str, state: ProjectState) -> Checklist:
             for m in mine
         ]
         items = [i for g in grouped for i in g.items]
-        unmet = gates.unmet(stage, mine, criteria, state.h.release_completed)
+        unmet = gates.unmet(stage, mine, criteria, state.h.release_completed,
+                            plan_waived=any(w.stage == stage for w in state.h.plan_waivers))
         stages.append(StageChecklist(
             stage=stage.value, label_en=stage.label_en, label_zh=stage.label_zh,
             is_current=stage == current, milestones=grouped,
@@ -120,13 +122,18 @@ def drift_summary(state: ProjectState) -> DriftSummary:
     drift = drift_pct(h.baseline_size, added + removed + modified)
     late = [e.id for e in entries if e.late]
     early_value = [e.id for e in approved if e.value_added_before_core]
+    early_touch = [e.id for e in approved if e.touchpoint_before_core]
     warnings = []
+    if h.left_research_without_funnel:
+        warnings.append("the project left research without a conversion funnel: write the business loop first")
     if late:
         warnings.append(f"{len(late)} change request(s) raised after development began: {', '.join(late)}")
     if early_value:
         warnings.append(
             f"value-added work approved while core-path items were still open: {', '.join(early_value)}"
         )
+    if early_touch:
+        warnings.append(f"touchpoint work approved while core-path items were still open: {', '.join(early_touch)}")
     if drift > health.DRIFT_AMBER_PCT:
         warnings.append(f"scope drift {drift:g}% of the baseline")
     return DriftSummary(
@@ -137,6 +144,7 @@ def drift_summary(state: ProjectState) -> DriftSummary:
         cost_added=sum((e.cost for e in approved), Decimal("0.00")),
         pending=sum(1 for e in entries if e.status == ChangeStatus.RAISED),
         late_requests=late, value_added_before_core=early_value, warnings=warnings,
+        touchpoint_before_core=early_touch, no_funnel=h.left_research_without_funnel,
     )
 
 
@@ -186,6 +194,8 @@ def portfolio_columns(state: ProjectState) -> dict[str, Any]:
         "release_percent": h.release_percent,
         "release_state": h.release_state,
         "launched": h.launched,
+        "milestones_planned": h.milestones_planned,
+        "warnings": h.before_core_approvals + int(h.left_research_without_funnel),
         "version": h.version,
         "updated_at": h.updated_at,
     }

@@ -83,6 +83,8 @@ def close_stage(app: DeliveryApplication, pid: UUID, p: Project, n: int) -> Any:
     for mid, m in list(p.milestones.items()):
         if m.stage == p.stage_id and m.completed_on is None:
             app.complete_milestone(pid, milestone_id=mid, actor=PM)
+    if not any(m.stage == p.stage_id for m in p.milestones.values()) and p.stage_id not in p.waived_plans:
+        app.waive_stage_plan(pid, stage=p.stage_id, reason="no milestone needed", actor=PM)
     return advance(app, pid, app.get_project(pid), n)
 
 

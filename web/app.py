@@ -243,6 +243,7 @@ def project_views(services: Services, pid: str, *, as_of: datetime | None = None
         "change_log": reads.change_log(pid, as_of=as_of, position=position),
         "releases": releases,
         "ramps": {r.id: charts.ramp(r, now) for r in releases.items},
+        "funnel": charts.funnel(summary.funnel, summary.biggest_drop),
         "entered": {e.stage: e for e in summary.stage_history},
         "stage_index": [s.value for s in STAGES].index(summary.stage),
     }
@@ -289,7 +290,15 @@ def portfolio(request: Request, stage: str = "", health: str = "", client: str =
         page = services_of(request).reads.portfolio(now=clock.now(), limit=PAGE_SIZE, sort=SORTS[sort], **filters)
     query = {k: v for k, v in (("stage", stage), ("health", health), ("client", client)) if v}
     return render(request, "portfolio.html", rows=list(page.items), next_cursor=page.next_cursor, filters=query,
-                  sort=sort, cursor=cursor, query=urlencode(query), errors=None, values={})
+                  sort=sort, cursor=cursor, query=urlencode(query), errors=None, values={},
+                  template_options=_template_options(request))
+
+
+def _template_options(request: Request) -> list[tuple[str, str]]:
+    """The stage templates as (name, "title (N days)") in the page's language, for the create form's picker."""
+    t = translator(request)
+    return [(tpl.name, t("project.template_option", title=tpl.title.pick(t.lang), days=tpl.duration_days))
+            for tpl in services_of(request).app.templates]
 
 
 @router.post("/portfolio/projects")
@@ -298,15 +307,19 @@ async def create_project(request: Request) -> Response:
     form = await auth.form_data(request)
     services = services_of(request)
     try:
+        template = form.get("template", "").strip() or None
         recorded = services.app.create_project(
             name=form.get("name", ""), client=form.get("client", ""),
-            description=form.get("description", ""), actor=session.principal.name)
+            description=form.get("description", ""), template=template,
+            start_on=form.get("start_on", "").strip() or None,
+            language=translator(request).lang, actor=session.principal.name)
         services.reads.wait_for(recorded.position)
     except DeliveryError as exc:
         page = services.reads.portfolio(now=clock.now(), limit=PAGE_SIZE)
         return render(request, "portfolio.html", _status(exc), rows=page.items, next_cursor=page.next_cursor,
                       filters={}, sort="name", cursor="", query="",
-                      errors={"create_project": _refusal(request, exc)}, values={"create_project": form})
+                      errors={"create_project": _refusal(request, exc)}, values={"create_project": form},
+                      template_options=_template_options(request))
     return redirect(f"/pm/p/{recorded.project_id}?done=create_project")
 
 

@@ -1,11 +1,11 @@
-"""Geometry for the two SVG charts: where each mark goes. What the marks mean comes from the read models."""
+"""Geometry for the SVG charts: where each mark goes. What the marks mean comes from the read models."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from projections.models import MilestoneStatus, ReleaseView
+from projections.models import FunnelStepView, MilestoneStatus, ReleaseView
 
 WIDTH = 640
 ROW = 34
@@ -133,3 +133,42 @@ def ramp(release: ReleaseView, now: datetime) -> Ramp | None:
     rollbacks = [Mark(x(r.at), y(r.from_percent)) for r in release.rollbacks]
     grid = [(y(p), p) for p in (0, 25, 50, 75, 100)]
     return Ramp(WIDTH, RAMP_HEIGHT, " ".join(points), pauses, rollbacks, grid, start, end)
+
+
+FUNNEL_LABEL = 190
+FUNNEL_ROW = 44
+
+
+@dataclass
+class FunnelBar:
+    step: FunnelStepView
+    y: float
+    expected_w: float
+    actual_w: float | None
+    worst: bool
+
+
+@dataclass
+class FunnelChart:
+    width: int
+    height: int
+    left: float
+    plot_w: float
+    bars: list[FunnelBar]
+
+
+def funnel(steps: list[FunnelStepView], biggest_drop: str | None) -> FunnelChart | None:
+    """Each step's expected and actual conversion as two bars on one 0-100% scale."""
+    if not steps:
+        return None
+    plot_w = WIDTH - FUNNEL_LABEL - RIGHT - 120  # room on the right for "expected / actual"
+    bars = [
+        FunnelBar(
+            step=s, y=TOP + i * FUNNEL_ROW, expected_w=plot_w * s.expected_rate / 100,
+            actual_w=None if s.actual_rate is None else plot_w * s.actual_rate / 100,
+            worst=s.name == biggest_drop,
+        )
+        for i, s in enumerate(steps)
+    ]
+    return FunnelChart(width=WIDTH, height=TOP + len(steps) * FUNNEL_ROW + 8, left=FUNNEL_LABEL, plot_w=plot_w,
+                       bars=bars)

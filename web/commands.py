@@ -88,6 +88,25 @@ def _steps(form: Form) -> list[int]:
     return out
 
 
+_FUNNEL_STEP = re.compile(r"^\s*(.+?)\s*[=:：]\s*(\S+?)\s*%?\s*$")
+
+
+def _funnel_steps(form: Form) -> list[dict[str, Any]]:
+    """Lines like `Browse = 60` (the expected conversion of each step, in percent)."""
+    steps = []
+    for i, line in enumerate(_lines(form, "steps")):
+        match = _FUNNEL_STEP.match(line)
+        if match is None:
+            raise InvalidInput(f"steps[{i}]", "must read like Browse = 60 (a percentage)")
+        steps.append({"name": match[1], "expected_rate": _float(match[2], f"steps[{i}].expected_rate")})
+    return steps
+
+
+def _rates(form: Form) -> list[float]:
+    parts = [p for p in re.split(r"[\s,，]+", _text(form, "rates")) if p]
+    return [_float(p.rstrip("%"), f"rates[{i}]") for i, p in enumerate(parts)]
+
+
 def _metric(form: Form) -> dict[str, Any] | None:
     name = _text(form, "metric_name")
     if not name:
@@ -105,6 +124,8 @@ COMMANDS: dict[str, Command] = {
     "transition": lambda a, p, f, who: a.transition(
         p, to_stage=_text(f, "to_stage"), reason=_text(f, "reason"), actor=who),
     "complete_launch": lambda a, p, f, who: a.complete_launch(p, actor=who),
+    "waive_stage_plan": lambda a, p, f, who: a.waive_stage_plan(
+        p, stage=_text(f, "stage"), reason=_text(f, "reason"), actor=who),
     "add_scope_item": lambda a, p, f, who: a.add_scope_item(
         p, title=_text(f, "title"), tier=_text(f, "tier"), actor=who),
     "deliver_scope_item": lambda a, p, f, who: a.deliver_scope_item(p, item_id=_text(f, "item_id"), actor=who),
@@ -148,6 +169,8 @@ COMMANDS: dict[str, Command] = {
     "roll_back_release": lambda a, p, f, who: a.roll_back_release(
         p, release_id=_text(f, "release_id"), reason=_text(f, "reason"), actor=who),
     "complete_release": lambda a, p, f, who: a.complete_release(p, release_id=_text(f, "release_id"), actor=who),
+    "define_funnel": lambda a, p, f, who: a.define_funnel(p, steps=_funnel_steps(f), actor=who),
+    "record_funnel_actuals": lambda a, p, f, who: a.record_funnel_actuals(p, rates=_rates(f), actor=who),
 }
 
 # Forms whose submit buttons choose among several commands share one error slot.

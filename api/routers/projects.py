@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import AsOf, CurrentUser, ProjectId, ServicesDep, Write, etag
 from api.errors import responses
-from api.schemas import FunnelActualsIn, FunnelIn, ProjectCreate, StageId, TransitionIn, WriteResult
+from api.schemas import FunnelActualsIn, FunnelIn, PlanWaiverIn, ProjectCreate, StageId, TransitionIn, WriteResult
 from delivery import clock
 from projections.models import PortfolioPage, ProjectSummary
 
@@ -22,7 +22,7 @@ READ_ERRORS = responses(401, 403, 404, 422)
 
 @router.post("", status_code=201, response_model=ProjectSummary, responses=responses(401, 403, 409, 413, 422, 503))
 def create_project(write: Write, body: ProjectCreate) -> JSONResponse:
-    """Create a project; it starts in research."""
+    """Create a project in research; with a template, its plan is recorded in the same save."""
     return write(write.services.app.create_project, None, body, status=201, summary=True)
 
 
@@ -37,7 +37,7 @@ async def list_projects(
         description="`next_cursor` of the previous page (opaque); one no page handed out answers 404.",
     )] = None,
     stage: StageId | None = None,
-    health: Literal["red", "amber", "green"] | None = None,
+    health: Literal["red", "amber", "green", "no_plan"] | None = None,
     client: Annotated[str | None, Query(min_length=1, max_length=120)] = None,
     sort: Annotated[Literal["name", "client", "health", "due", "stage", "days_in_stage", "open_criteria",
                             "pending", "drift"], Query(
@@ -79,6 +79,12 @@ async def get_project(
 def transition(write: Write, project_id: ProjectId, body: TransitionIn) -> JSONResponse:
     """Move the project to the next stage (gated) or back to an earlier one (with a reason)."""
     return write(write.services.app.transition, project_id, body, summary=True)
+
+
+@router.post("/{project_id}/stage-plan-waivers", response_model=WriteResult, responses=WRITE_ERRORS)
+def waive_stage_plan(write: Write, project_id: ProjectId, body: PlanWaiverIn) -> JSONResponse:
+    """Let a stage pass without a milestone, with a reason (otherwise its gate says "no plan for this stage")."""
+    return write(write.services.app.waive_stage_plan, project_id, body)
 
 
 @router.post("/{project_id}/launch/complete", response_model=WriteResult, responses=WRITE_ERRORS)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from delivery import clock
+from delivery.stages import STAGES
 from tests.browser.conftest import REQUIRE_BROWSER, sign_in
 from tests.browser.server import Served
 
@@ -87,9 +88,49 @@ def test_a_pm_sees_the_gate_refusal_then_advances_the_stage(served: Served, cont
     expect(page.locator("li.stage[aria-current=step]")).to_contain_text("Product & solution confirmation")
 
 
+def test_a_pm_creates_a_project_from_a_template_picked_on_the_portfolio(served: Served, context: Any) -> None:
+    page = context.new_page()
+    sign_in(page, served, served.token("pm"))
+    page.goto(f"{served.url}/portfolio")
+    form = page.locator("section#create_project form")
+    form.get_by_label("Name").fill("Inquiry website")
+    form.get_by_label("Client").fill("Guangzhou Machinery")
+    form.get_by_label("Stage template").select_option("website_inquiry")
+    form.get_by_label("Start date").fill("2026-03-02")
+    form.get_by_role("button", name="Create project").click()
+    expect(page.locator("#plan-template")).to_contain_text("website_inquiry")
+    expect(page.locator("main")).to_contain_text("Inquiry loop and conversion funnel")
+    expect(page.locator("main")).to_contain_text("Concurrent visitors sustained")
+
+
+def test_the_portal_charts_the_funnel_expected_against_actual(served: Served, context: Any) -> None:
+    pid = served.project("Funnel project")
+    app = served.services.app
+    app.define_funnel(pid, steps=[{"name": "Browse", "expected_rate": 60}, {"name": "Cart", "expected_rate": 35},
+                                  {"name": "Pay", "expected_rate": 80}], actor="setup")
+    for stage in STAGES[:-1]:
+        app.waive_stage_plan(pid, stage=stage, reason="test", actor="setup")
+        if stage.value == "trial":
+            release = app.plan_release(pid, version="1.0", steps=[100], actor="setup").value
+            app.start_release(pid, release_id=release, actor="setup")
+            app.complete_release(pid, release_id=release, actor="setup")
+        app.transition(pid, to_stage=stage.next, actor="setup")
+    app.record_funnel_actuals(pid, rates=[58, 20, 82], actor="setup")
+    page = context.new_page()
+    sign_in(page, served, served.token("pm"))
+    page.goto(f"{served.url}/p/{pid}")
+    chart = page.locator("svg#funnel-chart")
+    expect(chart).to_be_visible()
+    expect(chart.locator("rect.expected")).to_have_count(3)
+    expect(chart.locator("rect.actual")).to_have_count(3)
+    expect(chart.locator("rect.actual.worst")).to_have_count(1)
+    expect(page.locator("#funnel-worst")).to_contain_text("Cart")
+
+
 def test_the_auditor_picker_shows_an_earlier_state(served: Served, context: Any) -> None:
     pid = served.project("Audited project")
     first = served.services.reads.audit_log(pid).items[0].position
+    served.services.app.waive_stage_plan(pid, stage="research", reason="done in the tender", actor="setup")
     served.services.app.transition(pid, to_stage="solution", actor="setup")
     page = context.new_page()
     sign_in(page, served, served.token("auditor"))

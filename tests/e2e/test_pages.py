@@ -11,6 +11,7 @@ import pytest
 
 from delivery import clock
 from delivery.settings import Database
+from delivery.stages import STAGES
 from tests.e2e.pages_helpers import Site, make_site
 from web.commands import COMMANDS
 
@@ -118,6 +119,10 @@ def test_the_console_drives_a_project_through_the_commands(site: Site) -> None:
     do("reschedule_milestone", milestone_id="M1", due_on=str(clock.today() + timedelta(days=5)), reason="review")
     do("complete_milestone", milestone_id="M1")
     do("transition", to_stage="solution")
+    page = visitor.post(console, f"{console}/do/transition", to_stage="planning")
+    assert page.status_code == 409 and "no plan for this stage" in page.text  # no gate passes silently
+    do("waive_stage_plan", stage="solution", reason="agreed in the kick-off")
+    assert "agreed in the kick-off" in visitor.client.get(console).text
     do("transition", to_stage="planning")  # freezes the baseline: scope now changes by request only
     do("raise_change_request", title="Coupons", requested_by="Client PO", kind="add", tier="value_added",
        schedule_days="3", cost="1500")
@@ -180,10 +185,20 @@ def test_refusals_read_in_chinese(site: Site) -> None:
     assert "当前阶段尚不能结束" in page.text and "里程碑 M1 尚未完成" in page.text
 
 
+def test_a_stage_without_a_plan_is_named_in_chinese(site: Site) -> None:
+    pid = site.project()
+    visitor = site.visitor()
+    visitor.client.cookies.set("dt_lang", "zh-CN")
+    visitor.sign_in(site.token("pm"))
+    page = visitor.post(f"/pm/p/{pid}", f"/pm/p/{pid}/do/transition", to_stage="solution")
+    assert page.status_code == 409 and "阶段「需求调研与沟通」尚无计划" in page.text
+
+
 def test_the_auditor_sees_an_earlier_state(site: Site) -> None:
     pid = site.project()
     first = site.services.reads.audit_log(pid).items[0]
     site.services.app.add_scope_item(pid, title="Checkout", tier="core", actor="pm")
+    site.services.app.waive_stage_plan(pid, stage="research", reason="done in the tender", actor="pm")
     site.services.app.transition(pid, to_stage="solution", actor="pm")
     auditor = site.visitor()
     auditor.sign_in(site.token("auditor"))
@@ -204,6 +219,7 @@ def test_portfolio_columns_sort_the_whole_portfolio_across_pages(sqlite_url: str
 
     from api.app import create_app
     from delivery.settings import Database
+    from delivery.stages import Stage
 
     app = create_app(Database(sqlite_url))
     services = app.state.services
@@ -212,6 +228,7 @@ def test_portfolio_columns_sort_the_whole_portfolio_across_pages(sqlite_url: str
     for i in range(25):
         pid = services.app.create_project(name=f"P{i:02d}", client="C", actor="pm").value
         for stage in stages[1:1 + (i * 7) % 3]:
+            services.app.waive_stage_plan(pid, stage=Stage(stage).previous, reason="small job", actor="pm")
             services.app.transition(pid, to_stage=stage, actor="pm")
     expected = sorted((f"P{i:02d}" for i in range(25)), key=lambda n: ((int(n[1:]) * 7) % 3, n))
     row = re.compile(r'<tr data-project="[^"]+">\s*<td[^>]*><a [^>]*>(P\d\d)</a>')
@@ -225,3 +242,58 @@ def test_portfolio_columns_sort_the_whole_portfolio_across_pages(sqlite_url: str
         assert nxt is not None
         second = client.get(nxt.group(1).replace("&amp;", "&"))
         assert row.findall(first.text) + row.findall(second.text) == expected
+
+
+def test_the_create_form_plans_from_a_template_or_names_the_bad_field(site: Site) -> None:
+    visitor = site.visitor()
+    visitor.sign_in(site.token("pm", name="Pat"))
+    before = len(site.services.reads.portfolio(now=clock.now(), limit=500).items)
+    refused = visitor.post("/portfolio", "/portfolio/projects", name="Site", client="Acme", template="",
+                           start_on="2026-03-02")
+    assert refused.status_code == 422 and 'id="create_project-start_on"' in refused.text
+    assert re.search(r'id="create_project-start_on"[^>]*aria-invalid="true"', refused.text)
+    assert len(site.services.reads.portfolio(now=clock.now(), limit=500).items) == before
+    made = visitor.post("/portfolio", "/portfolio/projects", name="Site", client="Acme",
+                        template="website_inquiry", start_on="2026-03-02")
+    assert made.status_code == 200 and "/pm/p/" in made.url.path
+    pid = made.url.path.rsplit("/", 1)[-1]
+    project = site.services.app.get_project(pid)
+    assert project.template == "website_inquiry" and len(project.milestones) == 8
+    assert {e.actor for e in site.services.app.events.get(project.id)} == {"Pat"}
+
+
+def _to_launch(site: Site, pid: str) -> None:
+    """Every stage's plan waived, a release ramped to 100%: the project in launch."""
+    app = site.services.app
+    for stage in STAGES[:-1]:
+        app.waive_stage_plan(pid, stage=stage, reason="test", actor="setup")
+        if stage.value == "trial":
+            release = app.plan_release(pid, version="1.0", steps=[100], actor="setup").value
+            app.start_release(pid, release_id=release, actor="setup")
+            app.complete_release(pid, release_id=release, actor="setup")
+        app.transition(pid, to_stage=stage.next, actor="setup")
+
+
+def test_the_funnel_is_defined_and_measured_on_the_console_and_shown_on_the_portal(site: Site) -> None:
+    pid = site.project()
+    visitor = site.visitor()
+    visitor.sign_in(site.token("pm"))
+    console = f"/pm/p/{pid}"
+    bad = visitor.post(console, f"{console}/do/define_funnel", steps="Browse = 60\nCart thirty")
+    assert bad.status_code == 422 and "steps[1]" in bad.text
+    assert re.search(r'id="define_funnel-steps"[^>]*aria-invalid="true"', bad.text)
+    too_high = visitor.post(console, f"{console}/do/define_funnel", steps="Browse = 60\nCart = 130%\nPay = 80")
+    assert too_high.status_code == 422 and "steps[1].expected_rate" in too_high.text
+    ok = visitor.post(console, f"{console}/do/define_funnel", steps="Browse = 60\nCart: 35%\n下单：80")
+    assert ok.status_code == 200 and "Recorded." in ok.text
+    assert [(s.name, s.expected_rate) for s in site.services.reads.summary(pid).funnel] == [
+        ("Browse", 60.0), ("Cart", 35.0), ("下单", 80.0)]
+
+    _to_launch(site, pid)
+    site.services.reads.catch_up()
+    measured = visitor.post(console, f"{console}/do/record_funnel_actuals", rates="58, 20%, 82")
+    assert measured.status_code == 200 and "Recorded." in measured.text
+    portal = visitor.client.get(f"/p/{pid}").text
+    assert 'id="funnel-chart"' in portal and "Biggest shortfall: Cart" in portal
+    assert re.search(r'<tr data-step="2" class="worst"><td>Cart</td><td>35.0%</td>\s*<td>20.0%</td>\s*<td>-15.0</td>',
+                     portal)

@@ -10,7 +10,7 @@ from tests.e2e.conftest import Api, new_project
 
 V1 = "/api/v1"
 IDS = {"item_id": "S1", "milestone_id": "M1", "criterion_id": "AC1", "change_request_id": "CR1",
-       "release_id": "R1", "token_id": "00000000"}
+       "release_id": "R1", "token_id": "00000000", "name": "generic"}
 
 
 def routes(api: Api, *methods: str) -> list[tuple[str, str]]:

@@ -1,4 +1,5 @@
-"""Write the golden events: one full-lifecycle project, stored exactly as the event store holds it.
+"""Write the golden events: a full-lifecycle project (and, from v2, one planned from a stage template),
+stored exactly as the event store holds them.
 
 Run by hand, from the repository root:
 
@@ -69,7 +70,9 @@ def play_full_lifecycle(app: DeliveryApplication, start: datetime = START) -> UU
     run("verify_criterion", criterion_id=ac1, evidence="Signed notes")
     run("complete_milestone", milestone_id=m1, completed_on=date(2026, 1, 5))
     run("transition", to_stage="solution")
+    run("waive_stage_plan", stage="solution", reason="Solution agreed in the tender")
     run("transition", to_stage="planning")                                # freezes the baseline
+    run("waive_stage_plan", stage="planning", reason="Planned with the solution")
     run("transition", to_stage="development")
     cr1 = run("raise_change_request", title="Coupons", requested_by="Client marketing", kind="add",
               tier="value_added", schedule_days=3, cost="1200.50")
@@ -94,6 +97,8 @@ def play_full_lifecycle(app: DeliveryApplication, start: datetime = START) -> UU
     run("waive_criterion", criterion_id=ac3, reason="Covered by the payment provider's guarantee")
     run("complete_milestone", milestone_id=m2)
     run("transition", to_stage="integration_test")
+    for stage in ("integration_test", "uat", "trial", "launch"):
+        run("waive_stage_plan", stage=stage, reason="Covered by the build milestone's criteria")
     run("transition", to_stage="uat")
     run("transition", to_stage="development", reason="UAT found defects")
     for stage in ("integration_test", "uat", "trial"):
@@ -115,6 +120,14 @@ def play_full_lifecycle(app: DeliveryApplication, start: datetime = START) -> UU
     run("transition", to_stage="launch")
     run("record_funnel_actuals", rates=[55, 30, 82])
     run("complete_launch")
+    return pid
+
+
+def play_templated(app: DeliveryApplication, start: datetime = START) -> UUID:
+    """A project planned from a stage template at its creation (TemplateApplied and the plan, one save)."""
+    run = Recorder(app, start)
+    pid: UUID = run("create_project", name="Golden template 模板项目", client="Golden Client 金色客户",
+                    template="website_inquiry", start_on=date(2026, 1, 5), language="zh")
     return pid
 
 
@@ -141,6 +154,7 @@ def main(argv: list[str]) -> int:
         app = DeliveryApplication(Database(f"sqlite:///{tmp}/golden.sqlite3"))
         try:
             play_full_lifecycle(app)
+            play_templated(app)
             records = stored_records(app)
         finally:
             app.close()

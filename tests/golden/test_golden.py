@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -61,10 +61,12 @@ def v1_state(p: Project) -> dict[str, Any]:
     }
 
 
-# The state each golden file must load into, written out by hand: a change in how old events
-# decode shows here, not only as an exception.
-EXPECTED: dict[str, dict[str, Any]] = {
-    "events_v1.jsonl": {
+def v2_state(p: Project) -> dict[str, Any]:
+    """v1's view of a project, plus what v2 added: the template it was planned from and the waived plans."""
+    return {**v1_state(p), "template": p.template, "waived": sorted(p.waived_plans)}
+
+
+V1_LIFECYCLE: dict[str, Any] = {
         "stage": "launch", "launched": True, "name": "Golden lifecycle 金样项目", "client": "Golden Client 金色客户",
         "scope": {
             "S1": ("Login", "core", "delivered", None),
@@ -88,8 +90,29 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "releases": {"R1": ("1.0", "rolled_back", 0, 1, 1), "R2": ("1.0.1", "completed", 100, 0, 3)},
         "funnel": [("Browse", 60.0, 55.0), ("Add to cart", 35.0, 30.0), ("Pay", 80.0, 82.0)],
         "created_on": datetime(2026, 1, 5, 9, 0, tzinfo=UTC),
-    },
 }
+
+# The state each golden file's projects (in store order) must load into, written out by hand: a change
+# in how old events decode shows here, not only as an exception.
+EXPECTED: dict[str, list[dict[str, Any]]] = {
+    "events_v1.jsonl": [V1_LIFECYCLE],
+    "events_v2.jsonl": [
+        {**V1_LIFECYCLE, "template": None,
+         "waived": ["integration_test", "launch", "planning", "solution", "trial", "uat"]},
+        {
+            "stage": "research", "launched": False, "name": "Golden template 模板项目",
+            "client": "Golden Client 金色客户", "scope": {}, "baseline": [],
+            "milestones": {f"M{i + 1}": (date(2026, 1, 5) + timedelta(days=d), date(2026, 1, 5) + timedelta(days=d),
+                                         0, None)
+                           for i, d in enumerate((10, 18, 22, 45, 55, 62, 72, 80))},
+            "criteria": {f"AC{i}": ("open", None) for i in range(1, 17)},
+            "changes": {}, "releases": {}, "funnel": [],
+            "created_on": datetime(2026, 1, 5, 9, 0, tzinfo=UTC),
+            "template": "website_inquiry", "waived": [],
+        },
+    ],
+}
+STATE_OF = {"events_v1.jsonl": v1_state, "events_v2.jsonl": v2_state}
 
 
 @pytest.fixture
@@ -115,15 +138,17 @@ def test_every_stored_topic_still_resolves_to_a_project_event(path: Path) -> Non
 def test_golden_events_load_into_the_expected_project(app: DeliveryApplication, path: Path) -> None:
     assert app.mapper.compressor is None and app.mapper.cipher is None  # the files hold plain JSON
     records = read_golden(path)
-    pids = {r.originator_id for r in records}
-    assert len(pids) == 1
-    assert [r.originator_version for r in records] == list(range(1, len(records) + 1))
+    pids = list(dict.fromkeys(r.originator_id for r in records))
+    assert len(pids) == len(EXPECTED[path.name])
+    for pid in pids:
+        versions = [r.originator_version for r in records if r.originator_id == pid]
+        assert versions == list(range(1, len(versions) + 1))
 
     app.recorder.insert_events(records)
-    project = app.get_project(pids.pop())
-
-    assert project.version == len(records)
-    assert v1_state(project) == EXPECTED[path.name]
+    for pid, expected in zip(pids, EXPECTED[path.name], strict=True):
+        project = app.get_project(pid)
+        assert project.version == sum(1 for r in records if r.originator_id == pid)
+        assert STATE_OF[path.name](project) == expected
 
 
 def test_the_newest_golden_file_records_every_event_type_the_project_has() -> None:

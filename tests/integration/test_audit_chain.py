@@ -78,7 +78,7 @@ class Tamperer:
 
 @pytest.fixture
 def history(database: Database) -> Iterator[tuple[DeliveryApplication, ReadSide, UUID, UUID]]:
-    """Two projects, one after the other: the full lifecycle (56 events), then a short one."""
+    """Two projects, one after the other: the full lifecycle (62 events), then a short one."""
     app = DeliveryApplication(database)
     reads = ReadSide(app)
     first = play_full_lifecycle(app)
@@ -103,7 +103,7 @@ def test_links_are_the_documented_sha256_chain(history: tuple[Any, ...]) -> None
     for event in first_events:
         project_head = link(project_head, canonical(event))
     assert verifier.project_chain(first).head == project_head.hex()
-    assert verifier.project_chain(first).events == len(first_events) == 56
+    assert verifier.project_chain(first).events == len(first_events) == 62
     body = json.loads(canonical(first_events[0]))
     assert set(body) == {"stream", "version", "topic", "type", "time", "actor", "data"}
     assert body["type"] == "Created" and body["version"] == 1 and body["stream"] == str(first)
@@ -148,7 +148,7 @@ def test_a_deleted_event_is_located(history: tuple[Any, ...]) -> None:
 def test_an_inserted_event_is_located(history: tuple[Any, ...]) -> None:
     app, reads, _first, second = history
     versions = len(list(app.events.get(second)))
-    Tamperer(reads.store.database).insert_copy(30, of=58, version=versions + 1)
+    Tamperer(reads.store.database).insert_copy(30, of=64, version=versions + 1)
     verifier = Verifier(app, reads.store)
     bad = verifier.store_chain().first_bad
     assert bad is not None and (bad["problem"], bad["position"]) == ("inserted", 30)
@@ -159,7 +159,7 @@ def test_an_inserted_event_is_located(history: tuple[Any, ...]) -> None:
 
 def test_reordered_events_are_located(history: tuple[Any, ...]) -> None:
     app, reads, first, second = history
-    Tamperer(reads.store.database).swap(12, 58)
+    Tamperer(reads.store.database).swap(12, 64)
     verifier = Verifier(app, reads.store)
     bad = verifier.store_chain().first_bad
     assert bad is not None and (bad["problem"], bad["position"]) == ("reordered", 12)

@@ -70,7 +70,7 @@ def test_export_import_round_trip_sqlite_postgres_sqlite(
     source: ReadSide, postgres_url: str, tmp_path: Path,
 ) -> None:
     exported = list(export_lines(source.app, source.store))
-    assert json.loads(exported[0])["events"] == len(exported) - 1 == 64
+    assert json.loads(exported[0])["events"] == len(exported) - 1 == 70
     pg = _copy(exported, postgres_url)
     back = _copy(list(export_lines(pg.app, pg.store)), f"sqlite:///{tmp_path / 'back.sqlite3'}")
     try:
@@ -123,7 +123,7 @@ def test_checkpoint_proves_history_before_it_not_after(
     assert key.stat().st_mode & 0o077 == 0
     assert main(["checkpoint", "--key", str(key), "--out", str(signed)]) == 0
     statement = json.loads(signed.read_text())["statement"]
-    assert statement["position"] == statement["events"] == 64
+    assert statement["position"] == statement["events"] == 70
     verify = ["verify", "--checkpoint", str(signed), "--public-key", str(pub), "--json"]
     capsys.readouterr()
     assert main(verify) == 0
@@ -138,10 +138,10 @@ def test_checkpoint_proves_history_before_it_not_after(
     # New events after the checkpoint, and an edit after it: the checkpoint still holds.
     play_full_lifecycle(source.app)
     source.catch_up()
-    Tamperer(source.store.database).edit(70, actor="mallory")
+    Tamperer(source.store.database).edit(76, actor="mallory")
     assert main(verify) == 1  # the chain is broken (after the checkpoint) ...
     result = json.loads(capsys.readouterr().out)
-    assert result["checkpoint"]["holds"] is True and result["first_bad"]["position"] == 70
+    assert result["checkpoint"]["holds"] is True and result["first_bad"]["position"] == 76
 
     # An edit before it, even with the chain table rewritten to match, breaks the checkpoint.
     Tamperer(source.store.database).edit(5, actor="mallory")
@@ -155,7 +155,7 @@ def test_checkpoint_proves_history_before_it_not_after(
 
 def test_replay_check_finds_a_view_row_edited_by_hand(source: ReadSide) -> None:
     report = replay_check(source.app, source.store)
-    assert report.same and report.events == 64 and report.rows["audit_log"] == 64
+    assert report.same and report.events == 70 and report.rows["audit_log"] == 70
     with source.store.engine.begin() as conn:
         conn.execute(audit_table.update().where(audit_table.c.position == 7).values(actor="mallory"))
         conn.execute(rows_table.delete().where(rows_table.c.kind == "release"))

@@ -35,7 +35,7 @@ def _fill(url: str) -> tuple[str, str]:
     try:
         project = play_full_lifecycle(app)
         if database.kind == "postgresql":
-            # A transaction that took a position and rolled back leaves a gap: the next event is at 58.
+            # A transaction that took a position and rolled back leaves a gap: the next event is at 64.
             with psycopg.connect(PG_URL, autocommit=True) as pg:
                 pg.execute(f"SELECT nextval(pg_get_serial_sequence('{database.schema}.delivery_events', "
                            "'notification_id'))")
@@ -108,14 +108,14 @@ def test_backup_restores_on_the_other_store_and_the_checkpoint_still_verifies(
     assert cli(source, "checkpoint", "--key", str(key), "--out", str(signed))[0] == 0
     backup = tmp_path / "store.backup"
     code, out = cli(source, "backup", str(backup))
-    assert code == 0 and "Backing up: 64/64" in out and "1 api_tokens, 1 web_share_links" in out
+    assert code == 0 and "Backing up: 70/70" in out and "1 api_tokens, 1 web_share_links" in out
 
     code, out = cli(target, "restore", str(backup))
     assert code == 0 and "the same as the backup's" in out, out
     before, after = _contents(source), _contents(target)
     assert after == before
     if direction == "postgres-to-sqlite":
-        assert [e[0] for e in after["events"]][55:57] == [56, 58]  # the gap is kept, not renumbered
+        assert [e[0] for e in after["events"]][61:63] == [62, 64]  # the gap is kept, not renumbered
     code, out = cli(target, "verify", "--checkpoint", str(signed), "--public-key", str(pub))
     assert code == 0 and "the history up to the checkpoint is unchanged" in out
 

@@ -59,12 +59,12 @@ def test_links_of_form_1_are_checked_then_linked_anew(
 ) -> None:
     app, reads, _first, _second = history
     events, head = _link_in_form_1(app, reads)
-    signed, pub = _checkpoint_v1(tmp_path, 64, events, head)
+    signed, pub = _checkpoint_v1(tmp_path, 70, events, head)
     with ReadSide(app) as upgraded:  # a process of the new release starts
         assert upgraded.store.chain_form() == 2
         upgraded.catch_up()  # what the applier (or any CLI command) does next
         verdict = Verifier(app, upgraded.store).store_chain()
-        assert verdict.valid and verdict.events == 64 and verdict.head != head
+        assert verdict.valid and verdict.events == 70 and verdict.head != head
     monkeypatch.setenv("DELIVERY_DATABASE_URL", reads.store.database.url)
     capsys.readouterr()
     assert main(["verify", "--checkpoint", str(signed), "--public-key", str(pub), "--json"]) == 0
@@ -90,6 +90,6 @@ def test_a_deleted_chain_version_record_is_a_finding(history: tuple[Any, ...]) -
     with reads.store.engine.begin() as conn:
         conn.execute(delete(versions_table).where(versions_table.c.view_group == "chain"))
     with ReadSide(app) as restarted:  # not linked anew from the events as they are now
-        assert restarted.store.positions()["chain"] == 64
+        assert restarted.store.positions()["chain"] == 70
         bad = Verifier(app, restarted.store).store_chain().first_bad
     assert bad is not None and bad["problem"] == "unknown_form"

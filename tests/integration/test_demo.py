@@ -105,8 +105,13 @@ def test_the_demo_loads_a_varied_current_portfolio(app: DeliveryApplication) -> 
 
     # The history is simulated in the past, recorded in time order across the whole store.
     notifications = app.recorder.select_notifications(start=1, limit=100_000)
-    # One event per command, plus the baseline each project froze on leaving solution.
-    assert len(notifications) == total + sum(p.baseline is not None for p in projects)
+    # Every command recorded something (a creation its template's plan too, a close_stage each item).
+    assert len(notifications) >= total + sum(p.baseline is not None for p in projects)
+    assert len(notifications) == sum(p.version for p in projects)
+    # Every project was planned from its template at creation, by its pm, and no stage passed without a plan.
+    assert all(p.template is not None and p.waived_plans == {} for p in projects)
+    for p in projects:
+        assert {m.stage for m in p.milestones.values()} == {s.value for s in Stage}
     stamps = [e.timestamp for pid in ids for e in app.events.get(pid)]
     assert max(stamps) < started
     assert min(stamps) < started - timedelta(days=120)

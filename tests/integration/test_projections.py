@@ -256,7 +256,8 @@ def test_health_in_sql_agrees_with_the_domain_rules_row_by_row(app: DeliveryAppl
             "pending_change_requests": rnd.choice([0, 0, 1]),
             "drift_pct": rnd.choice([0.0, health.DRIFT_AMBER_PCT, 20.5, health.DRIFT_RED_PCT, 50.1, 80.0]),
             "release_percent": None, "release_state": rnd.choice([None, "ramping", "paused", "rolled_back"]),
-            "launched": rnd.random() < 0.1, "version": 1, "updated_at": START, "doc": "{}",
+            "launched": rnd.random() < 0.1, "milestones_planned": rnd.choice([0, 1, 1, 1, 5]), "warnings": 0,
+            "version": 1, "updated_at": START, "doc": "{}",
         })
     with ReadSide(app) as views, views.store.engine.begin() as conn:
         conn.execute(delete(portfolio_table))
@@ -271,7 +272,7 @@ def test_health_in_sql_agrees_with_the_domain_rules_row_by_row(app: DeliveryAppl
             days_to_earliest_due=(row["next_milestone_due_on"] - today).days if row["next_milestone_due_on"] else None,
             release_state=row["release_state"], drift_pct=row["drift_pct"],
             rejected_criteria=row["rejected_criteria"], pending_changes=row["pending_change_requests"],
-            launched=row["launched"],
+            launched=row["launched"], milestones_planned=row["milestones_planned"],
         )
         assert found[row["project_id"]] == expected, row
     assert {c for c, _ in found.values()} == set(health.HEALTHS)

@@ -15,6 +15,7 @@ from delivery.application import DeliveryApplication, Recorded
 from delivery.errors import DeliveryError, NotFound, VersionConflict, VersionMismatch
 from delivery.project import Project
 from delivery.settings import Database
+from delivery.stages import Stage
 from tests.golden.make_golden import Recorder, play_full_lifecycle
 
 PM = "pm@agency"
@@ -123,6 +124,8 @@ def play_long_history(app: DeliveryApplication) -> UUID:
     run("verify_criterion", criterion_id=c1, evidence="Report", measured=812.5)
     run("complete_milestone", milestone_id=m1)
     for stage in ("solution", "planning", "development"):
+        if stage != "solution":
+            run("waive_stage_plan", stage=Stage(stage).previous, reason="Planned elsewhere")
         run("transition", to_stage=stage)
     for n in range(6):
         cr = run("raise_change_request", title=f"Change {n}", requested_by="Client", kind="add",
@@ -130,6 +133,7 @@ def play_long_history(app: DeliveryApplication) -> UUID:
         run(("approve_change_request", "reject_change_request")[n % 2], change_request_id=cr,
             **({"reason": "No budget"} if n % 2 else {}))
     for stage in ("integration_test", "uat", "trial"):
+        run("waive_stage_plan", stage=Stage(stage).previous, reason="Planned elsewhere")
         run("transition", to_stage=stage)
     r1 = run("plan_release", version="2.0", steps=[5, 50, 100],
              health=[{"metric": "error_rate", "comparator": "<=", "threshold": 1}])

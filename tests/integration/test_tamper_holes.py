@@ -110,6 +110,7 @@ def test_a_forged_library_snapshot_is_found(database: Database) -> None:
         # What the hole allowed: a process loading the project from the forged snapshot skips three stages.
         other = DeliveryApplication(database)
         try:
+            other.waive_stage_plan(pid, stage="uat", reason="no UAT planned", actor="pm")
             other.transition(pid, to_stage="trial", actor="pm")
         finally:
             other.close()
@@ -169,11 +170,11 @@ def test_an_emptied_chain_table_is_a_finding_not_a_rebuild(
 def test_a_shortened_chain_table_is_a_finding(history: History) -> None:
     app, reads, _first, second = history
     attacker = Attacker(reads.store.database)
-    attacker.sql("DELETE FROM {event_chain} WHERE position > 60")
-    attacker.edit(62, actor="mallory")
+    attacker.sql("DELETE FROM {event_chain} WHERE position > 66")
+    attacker.edit(68, actor="mallory")
     reads.catch_up()
     bad = _bad(Verifier(app, reads.store).store_chain())
-    assert (bad["problem"], bad["position"], bad["project_id"]) == ("unlinked", 61, str(second))
+    assert (bad["problem"], bad["position"], bad["project_id"]) == ("unlinked", 67, str(second))
     assert "cut short" in bad["message"]
 
 
@@ -181,7 +182,7 @@ def test_swapped_positions_are_reported_by_replay_check(
     history: History, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
     _app, reads, _first, second = history
-    Attacker(reads.store.database).swap(12, 58)
+    Attacker(reads.store.database).swap(12, 64)
     code, out = _cli(reads.store.database, monkeypatch, capsys, "replay", "--check")
     assert code == 1
     assert f"position 12 holds project {second} v2" in out
@@ -220,7 +221,7 @@ def test_a_broken_checkpoint_names_the_project_and_event(
 
     # Even with the chain table rewritten to agree, the checkpoint names the project that changed.
     attacker.edit(1, originator_topic="delivery.project:Project")
-    attacker.edit(60, actor="mallory")
+    attacker.edit(66, actor="mallory")
     reads.store.reset(["chain"])
     reads.catch_up()
     code, out = _cli(database, monkeypatch, capsys, *verify)
@@ -235,9 +236,9 @@ def test_an_unreadable_event_is_named_by_every_command(
     history: History, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
     app, reads, _first, second = history
-    app.add_scope_item(second, title="Not linked yet", tier="core", actor="pm")  # position 65
+    app.add_scope_item(second, title="Not linked yet", tier="core", actor="pm")  # position 71
     attacker = Attacker(reads.store.database)
-    attacker.set_topic(65, "delivery.project:Project.NoSuchEvent")
+    attacker.set_topic(71, "delivery.project:Project.NoSuchEvent")
     attacker._run(f"UPDATE {attacker.table} SET state = ? WHERE {attacker.pos} = 4", (b"not json",))
     database = reads.store.database
     code, out = _cli(database, monkeypatch, capsys, "verify", "--json")
@@ -247,4 +248,4 @@ def test_an_unreadable_event_is_named_by_every_command(
     code, out = _cli(database, monkeypatch, capsys, "export")
     assert code == 2 and "position 4" in out
     code, out = _cli(database, monkeypatch, capsys, "rebuild")
-    assert code == 3 and "cannot apply the event at position" in out  # 4 or 65, whichever it reads first
+    assert code == 3 and "cannot apply the event at position" in out  # 4 or 71, whichever it reads first

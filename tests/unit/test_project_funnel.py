@@ -23,8 +23,10 @@ def _launched_with_funnel(*, complete_launch: bool = False) -> Given:
     given.walk_to("trial")
     release = given.ramping_release(steps=(100,), health=False)
     given(Project.complete_release, release_id=release)
-    given(Project.transition, to_stage="launch")
+    given.walk_to("launch")
     if complete_launch:
+        given.waive_plan()
+        given.waive_plan()
         given(Project.complete_launch)
     return given
 
@@ -97,7 +99,7 @@ def test_actuals_without_a_funnel_are_refused() -> None:
     given.walk_to("trial")
     release = given.ramping_release(steps=(100,), health=False)
     given(Project.complete_release, release_id=release)
-    given(Project.transition, to_stage="launch")
+    given.walk_to("launch")
     refused(given.project(), Project.record_funnel_actuals, "invalid_state", rates=[1, 2, 3])
 
 

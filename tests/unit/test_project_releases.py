@@ -299,6 +299,7 @@ def test_complete_at_100_percent_after_a_healthy_observation() -> None:
     _observe(given, release, 0.1)
     given(Project.advance_release, release_id=release)
     _observe(given, release, 0.2)
+    given.waive_plan()
     project = given.project()
     assert project.gate(project.stage) == []
     [event] = when(project, Project.complete_release, release_id=release, actor="lead")
@@ -323,7 +324,8 @@ def test_completing_on_a_failing_observation_is_refused() -> None:
 def test_a_completed_release_satisfies_the_launch_gate() -> None:
     given, release = _ramping(steps=(100,), health=False)
     given(Project.complete_release, release_id=release)
-    given(Project.transition, to_stage="launch")
+    given.walk_to("launch")
+    given.waive_plan()
     project = given.project()
     assert project.gate(project.stage) == []
     assert names(when(project, Project.complete_launch)) == ["LaunchCompleted"]

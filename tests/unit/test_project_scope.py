@@ -76,7 +76,7 @@ def test_removing_an_unknown_item_is_not_found() -> None:
 def test_scope_changes_freely_in_solution() -> None:
     given = Given()
     [login] = given.scope(("Login", "core"))
-    given(Project.transition, to_stage="solution")
+    given.walk_to("solution")
     project = given.project()
     when(project, Project.add_scope_item, title="Share", tier="touchpoint")
     when(project, Project.remove_scope_item, item_id=login)
@@ -87,8 +87,8 @@ def test_leaving_solution_freezes_the_baseline_of_active_items() -> None:
     given = Given()
     login, _share, points = given.scope(("Login", "core"), ("Share", "touchpoint"), ("Points", "value_added"))
     given(Project.remove_scope_item, item_id=_share)
-    given(Project.transition, to_stage="solution")
-    project = given.project()
+    given.walk_to("solution")
+    project = given.waive_plan().project()
     assert not project.baseline_frozen
     events = when(project, Project.transition, to_stage="planning", actor="lead")
     assert names(events) == ["BaselineFrozen", "StageAdvanced"]
@@ -101,7 +101,7 @@ def test_leaving_solution_freezes_the_baseline_of_active_items() -> None:
 
 
 def test_leaving_research_does_not_freeze_the_baseline() -> None:
-    project = Given().project()
+    project = Given().waive_plan().project()
     assert names(when(project, Project.transition, to_stage="solution")) == ["StageAdvanced"]
     assert project.baseline is None
 
@@ -161,7 +161,8 @@ def test_delivering_an_item_after_the_launch_completed_is_refused() -> None:
     given.walk_to("trial")
     release = given.ramping_release(steps=(100,), health=False)
     given(Project.complete_release, release_id=release)
-    given(Project.transition, to_stage="launch")
+    given.walk_to("launch")
+    given.waive_plan()
     given(Project.complete_launch)
     refused(given.project(), Project.deliver_scope_item, "project_closed", item_id=login)
 

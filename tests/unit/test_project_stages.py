@@ -10,7 +10,7 @@ from delivery import clock
 from delivery.errors import GateNotMet
 from delivery.project import Project
 from delivery.stages import STAGES, Stage
-from tests.unit.domain_helpers import D0, PM, T0, Given, names, refused, replay, state, when
+from tests.unit.domain_helpers import D0, PM, T0, Given, invalid, names, refused, replay, state, when
 
 # ------------------------------------------------------------------- create
 
@@ -34,7 +34,7 @@ def test_create_records_name_client_description_and_who_in_research() -> None:
 def test_each_project_gets_its_own_id_that_never_changes() -> None:
     given = Given()
     given.scope(("Login", "core"))
-    given(Project.transition, to_stage="solution")
+    given.walk_to("solution")
     other = Given()
     assert given.id != other.id
     assert {e.originator_id for e in given.events} == {given.id}
@@ -51,7 +51,7 @@ def test_description_is_optional() -> None:
 
 
 def test_advance_moves_to_the_next_stage_and_records_who_and_when() -> None:
-    project = Given().project()
+    project = Given().waive_plan().project()
     moment = datetime(2026, 4, 2, 15, 30, tzinfo=UTC)
     [event] = when(project, Project.transition, to_stage="solution", reason="client signed", actor="lead", at=moment)
     assert isinstance(event, Project.StageAdvanced)
@@ -61,17 +61,53 @@ def test_advance_moves_to_the_next_stage_and_records_who_and_when() -> None:
     assert project.stage is Stage.SOLUTION and project.modified_on == moment
 
 
-def test_a_project_with_no_milestones_walks_all_eight_stages_one_at_a_time() -> None:
+def test_a_stage_with_no_plan_is_not_left_silently() -> None:
+    project = Given().project()
+    error = refused(project, Project.transition, "gate_not_met", to_stage="solution")
+    assert error.details["unmet"] == [{
+        "kind": "no_plan", "stage": "research",
+        "message": "no plan for this stage: plan a milestone for it, or record a skip with a reason",
+    }]
+    assert "no plan for this stage" in error.message
+
+
+def test_a_project_with_no_milestones_walks_all_eight_stages_only_by_waiving_each_plan_with_a_reason() -> None:
     project = Given().project()
     for stage in STAGES[1:]:
+        assert project.stage.next is stage
+        waived = when(project, Project.waive_stage_plan, stage=project.stage.value, reason="a small change")
+        assert names(waived) == ["StagePlanWaived"]
+        assert (waived[0].stage, waived[0].reason) == (project.stage.value, "a small change")
         events = when(project, Project.transition, to_stage=stage.value)
         assert names(events)[-1] == "StageAdvanced"
         assert project.stage is stage
-    assert project.version == 1 + 7 + 1  # created, seven moves, and the baseline froze on leaving solution
+    # created, seven waivers, seven moves, and the baseline froze on leaving solution
+    assert project.version == 1 + 7 + 7 + 1
+    assert set(project.waived_plans) == {s.value for s in STAGES[:-1]}
+
+
+def test_a_later_stages_plan_can_be_waived_ahead_and_then_it_passes() -> None:
+    given = Given()
+    given(Project.waive_stage_plan, stage="solution", reason="the solution was agreed in the tender")
+    given.walk_to("solution")
+    assert given.project().gate(Stage.SOLUTION) == []
+
+
+def test_waiving_a_plan_needs_a_reason_and_a_stage_without_milestones_not_behind() -> None:
+    given = Given()
+    given(Project.plan_milestone, title="Interviews", stage="research", due_on=D0)
+    project = given.project()
+    invalid(project, Project.waive_stage_plan, "reason", stage="solution", reason="  ")
+    invalid(project, Project.waive_stage_plan, "stage", stage="qa", reason="why not")
+    refused(project, Project.waive_stage_plan, "invalid_state", stage="research", reason="no time")
+    given.walk_to("solution")
+    refused(given.project(), Project.waive_stage_plan, "wrong_stage", stage="research", reason="late")
+    given(Project.waive_stage_plan, stage="planning", reason="planned with the solution")
+    refused(given.project(), Project.waive_stage_plan, "invalid_state", stage="planning", reason="again")
 
 
 def test_stage_ids_are_read_case_insensitively() -> None:
-    project = Given().project()
+    project = Given().waive_plan().project()
     when(project, Project.transition, to_stage=" Solution ")
     assert project.stage is Stage.SOLUTION
 
@@ -194,7 +230,7 @@ def test_the_gate_holds_once_milestones_are_done_and_criteria_verified_or_waived
 def test_only_the_current_stages_gate_counts() -> None:
     given = Given()
     given(Project.plan_milestone, title="Go-live checklist", stage="launch", due_on=D0)
-    project = given.project()
+    project = given.waive_plan().project()
     when(project, Project.transition, to_stage="solution")
     assert project.stage is Stage.SOLUTION
 
@@ -217,12 +253,13 @@ def _in_launch_with(completed_release: bool) -> Given:
     release = given.ramping_release(steps=(100,), health=False)
     if completed_release:
         given(Project.complete_release, release_id=release)
-    given(Project.transition, to_stage="launch")
+    given.walk_to("launch")
     return given
 
 
 def test_completing_the_launch_needs_a_completed_release() -> None:
-    error = refused(_in_launch_with(completed_release=False).project(), Project.complete_launch, "gate_not_met")
+    error = refused(_in_launch_with(completed_release=False).waive_plan().project(), Project.complete_launch,
+                    "gate_not_met")
     assert [u["kind"] for u in error.details["unmet"]] == ["release_not_completed"]
     assert error.details["stage"] == "launch"
 
@@ -235,7 +272,7 @@ def test_completing_the_launch_also_needs_the_launch_milestones() -> None:
 
 
 def test_completing_the_launch_closes_the_delivery_record() -> None:
-    project = _in_launch_with(completed_release=True).project()
+    project = _in_launch_with(completed_release=True).waive_plan().project()
     [event] = when(project, Project.complete_launch, actor="lead")
     assert isinstance(event, Project.LaunchCompleted) and event.actor == "lead"
     assert project.launched

@@ -45,6 +45,13 @@ class Recorder:
         return {"summary": views.summary_view(state), "state": state}
 
 
+def advance(r: Recorder, stage: str) -> None:
+    """Move on to `stage`, the current stage's plan waived when it has none (no gate passes silently)."""
+    if any(u["kind"] == "no_plan" for u in r.project.gate(r.project.stage)):
+        r(Project.waive_stage_plan, stage=r.project.stage, reason="not planned in this test")
+    r(Project.transition, to_stage=stage)
+
+
 def through_solution(r: Recorder) -> dict[str, str]:
     """Scope of three tiers, then a gated walk into planning (the baseline freezes)."""
     ids = {
@@ -52,8 +59,8 @@ def through_solution(r: Recorder) -> dict[str, str]:
         "touch": r(Project.add_scope_item, title="分享", tier="touchpoint"),
         "value": r(Project.add_scope_item, title="积分", tier="value_added"),
     }
-    r(Project.transition, to_stage="solution")
-    r(Project.transition, to_stage="planning")
+    advance(r, "solution")
+    advance(r, "planning")
     return ids
 
 
@@ -129,7 +136,7 @@ def test_checklist_tracks_each_criterion_and_the_gate_of_each_stage() -> None:
 def test_change_log_measures_drift_against_the_baseline() -> None:
     r = Recorder()
     ids = through_solution(r)
-    r(Project.transition, to_stage="development")
+    advance(r, "development")
     add = r(Project.raise_change_request, title="Coupons", requested_by="client", kind="add", tier="value_added",
             schedule_days=5, cost=Decimal("3000"))
     remove = r(Project.raise_change_request, title="Drop sharing", requested_by="client", kind="remove",
@@ -163,7 +170,7 @@ def test_change_log_measures_drift_against_the_baseline() -> None:
 def walk_to_trial(r: Recorder) -> None:
     through_solution(r)
     for stage in ("development", "integration_test", "uat", "trial"):
-        r(Project.transition, to_stage=stage)
+        advance(r, stage)
 
 
 def test_release_state_keeps_pauses_rollbacks_observations_and_time_at_each_step() -> None:
@@ -208,7 +215,7 @@ def test_funnel_actuals_show_the_biggest_drop() -> None:
     release = r(Project.plan_release, version="1.0", steps=[100])
     r(Project.start_release, release_id=release)
     r(Project.complete_release, release_id=release)
-    r(Project.transition, to_stage="launch")
+    advance(r, "launch")
     r(Project.record_funnel_actuals, rates=[100, 12.5, 55])
     summary = r.states()["summary"]
     assert [(s.name, s.actual_rate, s.gap) for s in summary.funnel] == [
@@ -259,3 +266,36 @@ def test_each_event_reaches_every_reducer_that_reads_it(tmp_path: Any) -> None:
         app.close()
     assert len(kinds) >= 28  # the demo records (nearly) every kind of event
     assert {pid: s.dumps() for pid, s in routed.items()} == {pid: s.dumps() for pid, s in every.items()}
+
+
+def test_core_path_first_warnings_name_early_touchpoints_and_a_missing_funnel() -> None:
+    r = Recorder()
+    ids = through_solution(r)  # left research with no funnel written
+    log = views.change_log("p", r.state())
+    assert log.drift.no_funnel and any("without a conversion funnel" in w for w in log.drift.warnings)
+    advance(r, "development")
+    share = r(Project.raise_change_request, title="Share poster", requested_by="client", kind="add",
+              tier="touchpoint", schedule_days=1, cost=0)
+    r(Project.approve_change_request, change_request_id=share)
+    r(Project.deliver_scope_item, item_id=ids["core"])  # the core path is done: later approvals are in order
+    chat = r(Project.raise_change_request, title="Chat link", requested_by="client", kind="add",
+             tier="touchpoint", schedule_days=1, cost=0)
+    r(Project.approve_change_request, change_request_id=chat)
+    state = r.state()
+    drift = views.drift_summary(state)
+    assert drift.touchpoint_before_core == [share]
+    assert any(w.startswith("touchpoint work approved while core-path items were still open: " + share)
+               for w in drift.warnings)
+    entries = {e.id: e for e in state.rows.of("change")}
+    assert entries[share].touchpoint_before_core and not entries[chat].touchpoint_before_core
+    assert views.portfolio_columns(state)["warnings"] == 2  # one early approval, no funnel
+
+
+def test_a_funnel_written_in_solution_clears_the_warning() -> None:
+    r = Recorder()
+    advance(r, "solution")
+    assert r.state().h.left_research_without_funnel
+    r(Project.define_funnel, steps=[{"name": "visit", "expected_rate": 100}, {"name": "cart", "expected_rate": 30},
+                                    {"name": "pay", "expected_rate": 60}])
+    state = r.state()
+    assert not state.h.left_research_without_funnel and views.portfolio_columns(state)["warnings"] == 0
