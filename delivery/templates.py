@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from delivery import validation as v
-from delivery.errors import InvalidInput
+from delivery.errors import InvalidInput, NotFound
 from delivery.milestones import COMPARATORS
 from delivery.settings import templates_dir
 from delivery.stages import STAGES, Stage
@@ -356,8 +356,14 @@ class Catalog:
     def get(self, name: object) -> Template:
         if isinstance(name, str) and name.strip() in self.templates:
             return self.templates[name.strip()]
-        known = ", ".join(sorted(self.templates)) or "none"
-        raise InvalidInput("template", f"must be the name of a stage template ({known}), got {name!r}")
+        if not isinstance(name, str):
+            raise InvalidInput("template", "must be the name of a stage template")
+        # A well-formed name the catalog does not hold: no such template (404), the known ones said.
+        error = NotFound("template", name)
+        error.message = (f"No stage template named {name!r}; known: "
+                         f"{', '.join(sorted(self.templates)) or 'none'}.")
+        error.details["known"] = sorted(self.templates)
+        raise error
 
 
 def plan_project(project: Project, template: Template, *, start_on: date, language: str, actor: str) -> None:

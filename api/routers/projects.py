@@ -20,7 +20,7 @@ WRITE_ERRORS = responses(401, 403, 404, 409, 412, 413, 422, 503)
 READ_ERRORS = responses(401, 403, 404, 422)
 
 
-@router.post("", status_code=201, response_model=ProjectSummary, responses=responses(401, 403, 409, 413, 422, 503))
+@router.post("", status_code=201, response_model=ProjectSummary, responses=responses(401, 403, 404, 409, 413, 422, 503))
 def create_project(write: Write, body: ProjectCreate) -> JSONResponse:
     """Create a project in research; with a template, its plan is recorded in the same save."""
     return write(write.services.app.create_project, None, body, status=201, summary=True)

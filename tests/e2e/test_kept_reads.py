@@ -77,7 +77,7 @@ def test_refusals_stay_with_the_routes(api: Api, project: str) -> None:
     assert api.get("other", f"{V1}/projects/{project.upper()}/checklist").status_code == 404
     assert api.get("pm", f"{V1}/projects/not-a-uuid/checklist").status_code == 404
     assert api.get("pm", f"{V1}/projectsX{project}/checklist").status_code == 404
-    assert api.get("pm", f"{V1}/projects/{project}/checklist/").status_code in (404, 307)
+    assert api.get("pm", f"{V1}/projects/{project}/checklist/", follow_redirects=False).status_code == 307
     assert api.get("pm", f"{V1}/projects/{project}/checklist?as_of=2099-13-01").status_code == 422
     assert kept(api) == before
 

@@ -46,9 +46,23 @@ def test_a_project_created_from_a_template_has_its_plan_recorded_by_the_pm(api: 
     assert history[1]["data"]["start_on"] == "2026-03-02" and history[1]["data"]["language"] == "zh"
 
 
+def test_an_unknown_template_is_not_found_and_records_nothing(api: Api) -> None:
+    before = api.ok("pm", "GET", f"{V1}/projects")["items"]
+    response = api.post("pm", f"{V1}/projects", {"name": "X", "client": "Y", "template": "no_such_template"})
+    assert response.status_code == 404, response.text
+    error = response.json()["error"]
+    assert error["code"] == "not_found" and error["details"]["kind"] == "template"
+    assert "generic" in error["details"]["known"]
+    assert api.ok("pm", "GET", f"{V1}/projects")["items"] == before
+
+
+@pytest.mark.parametrize(("body", "field"), [({"template": "Mini Program"}, "template")])
+def test_a_template_name_out_of_its_pattern_is_bad_input(api: Api, body: dict[str, str], field: str) -> None:
+    response = api.post("pm", f"{V1}/projects", {"name": "X", "client": "Y", **body})
+    assert response.status_code == 422 and field in response.text
+
+
 @pytest.mark.parametrize(("body", "field"), [
-    ({"template": "no_such_template"}, "template"),
-    ({"template": "Mini Program"}, "template"),
     ({"start_on": "2026-03-02"}, "start_on"),
     ({"template": "generic", "start_on": "02/03/2026"}, "start_on"),
     ({"template": "generic", "language": "fr"}, "language"),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from delivery.errors import InvalidInput
+from delivery.errors import NotFound
 from delivery.project import Project
 from delivery.stages import STAGES, Stage
 from delivery.templates import BUILT_IN, Catalog, Problem, TemplateInvalid, check, parse, plan_project
@@ -60,9 +60,9 @@ def test_an_organisations_folder_adds_templates_and_a_broken_file_there_is_never
     assert catalog.templates["kiosk"].source == str(tmp_path / "kiosk.toml")
     [problems] = catalog.rejected.values()
     assert any("stage solution" in p.rule for p in problems)
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(NotFound) as caught:
         catalog.get("broken")
-    assert caught.value.field == "template" and "kiosk" in caught.value.rule
+    assert caught.value.details["kind"] == "template" and "kiosk" in caught.value.details["known"]
 
 
 def test_check_reports_the_line_and_field_of_every_problem() -> None:
