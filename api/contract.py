@@ -7,6 +7,7 @@
   Idempotency-Key's record); a project's summary answers `ETag`; every 503 says
   `Retry-After`. The headers are declared on those responses.
 - A download (JSON Lines, CSV, iCalendar) declares its 200 body as text of its media type.
+- A request body's oneOf carries no `discriminator` (its members' enums already tell them apart).
 - Every operation that can answer 401 can also answer 429 (too many failed authentications from
   the caller's address, api/edge.py), with `Retry-After`.
 """
@@ -57,6 +58,10 @@ def _operation(path: str, method: str, op: dict[str, Any]) -> None:
     if body is not None and not body.get("required"):
         for media in body.get("content", {}).values():
             media["schema"] = _not_null(media["schema"])
+    for media in (body or {}).get("content", {}).values():
+        # A oneOf whose members' `role` enums do not overlap says it all; the `discriminator` mapping beside it
+        # (an OpenAPI addition) makes some generators mutate one member and call a valid body invalid.
+        media.get("schema", {}).pop("discriminator", None)
     for status, response in op.get("responses", {}).items():
         headers: dict[str, Any] = {}
         if status.startswith("2") and "Idempotency-Key" in names:

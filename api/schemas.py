@@ -111,7 +111,7 @@ class ProjectCreate(Body):
         description="A stage template (GET /templates): its milestones and acceptance criteria are recorded "
         "with the project, in the same save.",
     )
-    start_on: date | None = Field(default=None, examples=["2026-12-01"],
+    start_on: Day | None = Field(default=None, examples=["2026-12-01"],
                                   description="The day the template's due offsets count from; today when left out.")
     language: Literal["en", "zh"] = Field(default="en",
                                           description="The language the template's texts are recorded in.")

@@ -21,7 +21,14 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from delivery import clock
 from delivery import validation as v
-from delivery.errors import DeliveryError, InvalidInput, KeyReused, NotFound, VersionConflict, VersionMismatch
+from delivery.errors import (
+    ConflictingInput,
+    DeliveryError,
+    KeyReused,
+    NotFound,
+    VersionConflict,
+    VersionMismatch,
+)
 from delivery.keyed import PERSISTENCE_MODULES, CommandKey, KeptCommand, KeyedRecorder, KeyedSave
 from delivery.project import Project
 from delivery.settings import Database
@@ -284,7 +291,7 @@ class DeliveryApplication(Application[UUID]):
             return Recorded(kept.project_id, kept.project_id, kept.version, kept.position, replayed=True)
         plan = self.templates.get(template) if template is not None else None
         if plan is None and start_on is not None:
-            raise InvalidInput("start_on", "is the start of a template's plan: name a template too")
+            raise ConflictingInput("start_on", "is the start of a template's plan: name a template too")
         start = clock.today() if start_on is None else v.day("start_on", start_on)
         lang = language_of(language)
         project = Project.create(name=name, client=client, description=description, actor=who)

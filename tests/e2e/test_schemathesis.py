@@ -108,7 +108,7 @@ expected-statuses = {ACCEPTED}
 """
     result = st_run(server, config, "-H", f"Authorization: Bearer {server.tokens['pm']}",
                     "--max-examples", "10", "--phases", "examples,coverage,fuzzing")
-    assert result.returncode == 0, result.stdout[-6000:]
+    assert result.returncode == 0, result.stdout[:20000]
 
 
 def test_schemathesis_two_clients_never_see_each_other(server: Server) -> None:
@@ -131,7 +131,7 @@ expected-statuses = {ACCEPTED}
 """
     result = st_run(server, config, "--include-method", "GET", "--max-examples", "10",
                     "--phases", "examples,coverage,fuzzing")
-    assert result.returncode == 0, result.stdout[-6000:]
+    assert result.returncode == 0, result.stdout[:20000]
     # The check ran: client_b asked for client_a's project and was told it does not exist.
     probe = httpx.get(f"{server.url}/api/v1/projects/{server.project_a}",
                       headers={"Authorization": f"Bearer {server.tokens['client_b']}"})

@@ -62,8 +62,15 @@ def test_a_template_name_out_of_its_pattern_is_bad_input(api: Api, body: dict[st
     assert response.status_code == 422 and field in response.text
 
 
+def test_a_start_date_without_a_template_is_refused_and_records_nothing(api: Api) -> None:
+    before = api.ok("pm", "GET", f"{V1}/projects")["items"]
+    response = api.post("pm", f"{V1}/projects", {"name": "X", "client": "Y", "start_on": "2026-03-02"})
+    assert response.status_code == 409 and response.json()["error"]["code"] == "conflicting_input"
+    assert response.json()["error"]["details"]["field"] == "start_on"
+    assert api.ok("pm", "GET", f"{V1}/projects")["items"] == before
+
+
 @pytest.mark.parametrize(("body", "field"), [
-    ({"start_on": "2026-03-02"}, "start_on"),
     ({"template": "generic", "start_on": "02/03/2026"}, "start_on"),
     ({"template": "generic", "language": "fr"}, "language"),
 ])
