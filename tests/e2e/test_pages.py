@@ -250,7 +250,7 @@ def test_the_create_form_plans_from_a_template_or_names_the_bad_field(site: Site
     before = len(site.services.reads.portfolio(now=clock.now(), limit=500).items)
     refused = visitor.post("/portfolio", "/portfolio/projects", name="Site", client="Acme", template="",
                            start_on="2026-03-02")
-    assert refused.status_code == 422 and 'id="create_project-start_on"' in refused.text
+    assert refused.status_code == 409 and 'id="create_project-start_on"' in refused.text
     assert re.search(r'id="create_project-start_on"[^>]*aria-invalid="true"', refused.text)
     assert len(site.services.reads.portfolio(now=clock.now(), limit=500).items) == before
     made = visitor.post("/portfolio", "/portfolio/projects", name="Site", client="Acme",
