@@ -30,6 +30,7 @@ from api.routers import (
     views,
 )
 from api.routers.integrity import router as integrity_router
+from delivery import clock
 from delivery.application import DeliveryApplication
 from delivery.settings import AuthLimit, Database
 from projections.metrics import ReadSideCollector
@@ -126,6 +127,7 @@ def install_probes(api: FastAPI, services: Services, registry: CollectorRegistry
             state["applying"] = reads.applier.leading
         try:
             state["store_position"] = services.app.recorder.max_notification_id() or 0
+            state.update(_lag(services, state["views_position"], state["store_position"]))
         except Exception as exc:  # the database is away: not ready, say why
             return _not_ready("database_unavailable", f"The database does not answer: {type(exc).__name__}.", state)
         if reads.failure is not None:
@@ -137,6 +139,18 @@ def install_probes(api: FastAPI, services: Services, registry: CollectorRegistry
     @api.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _lag(services: Services, views: int, store: int) -> dict[str, Any]:
+    """How far the views are behind: in events, and in seconds since the oldest event they have not applied."""
+    behind = max(0, store - views)
+    seconds = 0.0
+    if behind:
+        first = services.app.recorder.select_notifications(views + 1, 1, inclusive_of_start=True)
+        if first:
+            recorded_at = services.app.mapper.to_domain_event(first[0]).timestamp  # type: ignore[attr-defined]
+            seconds = max(0.0, (clock.now() - recorded_at).total_seconds())
+    return {"lag_events": behind, "lag_seconds": round(seconds, 3)}
 
 
 def _not_ready(code: str, message: str, details: dict[str, Any]) -> JSONResponse:

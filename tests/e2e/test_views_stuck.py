@@ -21,6 +21,7 @@ def test_health_probes_answer_while_all_is_well(api: Api) -> None:
     assert api.client.get("/healthz").json() == {"status": "ok"}
     ready = api.client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    assert ready.json()["lag_events"] == 0 and ready.json()["lag_seconds"] == 0
     assert "delivery_views_stuck 0.0" in api.client.get("/metrics").text  # the Prometheus text format
 
 
@@ -44,5 +45,8 @@ def test_a_store_the_views_cannot_follow_is_reported_with_its_position(api: Api)
     assert ready.status_code == 503 and ready.headers["Retry-After"]
     assert ready.json()["error"]["code"] == "views_stuck"
     assert ready.json()["error"]["details"]["stuck_at"] == 99
+    # Behind by the events from the stuck one on, the oldest of them waiting since it was recorded.
+    assert ready.json()["error"]["details"]["lag_events"] >= 1
+    assert ready.json()["error"]["details"]["lag_seconds"] >= 0
     metrics = api.client.get("/metrics").text
     assert "delivery_views_stuck 1" in metrics and "delivery_apply_failures_total" in metrics
