@@ -105,7 +105,7 @@ def _demo(args: argparse.Namespace) -> int:
         if args.if_empty and demo_is_loaded(app):
             print("The store already has events; demo not loaded again.", file=sys.stderr)
         else:
-            ids = load_demo(app, progress=ProgressLine("Loading demo projects"))
+            ids = load_demo(app, progress=ProgressLine("Recording the demo portfolio's commands"))
             print(f"Loaded {len(ids)} demo projects.", file=sys.stderr)
         with ReadSide(app) as views:
             views.catch_up(progress=ProgressLine("Updating views"))
