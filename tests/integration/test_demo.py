@@ -148,8 +148,8 @@ def test_the_cli_loads_the_demo_once(tmp_path: Path) -> None:
     first = delivery("demo")
     assert first.returncode == 0, first.stderr
     total = command_count()
-    assert f"Loading demo projects: {total}/{total}" in first.stderr
-    assert "Loading demo projects: 1/" in first.stderr  # progress as it goes, not only at the end
+    assert f"Recording the demo portfolio's commands: {total}/{total}" in first.stderr
+    assert "Recording the demo portfolio's commands: 1/" in first.stderr  # progress as it goes, not only at the end
     assert f"Loaded {len(PORTFOLIO)} demo projects." in first.stderr
 
     app = DeliveryApplication(Database(url))
