@@ -100,14 +100,8 @@ def check_library(
                                 f"folded to v{seen} ({', '.join(fields)}): commands would decide on a "
                                 "state the events never had")
     except UNREADABLE as exc:  # a store edited so the events no longer fold: say where, not a traceback
-        return _finding("unreadable", pid, seen + 1, locate(pid, seen + 1),
-                        f"project {pid} cannot be folded past v{seen}: {type(exc).__name__}: {exc}")
-    if wanted:
-        version = min(wanted)
-        return _finding("snapshot", pid, version, None,
-                        f"the stored snapshot of project {pid} at v{version} stands for an event that is "
-                        "not in the store")
-    return None
+        return _unfolded(pid, seen, locate, exc)
+    return _beyond("snapshot", "stored snapshot", pid, wanted)
 
 
 def check_views(
@@ -130,14 +124,22 @@ def check_views(
                                 f"the view snapshot of project {pid} at v{seen} differs from its events "
                                 f"folded to v{seen} ({', '.join(fields)}): *as of* views would show it")
     except UNREADABLE as exc:  # as above: the events no longer fold
-        return _finding("unreadable", pid, seen + 1, locate(pid, seen + 1),
-                        f"project {pid} cannot be folded past v{seen}: {type(exc).__name__}: {exc}")
-    if wanted:
-        version = min(wanted)
-        return _finding("view_snapshot", pid, version, None,
-                        f"the view snapshot of project {pid} at v{version} stands for an event that is "
-                        "not in the store")
-    return None
+        return _unfolded(pid, seen, locate, exc)
+    return _beyond("view_snapshot", "view snapshot", pid, wanted)
+
+
+def _unfolded(pid: str, seen: int, locate: Locate, exc: BaseException) -> dict[str, Any]:
+    return _finding("unreadable", pid, seen + 1, locate(pid, seen + 1),
+                    f"project {pid} cannot be folded past v{seen}: {type(exc).__name__}: {exc}")
+
+
+def _beyond(kind: str, noun: str, pid: str, wanted: dict[int, Any]) -> dict[str, Any] | None:
+    """A snapshot left over once the events ran out: it stands for an event the store does not have."""
+    if not wanted:
+        return None
+    version = min(wanted)
+    return _finding(kind, pid, version, None,
+                    f"the {noun} of project {pid} at v{version} stands for an event that is not in the store")
 
 
 def check_snapshots(
