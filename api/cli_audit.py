@@ -277,11 +277,13 @@ def _streams(path: Path) -> set[str]:
 
 
 def _kept_tables() -> tuple[Any, ...]:
-    """The tables a backup keeps beside the events: who may read (hashed tokens, share links)."""
+    """The tables a backup keeps beside the events: who may read (hashed tokens, share links), and the
+    Idempotency-Keys of recent commands (so a retry after a restore is answered, not recorded again)."""
     from api.auth import tokens_table
+    from delivery.keyed import command_keys_table
     from web.sessions import share_links_table
 
-    return (tokens_table, share_links_table)
+    return (tokens_table, share_links_table, command_keys_table)
 
 
 def _backup(args: argparse.Namespace) -> int:

@@ -3,8 +3,9 @@
 Unlike an export (which renumbers positions and carries events only), a backup keeps
 each event at its position (notification id), the chain table's links as they were
 made, and the rows of the tables it is given (the API's hashed tokens, the pages'
-share links), so a checkpoint signed before the backup verifies on the restored
-store. A backup is JSON Lines:
+share links, the Idempotency-Keys of recent commands), so a checkpoint signed
+before the backup verifies on the restored store and a command retried with its
+key after a restore is answered, not recorded again. A backup is JSON Lines:
 
     {"format": "delivery-backup/1", "position": P, "events": N, "head": "<store link at P>", "tables": {...}}
     {"event": [position, originator_id, originator_version, topic, state], "links": [project, store]}
@@ -14,8 +15,8 @@ store. A backup is JSON Lines:
 A restore reads the file twice: first to check it (the digest, every link recomputed
 from the events, the header's counts), then to write it, all in one transaction, into
 a store that has no events, links, tokens or share links. Views are then built from
-the events; library snapshots, sessions and idempotency records are not kept (each is
-made again as it is needed).
+the events; library snapshots and sessions are not kept (each is made again as it is
+needed).
 """
 
 from __future__ import annotations
@@ -61,8 +62,10 @@ def _line(value: dict[str, Any]) -> bytes:
 
 
 def _jsonable(value: Any) -> Any:
-    """A kept row's value as JSON; times in UTC (SQLite hands them back without their zone)."""
-    return clock.as_utc(value).isoformat() if isinstance(value, datetime) else value
+    """A kept row's value as JSON; times in UTC (SQLite hands them back without their zone), ids as text."""
+    if isinstance(value, datetime):
+        return clock.as_utc(value).isoformat()
+    return str(value) if isinstance(value, UUID) else value
 
 
 # ------------------------------------------------------------------ backup

@@ -18,6 +18,7 @@ from api.auth import TokenStore, tokens_table
 from api.cli import main
 from delivery.application import DeliveryApplication
 from delivery.clock import as_utc
+from delivery.keyed import CommandKey, command_keys_table
 from delivery.settings import Database
 from projections.service import ReadSide
 from projections.store import audit_table, chain_table, rows_table
@@ -26,6 +27,8 @@ from tests.golden.make_golden import play_full_lifecycle
 from tests.histories import play
 from tests.integration.test_audit_chain import SECOND, Tamperer
 from web.sessions import WebStore, share_links_table
+
+KEY = CommandKey("t0k3n", "a" * 64, "f" * 64)
 
 
 def _fill(url: str) -> tuple[str, str]:
@@ -40,6 +43,8 @@ def _fill(url: str) -> tuple[str, str]:
                 pg.execute(f"SELECT nextval(pg_get_serial_sequence('{database.schema}.delivery_events', "
                            "'notification_id'))")
         play(app, SECOND, name="Second", start=datetime(2026, 5, 1, tzinfo=UTC))
+        with app.keyed(KEY):  # a command sent with an Idempotency-Key: its key is kept too
+            app.create_project(name="Keyed", client="Acme", actor="pm")
         with ReadSide(app) as reads:
             reads.catch_up()
             token, _ = TokenStore(reads.store.engine).create(role="auditor", name="Audrey")
@@ -66,6 +71,8 @@ def _contents(url: str) -> dict[str, Any]:
                            for r in conn.execute(select(tokens_table))],
                 "links": [(r.id, r.secret_hash, r.project_id, as_utc(r.expires_at))
                           for r in conn.execute(select(share_links_table))],
+                "keys": [(r.owner, r.key, r.fingerprint, str(r.project_id), r.version, r.position, r.value)
+                         for r in conn.execute(select(command_keys_table))],
             }
     finally:
         app.close()
@@ -108,7 +115,7 @@ def test_backup_restores_on_the_other_store_and_the_checkpoint_still_verifies(
     assert cli(source, "checkpoint", "--key", str(key), "--out", str(signed))[0] == 0
     backup = tmp_path / "store.backup"
     code, out = cli(source, "backup", str(backup))
-    assert code == 0 and "Backing up: 70/70" in out and "1 api_tokens, 1 web_share_links" in out
+    assert code == 0 and "Backing up: 71/71" in out and "1 api_tokens, 1 web_share_links, 1 command_keys" in out
 
     code, out = cli(target, "restore", str(backup))
     assert code == 0 and "the same as the backup's" in out, out
@@ -125,6 +132,9 @@ def test_backup_restores_on_the_other_store_and_the_checkpoint_still_verifies(
         with ReadSide(app) as reads:
             assert TokenStore(reads.store.engine).authenticate(token) is not None
             assert WebStore(reads.store.engine).live_link(secret) is not None
+        # A retry of the keyed command is answered from the restored key, not recorded again.
+        kept = app.kept_command(KEY)
+        assert kept is not None and kept.replayed and kept.position == after["keys"][0][5]
         pid = after["events"][-1][1]
         position = app.add_scope_item(pid, title="After restore", tier="core", actor="pm").position
         assert position == after["events"][-1][0] + 1
