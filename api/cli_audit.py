@@ -280,7 +280,7 @@ def _kept_tables() -> tuple[Any, ...]:
     """The tables a backup keeps beside the events: who may read (hashed tokens, share links), and the
     Idempotency-Keys of recent commands (so a retry after a restore is answered, not recorded again)."""
     from api.auth import tokens_table
-    from delivery.keyed import command_keys_table
+    from api.idempotency import command_keys_table
     from web.sessions import share_links_table
 
     return (tokens_table, share_links_table, command_keys_table)

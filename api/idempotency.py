@@ -12,6 +12,8 @@ import hashlib
 import json
 from typing import Any
 
+from sqlalchemy import BigInteger, Column, Float, MetaData, String, Table, Text, Uuid
+
 from delivery.keyed import CommandKey
 
 
@@ -24,3 +26,15 @@ def fingerprint(method: str, path: str, body: Any) -> str:
 def command_key(token_id: str, key: str, method: str, path: str, body: Any) -> CommandKey:
     """The key a write is recorded under: the token's, the client's key hashed, and the request's fingerprint."""
     return CommandKey(token_id, hashlib.sha256(key.encode()).hexdigest(), fingerprint(method, path, body))
+
+
+# The keys' table as a backup reads and restores it (delivery/keyed.py's recorders create it, each in its own dialect:
+# project_id is text on SQLite and uuid on PostgreSQL, both read and written here as text).
+command_keys_table = Table(
+    "command_keys", MetaData(),
+    Column("owner", Text, primary_key=True), Column("key", Text, primary_key=True),
+    Column("fingerprint", Text, nullable=False),
+    Column("project_id", String(36).with_variant(Uuid(as_uuid=False), "postgresql"), nullable=False),
+    Column("version", BigInteger, nullable=False), Column("position", BigInteger, nullable=False),
+    Column("value", Text), Column("recorded_at", Float, nullable=False),
+)

@@ -31,18 +31,6 @@ from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
-from sqlalchemy import BigInteger, Column, Float, MetaData, String, Table, Text, Uuid
-
-# The keys' table as a backup reads and restores it (the recorders below create it, each in its own dialect:
-# project_id is text on SQLite and uuid on PostgreSQL, both read and written here as text).
-command_keys_table = Table(
-    "command_keys", MetaData(),
-    Column("owner", Text, primary_key=True), Column("key", Text, primary_key=True),
-    Column("fingerprint", Text, nullable=False),
-    Column("project_id", String(36).with_variant(Uuid(as_uuid=False), "postgresql"), nullable=False),
-    Column("version", BigInteger, nullable=False), Column("position", BigInteger, nullable=False),
-    Column("value", Text), Column("recorded_at", Float, nullable=False),
-)
 
 # A key is remembered this long (then a retry with it runs the command again).
 KEEP_SECONDS = 24 * 3600

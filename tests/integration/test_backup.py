@@ -16,9 +16,10 @@ from sqlalchemy import select
 
 from api.auth import TokenStore, tokens_table
 from api.cli import main
+from api.idempotency import command_keys_table
 from delivery.application import DeliveryApplication
 from delivery.clock import as_utc
-from delivery.keyed import CommandKey, command_keys_table
+from delivery.keyed import CommandKey
 from delivery.settings import Database
 from projections.service import ReadSide
 from projections.store import audit_table, chain_table, rows_table
