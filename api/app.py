@@ -35,6 +35,7 @@ from delivery.application import DeliveryApplication
 from delivery.settings import AuthLimit, Database
 from projections.metrics import ReadSideCollector
 from projections.service import ReadSide
+from projections.state import COLLECTOR_THRESHOLDS
 from projections.store import make_engine
 from web import app as web
 
@@ -193,10 +194,6 @@ def create_app(database: Database | None = None, *, live: bool | None = None,
     return api
 
 
-# Collect young objects after this many allocations (Python's default is 700). Reading a project as of a
-# past moment builds tens of thousands of objects; with the default, full collections walk the whole heap
-# every few such reads (pauses of ~100 ms measured); with these, the pauses are gone.
-COLLECTOR_THRESHOLDS = (50_000, 20, 100)
 
 
 def create_served_app() -> FastAPI:

@@ -93,7 +93,7 @@ def few_collections() -> Iterator[None]:
     """
     thresholds = gc.get_threshold()
     gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    gc.set_threshold(*view_state.COLLECTOR_THRESHOLDS)
     try:
         yield
     finally:
