@@ -47,8 +47,9 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 
-# Projects folded and written together; a view snapshot every this many versions of a project.
+# Projects folded and written together: at most this many, and about this many events in all.
 WINDOW = 200
+WINDOW_EVENTS = 10_000
 # Folding processes by default. Several (`delivery rebuild --processes N`) pay for starting them and
 # share the database's write lock: on this 2-core machine they were slower than one (docs/performance.md).
 DEFAULT_PROCESSES = 1
@@ -188,16 +189,22 @@ def _worker_window(pids: list[str], cut: int) -> int:
 
 
 def _windows(store: ViewStore, table: str, position: str, cut: int) -> Iterator[list[str]]:
-    """The ids of the projects created up to the cut, in order of creation, a window at a time."""
-    sql = text(f"SELECT originator_id FROM {table} WHERE originator_version = 1 AND {position} <= :cut "
-               f"ORDER BY {position}")
+    """The ids of the projects created up to the cut, in order of creation, a window at a time.
+
+    A window holds at most WINDOW projects and about WINDOW_EVENTS events (a project longer
+    than that is a window of its own), so memory is bounded whatever the projects' sizes.
+    """
+    sql = text(f"SELECT originator_id, MAX(originator_version) FROM {table} WHERE {position} <= :cut "
+               f"GROUP BY originator_id ORDER BY MIN({position})")
     with store.reader.connect() as conn:
         window: list[str] = []
-        for (pid,) in conn.execution_options(yield_per=WINDOW).execute(sql, {"cut": cut}):
-            window.append(pid if isinstance(pid, str) else str(pid))
-            if len(window) == WINDOW:
+        events = 0
+        for pid, versions in conn.execution_options(yield_per=WINDOW).execute(sql, {"cut": cut}):
+            if window and (len(window) == WINDOW or events + versions > WINDOW_EVENTS):
                 yield window
-                window = []
+                window, events = [], 0
+            window.append(pid if isinstance(pid, str) else str(pid))
+            events += versions
         if window:
             yield window
 
