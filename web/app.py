@@ -352,7 +352,8 @@ def console_context(request: Request, pid: str, **extra: Any) -> dict[str, Any]:
         "back_stages": [(s, t.stage_name(s)) for s in offers.back_stages],
         "plan_stages": [(s, t.stage_name(s)) for s in offers.plan_stages],
         "waivable_stages": [(s, t.stage_name(s)) for s in offers.waivable_stages],
-        "active_scope": [(i.id, f"{i.id} · {i.title} ({t('tier.' + i.tier)})") for i in summary.scope if i.status != "removed"],
+        "active_scope": [(i.id, f"{i.id} · {i.title} ({t('tier.' + i.tier)})")
+                         for i in summary.scope if i.status != "removed"],
         "tiers": [(k, t("tier." + k)) for k in ("core", "touchpoint", "value_added")],
         "kinds": [(k, t("cr.kind." + k)) for k in ("add", "modify", "remove")],
         "comparators": [(c, c) for c in COMPARATORS],
@@ -362,7 +363,7 @@ def console_context(request: Request, pid: str, **extra: Any) -> dict[str, Any]:
     if left and left.get("anchor") not in console.placed_anchors(
             offers, summary, views["milestones"].items, criteria, views["change_log"].entries, views["releases"].items):
         # The form it came from is no longer offered (another pm moved the project on): show it at the top.
-        extra["errors"] = {"overview": v for v in extra.get("errors", {}).values()}
+        extra["errors"] = {"overview": next(iter(extra["errors"].values()))} if extra.get("errors") else {}
         left["anchor"] = "overview"
     return {"pid": pid, "links": auth.store(request).links(pid), "now": now, "options": options,
             "offers": offers, "criteria_of": criteria, "gate": gate, "sections": console.SECTIONS,

@@ -111,8 +111,8 @@ def test_the_console_drives_a_project_through_the_commands(site: Site) -> None:
 
     def do(command: str, **fields: str) -> None:
         page = visitor.post(console, f"{console}/do/{command}", **fields)
-        assert page.status_code == 200 and f'class="ok flash" role="status" id="flash" data-command="{command}"' in page.text, (
-            command, page.text[-3000:])
+        done = f'class="ok flash" role="status" id="flash" data-command="{command}"'
+        assert page.status_code == 200 and done in page.text, (command, page.text[-3000:])
 
     do("add_scope_item", title="Checkout", tier="core")
     do("plan_milestone", title="Prototype", stage="research", due_on=str(clock.today() + timedelta(days=3)),
