@@ -366,10 +366,21 @@ def console_context(request: Request, pid: str, **extra: Any) -> dict[str, Any]:
         extra["errors"] = {"overview": next(iter(extra["errors"].values()))} if extra.get("errors") else {}
         left["anchor"] = "overview"
     return {"pid": pid, "links": auth.store(request).links(pid), "now": now, "options": options,
+            "open_milestone": _milestone_of(left.get("anchor", "") if left else "", criteria),
             "offers": offers, "criteria_of": criteria, "gate": gate, "sections": console.SECTIONS,
             "observations": {r.id: console.observations_by_step(r) for r in views["releases"].items},
             "history": history.recent(services.app, t, pid),
             "integrity": integrity_badge(services, pid), "diff": DiffForm(), **views, **extra}
+
+
+def _milestone_of(anchor: str, criteria: dict[str, list[Any]]) -> str | None:
+    """The milestone whose card holds `anchor` (itself, its add-criterion form or one of its criteria)."""
+    for prefix in ("ms-", "add-crit-"):
+        if anchor.startswith(prefix):
+            return anchor.removeprefix(prefix)
+    if anchor.startswith("crit-"):
+        return next((m for m, items in criteria.items() if any(c.id == anchor[5:] for c in items)), None)
+    return None
 
 
 def _flash_context(request: Request, session: Session, pid: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from delivery.application import DeliveryApplication
 from web.i18n import Translator
 
 # Newest events the console's history shows (the audit replay has them all).
-RECENT = 40
+RECENT = 15
 # Events a stale form's message lists at most (then "and N more").
 SINCE = 20
 _META = ("originator_id", "originator_version", "timestamp", "originator_topic")
