@@ -21,7 +21,7 @@ def _on_screen(page: Any, selector: str) -> None:
     box = locator.bounding_box()
     assert box is not None
     height = page.evaluate("window.innerHeight")
-    assert 0 <= box["y"] and box["y"] + box["height"] <= height, (selector, box, height)
+    assert box["y"] >= 0 and box["y"] + box["height"] <= height, (selector, box, height)
 
 
 def _confirmed(page: Any, anchor: str, text: str) -> None:

@@ -29,7 +29,7 @@ def _pm(site: Site, name: str = "Pat") -> Visitor:
 def _version(page_text: str) -> str:
     versions = set(re.findall(r'name="version" value="(\d+)"', page_text))
     assert len(versions) == 1, versions  # every form carries the one version the page was rendered from
-    return versions.pop()
+    return str(versions.pop())
 
 
 def _block(page: str, anchor: str) -> str:
@@ -42,7 +42,7 @@ def _block(page: str, anchor: str) -> str:
 
 
 def _events(site: Site, pid: str) -> int:
-    return site.services.app.get_project(pid).version
+    return int(site.services.app.get_project(pid).version)
 
 
 def test_a_post_answers_a_redirect_to_the_item_and_the_result_shows_there_once(site: Site) -> None:
