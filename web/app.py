@@ -278,7 +278,7 @@ def portal_calendar(request: Request, project_id: str) -> Response:
 @router.get("/portfolio")
 def portfolio(request: Request, stage: str = "", health: str = "", client: str = "", cursor: str = "",
               sort: str = "name") -> Response:
-    auth.require(request, "pm", "auditor")
+    session = auth.require(request, "pm", "auditor")
     filters: dict[str, Any] = {"stage": stage if stage in {s.value for s in STAGES} else None,
                "health": health if health in HEALTHS else None,
                "client": client.strip()[:120] or None}
@@ -289,9 +289,17 @@ def portfolio(request: Request, stage: str = "", health: str = "", client: str =
     except DeliveryError:  # a cursor from another order or filter: start again at the first page
         page = services_of(request).reads.portfolio(now=clock.now(), limit=PAGE_SIZE, sort=SORTS[sort], **filters)
     query = {k: v for k, v in (("stage", stage), ("health", health), ("client", client)) if v}
-    return render(request, "portfolio.html", rows=list(page.items), next_cursor=page.next_cursor, filters=query,
-                  sort=sort, cursor=cursor, query=urlencode(query), errors=None, values={},
-                  template_options=_template_options(request))
+    # A refused create form comes back here by post/redirect/get, with its refusal and input (web/flash.py).
+    left = flash.take(request, session.csrf) or {}
+    refusal = left.get("refusal") if left.get("anchor") == "create_project" else None
+    response = render(request, "portfolio.html", rows=list(page.items), next_cursor=page.next_cursor, filters=query,
+                      sort=sort, cursor=cursor, query=urlencode(query),
+                      errors={"create_project": refusal} if refusal else None,
+                      values={"create_project": left.get("values") or {}} if refusal else {},
+                      template_options=_template_options(request))
+    if request.cookies.get(flash.COOKIE):
+        flash.drop(response, "/portfolio")
+    return response
 
 
 def _template_options(request: Request) -> list[tuple[str, str]]:
@@ -315,11 +323,10 @@ async def create_project(request: Request) -> Response:
             language=translator(request).lang, actor=session.principal.name)
         services.reads.wait_for(recorded.position)
     except DeliveryError as exc:
-        page = services.reads.portfolio(now=clock.now(), limit=PAGE_SIZE)
-        return render(request, "portfolio.html", _status(exc), rows=page.items, next_cursor=page.next_cursor,
-                      filters={}, sort="name", cursor="", query="",
-                      errors={"create_project": _refusal(request, exc)}, values={"create_project": form},
-                      template_options=_template_options(request))
+        response = redirect("/portfolio#create_project")
+        flash.leave(request, response, "/portfolio", session.csrf, {
+            "anchor": "create_project", "refusal": _refusal(request, exc), "values": form})
+        return response
     return redirect(f"/pm/p/{recorded.project_id}?done=create_project")
 
 
