@@ -34,6 +34,7 @@ def main() -> None:
         shots = [
             ("portfolio", pm, "/portfolio", "en"),
             ("console", pm, f"/pm/p/{crm}", "en"),
+            ("console-zh", pm, f"/pm/p/{chain}", "zh-CN"),
             ("portal", client, f"/p/{chain}", "zh-CN"),
             ("portal-en", client, f"/p/{crm}", "en"),
             ("audit", auditor, f"/audit/p/{crm}", "en"),
