@@ -902,7 +902,7 @@ class Project(Aggregate):
     @property
     def proposals(self) -> dict[str, Proposal]:
         """The client's change proposals (read so, as snapshots from before lack them)."""
-        found: dict[str, Proposal] = vars(self).setdefault("change_proposals", {})
+        found: dict[str, Proposal] = vars(self).get("change_proposals", {})
         return found
 
     @property
@@ -997,7 +997,7 @@ class Project(Aggregate):
 
     @event("ChangeProposed")
     def _change_proposed(self, proposal_id: str, title: str, description: str, tier: str, actor: str) -> None:
-        self.proposals[proposal_id] = Proposal(
+        vars(self).setdefault("change_proposals", {})[proposal_id] = Proposal(
             id=proposal_id, title=title, description=description, tier=tier, proposed_by=actor,
         )
 
