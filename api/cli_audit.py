@@ -283,9 +283,9 @@ def _kept_tables() -> tuple[Any, ...]:
     Idempotency-Keys of recent commands (so a retry after a restore is answered, not recorded again)."""
     from api.auth import tokens_table
     from api.idempotency import command_keys_table
-    from web.sessions import share_links_table
+    from web.sessions import share_links_table, share_signers_table
 
-    return (tokens_table, share_links_table, command_keys_table)
+    return (tokens_table, share_links_table, share_signers_table, command_keys_table)
 
 
 def _backup(args: argparse.Namespace) -> int:

@@ -138,7 +138,8 @@ COMMANDS: dict[str, Command] = {
     "complete_milestone": lambda a, p, f, who: a.complete_milestone(
         p, milestone_id=_text(f, "milestone_id"), completed_on=_optional(f, "completed_on"), actor=who),
     "add_criterion": lambda a, p, f, who: a.add_criterion(
-        p, milestone_id=_text(f, "milestone_id"), text=_text(f, "text"), metric=_metric(f), actor=who),
+        p, milestone_id=_text(f, "milestone_id"), text=_text(f, "text"), metric=_metric(f),
+        client_signoff=_text(f, "client_signoff") == "on", actor=who),
     "verify_criterion": lambda a, p, f, who: a.verify_criterion(
         p, criterion_id=_text(f, "criterion_id"), evidence=_text(f, "evidence"), measured=_measured(f), actor=who),
     "reject_criterion": lambda a, p, f, who: a.reject_criterion(
@@ -171,6 +172,16 @@ COMMANDS: dict[str, Command] = {
     "complete_release": lambda a, p, f, who: a.complete_release(p, release_id=_text(f, "release_id"), actor=who),
     "define_funnel": lambda a, p, f, who: a.define_funnel(p, steps=_funnel_steps(f), actor=who),
     "record_funnel_actuals": lambda a, p, f, who: a.record_funnel_actuals(p, rates=_rates(f), actor=who),
+    # Client participation (issue 14): the pm's side.
+    "accept_change_proposal": lambda a, p, f, who: a.accept_change_proposal(
+        p, proposal_id=_text(f, "proposal_id"), kind=_text(f, "kind"), tier=_optional(f, "tier"),
+        scope_item_id=_optional(f, "scope_item_id"), schedule_days=_int(f, "schedule_days", 0),
+        cost=_text(f, "cost") or "0", actor=who),
+    "decline_change_proposal": lambda a, p, f, who: a.decline_change_proposal(
+        p, proposal_id=_text(f, "proposal_id"), reason=_text(f, "reason"), actor=who),
+    "add_comment": lambda a, p, f, who: a.add_comment(
+        p, target_kind=_text(f, "target").partition(":")[0], target_id=_text(f, "target").partition(":")[2],
+        text=f.get("text", ""), actor=who),
 }
 
 # Forms whose submit buttons choose among several commands share one error slot.
@@ -183,6 +194,7 @@ FORM_OF: dict[str, str] = {
     "start_release": "release_action", "advance_release": "release_action", "pause_release": "release_action",
     "resume_release": "release_action", "roll_back_release": "release_action",
     "complete_release": "release_action",
+    "accept_change_proposal": "decide_proposal", "decline_change_proposal": "decide_proposal",
 }
 
 
