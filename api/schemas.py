@@ -126,6 +126,7 @@ class TemplateCriterionOut(BaseModel):
     text_en: str
     text_zh: str
     metric: dict[str, str | float] | None = None
+    client_signoff: bool = False
 
 
 class TemplateMilestoneOut(BaseModel):
