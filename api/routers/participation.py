@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import AsOf, ClientWrite, CurrentUser, ParticipantWrite, ProjectId, ServicesDep, Write
@@ -97,7 +97,7 @@ def receipt(services: ServicesDep, project_id: ProjectId, version: Version) -> J
     })
 
 
-@keys.get("/public-key", response_class=PlainTextResponse, responses={
+@keys.get("/public-key", response_class=Response, responses={
     200: {"content": {"text/plain": {}}, "description": "The server's Ed25519 public key (PEM)."},
     **responses(401, 503),
 })
