@@ -98,6 +98,8 @@ def test_a_proposal_goes_from_the_client_to_a_change_request(api: Api, uat: tupl
     log = api.ok("client", "GET", f"{url}/change-requests")
     assert [(p["status"], p["change_request_id"], p["reason"]) for p in log["proposals"]] == [
         ("accepted", "CR1", ""), ("declined", None, "Out of this contract")]
+    changed = {v["view"]: v for v in api.ok("pm", "GET", f"{url}/diff")["views"]}["change_requests"]["items"]
+    assert {"P1", "P2", "CR1"} <= {i["id"] for i in changed}
     [entry] = log["entries"]
     assert (entry["title"], entry["requested_by"], entry["schedule_days"], entry["status"]) == (
         "Coupons at checkout", "client", 4, "raised")
@@ -126,6 +128,8 @@ def test_comments_by_pm_and_client_read_by_the_auditor(api: Api, uat: tuple[str,
     assert listed[0]["at"] <= listed[1]["at"]
     only = api.get("client", f"{url}/comments", params={"target_kind": "criterion", "target_id": "AC1"}).json()
     assert [c["id"] for c in only["items"]] == ["C2"]
+    views = {v["view"]: v for v in api.ok("auditor", "GET", f"{url}/diff")["views"]}
+    assert [(i["id"], i["change"]) for i in views["comments"]["items"]] == [("C1", "added"), ("C2", "added")]
 
 
 def test_the_client_downloads_a_receipt_and_the_server_checks_it(api: Api, uat: tuple[str, str]) -> None:
