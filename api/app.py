@@ -22,6 +22,7 @@ from api.routers import (
     change_requests,
     criteria,
     milestones,
+    participation,
     projects,
     releases,
     scope,
@@ -181,8 +182,10 @@ def create_app(database: Database | None = None, *, live: bool | None = None,
     api.state.services = services
     errors.install(api)
     contract.install(api)
-    for module in (projects, templates, scope, milestones, criteria, change_requests, releases, views, audit, tokens):
+    for module in (projects, templates, scope, milestones, criteria, change_requests, releases, views, audit, tokens,
+                   participation):
         api.include_router(module.router, prefix=PREFIX)
+    api.include_router(participation.keys, prefix=PREFIX)
     api.include_router(integrity_router, prefix=PREFIX)
     install_probes(api, services, registry)
     api.add_middleware(KeptReads, services=services)

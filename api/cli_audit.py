@@ -1,5 +1,5 @@
 """The auditors' and operators' commands: verify, keygen, checkpoint, export, import, backup, restore,
-replay --check, diff."""
+replay --check, diff, receipt verify."""
 
 from __future__ import annotations
 
@@ -70,6 +70,8 @@ def add_commands(commands: Any) -> None:
     diff.add_argument("--to", dest="end", type=_moment, metavar="TIME", help="default: now")
     diff.add_argument("--json", action="store_true")
     diff.set_defaults(handler=_diff)
+
+    add_receipt_commands(commands)
 
 
 def _moment(value: str) -> datetime:
@@ -281,9 +283,9 @@ def _kept_tables() -> tuple[Any, ...]:
     Idempotency-Keys of recent commands (so a retry after a restore is answered, not recorded again)."""
     from api.auth import tokens_table
     from api.idempotency import command_keys_table
-    from web.sessions import share_links_table
+    from web.sessions import share_links_table, share_signers_table
 
-    return (tokens_table, share_links_table, command_keys_table)
+    return (tokens_table, share_links_table, share_signers_table, command_keys_table)
 
 
 def _backup(args: argparse.Namespace) -> int:
@@ -382,4 +384,61 @@ def _diff(args: argparse.Namespace) -> int:
             for name, (before, after) in item.fields.items():
                 print(printable(f"           {name}: {json.dumps(before, ensure_ascii=False)} -> "
                                 f"{json.dumps(after, ensure_ascii=False)}"))
+    return 0
+
+
+# ------------------------------------------------------- signed receipts (issue 14)
+
+
+def add_receipt_commands(commands: Any) -> None:
+    receipt = commands.add_parser("receipt", help="check a client's signed receipt against the store")
+    actions = receipt.add_subparsers(dest="receipt_command", required=True, metavar="{verify,public-key}")
+    verify = actions.add_parser("verify", help="whether the store still holds exactly the history up to a receipt")
+    verify.add_argument("file", type=Path, metavar="FILE", help="the receipt (JSON) as downloaded")
+    verify.add_argument("--public-key", type=Path, required=True, metavar="KEY",
+                        help="the server's public key (PEM), kept apart from the server")
+    verify.add_argument("--json", action="store_true", help="print the result as JSON")
+    verify.set_defaults(handler=_receipt_verify)
+    key = actions.add_parser("public-key", help="print the public key this server signs receipts with (PEM)")
+    key.set_defaults(handler=_receipt_public_key)
+
+
+def _receipt_verify(args: argparse.Namespace) -> int:
+    from projections import receipts
+    from projections.checkpoint import load_public
+
+    try:
+        public = load_public(args.public_key)
+    except (OSError, ValueError) as exc:
+        return _fail("receipt verify", f"{args.public_key}: {exc}")
+    try:
+        document = json.loads(args.file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return _fail("receipt verify", f"{args.file} is not a receipt file: {exc}")
+    result: dict[str, Any]
+    try:
+        statement = receipts.open_receipt(document, public)
+    except ValueError as exc:
+        result = {"holds": False, "signature_valid": False, "reason": f"receipt not accepted: {exc}"}
+    else:
+        with _open() as reads:
+            result = {"signature_valid": True, **receipts.check(reads.app, reads.store, statement)}
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        where = (f" (project {result['project_id']} v{result['version']}, position {result['position']}, "
+                 f"{result['event_type']})") if "project_id" in result else ""
+        print(("OK: " if result["holds"] else "BROKEN: ") + printable(result["reason"]) + where)
+    return 0 if result["holds"] else 1
+
+
+def _receipt_public_key(args: argparse.Namespace) -> int:
+    from delivery.settings import Database
+    from projections import receipts
+
+    try:
+        key = receipts.signing_key(Database.from_env())
+    except DeliveryError as exc:
+        return _fail("receipt public-key", exc.message)
+    print(receipts.public_pem(key), end="")
     return 0

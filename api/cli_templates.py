@@ -71,7 +71,8 @@ def _show(args: argparse.Namespace) -> int:
                 metric = c.metric
                 measure = (f"  [{metric['name']} {metric['comparator']} {metric['threshold']:g}"
                            f"{' ' + metric['unit'] if metric['unit'] else ''}]") if metric else ""
-                print(f"            ✓ {c.text.pick(lang)}{measure}")
+                signoff = ("  [客户签字]" if lang == "zh" else "  [client sign-off]") if c.client_signoff else ""
+                print(f"            ✓ {c.text.pick(lang)}{measure}{signoff}")
     return 0
 
 

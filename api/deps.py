@@ -176,6 +176,17 @@ EXIT_AFTER_SAVE = os.environ.get("DELIVERY_TEST_EXIT_AFTER_SAVE") or None
 EXIT_STATUS = 137
 
 
+IfMatch = Annotated[str | None, Header(
+    alias="If-Match", max_length=16, pattern=IF_MATCH_PATTERN,
+    description="The project version (ETag) this write expects; 412 and nothing recorded when stale.",
+)]
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", min_length=1, max_length=200, pattern=KEY_PATTERN,
+    description="Send the same key with the same body to retry safely: the first response comes back "
+    "and nothing is recorded again.",
+)]
+
+
 class Writer:
     """Runs one command for a pm: If-Match, Idempotency-Key, read-your-writes, ETag."""
 
@@ -184,15 +195,8 @@ class Writer:
         request: Request,
         services: ServicesDep,
         principal: ProjectManager,
-        if_match: Annotated[str | None, Header(
-            alias="If-Match", max_length=16, pattern=IF_MATCH_PATTERN,
-            description="The project version (ETag) this write expects; 412 and nothing recorded when stale.",
-        )] = None,
-        idempotency_key: Annotated[str | None, Header(
-            alias="Idempotency-Key", min_length=1, max_length=200, pattern=KEY_PATTERN,
-            description="Send the same key with the same body to retry safely: the first response comes back "
-            "and nothing is recorded again.",
-        )] = None,
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> None:
         self.request = request
         self.services = services
@@ -255,3 +259,43 @@ class Writer:
 
 
 Write = Annotated[Writer, Depends()]
+
+
+# ---------------------------------------------- client participation (issue 14)
+
+
+async def require_client(principal: CurrentUser) -> Principal:
+    if principal.role != "client":
+        raise Forbidden(principal.role, "sign off or propose a change (only the project's client does)")
+    return principal
+
+
+async def require_participant(principal: CurrentUser) -> Principal:
+    if principal.role not in ("pm", "client"):
+        raise Forbidden(principal.role, "comment (only the pm and the client do)")
+    return principal
+
+
+class ClientWriter(Writer):
+    """Runs one command for the project's client (a client token: the event names it as the actor)."""
+
+    def __init__(
+        self, request: Request, services: ServicesDep, principal: Annotated[Principal, Depends(require_client)],
+        if_match: IfMatch = None, idempotency_key: IdempotencyKey = None,
+    ) -> None:
+        super().__init__(request, services, principal, if_match, idempotency_key)
+
+
+class ParticipantWriter(Writer):
+    """Runs one command for the pm or the project's client."""
+
+    def __init__(
+        self, request: Request, services: ServicesDep,
+        principal: Annotated[Principal, Depends(require_participant)],
+        if_match: IfMatch = None, idempotency_key: IdempotencyKey = None,
+    ) -> None:
+        super().__init__(request, services, principal, if_match, idempotency_key)
+
+
+ClientWrite = Annotated[ClientWriter, Depends()]
+ParticipantWrite = Annotated[ParticipantWriter, Depends()]

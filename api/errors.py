@@ -25,6 +25,7 @@ from delivery.errors import (
     VersionConflict,
     VersionMismatch,
 )
+from projections.receipts import ReceiptUnavailable
 from projections.service import ViewsBehind
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ STATUS: Sequence[tuple[type[DeliveryError], int]] = (
     (InvalidInput, 422),
     (ViewsBehind, 503),
     (DatabaseUnavailable, 503),
+    (ReceiptUnavailable, 503),
 )
 
 

@@ -126,6 +126,7 @@ class TemplateCriterionOut(BaseModel):
     text_en: str
     text_zh: str
     metric: dict[str, str | float] | None = None
+    client_signoff: bool = False
 
 
 class TemplateMilestoneOut(BaseModel):
@@ -203,6 +204,9 @@ class CriterionIn(Body):
     text: Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=LINE)] = Field(
         examples=["p95 page load within one second"])
     metric: MetricIn | None = None
+    client_signoff: bool = Field(
+        default=False, description="Only the client's sign-off (from the portal or a client token) verifies it; "
+        "the gate holds it open until then. Not for a measurable criterion.")
 
 
 class VerifyIn(Body):
@@ -343,3 +347,57 @@ class Me(BaseModel):
     role: str
     name: str
     projects: list[str]
+
+
+# ---------------------------------------------- client participation (issue 14)
+
+
+class SignOffIn(Body):
+    verdict: Literal["verified", "rejected"] = Field(examples=["verified"])
+    comment: Note = Field(default="", description="Required to reject: what is missing.",
+                          examples=["All UAT scripts passed at the pilot store"])
+
+
+class ProposalIn(Body):
+    title: Title = Field(examples=["Coupons at checkout"])
+    description: Note = Field(default="", examples=["For the 11.11 campaign"])
+    tier: Tier = Field(description="The tier as the client sees it (the pm may change it on accepting).",
+                       examples=["value_added"])
+
+
+class AcceptProposalIn(Body):
+    kind: Kind = Field(examples=["add"])
+    tier: Tier | None = Field(default=None, description="The change request's tier; the proposal's when left out.",
+                              examples=[None])
+    scope_item_id: ItemId | None = Field(default=None, description="Required for modify and remove.",
+                                         examples=[None])
+    impact: ImpactIn = Field(default_factory=ImpactIn)
+
+
+class CommentIn(Body):
+    target_kind: Literal["milestone", "criterion", "change_request"] = Field(examples=["milestone"])
+    target_id: ItemId = Field(examples=["M1"])
+    text: Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=LINES)] = Field(
+        description="Plain text (shown as written, never as markup).", examples=["Can we see it on Android too?"])
+
+
+class ReceiptIn(BaseModel):
+    """A receipt file as downloaded: its statement, the signature over the statement, the key fingerprint."""
+
+    statement: dict[str, object]
+    signature: Annotated[str, StringConstraints(max_length=200)]
+    key: Annotated[str, StringConstraints(max_length=100)] | None = None
+
+
+class ReceiptCheck(BaseModel):
+    """Whether the store still holds exactly the history up to a receipt."""
+
+    holds: bool
+    signature_valid: bool
+    reason: str
+    project_id: str | None = None
+    version: int | None = None
+    position: int | None = None
+    event_type: str | None = None
+    signed_head: str | None = None
+    head: str | None = None

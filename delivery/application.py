@@ -359,11 +359,11 @@ class DeliveryApplication(Application[UUID]):
                             completed_on=completed_on)
 
     def add_criterion(self, project_id: UUID | str, *, milestone_id: str, text: str,
-                      metric: dict[str, Any] | None = None, actor: str,
+                      metric: dict[str, Any] | None = None, client_signoff: bool = False, actor: str,
                       expected_version: int | None = None) -> Recorded[str]:
         return self.execute(project_id, Project.add_criterion, actor=actor,
                             expected_version=expected_version, milestone_id=milestone_id,
-                            text=text, metric=metric)
+                            text=text, metric=metric, client_signoff=client_signoff)
 
     def verify_criterion(self, project_id: UUID | str, *, criterion_id: str, evidence: str,
                          measured: float | None = None, actor: str,
@@ -499,6 +499,37 @@ class DeliveryApplication(Application[UUID]):
                          expected_version: int | None = None) -> Recorded[None]:
         return self.execute(project_id, Project.reword_criterion, actor=actor,
                             expected_version=expected_version, criterion_id=criterion_id, text=text)
+
+    # -------------------------------------- client participation (issue 14)
+
+    def sign_off_criterion(self, project_id: UUID | str, *, criterion_id: str, verdict: str, comment: str = "",
+                           actor: str, expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.sign_off_criterion, actor=actor,
+                            expected_version=expected_version, criterion_id=criterion_id,
+                            verdict=verdict, comment=comment)
+
+    def propose_change(self, project_id: UUID | str, *, title: str, description: str = "", tier: str,
+                       actor: str, expected_version: int | None = None) -> Recorded[str]:
+        return self.execute(project_id, Project.propose_change, actor=actor,
+                            expected_version=expected_version, title=title, description=description, tier=tier)
+
+    def accept_change_proposal(self, project_id: UUID | str, *, proposal_id: str, kind: str,
+                               tier: str | None = None, scope_item_id: str | None = None,
+                               schedule_days: int = 0, cost: Decimal | int | float | str = 0,
+                               actor: str, expected_version: int | None = None) -> Recorded[str]:
+        return self.execute(project_id, Project.accept_change_proposal, actor=actor,
+                            expected_version=expected_version, proposal_id=proposal_id, kind=kind, tier=tier,
+                            scope_item_id=scope_item_id, schedule_days=schedule_days, cost=cost)
+
+    def decline_change_proposal(self, project_id: UUID | str, *, proposal_id: str, reason: str, actor: str,
+                                expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.decline_change_proposal, actor=actor,
+                            expected_version=expected_version, proposal_id=proposal_id, reason=reason)
+
+    def add_comment(self, project_id: UUID | str, *, target_kind: str, target_id: str, text: str, actor: str,
+                    expected_version: int | None = None) -> Recorded[str]:
+        return self.execute(project_id, Project.add_comment, actor=actor, expected_version=expected_version,
+                            target_kind=target_kind, target_id=target_id, text=text)
 
 
 # The key of the command running in this thread (set by `DeliveryApplication.keyed`).

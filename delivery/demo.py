@@ -80,7 +80,8 @@ def at(day: int, command: str, *, key: str | None = None, actor: str | None = No
 
 def close_stage(project: Project, *, evidence: Sequence[str] = (), language: str = "en", actor: str) -> None:
     """What a pm does before leaving a stage as planned: verify each criterion still open on the current
-    stage's milestones (a measurable one with a value that meets it), then complete each milestone."""
+    stage's milestones (a measurable one with a value that meets it; one that asks for the client's sign-off
+    is signed by the client), then complete each milestone."""
     proofs = list(evidence)
     stage = project.stage
     for m in [m for m in project.milestones.values() if m.stage == stage.value and not m.done]:
@@ -88,6 +89,9 @@ def close_stage(project: Project, *, evidence: Sequence[str] = (), language: str
             if c.closed:
                 continue
             proof = proofs.pop(0) if proofs else DEFAULT_EVIDENCE[language]
+            if c.client_signoff:  # only the client closes it: its sign-off, under the client's name
+                project.sign_off_criterion(criterion_id=c.id, verdict="verified", comment=proof, actor=project.client)
+                continue
             measured = None if c.metric is None else _meeting(c.metric.comparator, c.metric.threshold)
             project.verify_criterion(criterion_id=c.id, evidence=proof, measured=measured, actor=actor)
         project.complete_milestone(milestone_id=m.id, actor=actor)

@@ -148,3 +148,15 @@ class CriteriaOpen(RuleViolation):
 
 class ProjectClosed(RuleViolation):
     code = "project_closed"
+
+
+class ClientSignOffRequired(RuleViolation):
+    """The criterion is closed by the client's sign-off only (a pm cannot verify or waive it)."""
+
+    code = "client_signoff_required"
+
+
+class NotASignOff(RuleViolation):
+    """A sign-off was sent for a criterion that does not ask for the client's sign-off."""
+
+    code = "signoff_not_required"

@@ -85,6 +85,8 @@ class Criterion:
     measured: float | None = None
     reason: str = ""
     decided_by: str = ""
+    # Only the client's sign-off verifies it (delivery/participation.py); False in snapshots from before.
+    client_signoff: bool = False
 
     @property
     def closed(self) -> bool:

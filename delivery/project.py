@@ -21,12 +21,14 @@ from delivery import validation as v
 from delivery.changes import KINDS, ChangeKind, ChangeRequest, ChangeStatus
 from delivery.errors import (
     BaselineNotFrozen,
+    ClientSignOffRequired,
     ConflictingInput,
     CriteriaOpen,
     Duplicate,
     GateNotMet,
     InvalidInput,
     InvalidState,
+    NotASignOff,
     NotFound,
     ProjectClosed,
     ReleaseInProgress,
@@ -39,6 +41,14 @@ from delivery.errors import (
 )
 from delivery.funnel import MAX_STEPS, MIN_STEPS, FunnelStep
 from delivery.milestones import COMPARATORS, Criterion, CriterionState, Metric, Milestone, Reschedule
+from delivery.participation import (
+    COMMENT_MAX,
+    COMMENT_TARGETS,
+    PROPOSAL_DESCRIPTION_MAX,
+    VERDICTS,
+    Proposal,
+    ProposalStatus,
+)
 from delivery.releases import HealthCheck, Observation, Release, ReleaseState
 from delivery.scope import TIERS, BaselineItem, ItemStatus, ScopeItem
 from delivery.stages import FIRST_STAGE, RELEASE_STAGES, Stage, parse_stage
@@ -420,17 +430,25 @@ class Project(Aggregate):
     # ------------------------------------------------------ acceptance criteria
 
     def add_criterion(
-        self, *, milestone_id: str, text: str, metric: dict[str, Any] | None = None, actor: str
+        self, *, milestone_id: str, text: str, metric: dict[str, Any] | None = None,
+        client_signoff: bool = False, actor: str,
     ) -> str:
+        """Add a criterion; with `client_signoff`, only the client's sign-off verifies it."""
         self._check_open()
         m = self.milestone(milestone_id)
         wording = v.text("text", text, max_len=500)
         spec = _metric(metric) if metric is not None else None
+        signoff = _signoff_flag(client_signoff)
+        if signoff and spec is not None:
+            raise ConflictingInput(
+                "client_signoff", "cannot be asked of a measurable criterion: its measured value verifies it"
+            )
         if m.done:
             raise InvalidState(f"Milestone {m.id} is completed; add no more criteria to it.", {"milestone_id": m.id})
         criterion_id = f"AC{len(self.criteria) + 1}"
         self._criterion_added(
-            criterion_id=criterion_id, milestone_id=m.id, text=wording, metric=spec, actor=actor
+            criterion_id=criterion_id, milestone_id=m.id, text=wording, metric=spec, actor=actor,
+            client_signoff=signoff,
         )
         return criterion_id
 
@@ -438,6 +456,7 @@ class Project(Aggregate):
         self, *, criterion_id: str, evidence: str, measured: float | None = None, actor: str
     ) -> None:
         c = self._decidable(criterion_id, CriterionState.OPEN, CriterionState.REJECTED, verb="verified")
+        self._check_not_client_signed(c, "verified")
         proof = v.note("evidence", evidence)
         value: float | None = None
         if c.metric is None:
@@ -463,6 +482,7 @@ class Project(Aggregate):
 
     def waive_criterion(self, *, criterion_id: str, reason: str, actor: str) -> None:
         c = self._decidable(criterion_id, CriterionState.OPEN, CriterionState.REJECTED, verb="waived")
+        self._check_not_client_signed(c, "waived")
         why = v.note("reason", reason)
         self._criterion_waived(criterion_id=c.id, reason=why, actor=actor)
 
@@ -485,11 +505,11 @@ class Project(Aggregate):
     @event("CriterionAdded")
     def _criterion_added(
         self, criterion_id: str, milestone_id: str, text: str,
-        metric: dict[str, Any] | None, actor: str,
+        metric: dict[str, Any] | None, actor: str, client_signoff: bool = False,
     ) -> None:
         self.criteria[criterion_id] = Criterion(
             id=criterion_id, milestone_id=milestone_id, text=text,
-            metric=Metric(**metric) if metric is not None else None,
+            metric=Metric(**metric) if metric is not None else None, client_signoff=client_signoff,
         )
 
     @event("CriterionVerified")
@@ -975,6 +995,126 @@ class Project(Aggregate):
                 "The project has completed its launch; its delivery record is closed.", {}
             )
 
+    # ------------------------------------------ client participation (issue 14)
+    # Sign-off of criteria that ask for it, change proposals and comments. The client is the actor
+    # of its own events; the API and the pages check the role before calling these.
+
+    @property
+    def proposals(self) -> dict[str, Proposal]:
+        """The client's change proposals (read so, as snapshots from before lack them)."""
+        found: dict[str, Proposal] = vars(self).get("change_proposals", {})
+        return found
+
+    @property
+    def comment_count(self) -> int:
+        return int(vars(self).get("comments_added", 0))
+
+    def proposal(self, proposal_id: str) -> Proposal:
+        return _get(self.proposals, proposal_id, "change proposal")
+
+    def sign_off_criterion(self, *, criterion_id: str, verdict: str, comment: str = "", actor: str) -> None:
+        """The client verifies or rejects a criterion that asks for its sign-off (a rejection says why)."""
+        self._check_open()
+        c = self.criterion(criterion_id)
+        decision = v.choice("verdict", verdict, VERDICTS)
+        note = v.note("comment", comment) if decision == "rejected" else v.optional_note("comment", comment)
+        if not c.client_signoff:
+            raise NotASignOff(
+                f"Criterion {c.id} does not ask for the client's sign-off: the pm verifies it.",
+                {"criterion_id": c.id},
+            )
+        if decision == "verified":
+            self._decidable(c.id, CriterionState.OPEN, CriterionState.REJECTED, verb="signed off")
+        else:
+            self._decidable(c.id, CriterionState.OPEN, CriterionState.VERIFIED, verb="rejected")
+        self._criterion_signed_off(criterion_id=c.id, verdict=decision, comment=note, actor=actor)
+
+    def propose_change(self, *, title: str, description: str = "", tier: str, actor: str) -> str:
+        """The client proposes a change; it waits for the pm to accept it (as a change request) or decline it."""
+        self._check_open()
+        heading = v.text("title", title)
+        details = v.optional_text("description", description, max_len=PROPOSAL_DESCRIPTION_MAX, multiline=True)
+        level = v.choice("tier", tier, TIERS)
+        proposal_id = f"P{len(self.proposals) + 1}"
+        self._change_proposed(proposal_id=proposal_id, title=heading, description=details, tier=level, actor=actor)
+        return proposal_id
+
+    def accept_change_proposal(
+        self, *, proposal_id: str, kind: str, tier: str | None = None, scope_item_id: str | None = None,
+        schedule_days: int = 0, cost: Decimal | int | float | str = 0, actor: str,
+    ) -> str:
+        """Raise a change request from a proposal (the rules of `raise_change_request`, with its impact)."""
+        p = self._pending_proposal(proposal_id, "accepted")
+        change_request_id = self.raise_change_request(
+            title=p.title, requested_by=p.proposed_by, kind=kind, tier=p.tier if tier is None else tier,
+            scope_item_id=scope_item_id, schedule_days=schedule_days, cost=cost, actor=actor,
+        )
+        self._change_proposal_accepted(proposal_id=p.id, change_request_id=change_request_id, actor=actor)
+        return change_request_id
+
+    def decline_change_proposal(self, *, proposal_id: str, reason: str, actor: str) -> None:
+        p = self._pending_proposal(proposal_id, "declined")
+        why = v.note("reason", reason)
+        self._change_proposal_declined(proposal_id=p.id, reason=why, actor=actor)
+
+    def add_comment(self, *, target_kind: str, target_id: str, text: str, actor: str) -> str:
+        """A plain-text comment on a milestone, a criterion or a change request."""
+        self._check_open()
+        target = v.choice("target_kind", target_kind, COMMENT_TARGETS)
+        ident = v.text("target_id", target_id, max_len=16)
+        body = v.text("text", text, max_len=COMMENT_MAX, multiline=True)
+        {"milestone": self.milestone, "criterion": self.criterion, "change_request": self.change_request}[target](ident)
+        comment_id = f"C{self.comment_count + 1}"
+        self._comment_added(comment_id=comment_id, target_kind=target, target_id=ident, text=body, actor=actor)
+        return comment_id
+
+    def _check_not_client_signed(self, c: Criterion, verb: str) -> None:
+        if c.client_signoff:
+            raise ClientSignOffRequired(
+                f"Criterion {c.id} is closed by the client's sign-off only; it cannot be {verb} by the pm. "
+                "Ask the client to sign it off in the portal (or reject it with a reason).",
+                {"criterion_id": c.id},
+            )
+
+    def _pending_proposal(self, proposal_id: str, verb: str) -> Proposal:
+        self._check_open()
+        p = self.proposal(proposal_id)
+        if not p.pending:
+            raise InvalidState(
+                f"Change proposal {p.id} is {p.status}; only a proposed one can be {verb}.",
+                {"proposal_id": p.id, "status": p.status},
+            )
+        return p
+
+    @event("CriterionSignedOff")
+    def _criterion_signed_off(self, criterion_id: str, verdict: str, comment: str, actor: str) -> None:
+        c = self.criteria[criterion_id]
+        if verdict == CriterionState.VERIFIED:
+            c.state, c.evidence, c.measured, c.reason = CriterionState.VERIFIED.value, comment, None, ""
+        else:
+            c.state, c.reason = CriterionState.REJECTED.value, comment
+        c.decided_by = actor
+
+    @event("ChangeProposed")
+    def _change_proposed(self, proposal_id: str, title: str, description: str, tier: str, actor: str) -> None:
+        vars(self).setdefault("change_proposals", {})[proposal_id] = Proposal(
+            id=proposal_id, title=title, description=description, tier=tier, proposed_by=actor,
+        )
+
+    @event("ChangeProposalAccepted")
+    def _change_proposal_accepted(self, proposal_id: str, change_request_id: str, actor: str) -> None:
+        p = self.proposals[proposal_id]
+        p.status, p.change_request_id, p.decided_by = ProposalStatus.ACCEPTED.value, change_request_id, actor
+
+    @event("ChangeProposalDeclined")
+    def _change_proposal_declined(self, proposal_id: str, reason: str, actor: str) -> None:
+        p = self.proposals[proposal_id]
+        p.status, p.reason, p.decided_by = ProposalStatus.DECLINED.value, reason, actor
+
+    @event("CommentAdded")
+    def _comment_added(self, comment_id: str, target_kind: str, target_id: str, text: str, actor: str) -> None:
+        vars(self)["comments_added"] = self.comment_count + 1
+
 
 _T = TypeVar("_T")
 
@@ -984,6 +1124,12 @@ def _get(table: dict[str, _T], key: str, kind: str) -> _T:
         return table[key]
     except (KeyError, TypeError):
         raise NotFound(kind, key) from None
+
+
+def _signoff_flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput("client_signoff", "must be true or false")
+    return value
 
 
 def _metric(spec: object) -> dict[str, Any]:

@@ -53,6 +53,8 @@ class Text:
 class PlannedCriterion:
     text: Text
     metric: dict[str, Any] | None = None
+    # Only the client's sign-off verifies it (delivery/participation.py): UAT sign-offs.
+    client_signoff: bool = False
 
 
 @dataclass(frozen=True)
@@ -289,14 +291,21 @@ class _Reader:
         if not isinstance(spec, dict):
             self.problem(path, "must be a table")
             return None
-        self.known(spec, path, {"text_en", "text_zh", "metric"})
+        self.known(spec, path, {"text_en", "text_zh", "metric", "client_signoff"})
         text = self.text(spec, path, "text", 500)
         metric = None
         if "metric" in spec:
             metric = self.metric(spec["metric"], f"{path}.metric")
             if metric is None:
                 return None
-        return None if text is None else PlannedCriterion(text=text, metric=metric)
+        signoff = spec.get("client_signoff", False)
+        if not isinstance(signoff, bool):
+            self.problem(f"{path}.client_signoff", "must be true or false")
+            return None
+        if signoff and metric is not None:
+            self.problem(f"{path}.client_signoff", "cannot be asked of a measurable criterion")
+            return None
+        return None if text is None else PlannedCriterion(text=text, metric=metric, client_signoff=signoff)
 
     def metric(self, spec: Any, path: str) -> dict[str, Any] | None:
         if not isinstance(spec, dict):
@@ -376,4 +385,5 @@ def plan_project(project: Project, template: Template, *, start_on: date, langua
         )
         for c in m.criteria:
             project.add_criterion(milestone_id=milestone_id, text=c.text.pick(language), metric=c.metric,
+                                  client_signoff=c.client_signoff,
                                   actor=actor)

@@ -11,6 +11,7 @@ from eventsourcing.persistence import JSONTranscoder, Transcoding
 from delivery.changes import ChangeRequest
 from delivery.funnel import FunnelStep
 from delivery.milestones import Criterion, Metric, Milestone, Reschedule
+from delivery.participation import Proposal
 from delivery.releases import HealthCheck, Observation, Release
 from delivery.scope import BaselineItem, ScopeItem
 
@@ -43,7 +44,7 @@ class DataclassAsDict(Transcoding):
 # Names here are stored in snapshots: renaming a class needs its old name kept as `name`.
 SNAPSHOT_TYPES: tuple[type[Any], ...] = (
     ScopeItem, BaselineItem, Milestone, Reschedule, Metric, Criterion,
-    ChangeRequest, Release, HealthCheck, Observation, FunnelStep,
+    ChangeRequest, Release, HealthCheck, Observation, FunnelStep, Proposal,
 )
 
 

@@ -20,7 +20,7 @@ from projections.service import ReadSide
 
 # Fields that change with the clock alone.
 CLOCK_FIELDS = frozenset({"today", "days_to_due", "time_at_step", "version", "updated_at"})
-VIEWS = ("summary", "scope", "milestones", "checklist", "change_requests", "releases")
+VIEWS = ("summary", "scope", "milestones", "checklist", "change_requests", "releases", "comments")
 
 
 class ItemChange(BaseModel):
@@ -64,8 +64,11 @@ def _items(reads: ReadSide, pid: str, at: datetime) -> dict[str, dict[str, dict[
         "checklist": _by_id([
             item for stage in checklist.stages for milestone in stage.milestones for item in milestone.items
         ]),
-        "change_requests": {**_by_id(changes.entries), "drift": changes.drift.model_dump(mode="json")},
+        # The client's proposals (P1...) beside the requests (CR1...): one accepted becomes a request.
+        "change_requests": {**_by_id(changes.entries), **_by_id(changes.proposals),
+                            "drift": changes.drift.model_dump(mode="json")},
         "releases": _by_id(reads.releases(pid, now=at, as_of=at).items),
+        "comments": _by_id(reads.comments(pid, as_of=at).items),
     }
 
 

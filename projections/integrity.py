@@ -196,6 +196,14 @@ class Verifier:
 
     # ----------------------------------------------------------- lookups
 
+    def project_events(self, project_id: str) -> list[Stored]:
+        """One project's stored events (position, version, canonical bytes), in version order."""
+        return list(self._project_events(project_id))
+
+    def recorded_links(self, project_id: str) -> list[Recorded]:
+        """The links the chain table holds for one project's events, in version order."""
+        return self._recorded(project_id)
+
     def in_chain(self, project_id: str, version: int) -> bool:
         stmt = select(chain_table.c.position).where(
             chain_table.c.project_id == project_id, chain_table.c.version == version,

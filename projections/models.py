@@ -131,6 +131,8 @@ class ProjectHeader(ReadModel):
     left_research_without_funnel: bool = False
     template: str | None = None
     plan_waivers: list[PlanWaiverView] = Field(default_factory=list)
+    # Client proposals waiting for the pm's decision.
+    pending_proposals: int = 0
 
 
 # --------------------------------------------------------------- milestones
@@ -195,6 +197,8 @@ class CriterionDecision(ReadModel):
     evidence: str = ""
     measured: float | None = None
     reason: str = ""
+    # The decision is the client's sign-off (CriterionSignedOff), not a pm's.
+    signoff: bool = False
 
 
 class ChecklistItem(ReadModel):
@@ -212,6 +216,8 @@ class ChecklistItem(ReadModel):
     added_by: str
     added_at: datetime
     history: list[CriterionDecision] = Field(default_factory=list)
+    # Only the client's sign-off verifies it; the gate holds it open until then.
+    client_signoff: bool = False
 
 
 class ChecklistMilestoneRef(ReadModel):
@@ -314,10 +320,28 @@ class DriftSummary(ReadModel):
     no_funnel: bool = False
 
 
+class ChangeProposalView(ReadModel):
+    """A change the client proposed from the portal: proposed, then accepted (as a change request) or declined."""
+
+    id: str
+    title: str
+    description: str = ""
+    tier: str
+    status: Literal["proposed", "accepted", "declined"] = "proposed"
+    proposed_by: str
+    proposed_at: datetime
+    change_request_id: str | None = None
+    reason: str = ""
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+
+
 class ChangeLog(ReadModel):
     project_id: str
     entries: list[ChangeLogEntry]
     drift: DriftSummary
+    # The client's proposals, newest last; an accepted one names the change request it became.
+    proposals: list[ChangeProposalView] = Field(default_factory=list)
 
 
 # ----------------------------------------------------------------- releases
@@ -442,3 +466,38 @@ class AuditPage(ReadModel):
     project_id: str
     items: list[AuditEntry]
     next_cursor: str | None = None
+
+
+# ---------------------------------------------------- client participation
+
+
+class CommentView(ReadModel):
+    """A plain-text comment by a pm or a client on a milestone, a criterion or a change request."""
+
+    id: str
+    target_kind: Literal["milestone", "criterion", "change_request"]
+    target_id: str
+    text: str
+    by: str
+    at: datetime
+
+
+class CommentList(ReadModel):
+    project_id: str
+    items: list[CommentView]
+
+
+class ReceiptRow(ReadModel):
+    """An event that yields a signed receipt: a client's sign-off or a change decision."""
+
+    version: int
+    type: str
+    subject_id: str
+    outcome: str
+    by: str
+    at: datetime
+
+
+class ReceiptList(ReadModel):
+    project_id: str
+    items: list[ReceiptRow]

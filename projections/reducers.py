@@ -21,7 +21,9 @@ from projections.events import kind
 from projections.models import (
     ChangeDecision,
     ChangeLogEntry,
+    ChangeProposalView,
     ChecklistItem,
+    CommentView,
     CriterionDecision,
     FunnelStepView,
     HealthCheckView,
@@ -31,6 +33,7 @@ from projections.models import (
     PauseView,
     PlanWaiverView,
     ProjectHeader,
+    ReceiptRow,
     ReleaseView,
     RescheduleEntry,
     RollbackView,
@@ -192,6 +195,8 @@ def reduce_checklist(state: ProjectState, event: Any) -> ProjectState:
             id=event.criterion_id, milestone_id=event.milestone_id, text=event.text, metric=metric,
             added_by=event.actor, added_at=event.timestamp,
             history=[CriterionDecision(action="added", by=event.actor, at=event.timestamp)],
+            # Events recorded before sign-off existed have no such field.
+            client_signoff=bool(getattr(event, "client_signoff", False)),
         )
         state.rows.add("criterion", event.criterion_id, event.originator_version, item)
         _count_criterion(state, item.state, +1)
@@ -212,6 +217,8 @@ def reduce_checklist(state: ProjectState, event: Any) -> ProjectState:
         item.history.append(decision)
     elif name == "CriterionReworded":
         state.rows.edit("criterion", event.criterion_id).text = event.text
+    elif name == "CriterionSignedOff":
+        _signed_off(state, event)
     return state
 
 
@@ -337,6 +344,69 @@ def _visit(r: ReleaseView, percent: int, at: Any) -> None:
     r.visits.append(StepVisit(percent=percent, entered_at=at))
 
 
+# ---------------------------------------------------- client participation
+
+
+def _signed_off(state: ProjectState, event: Any) -> None:
+    """The client's sign-off of a criterion: verified (its comment the evidence) or rejected (the reason)."""
+    item = state.rows.edit("criterion", event.criterion_id)
+    _count_criterion(state, item.state, -1)
+    item.state, item.decided_by, item.decided_at = event.verdict, event.actor, event.timestamp
+    _count_criterion(state, item.state, +1)
+    decision = CriterionDecision(action=event.verdict, by=event.actor, at=event.timestamp, signoff=True)
+    if event.verdict == "verified":
+        item.evidence, item.measured, item.reason = event.comment, None, ""
+        item.meets_threshold = None
+        decision.evidence = event.comment
+    else:
+        item.reason = decision.reason = event.comment
+    item.history.append(decision)
+
+
+# The events that yield a signed receipt (projections/receipts.py), with the id and outcome they decide.
+RECEIPT_EVENTS: dict[str, tuple[str, str | None]] = {
+    "CriterionSignedOff": ("criterion_id", None),
+    "ChangeRequestApproved": ("change_request_id", "approved"),
+    "ChangeRequestRejected": ("change_request_id", "rejected"),
+    "ChangeRequestWithdrawn": ("change_request_id", "withdrawn"),
+    "ChangeProposalAccepted": ("proposal_id", "accepted"),
+    "ChangeProposalDeclined": ("proposal_id", "declined"),
+}
+
+
+def reduce_participation(state: ProjectState, event: Any) -> ProjectState:
+    """Proposals, comments, and the decisions a receipt can be asked for."""
+    name = kind(event)
+    at, by = event.timestamp, event.actor
+    if name == "ChangeProposed":
+        state.rows.add("proposal", event.proposal_id, event.originator_version, ChangeProposalView(
+            id=event.proposal_id, title=event.title, description=event.description, tier=event.tier,
+            proposed_by=by, proposed_at=at,
+        ))
+        state.h.pending_proposals += 1
+    elif name in ("ChangeProposalAccepted", "ChangeProposalDeclined"):
+        p = state.rows.edit("proposal", event.proposal_id)
+        if name == "ChangeProposalAccepted":
+            p.status, p.change_request_id = "accepted", event.change_request_id
+        else:
+            p.status, p.reason = "declined", event.reason
+        p.decided_by, p.decided_at = by, at
+        state.h.pending_proposals -= 1
+    elif name == "CommentAdded":
+        state.rows.add("comment", event.comment_id, event.originator_version, CommentView(
+            id=event.comment_id, target_kind=event.target_kind, target_id=event.target_id, text=event.text,
+            by=by, at=at,
+        ))
+    if name in RECEIPT_EVENTS:
+        subject, outcome = RECEIPT_EVENTS[name]
+        version = event.originator_version
+        state.rows.add("receipt", str(version), version, ReceiptRow(
+            version=version, type=name, subject_id=getattr(event, subject),
+            outcome=outcome or event.verdict, by=by, at=at,
+        ))
+    return state
+
+
 # ------------------------------------------------------------------- shared
 
 Reducer = Callable[[ProjectState, Any], ProjectState]
@@ -350,6 +420,7 @@ REDUCERS: dict[str, Reducer] = {
     "checklist": reduce_checklist,
     "changes": reduce_changes,
     "releases": reduce_releases,
+    "participation": reduce_participation,
 }
 
 
@@ -364,6 +435,7 @@ HANDLES: dict[str, frozenset[str] | None] = {
     "checklist": frozenset({
         "ReleaseCompleted", "CriterionAdded", "CriterionVerified", "CriterionRejected", "CriterionWaived",
         "CriterionReworded",
+        "CriterionSignedOff",
     }),
     "changes": frozenset({
         "ChangeRequestRaised", "ChangeRequestApproved", "ChangeRequestRejected", "ChangeRequestWithdrawn",
@@ -372,6 +444,10 @@ HANDLES: dict[str, frozenset[str] | None] = {
     "releases": frozenset({
         "ReleasePlanned", "ReleaseObserved", "ReleaseStarted", "ReleaseAdvanced", "ReleasePaused",
         "ReleaseResumed", "ReleaseRolledBack", "ReleaseCompleted",
+    }),
+    "participation": frozenset({
+        "ChangeProposed", "ChangeProposalAccepted", "ChangeProposalDeclined", "CommentAdded",
+        "CriterionSignedOff", "ChangeRequestApproved", "ChangeRequestRejected", "ChangeRequestWithdrawn",
     }),
 }
 _ROUTES: dict[type, tuple[Reducer, ...]] = {}

@@ -33,10 +33,12 @@ from projections.models import (
     AuditPage,
     ChangeLog,
     Checklist,
+    CommentList,
     MilestoneList,
     PortfolioPage,
     PortfolioRow,
     ProjectSummary,
+    ReceiptList,
     ReleaseList,
 )
 from projections.portfolio import Query as PortfolioQuery
@@ -375,6 +377,17 @@ class ReadSide:
         if as_of is None and position is None:
             return self.cache.get_or_make(pid, "changes", lambda: views.change_log(pid, state), epoch)  # type: ignore[no-any-return]
         return views.change_log(pid, state)
+
+    def comments(
+        self, project_id: UUID | str, *, target_kind: str | None = None, target_id: str | None = None,
+        as_of: datetime | None = None, position: int | None = None,
+    ) -> CommentList:
+        pid, state, _ = self._state(project_id, as_of, position)
+        return views.comment_list(pid, state, target_kind, target_id)
+
+    def receipts(self, project_id: UUID | str) -> ReceiptList:
+        pid, state, _ = self._state(project_id, None, None)
+        return views.receipt_list(pid, state)
 
     def releases(
         self, project_id: UUID | str, *, now: datetime, as_of: datetime | None = None,

@@ -19,10 +19,13 @@ from pydantic import BaseModel, Field
 
 from projections.models import (
     ChangeLogEntry,
+    ChangeProposalView,
     ChecklistItem,
+    CommentView,
     MilestoneRecord,
     ObservationRow,
     ProjectHeader,
+    ReceiptRow,
     ReleaseView,
     ScopeRow,
     StageEntry,
@@ -45,6 +48,9 @@ ROW_TYPES: dict[str, type[BaseModel]] = {
     "change": ChangeLogEntry,
     "release": ReleaseView,
     "observation": ObservationRow,
+    "proposal": ChangeProposalView,
+    "comment": CommentView,
+    "receipt": ReceiptRow,
 }
 
 Key = tuple[str, str]
@@ -171,3 +177,6 @@ class Snapshot(BaseModel):
     change: list[tuple[str, int, ChangeLogEntry]] = Field(default_factory=list)
     release: list[tuple[str, int, ReleaseView]] = Field(default_factory=list)
     observation: list[tuple[str, int, ObservationRow]] = Field(default_factory=list)
+    proposal: list[tuple[str, int, ChangeProposalView]] = Field(default_factory=list)
+    comment: list[tuple[str, int, CommentView]] = Field(default_factory=list)
+    receipt: list[tuple[str, int, ReceiptRow]] = Field(default_factory=list)

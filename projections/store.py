@@ -530,6 +530,7 @@ def referenced(event: Any) -> list[Key]:
 _REFERENCES = (
     ("item_id", "scope"), ("scope_item_id", "scope"), ("milestone_id", "milestone"),
     ("criterion_id", "criterion"), ("change_request_id", "change"), ("release_id", "release"),
+    ("proposal_id", "proposal"),
 )
 
 

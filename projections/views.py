@@ -17,6 +17,7 @@ from projections.models import (
     Checklist,
     ChecklistItem,
     ChecklistMilestone,
+    CommentList,
     DriftSummary,
     MilestoneList,
     MilestoneRecord,
@@ -24,6 +25,7 @@ from projections.models import (
     ObservationRow,
     ObservationView,
     ProjectSummary,
+    ReceiptList,
     ReleaseList,
     ReleaseView,
     ScopeItemView,
@@ -149,7 +151,21 @@ def drift_summary(state: ProjectState) -> DriftSummary:
 
 
 def change_log(project_id: str, state: ProjectState) -> ChangeLog:
-    return ChangeLog(project_id=project_id, entries=state.rows.of("change"), drift=drift_summary(state))
+    return ChangeLog(project_id=project_id, entries=state.rows.of("change"), drift=drift_summary(state),
+                     proposals=state.rows.of("proposal"))
+
+
+def comment_list(project_id: str, state: ProjectState, target_kind: str | None = None,
+                 target_id: str | None = None) -> CommentList:
+    """The project's comments in the order they were written, optionally those on one target."""
+    items = [c for c in state.rows.of("comment")
+             if target_kind in (None, c.target_kind) and target_id in (None, c.target_id)]
+    return CommentList(project_id=project_id, items=items)
+
+
+def receipt_list(project_id: str, state: ProjectState) -> ReceiptList:
+    """The sign-offs and change decisions a signed receipt can be downloaded for."""
+    return ReceiptList(project_id=project_id, items=state.rows.of("receipt"))
 
 
 def release_list(project_id: str, state: ProjectState, now: datetime) -> ReleaseList:

@@ -48,6 +48,9 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(PageError, _page_error)
     app.add_exception_handler(BadCsrf, _bad_csrf)
     app.state.unavailable_page = _unavailable_page  # api/errors.py answers a page with it when the database is away
+    from web import participation  # its routes render with this module's helpers
+
+    app.include_router(participation.router)
 
 
 def services_of(request: Request) -> Services:
@@ -252,8 +255,11 @@ def project_views(services: Services, pid: str, *, as_of: datetime | None = None
 @router.get("/p/{project_id}")
 def portal(request: Request, project_id: str) -> Response:
     session, pid = auth.require_project(request, project_id)
-    return render(request, "portal.html", pid=pid, feed_url=_share_feed_url(request, session),
-                  **project_views(services_of(request), pid))
+    from web.participation import portal_extras
+
+    views = project_views(services_of(request), pid)
+    return render(request, "portal.html", pid=pid, feed_url=_share_feed_url(request, session), errors={}, values={},
+                  **portal_extras(request, session, pid, views), **views)
 
 
 def _share_feed_url(request: Request, session: Session) -> str | None:
@@ -372,7 +378,9 @@ def console_context(request: Request, pid: str, **extra: Any) -> dict[str, Any]:
         # The form it came from is no longer offered (another pm moved the project on): show it at the top.
         extra["errors"] = {"overview": next(iter(extra["errors"].values()))} if extra.get("errors") else {}
         left["anchor"] = "overview"
-    return {"pid": pid, "links": auth.store(request).links(pid), "now": now, "options": options,
+    participation = {"comments": services.reads.comments(pid), "signers": auth.store(request).signers(pid),
+                     "targets": comment_targets(t, views)}
+    return {"pid": pid, "links": auth.store(request).links(pid), "now": now, "options": options, **participation,
             "open_milestone": _milestone_of(left.get("anchor", "") if left else "", criteria),
             "offers": offers, "criteria_of": criteria, "gate": gate, "sections": console.SECTIONS,
             "observations": {r.id: console.observations_by_step(r) for r in views["releases"].items},
@@ -554,3 +562,13 @@ def project_diff(request: Request, project_id: str, start: str = Query("", alias
     assert form.result is not None
     form.end = form.end or picker(form.result.to)
     return render(request, "diff.html", pid=pid, summary=summary, diff=form)
+
+
+def comment_targets(t: Translator, views: dict[str, Any]) -> list[tuple[str, str]]:
+    """What a comment can be on, as (kind:id, label) for the comment forms' picker."""
+    criteria = [c for st in views["checklist"].stages for m in st.milestones for c in m.items]
+    return ([(f"milestone:{m.id}", f"{t('comment.target.milestone', id=m.id)} · {m.title}")
+             for m in views["milestones"].items]
+            + [(f"criterion:{c.id}", f"{t('comment.target.criterion', id=c.id)} · {c.text}") for c in criteria]
+            + [(f"change_request:{e.id}", f"{t('comment.target.change_request', id=e.id)} · {e.title}")
+               for e in views["change_log"].entries])

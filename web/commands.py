@@ -149,7 +149,7 @@ COMMANDS: dict[str, Command] = {
         actor=who, expected_version=v),
     "add_criterion": lambda a, p, f, who, v: a.add_criterion(
         p, milestone_id=_text(f, "milestone_id"), text=_text(f, "text"), metric=_metric(f),
-        actor=who, expected_version=v),
+        client_signoff=_text(f, "client_signoff") == "on", actor=who, expected_version=v),
     "verify_criterion": lambda a, p, f, who, v: a.verify_criterion(
         p, criterion_id=_text(f, "criterion_id"), evidence=_note(f, "evidence"), measured=_measured(f), actor=who,
         expected_version=v),
@@ -199,4 +199,14 @@ COMMANDS: dict[str, Command] = {
         p, item_id=_text(f, "item_id"), title=_text(f, "title"), actor=who, expected_version=v),
     "reword_criterion": lambda a, p, f, who, v: a.reword_criterion(
         p, criterion_id=_text(f, "criterion_id"), text=_text(f, "text"), actor=who, expected_version=v),
+    # Client participation (issue 14): the pm's side.
+    "accept_change_proposal": lambda a, p, f, who, v: a.accept_change_proposal(
+        p, proposal_id=_text(f, "proposal_id"), kind=_text(f, "kind"), tier=_optional(f, "tier"),
+        scope_item_id=_optional(f, "scope_item_id"), schedule_days=_int(f, "schedule_days", 0),
+        cost=_text(f, "cost") or "0", actor=who, expected_version=v),
+    "decline_change_proposal": lambda a, p, f, who, v: a.decline_change_proposal(
+        p, proposal_id=_text(f, "proposal_id"), reason=_text(f, "reason"), actor=who, expected_version=v),
+    "add_comment": lambda a, p, f, who, v: a.add_comment(
+        p, target_kind=_text(f, "target").partition(":")[0], target_id=_text(f, "target").partition(":")[2],
+        text=f.get("text", ""), actor=who, expected_version=v),
 }

@@ -199,7 +199,7 @@ def placed_anchors(o: Offers, summary: ProjectSummary, milestones: list[Mileston
                    criteria: dict[str, list[ChecklistItem]], changes: list[ChangeLogEntry],
                    releases: list[ReleaseView]) -> set[str]:
     """Every place on the page a post's result can show (a form no longer offered has none)."""
-    placed = {"overview", "stage-actions", "share"}
+    placed = {"overview", "stage-actions", "share", "participation", "comments"}
     placed |= {f"scope-{i.id}" for i in summary.scope} | {f"ms-{m.id}" for m in milestones}
     placed |= {f"crit-{c.id}" for items in criteria.values() for c in items}
     placed |= {f"cr-{e.id}" for e in changes} | {f"rel-{r.id}" for r in releases}

@@ -52,6 +52,8 @@ def _values(t: Translator, data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(data.get("metrics"), dict):
         out["metrics"] = ", ".join(f"{k} = {t.number(v, 2 if float(v) % 1 else 0)}" for k, v in data["metrics"].items())
         out["health"] = t("happened.unhealthy") if data.get("failures") else t("happened.healthy")
+    if "verdict" in data:
+        out["verdict"] = t(f"crit.state.{data['verdict']}")
     if "measured" in data:
         measured = data["measured"]
         shown = "" if measured is None else t.number(measured, 2 if float(measured) % 1 else 0)

@@ -17,6 +17,7 @@ from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, delete
 from api.auth import Principal, tokens_table
 from delivery import clock
 from delivery.errors import InvalidInput, NotFound
+from delivery.validation import NAME_MAX, text
 from projections.tables import create_all
 
 SESSION_TTL = timedelta(days=7)
@@ -46,6 +47,16 @@ share_links_table = Table(
     Column("revoked_at", DateTime(timezone=True)),
 )
 
+# Share links the pm let sign off (and propose and comment), with the name the client's events carry.
+# A table of its own, so stores made before it gain it without touching `web_share_links`.
+share_signers_table = Table(
+    "web_share_signers", metadata,
+    Column("link_id", String(16), primary_key=True),
+    Column("signer", String(120), nullable=False),
+    Column("granted_by", String(120), nullable=False),
+    Column("granted_at", DateTime(timezone=True), nullable=False),
+)
+
 
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
@@ -62,6 +73,13 @@ class Session:
     principal: Principal
     csrf: str
     share_link: str | None = None
+    # The name a share link signs with, when the pm granted it sign-off (None: read-only).
+    signer: str | None = None
+
+    @property
+    def takes_part(self) -> bool:
+        """A client who may sign off, propose and comment: a client token, or a share link granted sign-off."""
+        return self.principal.role == "client" and (self.share_link is None or self.signer is not None)
 
 
 @dataclass(frozen=True)
@@ -129,9 +147,10 @@ class WebStore:
         link = self._link_by_id(row.ref)
         if link is None or link.status(clock.now()) != "active":
             return None
-        # A share link reads like a client token naming one project.
-        principal = Principal(f"share:{link.id}", "client", "share link", frozenset({link.project_id}))
-        return Session(principal, row.csrf, share_link=link.id)
+        # A share link reads like a client token naming one project; granted sign-off, it writes as its signer.
+        signer = self.signer_of(link.id)
+        principal = Principal(f"share:{link.id}", "client", signer or "share link", frozenset({link.project_id}))
+        return Session(principal, row.csrf, share_link=link.id, signer=signer)
 
     # ----------------------------------------------------------- share links
 
@@ -176,6 +195,35 @@ class WebStore:
         link = _link(row)
         return link if link.status(clock.now()) == "active" else None
 
+    # ------------------------------------------- sign-off grants (issue 14)
+
+    def grant_signoff(self, project_id: str, link_id: str, *, signer: str, granted_by: str) -> None:
+        """Let a live share link of the project sign off, propose and comment as `signer` (its events' actor)."""
+        name = text("signer", signer, max_len=NAME_MAX)
+        link = self._link_by_id(link_id)
+        if link is None or link.project_id != project_id:
+            raise NotFound("share link", link_id)
+        if link.status(clock.now()) != "active":
+            raise InvalidInput("link_id", "must name an active share link")
+        with self.engine.begin() as conn:
+            conn.execute(delete(share_signers_table).where(share_signers_table.c.link_id == link_id))
+            conn.execute(insert(share_signers_table).values(
+                link_id=link_id, signer=name, granted_by=granted_by, granted_at=clock.now()))
+
+    def signer_of(self, link_id: str) -> str | None:
+        with self.reader.connect() as conn:
+            found = conn.execute(select(share_signers_table.c.signer)
+                                 .where(share_signers_table.c.link_id == link_id)).scalar()
+        return None if found is None else str(found)
+
+    def signers(self, project_id: str) -> dict[str, str]:
+        """The project's share links granted sign-off, with their signer's name."""
+        stmt = (select(share_signers_table.c.link_id, share_signers_table.c.signer)
+                .join(share_links_table, share_links_table.c.id == share_signers_table.c.link_id)
+                .where(share_links_table.c.project_id == project_id))
+        with self.reader.connect() as conn:
+            return {str(link_id): str(name) for link_id, name in conn.execute(stmt)}
+
     def _link_by_id(self, link_id: str) -> ShareLink | None:
         with self.reader.connect() as conn:
             row = conn.execute(select(share_links_table).where(share_links_table.c.id == link_id)).first()
@@ -186,3 +234,4 @@ def _link(r: Any) -> ShareLink:
     created, expires = _utc(r.created_at), _utc(r.expires_at)
     assert created is not None and expires is not None
     return ShareLink(r.id, r.project_id, r.created_by, created, expires, _utc(r.revoked_at))
+

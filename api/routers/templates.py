@@ -23,7 +23,8 @@ def template_out(t: Template) -> TemplateOut:
             TemplateMilestoneOut(
                 stage=m.stage.value, due_days=m.due_days, title_en=m.title.en, title_zh=m.title.zh,
                 deliverables_en=[d.en for d in m.deliverables], deliverables_zh=[d.zh for d in m.deliverables],
-                criteria=[TemplateCriterionOut(text_en=c.text.en, text_zh=c.text.zh, metric=c.metric)
+                criteria=[TemplateCriterionOut(text_en=c.text.en, text_zh=c.text.zh, metric=c.metric,
+                                               client_signoff=c.client_signoff)
                           for c in m.criteria],
             )
             for m in t.milestones

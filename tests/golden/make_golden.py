@@ -3,7 +3,7 @@ stored exactly as the event store holds them.
 
 Run by hand, from the repository root:
 
-    .venv/bin/python -m tests.golden.make_golden 2     # writes tests/golden/events_v2.jsonl
+    .venv/bin/python -m tests.golden.make_golden 3     # writes tests/golden/events_v3.jsonl
 
 Never regenerate a version that is already checked in: events_v1.jsonl is what an older
 release of the tracker wrote, and tests/golden/test_golden.py proves that today's code still
@@ -40,14 +40,14 @@ class Recorder:
         self.moment = start
         self.project_id: UUID | None = None
 
-    def __call__(self, command: str, **kwargs: Any) -> Any:
+    def __call__(self, command: str, *, actor: str = PM, **kwargs: Any) -> Any:
         with clock.frozen_at(self.moment):
             self.moment += timedelta(hours=1)
             if command == "create_project":
-                result = self.app.create_project(actor=PM, **kwargs)
+                result = self.app.create_project(actor=actor, **kwargs)
                 self.project_id = result.value
             else:
-                result = getattr(self.app, command)(self.project_id, actor=PM, **kwargs)
+                result = getattr(self.app, command)(self.project_id, actor=actor, **kwargs)
         return result.value
 
 
@@ -147,6 +147,31 @@ def play_corrected(app: DeliveryApplication, start: datetime = START) -> UUID:
     return pid
 
 
+def play_participation(app: DeliveryApplication, start: datetime = START) -> UUID:
+    """From v4: a client signs off (rejects, then verifies), proposes changes the pm accepts and declines,
+    and both comment."""
+    run = Recorder(app, start)
+    client = "Ms Wang 王女士"
+    pid: UUID = run("create_project", name="Golden participation 客户参与", client="Golden Client 金色客户")
+    run("add_scope_item", title="Login", tier="core")
+    m1 = run("plan_milestone", title="Findings signed off", stage="research", due_on=date(2026, 1, 20))
+    ac = run("add_criterion", milestone_id=m1, text="The client signs off the findings", client_signoff=True)
+    run("sign_off_criterion", criterion_id=ac, verdict="rejected", comment="Survey missing 缺少问卷", actor=client)
+    run("sign_off_criterion", criterion_id=ac, verdict="verified", comment="Agreed 同意", actor=client)
+    run("add_comment", target_kind="criterion", target_id=ac, text="Thanks!\n谢谢", actor=client)
+    run("complete_milestone", milestone_id=m1, completed_on=date(2026, 1, 5))
+    run("transition", to_stage="solution")
+    run("waive_stage_plan", stage="solution", reason="Small project")
+    run("transition", to_stage="planning")
+    p1 = run("propose_change", title="Coupons 优惠券", description="For 11.11", tier="value_added", actor=client)
+    p2 = run("propose_change", title="Dark mode", tier="touchpoint", actor=client)
+    cr = run("accept_change_proposal", proposal_id=p1, kind="add", schedule_days=3, cost="1500.50")
+    run("decline_change_proposal", proposal_id=p2, reason="Next phase 下一期")
+    run("add_comment", target_kind="change_request", target_id=cr, text="Approved soon", actor="pm@agency")
+    run("approve_change_request", change_request_id=cr, reason="Signed")
+    return pid
+
+
 def stored_records(app: DeliveryApplication) -> list[dict[str, Any]]:
     """Every stored event, in store order, as the store holds it (state as its UTF-8 JSON text)."""
     if app.mapper.compressor is not None or app.mapper.cipher is not None:
@@ -173,6 +198,8 @@ def main(argv: list[str]) -> int:
             play_templated(app)
             if int(argv[0]) >= 3:
                 play_corrected(app)
+            if int(argv[0]) >= 4:
+                play_participation(app)
             records = stored_records(app)
         finally:
             app.close()

@@ -138,7 +138,42 @@ EXPECTED["events_v3.jsonl"] = [
     {**EXPECTED["events_v2.jsonl"][1], "titles": mock.ANY, "texts": mock.ANY},
     V3_CORRECTED,
 ]
-STATE_OF = {"events_v1.jsonl": v1_state, "events_v2.jsonl": v2_state, "events_v3.jsonl": v3_state}
+
+
+def v4_state(p: Project) -> dict[str, Any]:
+    """v3's view, plus what v4 added: which criteria ask for the client's sign-off, proposals and comments."""
+    return {**v3_state(p), "signoff": sorted(c.id for c in p.criteria.values() if c.client_signoff),
+            "decided_by": {c.id: c.decided_by for c in p.criteria.values()},
+            "proposals": {i: (q.title, q.tier, q.status, q.change_request_id, q.reason, q.proposed_by)
+                          for i, q in p.proposals.items()},
+            "comments": p.comment_count}
+
+
+_V4_TEMPLATED = {**EXPECTED["events_v3.jsonl"][1], "signoff": ["AC12"],  # its UAT sign-off
+                 "decided_by": {f"AC{i}": "" for i in range(1, 17)}, "proposals": {}, "comments": 0}
+EXPECTED["events_v4.jsonl"] = [
+    {**EXPECTED["events_v3.jsonl"][0], "signoff": [],
+     "decided_by": {"AC1": "pm@agency", "AC2": "pm@agency", "AC3": "pm@agency"}, "proposals": {}, "comments": 0},
+    _V4_TEMPLATED,
+    {**V3_CORRECTED, "signoff": [], "decided_by": {"AC1": ""}, "proposals": {}, "comments": 0},
+    {
+        "stage": "planning", "launched": False, "name": "Golden participation 客户参与",
+        "client": "Golden Client 金色客户",
+        "scope": {"S1": ("Login", "core", "open", None), "S2": ("Coupons 优惠券", "value_added", "open", "CR1")},
+        "baseline": ["S1"],
+        "milestones": {"M1": (date(2026, 1, 20), date(2026, 1, 20), 0, date(2026, 1, 5))},
+        "criteria": {"AC1": ("verified", None)},
+        "changes": {"CR1": ("add", "approved", Decimal("1500.50"), "planning")},
+        "releases": {}, "funnel": [], "created_on": datetime(2026, 1, 5, 9, 0, tzinfo=UTC),
+        "template": None, "waived": ["solution"], "signoff": ["AC1"], "decided_by": {"AC1": "Ms Wang 王女士"},
+        "proposals": {"P1": ("Coupons 优惠券", "value_added", "accepted", "CR1", "", "Ms Wang 王女士"),
+                      "P2": ("Dark mode", "touchpoint", "declined", None, "Next phase 下一期", "Ms Wang 王女士")},
+        "comments": 2,
+        "titles": {"M1": ("Findings signed off", [])}, "texts": {"AC1": "The client signs off the findings"},
+    },
+]
+STATE_OF = {"events_v1.jsonl": v1_state, "events_v2.jsonl": v2_state, "events_v3.jsonl": v3_state,
+            "events_v4.jsonl": v4_state}
 
 
 @pytest.fixture

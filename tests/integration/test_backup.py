@@ -27,7 +27,7 @@ from tests.conftest import PG_URL
 from tests.golden.make_golden import play_full_lifecycle
 from tests.histories import play
 from tests.integration.test_audit_chain import SECOND, Tamperer
-from web.sessions import WebStore, share_links_table
+from web.sessions import WebStore, share_links_table, share_signers_table
 
 KEY = CommandKey("t0k3n", "a" * 64, "f" * 64)
 
@@ -49,7 +49,9 @@ def _fill(url: str) -> tuple[str, str]:
         with ReadSide(app) as reads:
             reads.catch_up()
             token, _ = TokenStore(reads.store.engine).create(role="auditor", name="Audrey")
-            secret, _ = WebStore(reads.store.engine).create_link(str(project), days=30, created_by="pm")
+            web = WebStore(reads.store.engine)
+            secret, link = web.create_link(str(project), days=30, created_by="pm")
+            web.grant_signoff(str(project), link.id, signer="Ms Wang", granted_by="pm")  # its sign-off right too
     finally:
         app.close()
     return token, secret
@@ -72,6 +74,7 @@ def _contents(url: str) -> dict[str, Any]:
                            for r in conn.execute(select(tokens_table))],
                 "links": [(r.id, r.secret_hash, r.project_id, as_utc(r.expires_at))
                           for r in conn.execute(select(share_links_table))],
+                "signers": [(r.link_id, r.signer, r.granted_by) for r in conn.execute(select(share_signers_table))],
                 "keys": [(r.owner, r.key, r.fingerprint, str(r.project_id), r.version, r.position, r.value)
                          for r in conn.execute(select(command_keys_table))],
             }
@@ -116,7 +119,8 @@ def test_backup_restores_on_the_other_store_and_the_checkpoint_still_verifies(
     assert cli(source, "checkpoint", "--key", str(key), "--out", str(signed))[0] == 0
     backup = tmp_path / "store.backup"
     code, out = cli(source, "backup", str(backup))
-    assert code == 0 and "Backing up: 71/71" in out and "1 api_tokens, 1 web_share_links, 1 command_keys" in out
+    kept = "1 api_tokens, 1 web_share_links, 1 web_share_signers, 1 command_keys"
+    assert code == 0 and "Backing up: 71/71" in out and kept in out
 
     code, out = cli(target, "restore", str(backup))
     assert code == 0 and "the same as the backup's" in out, out

@@ -219,7 +219,8 @@ CODES = {
     "ThresholdNotMet": "threshold_not_met", "ReleaseUnhealthy": "release_unhealthy",
     "ReleaseInProgress": "release_in_progress", "VersionConflict": "version_conflict",
     "VersionMismatch": "version_mismatch", "Duplicate": "duplicate", "CriteriaOpen": "criteria_open",
-    "ProjectClosed": "project_closed",
+    "ProjectClosed": "project_closed", "ClientSignOffRequired": "client_signoff_required",
+    "NotASignOff": "signoff_not_required",
 }
 
 

@@ -82,7 +82,8 @@ def reschedule(p: Project, n: int) -> None:
 
 def add_criterion(p: Project, n: int) -> None:
     metric = {"name": "conversion", "comparator": CMPS[n // 2 % 5], "threshold": 50, "unit": "%"} if n % 2 else None
-    p.add_criterion(milestone_id=_pick(p.milestones, n), text=f"Criterion {n % 20}", metric=metric, actor=PM)
+    p.add_criterion(milestone_id=_pick(p.milestones, n), text=f"Criterion {n % 20}", metric=metric,
+                    client_signoff=n % 4 == 0 or (n % 3 == 0 and metric is not None), actor=PM)
 
 
 def verify(p: Project, n: int) -> None:
@@ -112,7 +113,10 @@ def progress(p: Project, n: int) -> None:
         return
     for item in unmet:
         if item["kind"] == "criterion_open":
-            p.waive_criterion(criterion_id=item["criterion_id"], reason="closed to move on", actor=PM)
+            if p.criterion(item["criterion_id"]).client_signoff:
+                p.sign_off_criterion(criterion_id=item["criterion_id"], verdict="verified", actor=PM)
+            else:
+                p.waive_criterion(criterion_id=item["criterion_id"], reason="closed to move on", actor=PM)
             return
     for item in unmet:
         if item["kind"] == "milestone_open":
@@ -241,11 +245,37 @@ def record_actuals(p: Project, n: int) -> None:
     p.record_funnel_actuals(rates=[float((n + 17 * i) % 101) for i in range(len(p.funnel) or 3)], actor=PM)
 
 
+def sign_off(p: Project, n: int) -> None:
+    p.sign_off_criterion(criterion_id=_pick(p.criteria, n), verdict=("verified", "rejected")[n % 2],
+                         comment="" if n % 6 == 1 else "seen in UAT", actor=PM)
+
+
+def propose(p: Project, n: int) -> None:
+    p.propose_change(title=TITLES[n % len(TITLES)] + " please", description="", tier=TIERS[n // 3 % 3], actor=PM)
+
+
+def decide_proposal(p: Project, n: int) -> None:
+    pid = _pick(p.proposals, n)
+    if n % 3:
+        kind = ("add", "modify", "remove")[n // 3 % 3]
+        p.accept_change_proposal(proposal_id=pid, kind=kind, scope_item_id=None if kind == "add" else
+                                 _pick(p.scope, n), schedule_days=n % 5, cost=n % 100, actor=PM)
+    else:
+        p.decline_change_proposal(proposal_id=pid, reason="" if n % 5 == 0 else "not now", actor=PM)
+
+
+def comment(p: Project, n: int) -> None:
+    target = ("milestone", "criterion", "change_request")[n % 3]
+    table = {"milestone": p.milestones, "criterion": p.criteria, "change_request": p.change_requests}[target]
+    p.add_comment(target_kind=target, target_id=_pick(table, n), text=f"note {n}", actor=PM)
+
+
 ACTIONS: tuple[Action, ...] = (
     add_scope, remove_scope, deliver_scope, plan_milestone, reschedule, add_criterion, verify, reject, waive,
     complete_milestone, progress, progress, progress, progress, advance, skip, go_back, raise_change,
     decide_change, decide_change, plan_release, drive_release, drive_release, drive_release, release_command,
     complete_launch, define_funnel, record_actuals, waive_plan, apply_template, correct,
+    sign_off, propose, decide_proposal, comment,
 )
 
 # Where a history starts: every example also gets three scope items, so change requests have targets.

@@ -153,8 +153,9 @@ def test_a_template_plans_only_a_project_without_milestones() -> None:
 
 @pytest.mark.parametrize("name", BUILT_IN_NAMES)
 def test_a_project_from_each_template_reaches_launch_by_its_plan_alone(name: str) -> None:
-    """Verify each criterion (a measured value that meets each metric), complete each milestone, advance;
-    in launch a release ramps to 100% and the launch completes. No waiver, no extra milestone."""
+    """Verify each criterion (a measured value that meets each metric; the client signs off its UAT), complete
+    each milestone, advance; in launch a release ramps to 100% and the launch completes. No waiver, no extra
+    milestone."""
     given = Given()
     with_plan = given.project()
     plan_project(with_plan, Catalog.load({}).get(name), start_on=date(2026, 3, 2), language="zh", actor="pm")
@@ -164,6 +165,9 @@ def test_a_project_from_each_template_reaches_launch_by_its_plan_alone(name: str
         stage = project.stage
         for m in [m for m in project.milestones.values() if m.stage == stage]:
             for c in project.criteria_of(m.id):
+                if c.client_signoff:  # the UAT sign-off: only the client closes it
+                    given(Project.sign_off_criterion, criterion_id=c.id, verdict="verified", actor="client")
+                    continue
                 measured = None if c.metric is None else _meeting(c.metric.comparator, c.metric.threshold)
                 given(Project.verify_criterion, criterion_id=c.id, evidence="report", measured=measured)
             if stage is Stage.LAUNCH:
@@ -188,3 +192,21 @@ def _meeting(comparator: str, threshold: float) -> float:
 def test_the_built_in_folder_is_inside_the_package() -> None:
     assert BUILT_IN.is_dir() and BUILT_IN.parent.name == "delivery"
     assert sorted(p.stem for p in BUILT_IN.glob("*.toml")) == BUILT_IN_NAMES
+
+
+def test_each_template_asks_the_client_to_sign_off_its_uat() -> None:
+    for template in Catalog.load({}):
+        uat = [c for m in template.of_stage(Stage.UAT) for c in m.criteria]
+        assert any(c.client_signoff for c in uat), template.name
+        project = Given().project()
+        plan_project(project, template, start_on=date(2026, 3, 2), language="en", actor="pm")
+        asked = [c for c in project.criteria.values() if c.client_signoff]
+        assert asked and all(project.milestones[c.milestone_id].stage == "uat" for c in asked)
+
+
+def test_client_signoff_in_a_template_is_checked() -> None:
+    text = (Path(__file__).parents[2] / "delivery" / "stage_templates" / "generic.toml").read_text()
+    template, problems = check(text.replace("client_signoff = true", 'client_signoff = "yes"'), name="bad")
+    assert template is None
+    assert [(p.field, p.rule) for p in problems if "client_signoff" in p.field] == [
+        ("milestones[5].criteria[0].client_signoff", "must be true or false")]
