@@ -68,7 +68,8 @@ def criterion_actions(c: ChecklistItem, milestone_done: bool) -> set[str]:
         return set()
     state = CriterionState(c.state)
     actions = set()
-    if state in (CriterionState.OPEN, CriterionState.REJECTED):
+    if state in (CriterionState.OPEN, CriterionState.REJECTED) and not c.client_signoff:
+        # A criterion the client signs off is verified in the portal only (the pm may still reject it).
         actions |= {"verify_criterion", "waive_criterion"}
     if state in (CriterionState.OPEN, CriterionState.VERIFIED):
         actions.add("reject_criterion")

@@ -32,14 +32,11 @@ def test_a_client_signs_off_in_the_portal_and_the_gate_opens_for_the_pm(
     pm = context.new_page()
     sign_in(pm, served, served.token("pm", name="Pat"))
     pm.goto(f"{served.url}/pm/p/{pid}")
-    done = pm.locator("form#complete_milestone")
-    done.get_by_label("Milestone", exact=True).select_option("M1")
-    done.get_by_role("button", name="Complete milestone").click()
-    expect(pm.locator("form#complete_milestone [role=alert]")).to_contain_text("AC1 (open)")
-    transition = pm.locator("form#transition")
-    transition.get_by_label("To stage").select_option("solution")
-    transition.get_by_role("button", name="Move stage").click()
-    expect(pm.locator("form#transition [role=alert]")).to_contain_text("criterion AC1")
+    expect(pm.locator("#crit-AC1")).to_contain_text("Closed by the client's sign-off")
+    expect(pm.locator("#crit-AC1").get_by_role("button", name="Verify")).to_have_count(0)  # the client signs it
+    pm.locator("#ms-M1").get_by_role("button", name="Complete milestone").click()
+    expect(pm.locator("#ms-M1 [role=alert]")).to_contain_text("AC1 (open)")
+    expect(pm.locator("#overview")).to_contain_text("criterion AC1")  # what keeps the project in research
 
     client_context = browser.new_context(viewport={"width": 375, "height": 740}, locale="en-US")
     try:
@@ -64,12 +61,9 @@ def test_a_client_signs_off_in_the_portal_and_the_gate_opens_for_the_pm(
         client_context.close()
 
     pm.goto(f"{served.url}/pm/p/{pid}")
-    done = pm.locator("form#complete_milestone")
-    done.get_by_label("Milestone", exact=True).select_option("M1")
-    done.get_by_role("button", name="Complete milestone").click()
-    expect(pm.get_by_role("status").first).to_have_text("Recorded.")
-    pm.locator("form#transition").get_by_label("To stage").select_option("solution")
-    pm.locator("form#transition").get_by_role("button", name="Move stage").click()
+    pm.locator("#ms-M1").get_by_role("button", name="Complete milestone").click()
+    expect(pm.locator("#ms-M1 [role=status]")).to_have_text("✓ Milestone completed.")
+    pm.locator("#stage-actions").get_by_role("button", name="Move to Product & solution confirmation").click()
     expect(pm.locator("li.stage[aria-current=step]")).to_contain_text("Product & solution confirmation")
 
 
@@ -98,7 +92,7 @@ def test_a_client_proposes_and_comments_and_the_pm_declines_on_the_console(serve
         pm = pm_context.new_page()
         sign_in(pm, served, served.token("pm", name="Pat"))
         pm.goto(f"{served.url}/pm/p/{pid}")
-        decide = pm.locator("form#decide_proposal")
+        decide = pm.locator("#participation form.cmd")
         decide.get_by_label("Reason (to decline)").fill("Next phase")
         decide.get_by_role("button", name="Decline").click()
         expect(pm.locator("#participation [data-proposal=P1] .badge")).to_have_text("declined")
