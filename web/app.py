@@ -255,11 +255,16 @@ def project_views(services: Services, pid: str, *, as_of: datetime | None = None
 @router.get("/p/{project_id}")
 def portal(request: Request, project_id: str) -> Response:
     session, pid = auth.require_project(request, project_id)
-    from web.participation import portal_extras
+    from web.participation import portal_extras, portal_flash
 
     views = project_views(services_of(request), pid)
-    return render(request, "portal.html", pid=pid, feed_url=_share_feed_url(request, session), errors={}, values={},
-                  **portal_extras(request, session, pid, views), **views)
+    left = portal_flash(request, session, pid)
+    response = render(request, "portal.html", pid=pid,
+                      feed_url=_share_feed_url(request, session), **left,
+                      **portal_extras(request, session, pid, views), **views)
+    if request.cookies.get(flash.COOKIE):
+        flash.drop(response, f"/p/{pid}")  # shown once: a reload shows the page as it is
+    return response
 
 
 def _share_feed_url(request: Request, session: Session) -> str | None:

@@ -11,14 +11,12 @@ from fastapi.responses import Response
 
 from delivery.errors import DeliveryError, NotFound
 from projections import receipts
-from web import auth
+from web import auth, flash
 from web.app import (
     _leave,
     _refusal,
-    _share_feed_url,
     _status,
     comment_targets,
-    project_views,
     redirect,
     render,
     services_of,
@@ -39,10 +37,21 @@ def portal_extras(request: Request, session: Session, pid: str, views: dict[str,
 
 def _portal_refused(request: Request, session: Session, pid: str, slot: str, exc: DeliveryError,
                     form: dict[str, str]) -> Response:
-    views = project_views(services_of(request), pid)
-    return render(request, "portal.html", _status(exc), pid=pid, feed_url=_share_feed_url(request, session),
-                  errors={slot: _refusal(request, exc)}, values={slot: form},
-                  **portal_extras(request, session, pid, views), **views)
+    """Post/redirect/get, as on the console: back to the portal at the form, its refusal and input kept
+    for one showing (web/flash.py), so a reload never sends the refused form again."""
+    response = redirect(f"/p/{pid}#{slot}")
+    flash.leave(request, response, f"/p/{pid}", session.csrf, {
+        "pid": pid, "slot": slot, "refusal": _refusal(request, exc), "values": form})
+    return response
+
+
+def portal_flash(request: Request, session: Session, pid: str) -> dict[str, Any]:
+    """The refusal and input a refused portal form left for this page (empty when none)."""
+    left = flash.take(request, session.csrf)
+    if left is None or left.get("pid") != pid or not left.get("slot"):
+        return {"errors": {}, "values": {}}
+    slot = str(left["slot"])
+    return {"errors": {slot: left.get("refusal")}, "values": {slot: left.get("values") or {}}}
 
 
 def _participant(request: Request, project_id: str) -> tuple[Session, str]:
