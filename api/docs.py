@@ -19,7 +19,6 @@ ASSETS = "/docs-assets"
 # The assets as the pinned `fastapi-offline` release ships them (swagger-ui-bundle.js, swagger-ui.css,
 # redoc.standalone.js, favicon.png).
 ASSET_DIR = Path(str(files("fastapi_offline") / "static"))
-DOCS_PATHS = frozenset({"/docs", "/redoc"})
 
 
 def install(app: FastAPI) -> None:

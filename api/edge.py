@@ -45,6 +45,7 @@ DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src
 _COMMON = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
            (b"referrer-policy", b"no-referrer")]
 PAGE_HEADERS = [(b"content-security-policy", PAGE_POLICY.encode()), *_COMMON]
+DOCS_PATHS = frozenset({"/docs", "/redoc"})
 DOCS_HEADERS = [(b"content-security-policy", DOCS_POLICY.encode()), *_COMMON]
 
 # What the log and the metrics say of a request whose client left before any answer (nginx's figure).
@@ -177,7 +178,7 @@ class Edge:
         attempt = credentials or share or (path == "/signin" and method == "POST")
         client = scope.get("client")
         address = client[0] if client else "-"
-        extra = [(b"x-request-id", request_id.encode()), *(DOCS_HEADERS if path in ("/docs", "/redoc") else PAGE_HEADERS)]
+        extra = [(b"x-request-id", request_id.encode()), *(DOCS_HEADERS if path in DOCS_PATHS else PAGE_HEADERS)]
         status = 0
         answered = False
 

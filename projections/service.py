@@ -13,6 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -36,6 +37,7 @@ from projections.models import (
     MilestoneList,
     PortfolioPage,
     PortfolioRow,
+    PortfolioTotals,
     ProjectSummary,
     ReleaseList,
 )
@@ -481,11 +483,12 @@ class ReadSide:
 
     def portfolio_query(
         self, *, now: datetime, stage: str | None = None, health: str | None = None,
-        client: str | None = None, project_ids: list[str] | None = None, limit: int = 50,
+        client: str | None = None, q: str | None = None, project_ids: list[str] | None = None, limit: int = 50,
         cursor: str | None = None, sort: str = "name",
     ) -> PortfolioQuery:
         return PortfolioQuery(
             today=now.astimezone(UTC).date(), stage=stage, health=health, client=client,
+            q=portfolio.search_term(q),
             project_ids=tuple(project_ids) if project_ids is not None else None,
             limit=max(1, min(limit, MAX_PAGE)), cursor=cursor, sort=sort,
         )
@@ -507,6 +510,16 @@ class ReadSide:
         return self.cache.get_or_make(  # type: ignore[no-any-return]
             "*", ("portfolio.json", query), lambda: self.portfolio_page(query).model_dump_json().encode(),
         )
+
+    def portfolio_totals(self, *, now: datetime, **filters: Any) -> PortfolioTotals:
+        """How many projects match the filters, per health and per stage (cursor, limit and sort aside)."""
+        query = replace(self.portfolio_query(now=now, **filters), cursor=None, limit=1, sort="name")
+
+        def count() -> PortfolioTotals:
+            with self.store.reader.connect() as conn:
+                return portfolio.totals(conn, query)
+
+        return self.cache.get_or_make("*", ("portfolio.totals", query), count)  # type: ignore[no-any-return]
 
     def portfolio_all(self, *, now: datetime, **filters: Any) -> list[PortfolioRow]:
         """Every portfolio row matching the filters (for the command line)."""

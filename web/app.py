@@ -20,6 +20,8 @@ from delivery.health import HEALTHS
 from delivery.milestones import COMPARATORS
 from delivery.stages import STAGES
 from projections import feeds
+from projections.portfolio import MAX_TERM
+from projections.portfolio import csv_lines as portfolio_csv_lines
 from web import auth, charts
 from web.audit import DiffForm, export_stream, integrity_badge, picker, run_diff
 from web.auth import BadCsrf, PageError, SignInRequired
@@ -86,7 +88,8 @@ def _sign_in_required(request: Request, exc: Exception) -> Response:
 def _page_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PageError)
     if exc.refusal is not None:
-        return render(request, "error.html", exc.status, kind="input", refusal=_refusal(request, exc.refusal))
+        return render(request, "error.html", exc.status, kind="input", refusal=_refusal(request, exc.refusal),
+                      back=request.url.path)
     kind = "notfound" if exc.status == 404 else "forbidden"
     return render(request, "error.html", exc.status, kind=kind)
 
@@ -275,23 +278,59 @@ def portal_calendar(request: Request, project_id: str) -> Response:
 # ------------------------------------------------------------ PM console
 
 
+def portfolio_filters(stage: str, health: str, client: str, q: str, sort: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """(the read side's filters, the query string that keeps them) from a portfolio page's query.
+
+    A value no filter takes is refused naming its field (PageError 400), never silently dropped."""
+    if stage and stage not in {s.value for s in STAGES}:
+        raise PageError(400, InvalidInput("stage", "must be one of " + ", ".join(s.value for s in STAGES)))
+    if health and health not in HEALTHS:
+        raise PageError(400, InvalidInput("health", "must be one of " + ", ".join(HEALTHS)))
+    if sort not in SORTS:
+        raise PageError(400, InvalidInput("sort", "must be one of " + ", ".join(SORTS)))
+    for field, value in (("client", client), ("q", q)):
+        if len(value.strip()) > MAX_TERM:
+            raise PageError(400, InvalidInput(field, f"must be at most {MAX_TERM} characters"))
+    filters: dict[str, Any] = {"stage": stage or None, "health": health or None,
+                               "client": client.strip() or None, "q": q.strip() or None, "sort": SORTS[sort]}
+    kept = {k: v.strip() for k, v in (("q", q), ("stage", stage), ("health", health), ("client", client)) if v.strip()}
+    return filters, kept
+
+
 @router.get("/portfolio")
-def portfolio(request: Request, stage: str = "", health: str = "", client: str = "", cursor: str = "",
-              sort: str = "name") -> Response:
+def portfolio(request: Request, stage: str = "", health: str = "", client: str = "", q: str = "",
+              cursor: str = "", sort: str = "name") -> Response:
     auth.require(request, "pm", "auditor")
-    filters: dict[str, Any] = {"stage": stage if stage in {s.value for s in STAGES} else None,
-               "health": health if health in HEALTHS else None,
-               "client": client.strip()[:120] or None}
-    sort = sort if sort in SORTS else "name"
+    return render(request, "portfolio.html", **portfolio_context(request, stage, health, client, q, cursor, sort))
+
+
+def portfolio_context(request: Request, stage: str = "", health: str = "", client: str = "", q: str = "",
+                      cursor: str = "", sort: str = "name") -> dict[str, Any]:
+    """The portfolio page's rows, totals and links; the sort and filters ride along on every link."""
+    filters, kept = portfolio_filters(stage, health, client, q, sort)
+    reads = services_of(request).reads
+    now = clock.now()
     try:
-        page = services_of(request).reads.portfolio(
-            now=clock.now(), limit=PAGE_SIZE, cursor=cursor[:400] or None, sort=SORTS[sort], **filters)
+        page = reads.portfolio(now=now, limit=PAGE_SIZE, cursor=cursor[:400] or None, **filters)
     except DeliveryError:  # a cursor from another order or filter: start again at the first page
-        page = services_of(request).reads.portfolio(now=clock.now(), limit=PAGE_SIZE, sort=SORTS[sort], **filters)
-    query = {k: v for k, v in (("stage", stage), ("health", health), ("client", client)) if v}
-    return render(request, "portfolio.html", rows=list(page.items), next_cursor=page.next_cursor, filters=query,
-                  sort=sort, cursor=cursor, query=urlencode(query), errors=None, values={},
-                  template_options=_template_options(request))
+        cursor = ""
+        page = reads.portfolio(now=now, limit=PAGE_SIZE, **filters)
+    sorted_query = urlencode({**kept, "sort": sort}) if sort != "name" else urlencode(kept)
+    return {"rows": list(page.items), "next_cursor": page.next_cursor, "filters": kept, "sort": sort,
+            "cursor": cursor, "query": urlencode(kept), "sorted_query": sorted_query,
+            "totals": reads.portfolio_totals(now=now, **filters), "errors": None, "values": {},
+            "template_options": _template_options(request)}
+
+
+@router.get("/portfolio.csv")
+def portfolio_csv(request: Request, stage: str = "", health: str = "", client: str = "", q: str = "",
+                  sort: str = "name") -> Response:
+    """The filtered portfolio (every page, in the page's order) as a CSV download."""
+    auth.require(request, "pm", "auditor")
+    filters, _kept = portfolio_filters(stage, health, client, q, sort)
+    rows = services_of(request).reads.portfolio_all(now=clock.now(), **filters)
+    return Response("".join(portfolio_csv_lines(rows)), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": 'attachment; filename="portfolio.csv"', "Cache-Control": "no-store"})
 
 
 def _template_options(request: Request) -> list[tuple[str, str]]:
@@ -315,11 +354,9 @@ async def create_project(request: Request) -> Response:
             language=translator(request).lang, actor=session.principal.name)
         services.reads.wait_for(recorded.position)
     except DeliveryError as exc:
-        page = services.reads.portfolio(now=clock.now(), limit=PAGE_SIZE)
-        return render(request, "portfolio.html", _status(exc), rows=page.items, next_cursor=page.next_cursor,
-                      filters={}, sort="name", cursor="", query="",
-                      errors={"create_project": _refusal(request, exc)}, values={"create_project": form},
-                      template_options=_template_options(request))
+        context = portfolio_context(request)
+        context.update(errors={"create_project": _refusal(request, exc)}, values={"create_project": form})
+        return render(request, "portfolio.html", _status(exc), **context)
     return redirect(f"/pm/p/{recorded.project_id}?done=create_project")
 
 

@@ -40,7 +40,8 @@ def test_swagger_ui_lists_the_operations_with_no_other_host(served: Served, cont
     page = context.new_page()
     page.goto(served.url + "/docs")
     expect(page.locator(".opblock-summary-path").first).to_be_visible(timeout=15000)
-    milestones = page.locator(".opblock-summary-path").get_by_text("/api/v1/projects/{project_id}/milestones", exact=True)
+    path = "/api/v1/projects/{project_id}/milestones"
+    milestones = page.locator(".opblock-summary-path").get_by_text(path, exact=True)
     expect(milestones.first).to_be_visible()  # GET the list, POST a new one
     assert foreign == []
 
