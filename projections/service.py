@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from types import TracebackType
@@ -24,11 +24,12 @@ from sqlalchemy import bindparam, func, select, text
 
 from delivery import clock
 from delivery.application import DeliveryApplication, parse_project_id
-from delivery.errors import DeliveryError, NotFound
+from delivery.errors import DeliveryError, InvalidInput, NotFound
 from projections import portfolio, views
 from projections import state as view_state
 from projections.applier import Applier, Follower
 from projections.cache import ViewCache
+from projections.events import EVENT_TYPES
 from projections.models import (
     AuditEntry,
     AuditPage,
@@ -536,9 +537,13 @@ class ReadSide:
 
     def audit_log(
         self, project_id: UUID | str, *, after: int = 0, limit: int = 100,
-        until: datetime | None = None,
+        until: datetime | None = None, types: Sequence[str] = (), actor: str | None = None,
     ) -> AuditPage:
-        """The project's events in store order, after a position (the previous page's cursor)."""
+        """The project's events in store order, after a position (the previous page's cursor).
+
+        `types` keeps only events of those kinds (`StageAdvanced`...; InvalidInput naming `type` for one no
+        project records) and `actor` only those recorded by that name, exactly; the cursor pages the same.
+        """
         pid = str(parse_project_id(project_id))
         limit = max(1, min(limit, MAX_PAGE))
         a = audit_table
@@ -548,11 +553,18 @@ class ReadSide:
             .order_by(a.c.position)
             .limit(limit + 1)
         )
+        unknown = sorted(set(types) - EVENT_TYPES)
+        if unknown:
+            raise InvalidInput("type", f"must name an event type such as StageAdvanced; {unknown[0]!r} is not one")
+        if types:
+            stmt = stmt.where(a.c.type.in_(sorted(set(types))))
+        if actor is not None:
+            stmt = stmt.where(a.c.actor == actor)
         if until is not None:
             stmt = stmt.where(a.c.recorded_at <= clock.as_utc(until))
         with self.store.reader.connect() as conn:
             rows = conn.execute(stmt).all()
-            if not rows and after == 0:
+            if not rows and after == 0 and not types and actor is None:
                 known = conn.execute(select(a.c.position).where(a.c.project_id == pid).limit(1)).first()
                 if known is None:
                     raise NotFound("project", pid)
@@ -568,6 +580,15 @@ class ReadSide:
         return AuditPage(
             project_id=pid, items=items, next_cursor=str(items[-1].position) if more else None,
         )
+
+    def audit_facets(self, project_id: UUID | str) -> tuple[list[str], list[str]]:
+        """(the event types, the actors) a project's log holds, each sorted, for the audit page's filters."""
+        pid = str(parse_project_id(project_id))
+        a = audit_table
+        with self.store.reader.connect() as conn:
+            types = conn.execute(select(a.c.type).where(a.c.project_id == pid).distinct().order_by(a.c.type))
+            actors = conn.execute(select(a.c.actor).where(a.c.project_id == pid).distinct().order_by(a.c.actor))
+            return list(types.scalars()), list(actors.scalars())
 
 
 def _events_at(app: DeliveryApplication, store: ViewStore, conn: Any, positions: list[int]) -> dict[int, Any]:

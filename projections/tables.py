@@ -149,6 +149,9 @@ audit_table = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Index("ix_audit_project", "project_id", "position"),
     Index("ix_audit_project_time", "project_id", "recorded_at"),
+    # The audit page's filters, each keyset-paged by position.
+    Index("ix_audit_project_type", "project_id", "type", "position"),
+    Index("ix_audit_project_actor", "project_id", "actor", "position"),
 )
 
 chain_table = chain.define_table(metadata)

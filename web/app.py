@@ -50,6 +50,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(PageError, _page_error)
     app.add_exception_handler(BadCsrf, _bad_csrf)
     app.state.unavailable_page = _unavailable_page  # api/errors.py answers a page with it when the database is away
+    app.state.not_found_page = _not_found_page  # ... and with this one for an unknown address outside /api/
 
 
 def services_of(request: Request) -> Services:
@@ -92,6 +93,10 @@ def _page_error(request: Request, exc: Exception) -> Response:
                       back=request.url.path)
     kind = "notfound" if exc.status == 404 else "forbidden"
     return render(request, "error.html", exc.status, kind=kind)
+
+
+def _not_found_page(request: Request) -> Response:
+    return render(request, "error.html", 404, kind="notfound")
 
 
 def _unavailable_page(request: Request) -> Response:
@@ -455,15 +460,24 @@ async def revoke_share_link(request: Request, project_id: str, link_id: str) -> 
 
 
 @router.get("/audit/p/{project_id}")
-def audit(request: Request, project_id: str, as_of: str = "", position: str = "", after: str = "") -> Response:
+def audit(request: Request, project_id: str, as_of: str = "", position: str = "", after: str = "",
+          type: str = "", actor: str = "") -> Response:
     _session, pid = auth.require_project(request, project_id, "pm", "auditor")
     services = services_of(request)
     cut_position = query_position("position", position)
     start = query_position("after", after) or 0
+    if len(actor) > 120:
+        raise PageError(400, InvalidInput("actor", "must be at most 120 characters"))
+    event_filter = {k: v for k, v in (("type", type.strip()), ("actor", actor)) if v}
     try:
-        log = services.reads.audit_log(pid, after=start, limit=200)
+        # The cut, the picker and "before the project existed" go by the whole log; a filter narrows the table.
+        whole = services.reads.audit_log(pid, after=start, limit=200)
+        log = services.reads.audit_log(pid, after=start, limit=200, types=[type.strip()] if type.strip() else (),
+                                       actor=actor or None) if event_filter else whole
     except NotFound:
         raise PageError(404) from None
+    except InvalidInput as exc:
+        raise PageError(400, exc) from None
     cut_time: datetime | None = None
     bad_time = False
     if cut_position is None and as_of.strip():
@@ -471,17 +485,26 @@ def audit(request: Request, project_id: str, as_of: str = "", position: str = ""
             cut_time = clock.parse_moment(as_of)
         except (ValueError, OverflowError):
             bad_time = True
+    first = whole.items[0] if whole.items and not start else None
+    if first is not None and ((cut_time is not None and cut_time < first.recorded_at)
+                              or (cut_position is not None and cut_position < first.position)):
+        # Nothing to show as of then: say so, with when the project began, rather than "not found".
+        return render(request, "error.html", 404, kind="before", moment=cut_time, position=cut_position,
+                      first=first.recorded_at, first_position=first.position, back=f"/audit/p/{pid}")
     now = clock.now()
     if cut_time is not None:
         now = min(now, cut_time)
     elif cut_position is not None:
-        at = [e.recorded_at for e in log.items if e.position <= cut_position]
+        at = [e.recorded_at for e in whole.items if e.position <= cut_position]
         now = max(at) if at else now
     views = project_views(services, pid, as_of=cut_time, position=cut_position, now=now)
     picker_value = (cut_time or clock.now()).astimezone(UTC).strftime("%Y-%m-%dT%H:%M") if cut_time else ""
+    types, actors = services.reads.audit_facets(pid)
     return render(request, "audit.html", 400 if bad_time else 200, pid=pid, log=log, cut_time=cut_time,
+                  event_filter=event_filter, event_types=types, actors=actors,
+                  filter_query=urlencode(event_filter), picker_items=whole.items,
                   cut_position=cut_position, bad_time=bad_time, as_of=as_of[:40], picker_value=picker_value,
-                  earliest=log.items[0].recorded_at - timedelta(minutes=1) if log.items else None,
+                  earliest=whole.items[0].recorded_at - timedelta(minutes=1) if whole.items else None,
                   integrity=integrity_badge(services, pid), diff=DiffForm(), **views)
 
 

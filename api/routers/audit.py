@@ -20,6 +20,11 @@ def events(
     project_id: ProjectId,
     limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 100,
     cursor: Annotated[int | None, Query(ge=0, le=2**62, description="`next_cursor` of the previous page.")] = None,
+    type: Annotated[list[str] | None, Query(
+        max_length=40, description="Only events of these types (repeat for several), e.g. `StageAdvanced`; "
+        "a name that is not an event type answers 422.")] = None,
+    actor: Annotated[str | None, Query(min_length=1, max_length=120,
+                                       description="Only events recorded by this actor (exact name).")] = None,
 ) -> AuditPage:
-    """One page of the project's events with who recorded each and when."""
-    return services.reads.audit_log(project_id, after=cursor or 0, limit=limit)
+    """One page of the project's events (all, or of the given types and actor) with who recorded each and when."""
+    return services.reads.audit_log(project_id, after=cursor or 0, limit=limit, types=type or (), actor=actor)
