@@ -106,7 +106,7 @@ portfolio_table = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("doc", Text, nullable=False),
     # Name and client lower-cased, for the case-insensitive substring search (projections/portfolio.py).
-    Column("search", String(330), nullable=False),
+    Column("search", String(330), nullable=False, server_default=""),
     Index("ix_portfolio_name", "name", "project_id"),
     Index("ix_portfolio_stage", "stage", "name", "project_id"),
     Index("ix_portfolio_client", "client", "name", "project_id"),
