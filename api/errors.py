@@ -185,7 +185,8 @@ def _http_error(request: Request, exc: Exception) -> Response:
         return JSONResponse({"error": body}, status_code=422)
     page = getattr(request.app.state, "not_found_page", None)
     if exc.status_code == 404 and page is not None and not request.url.path.startswith("/api/"):
-        return page(request)  # an address outside the API answers the pages' own 404 page (web/ registers it)
+        answer: Response = page(request)  # an address outside the API answers the pages' 404 page (web/ has it)
+        return answer
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = "No such endpoint." if exc.status_code == 404 else str(exc.detail)
     headers = dict(exc.headers or {})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -232,9 +232,25 @@ def my_projects(request: Request) -> Response:
     return render(request, "projects.html", rows=rows)
 
 
+def timeline_zoom(request: Request) -> tuple[str, dict[str, str]]:
+    """The timeline's zoom from the page's `zoom` query (PageError 400 naming it if unknown), and the page's
+    address with each zoom, every other query value kept."""
+    zoom = request.query_params.get("zoom", "").strip() or "project"
+    if zoom not in charts.ZOOMS:
+        raise PageError(400, InvalidInput("zoom", "must be one of " + ", ".join(charts.ZOOMS)))
+    # A console's one-shot confirmation and new share link are not part of the page's address.
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("zoom", "done", "link")]
+    links = {}
+    for z in charts.ZOOMS:
+        query = urlencode(kept + ([("zoom", z)] if z != "project" else []))
+        links[z] = f"{request.url.path}{'?' + query if query else ''}#timeline"
+    return zoom, links
+
+
 def project_views(services: Services, pid: str, *, as_of: datetime | None = None,
-                  position: int | None = None, now: datetime | None = None) -> dict[str, Any]:
-    """Every view of one project, current or as of a cut, for the templates."""
+                  position: int | None = None, now: datetime | None = None,
+                  zoom: tuple[str, dict[str, str]] = ("project", {})) -> dict[str, Any]:
+    """Every view of one project, current or as of a cut, for the templates (`zoom`: from timeline_zoom)."""
     reads = services.reads
     now = now or clock.now()
     try:
@@ -246,7 +262,7 @@ def project_views(services: Services, pid: str, *, as_of: datetime | None = None
     return {
         "summary": summary,
         "milestones": milestones,
-        "timeline": charts.timeline(milestones.items, milestones.today),
+        "timeline": project_timeline(summary, milestones, zoom),
         "checklist": reads.checklist(pid, as_of=as_of, position=position),
         "change_log": reads.change_log(pid, as_of=as_of, position=position),
         "releases": releases,
@@ -257,11 +273,22 @@ def project_views(services: Services, pid: str, *, as_of: datetime | None = None
     }
 
 
+def project_timeline(summary: Any, milestones: Any, zoom: tuple[str, dict[str, str]]) -> charts.Timeline | None:
+    """The milestone timeline, each stage starting when it was first entered."""
+    entered: dict[str, date] = {}
+    for entry in summary.stage_history:
+        entered.setdefault(entry.stage, entry.entered_at.date())
+    chart = charts.timeline(milestones.items, milestones.today, entered=entered, zoom=zoom[0])
+    if chart is not None:
+        chart.links = zoom[1]
+    return chart
+
+
 @router.get("/p/{project_id}")
 def portal(request: Request, project_id: str) -> Response:
     session, pid = auth.require_project(request, project_id)
     return render(request, "portal.html", pid=pid, feed_url=_share_feed_url(request, session),
-                  **project_views(services_of(request), pid))
+                  **project_views(services_of(request), pid, zoom=timeline_zoom(request)))
 
 
 def _share_feed_url(request: Request, session: Session) -> str | None:
@@ -380,7 +407,7 @@ def _refusal(request: Request, exc: DeliveryError) -> dict[str, Any]:
 def console_context(request: Request, pid: str, **extra: Any) -> dict[str, Any]:
     services = services_of(request)
     now = clock.now()
-    views = project_views(services, pid)
+    views = project_views(services, pid, zoom=timeline_zoom(request))
     t = translator(request)
     criteria = [c for st in views["checklist"].stages for m in st.milestones for c in m.items]
     options = {
@@ -497,7 +524,7 @@ def audit(request: Request, project_id: str, as_of: str = "", position: str = ""
     elif cut_position is not None:
         at = [e.recorded_at for e in whole.items if e.position <= cut_position]
         now = max(at) if at else now
-    views = project_views(services, pid, as_of=cut_time, position=cut_position, now=now)
+    views = project_views(services, pid, as_of=cut_time, position=cut_position, now=now, zoom=timeline_zoom(request))
     picker_value = (cut_time or clock.now()).astimezone(UTC).strftime("%Y-%m-%dT%H:%M") if cut_time else ""
     types, actors = services.reads.audit_facets(pid)
     return render(request, "audit.html", 400 if bad_time else 200, pid=pid, log=log, cut_time=cut_time,

@@ -8,6 +8,7 @@ from typing import Any
 
 from delivery.stages import Stage
 
+Day = date  # the Translator's own `date` method hides the type inside the class
 LANGUAGES = ("en", "zh-CN")
 DEFAULT = "en"
 COOKIE = "dt_lang"
@@ -46,6 +47,15 @@ EN: dict[str, str] = {
     "badinput.field": "The value given for “{field}” is not accepted.",
     "badinput.before": "The project did not exist yet at {moment}: its first event was recorded at {first}.",
     "badinput.back": "Back to the page without it",
+    "tl.desc": "A bar per milestone from its stage's start to its due date, grouped by stage, {start} to {end}; "
+               "a hollow diamond marks a due date that was moved, the dashed line is today.",
+    "tl.slipped": "{now} (was {was})",
+    "tl.original": "first planned date",
+    "tl.done_on": "done {date}",
+    "tl.zoom": "Show",
+    "tl.zoom.project": "whole project",
+    "tl.zoom.quarter": "this quarter",
+    "tl.hidden": "{n} milestone(s) outside this quarter",
     "audit.filter.type": "Event type",
     "audit.filter.actor": "Recorded by",
     "audit.col.payload": "What it recorded",
@@ -350,6 +360,15 @@ ZH: dict[str, str] = {
     "badinput.field": "参数「{field}」的值无效。",
     "badinput.before": "{moment} 时该项目尚不存在：它的第一条事件记录于 {first}。",
     "badinput.back": "返回不带此参数的页面",
+    "tl.desc": "每个里程碑一条横条，从所属阶段开始到截止日期，按阶段分组，{start} 至 {end}；"
+               "空心菱形表示被调整过的原定日期，虚线为今天。",
+    "tl.slipped": "{now}（原 {was}）",
+    "tl.original": "原定日期",
+    "tl.done_on": "{date} 完成",
+    "tl.zoom": "显示范围",
+    "tl.zoom.project": "整个项目",
+    "tl.zoom.quarter": "本季度",
+    "tl.hidden": "{n} 个里程碑不在本季度内",
     "audit.filter.type": "事件类型",
     "audit.filter.actor": "记录人",
     "audit.col.payload": "记录内容",
@@ -709,6 +728,10 @@ class Translator:
         if self.zh:
             return f"{value.year}年{value.month}月{value.day}日"
         return value.strftime("%-d %b %Y")
+
+    def month(self, value: Day) -> str:
+        """A month's short name: `Nov` / `11月` (the chart's axis shows the year apart)."""
+        return f"{value.month}月" if self.zh else value.strftime("%b")
 
     def datetime(self, value: datetime | None) -> str:
         if value is None:
