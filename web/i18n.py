@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import re
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from delivery.stages import Stage
 
 Day = date  # the Translator's own `date` method hides the type inside the class
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+ISO_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})")
 LANGUAGES = ("en", "zh-CN")
 DEFAULT = "en"
 COOKIE = "dt_lang"
@@ -47,6 +50,24 @@ EN: dict[str, str] = {
     "badinput.field": "The value given for “{field}” is not accepted.",
     "badinput.before": "The project did not exist yet at {moment}: its first event was recorded at {first}.",
     "badinput.back": "Back to the page without it",
+    "diff.kind.summary": "The project",
+    "diff.kind.project": "The project",
+    "diff.kind.drift": "The drift summary",
+    "diff.kind.scope": "Scope item",
+    "diff.kind.milestones": "Milestone",
+    "diff.kind.checklist": "Criterion",
+    "diff.kind.change_requests": "Change request",
+    "diff.kind.releases": "Release",
+    "diff.sentence.added": "{what} {id} {title} was added.",
+    "diff.sentence.removed": "{what} {id} {title} was removed.",
+    "diff.sentence.changed": "{what} {id} {title} changed:",
+    "diff.col.field": "Field",
+    "diff.col.before": "Before",
+    "diff.col.after": "After",
+    "diff.made_by": "Made by",
+    "diff.no_event": "No event in this window changed it (it follows from the date).",
+    "value.yes": "yes",
+    "value.no": "no",
     "tl.desc": "A bar per milestone from its stage's start to its due date, grouped by stage, {start} to {end}; "
                "a hollow diamond marks a due date that was moved, the dashed line is today.",
     "tl.slipped": "{now} (was {was})",
@@ -360,6 +381,24 @@ ZH: dict[str, str] = {
     "badinput.field": "参数「{field}」的值无效。",
     "badinput.before": "{moment} 时该项目尚不存在：它的第一条事件记录于 {first}。",
     "badinput.back": "返回不带此参数的页面",
+    "diff.kind.summary": "项目",
+    "diff.kind.project": "项目",
+    "diff.kind.drift": "偏移汇总",
+    "diff.kind.scope": "范围条目",
+    "diff.kind.milestones": "里程碑",
+    "diff.kind.checklist": "验收项",
+    "diff.kind.change_requests": "变更请求",
+    "diff.kind.releases": "发布",
+    "diff.sentence.added": "新增了{what} {id} {title}。",
+    "diff.sentence.removed": "删除了{what} {id} {title}。",
+    "diff.sentence.changed": "{what} {id} {title} 有以下变化：",
+    "diff.col.field": "字段",
+    "diff.col.before": "之前",
+    "diff.col.after": "之后",
+    "diff.made_by": "由以下事件造成",
+    "diff.no_event": "此时间段内没有事件改变它（随日期变化）。",
+    "value.yes": "是",
+    "value.no": "否",
     "tl.desc": "每个里程碑一条横条，从所属阶段开始到截止日期，按阶段分组，{start} 至 {end}；"
                "空心菱形表示被调整过的原定日期，虚线为今天。",
     "tl.slipped": "{now}（原 {was}）",
@@ -667,6 +706,129 @@ ZH_UNMET: dict[str, str] = {
     "no_plan": "阶段「{stage}」尚无计划：请为其计划里程碑，或记录跳过原因",
 }
 
+# What the audit page and the diff call each field of an event or a view, in both languages.
+FIELDS: dict[str, tuple[str, str]] = {
+    "actor": ("recorded by", "记录人"),
+    "added_at": ("added at", "添加时间"),
+    "added_by": ("added by", "添加人"),
+    "baseline_by_tier": ("baseline per tier", "各层级基线"),
+    "baseline_frozen": ("baseline frozen", "基线已冻结"),
+    "baseline_frozen_at": ("baseline frozen at", "基线冻结时间"),
+    "baseline_size": ("baseline items", "基线条目数"),
+    "baseline_tier": ("tier in the baseline", "基线中的层级"),
+    "biggest_drop": ("biggest shortfall", "最大落差"),
+    "change_request_id": ("change request", "变更请求"),
+    "checks": ("checks", "检查项"),
+    "client": ("client", "客户"),
+    "completed_at": ("completed at", "完成记录时间"),
+    "completed_by": ("completed by", "完成人"),
+    "completed_on": ("completed on", "完成日期"),
+    "cost": ("cost", "成本"),
+    "cost_added": ("cost added", "新增成本"),
+    "created_at": ("created at", "创建时间"),
+    "created_by": ("created by", "创建人"),
+    "criteria_closed": ("criteria closed", "已关闭验收项"),
+    "criteria_total": ("criteria", "验收项数"),
+    "criterion_id": ("criterion", "验收项"),
+    "days_late": ("days late", "逾期天数"),
+    "days_to_due": ("days to due date", "距截止天数"),
+    "decided_at": ("decided at", "决定时间"),
+    "decided_by": ("decided by", "决定人"),
+    "deliverables": ("deliverables", "交付物"),
+    "description": ("description", "描述"),
+    "drift_pct": ("drift %", "偏移 %"),
+    "due_on": ("due date", "截止日期"),
+    "evidence": ("evidence", "证据"),
+    "failures": ("failed checks", "未通过的检查"),
+    "from_on": ("from date", "原日期"),
+    "from_percent": ("from %", "原比例"),
+    "from_stage": ("from stage", "原阶段"),
+    "funnel": ("funnel", "漏斗"),
+    "history": ("history", "历史"),
+    "id": ("id", "编号"),
+    "in_baseline": ("in the baseline", "在基线中"),
+    "item_id": ("scope item", "范围条目"),
+    "items": ("items", "条目"),
+    "items_added": ("items added", "新增条目"),
+    "items_modified": ("items modified", "修改条目"),
+    "items_removed": ("items removed", "删除条目"),
+    "kind": ("kind", "类型"),
+    "language": ("language", "语言"),
+    "late": ("late", "逾期"),
+    "late_requests": ("late requests", "后期提出的请求"),
+    "launched": ("launched", "已上线"),
+    "launched_at": ("launched at", "上线时间"),
+    "measured": ("measured", "实测值"),
+    "meets_threshold": ("meets the threshold", "达到阈值"),
+    "metric": ("metric", "指标"),
+    "metrics": ("metrics", "指标"),
+    "milestone_id": ("milestone", "里程碑"),
+    "name": ("name", "名称"),
+    "new_item_id": ("new scope item", "新范围条目"),
+    "no_funnel": ("no funnel", "无漏斗"),
+    "observations": ("observations", "观测"),
+    "original_due_on": ("first planned due date", "原定截止日期"),
+    "pauses": ("pauses", "暂停"),
+    "pending": ("pending", "待决定"),
+    "percent": ("audience %", "放量比例"),
+    "plan_waivers": ("plan waivers", "计划豁免"),
+    "planned_at": ("planned at", "计划时间"),
+    "planned_by": ("planned by", "计划人"),
+    "ramp": ("ramp", "放量步骤"),
+    "rates": ("rates", "转化率"),
+    "reason": ("reason", "原因"),
+    "release_id": ("release", "发布"),
+    "requested_by": ("requested by", "提出人"),
+    "reschedules": ("reschedules", "改期记录"),
+    "rollbacks": ("rollbacks", "回滚"),
+    "schedule_days": ("schedule days", "工期天数"),
+    "schedule_days_added": ("schedule days added", "新增工期天数"),
+    "scope": ("scope", "范围"),
+    "scope_item_id": ("scope item", "范围条目"),
+    "scope_item_title": ("scope item title", "范围条目标题"),
+    "slip_days": ("days slipped", "延期天数"),
+    "stage": ("stage", "阶段"),
+    "stage_history": ("stage history", "阶段历史"),
+    "stage_label_en": ("stage (English)", "阶段（英文）"),
+    "stage_label_zh": ("stage (Chinese)", "阶段（中文）"),
+    "start_on": ("start date", "开始日期"),
+    "started_at": ("started at", "开始时间"),
+    "state": ("state", "状态"),
+    "status": ("status", "状态"),
+    "steps": ("steps", "步骤"),
+    "template": ("template", "模板"),
+    "text": ("text", "内容"),
+    "tier": ("tier", "层级"),
+    "time_at_step": ("time at each step", "各步骤时长"),
+    "title": ("title", "标题"),
+    "to_on": ("to date", "新日期"),
+    "to_percent": ("to %", "目标比例"),
+    "to_stage": ("to stage", "目标阶段"),
+    "touchpoint_before_core": ("touchpoints before the core path", "核心路径前的触点"),
+    "trail": ("trail", "记录轨迹"),
+    "updated_at": ("updated at", "更新时间"),
+    "value_added_before_core": ("value-added before the core path", "核心路径前的增值项"),
+    "version": ("version", "版本"),
+    "visits": ("steps visited", "经过的步骤"),
+    "warnings": ("warnings", "警示"),
+    "expected_rate": ("expected %", "预期转化率"),
+    "actual_rate": ("actual %", "实际转化率"),
+    "threshold": ("threshold", "阈值"),
+    "comparator": ("comparator", "比较符"),
+    "unit": ("unit", "单位"),
+    "at": ("at", "时间"),
+    "by": ("by", "操作人"),
+    "action": ("action", "操作"),
+    "passed": ("passed", "通过"),
+    "value": ("value", "数值"),
+    "entered_at": ("entered at", "进入时间"),
+    "left_at": ("left at", "离开时间"),
+    "resumed_at": ("resumed at", "恢复时间"),
+    "direction": ("direction", "方向"),
+}
+for _name, (_en, _zh) in FIELDS.items():
+    EN["field." + _name], ZH["field." + _name] = _en, _zh
+
 CATALOGS: dict[str, dict[str, str]] = {"en": EN, "zh-CN": ZH}
 
 
@@ -728,6 +890,18 @@ class Translator:
         if self.zh:
             return f"{value.year}年{value.month}月{value.day}日"
         return value.strftime("%-d %b %Y")
+
+    def field(self, name: str) -> str:
+        """A field's name as a reader calls it (the code itself for a field the catalog does not know)."""
+        return self.catalog.get("field." + name, name)
+
+    def maybe_date(self, text: str) -> str:
+        """An ISO date or date-time in a view's or event's data, written as the page writes dates; other text as is."""
+        if len(text) == 10 and ISO_DATE.fullmatch(text):
+            return self.date(date.fromisoformat(text))
+        if 19 <= len(text) <= 32 and ISO_MOMENT.fullmatch(text):
+            return self.datetime(datetime.fromisoformat(text).astimezone(UTC))
+        return text
 
     def month(self, value: Day) -> str:
         """A month's short name: `Nov` / `11月` (the chart's axis shows the year apart)."""
