@@ -61,7 +61,8 @@ def test_no_page_asks_another_host(served: Served, context: Any) -> None:
     page = context.new_page()
     sign_in(page, served, served.token("pm"))
     paths = ["/portfolio", "/portfolio?q=newcomer", f"/p/{pid}", f"/pm/p/{pid}", f"/audit/p/{pid}",
-             f"/audit/p/{pid}/diff", "/signin"]
+             f"/audit/p/{pid}/diff", f"/audit/p/{pid}?after=abc", f"/p/{pid}?zoom=quarter", "/no-such-page",
+             "/docs", "/redoc", "/signin"]
     for path in paths:
         page.goto(served.url + path)
         expect(page.locator("h1").first).to_be_visible()
