@@ -34,7 +34,8 @@ def test_the_search_finds_part_of_a_client_and_keeps_the_sort(served: Served, co
     expect(page.get_by_role("heading", name="1 matching project(s)")).to_be_visible()
     with page.expect_download() as download:
         page.get_by_role("link", name="Download these projects as CSV").click()
-    text = open(download.value.path(), encoding="utf-8").read()
+    with open(download.value.path(), encoding="utf-8") as saved:
+        text = saved.read()
     assert "Kiosk refresh" in text and "Loyalty app" not in text
 
 
