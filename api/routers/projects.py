@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import AsOf, CurrentUser, ProjectId, ServicesDep, Write, etag
@@ -75,7 +75,7 @@ async def list_projects(
     return Response(body, media_type="application/json")
 
 
-@router.get("/portfolio.csv", response_class=PlainTextResponse, responses={
+@router.get("/portfolio.csv", response_class=Response, responses={
     200: {"content": {"text/csv": {}}, "description": "Every matching project, one CSV row each."},
     **responses(401, 422)})
 def portfolio_csv(

@@ -83,4 +83,4 @@ def test_the_api_filters_the_same_way(site: Site) -> None:
     page = client.get(f"/api/v1/projects/{pid}/events", params={"actor": "Bob", "limit": 1}, headers=headers).json()
     assert [e["type"] for e in page["items"]] == ["MilestonePlanned"] and page["next_cursor"] is None
     bad = client.get(f"/api/v1/projects/{pid}/events", params={"type": "Nope"}, headers=headers)
-    assert bad.status_code == 422 and bad.json()["error"]["details"]["field"] == "type"
+    assert bad.status_code == 422 and bad.json()["error"]["details"]["field"] == "type.0"  # the first value
