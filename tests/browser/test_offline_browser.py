@@ -38,7 +38,7 @@ def block_other_hosts(context: Any, served: Served) -> list[str]:
 def test_swagger_ui_lists_the_operations_with_no_other_host(served: Served, context: Any) -> None:
     foreign = block_other_hosts(context, served)
     page = context.new_page()
-    page.goto(served.url + "/docs")
+    page.goto(served.url + "/docs", timeout=20000)
     expect(page.locator(".opblock-summary-path").first).to_be_visible(timeout=15000)
     path = "/api/v1/projects/{project_id}/milestones"
     milestones = page.locator(".opblock-summary-path").get_by_text(path, exact=True)
@@ -49,7 +49,7 @@ def test_swagger_ui_lists_the_operations_with_no_other_host(served: Served, cont
 def test_redoc_lists_the_operations_with_no_other_host(served: Served, context: Any) -> None:
     foreign = block_other_hosts(context, served)
     page = context.new_page()
-    page.goto(served.url + "/redoc")
+    page.goto(served.url + "/redoc", timeout=20000)
     expect(page.get_by_text("Delivery tracker API").first).to_be_visible(timeout=15000)
     expect(page.get_by_text("/api/v1/projects/{project_id}/milestones").first).to_be_attached(timeout=15000)
     assert foreign == []
@@ -64,8 +64,8 @@ def test_no_page_asks_another_host(served: Served, context: Any) -> None:
              f"/audit/p/{pid}/diff", f"/audit/p/{pid}?after=abc", f"/p/{pid}?zoom=quarter", "/no-such-page",
              "/docs", "/redoc", "/signin"]
     for path in paths:
-        page.goto(served.url + path)
-        expect(page.locator("h1").first).to_be_visible()
+        page.goto(served.url + path, timeout=20000)  # /docs and /redoc load 1–1.5 MB of script
+        expect(page.locator("h1").first).to_be_visible(timeout=15000)
     for lang in ("zh-CN",):
         page.goto(f"{served.url}/lang/{lang}?next=/portfolio")
         expect(page.locator("h1").first).to_be_visible()
