@@ -286,6 +286,29 @@ class ClientTokenCreate(Body):
 TokenCreate = Annotated[StaffTokenCreate | ClientTokenCreate, Field(discriminator="role")]
 
 
+# ------------------------------------------------------------- corrections
+# A correction is a new event keeping the text it replaced (delivery/project.py, "corrections").
+
+CriterionText = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=LINE)]
+
+
+class RenameIn(Body):
+    name: Title = Field(examples=["Mall mini-program (phase 1)"])
+
+
+class RetitleIn(Body):
+    title: Title = Field(examples=["Clickable prototype signed off"])
+
+
+class RewordIn(Body):
+    text: CriterionText = Field(examples=["Client signs off the clickable prototype"])
+
+
+class DeliverablesIn(Body):
+    deliverables: list[Title] = Field(max_length=50, examples=[["Clickable prototype", "Copy deck"]],
+                                      description="The whole new list (it replaces the current one).")
+
+
 # --------------------------------------------------------------- responses
 
 

@@ -473,6 +473,33 @@ class DeliveryApplication(Application[UUID]):
         return self.execute(project_id, Project.record_funnel_actuals, actor=actor,
                             expected_version=expected_version, rates=rates)
 
+    # ------------------------------------------------------------ corrections
+
+    def rename_project(self, project_id: UUID | str, *, name: str, actor: str,
+                       expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.rename, actor=actor, expected_version=expected_version, name=name)
+
+    def retitle_milestone(self, project_id: UUID | str, *, milestone_id: str, title: str, actor: str,
+                          expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.retitle_milestone, actor=actor,
+                            expected_version=expected_version, milestone_id=milestone_id, title=title)
+
+    def revise_deliverables(self, project_id: UUID | str, *, milestone_id: str, deliverables: list[str],
+                            actor: str, expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.revise_deliverables, actor=actor,
+                            expected_version=expected_version, milestone_id=milestone_id,
+                            deliverables=deliverables)
+
+    def retitle_scope_item(self, project_id: UUID | str, *, item_id: str, title: str, actor: str,
+                           expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.retitle_scope_item, actor=actor,
+                            expected_version=expected_version, item_id=item_id, title=title)
+
+    def reword_criterion(self, project_id: UUID | str, *, criterion_id: str, text: str, actor: str,
+                         expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.reword_criterion, actor=actor,
+                            expected_version=expected_version, criterion_id=criterion_id, text=text)
+
 
 # The key of the command running in this thread (set by `DeliveryApplication.keyed`).
 _command_key: contextvars.ContextVar[CommandKey | None] = contextvars.ContextVar("command_key", default=None)

@@ -867,6 +867,106 @@ class Project(Aggregate):
         for step, rate in zip(self.funnel, rates, strict=True):
             step.actual_rate = rate
 
+    # ------------------------------------------------------------ corrections
+    # A name or a text entered wrong is corrected by a new event (with who and when), never by
+    # editing the one that recorded it. Each event keeps the text it replaced, so the history
+    # reads "renamed from ... to ...". Where a rule froze the text, the correction is refused.
+
+    def rename(self, *, name: str, actor: str) -> None:
+        """Correct the project's name."""
+        self._check_open()
+        new = v.text("name", name)
+        if new == self.name:
+            raise ConflictingInput("name", "must differ from the current name")
+        self._project_renamed(name=new, previous=self.name, actor=actor)
+
+    def retitle_milestone(self, *, milestone_id: str, title: str, actor: str) -> None:
+        """Correct a milestone's title (a completed one's too: the title names it, nothing was decided on it)."""
+        self._check_open()
+        m = self.milestone(milestone_id)
+        new = v.text("title", title)
+        if new == m.title:
+            raise ConflictingInput("title", "must differ from the current title")
+        self._milestone_retitled(milestone_id=m.id, title=new, previous=m.title, actor=actor)
+
+    def revise_deliverables(self, *, milestone_id: str, deliverables: list[str], actor: str) -> None:
+        """Replace a milestone's list of deliverables; refused once it is completed (that is what was delivered)."""
+        self._check_open()
+        m = self.milestone(milestone_id)
+        items = v.text_list("deliverables", deliverables)
+        if m.done:
+            raise InvalidState(
+                f"Milestone {m.id} is completed: its deliverables are what was delivered.",
+                {"milestone_id": m.id},
+            )
+        if items == m.deliverables:
+            raise ConflictingInput("deliverables", "must differ from the current deliverables")
+        self._deliverables_revised(milestone_id=m.id, deliverables=items, previous=list(m.deliverables), actor=actor)
+
+    def retitle_scope_item(self, *, item_id: str, title: str, actor: str) -> None:
+        """Correct a scope item's title; a baseline item's title is frozen with the baseline."""
+        self._check_open()
+        item = self.scope_item(item_id)
+        new = v.text("title", title)
+        if not item.active:
+            raise InvalidState(f"Scope item {item.id} is removed.", {"item_id": item.id})
+        if self.baseline is not None and any(b.id == item.id for b in self.baseline):
+            raise ScopeFrozen(
+                f"Scope item {item.id} is in the baseline frozen when the project left solution: "
+                "raise a change request to modify it.",
+                {"stage": self.stage.value, "item_id": item.id},
+            )
+        if new == item.title:
+            raise ConflictingInput("title", "must differ from the current title")
+        if new.casefold() != item.title.casefold():
+            self._check_unique_title(new)
+        self._scope_item_retitled(item_id=item.id, title=new, previous=item.title, actor=actor)
+
+    def reword_criterion(self, *, criterion_id: str, text: str, actor: str) -> None:
+        """Correct a criterion's text; a verified one's text is what was signed off, and stays."""
+        self._check_open()
+        c = self.criterion(criterion_id)
+        wording = v.text("text", text, max_len=500)
+        if self.milestones[c.milestone_id].done:
+            raise InvalidState(
+                f"Criterion {c.id} belongs to completed milestone {c.milestone_id}.",
+                {"criterion_id": c.id, "milestone_id": c.milestone_id},
+            )
+        if c.state == CriterionState.VERIFIED:
+            raise InvalidState(
+                f"Criterion {c.id} is verified: its text is what was signed off. "
+                "Reject it first (with a reason) to reword it.",
+                {"criterion_id": c.id, "state": c.state},
+            )
+        if wording == c.text:
+            raise ConflictingInput("text", "must differ from the current text")
+        self._criterion_reworded(criterion_id=c.id, text=wording, previous=c.text, actor=actor)
+
+    @event("ProjectRenamed")
+    def _project_renamed(self, name: str, previous: str, actor: str) -> None:
+        self.name = name
+
+    @event("MilestoneRetitled")
+    def _milestone_retitled(self, milestone_id: str, title: str, previous: str, actor: str) -> None:
+        self.milestones[milestone_id].title = title
+
+    @event("DeliverablesRevised")
+    def _deliverables_revised(
+        self, milestone_id: str, deliverables: list[str], previous: list[str], actor: str
+    ) -> None:
+        self.milestones[milestone_id].deliverables = list(deliverables)
+
+    @event("ScopeItemRetitled")
+    def _scope_item_retitled(self, item_id: str, title: str, previous: str, actor: str) -> None:
+        item = self.scope[item_id]
+        self._title_removed(item)
+        item.title = title
+        self._title_added(item)
+
+    @event("CriterionReworded")
+    def _criterion_reworded(self, criterion_id: str, text: str, previous: str, actor: str) -> None:
+        self.criteria[criterion_id].text = text
+
     # ----------------------------------------------------------------- shared
 
     def _check_open(self) -> None:

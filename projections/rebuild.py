@@ -18,12 +18,14 @@ import multiprocessing
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
+from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Notification, Tracking
-from sqlalchemy import Connection, Table, bindparam, func, select, text
+from sqlalchemy import Connection, DateTime, Table, bindparam, func, select, text
 
 from delivery.application import DeliveryApplication
 from projections import integrity
@@ -45,8 +47,9 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 
-# Projects folded and written together; a view snapshot every this many versions of a project.
+# Projects folded and written together: at most this many, and about this many events in all.
 WINDOW = 200
+WINDOW_EVENTS = 10_000
 # Folding processes by default. Several (`delivery rebuild --processes N`) pay for starting them and
 # share the database's write lock: on this 2-core machine they were slower than one (docs/performance.md).
 DEFAULT_PROCESSES = 1
@@ -186,16 +189,22 @@ def _worker_window(pids: list[str], cut: int) -> int:
 
 
 def _windows(store: ViewStore, table: str, position: str, cut: int) -> Iterator[list[str]]:
-    """The ids of the projects created up to the cut, in order of creation, a window at a time."""
-    sql = text(f"SELECT originator_id FROM {table} WHERE originator_version = 1 AND {position} <= :cut "
-               f"ORDER BY {position}")
+    """The ids of the projects created up to the cut, in order of creation, a window at a time.
+
+    A window holds at most WINDOW projects and about WINDOW_EVENTS events (a project longer
+    than that is a window of its own), so memory is bounded whatever the projects' sizes.
+    """
+    sql = text(f"SELECT originator_id, MAX(originator_version) FROM {table} WHERE {position} <= :cut "
+               f"GROUP BY originator_id ORDER BY MIN({position})")
     with store.reader.connect() as conn:
         window: list[str] = []
-        for (pid,) in conn.execution_options(yield_per=WINDOW).execute(sql, {"cut": cut}):
-            window.append(pid if isinstance(pid, str) else str(pid))
-            if len(window) == WINDOW:
+        events = 0
+        for pid, versions in conn.execution_options(yield_per=WINDOW).execute(sql, {"cut": cut}):
+            if window and (len(window) == WINDOW or events + versions > WINDOW_EVENTS):
                 yield window
-                window = []
+                window, events = [], 0
+            window.append(pid if isinstance(pid, str) else str(pid))
+            events += versions
         if window:
             yield window
 
@@ -257,16 +266,30 @@ def _insert_many(conn: Connection, table: Table, values: list[dict[str, Any]]) -
     if not values:
         return
     dialect = conn.dialect
-    columns = [(c.name, c.type._cached_bind_processor(dialect)) for c in table.columns]
+    columns = [(c.name, sqlite_datetime if isinstance(c.type, DateTime) else c.type._cached_bind_processor(dialect))
+               for c in table.columns]
     statement = (f"INSERT INTO {dialect.identifier_preparer.quote(table.name)} "
                  f"({', '.join(dialect.identifier_preparer.quote(n) for n, _ in columns)}) "
                  f"VALUES ({', '.join('?' for _ in columns)})")
-    rows = [tuple(convert(row[name]) if convert else row[name] for name, convert in columns) for row in values]
+    picked = itemgetter(*(name for name, _ in columns))
+    converted = [(i, convert) for i, (_, convert) in enumerate(columns) if convert is not None]
+    rows: list[Any] = [picked(row) for row in values]
+    if converted:
+        for n, row in enumerate(rows):
+            listed = list(row)
+            for i, convert in converted:
+                listed[i] = convert(listed[i])
+            rows[n] = listed
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(statement, rows)
     finally:
         cursor.close()
+
+
+def sqlite_datetime(value: datetime | None) -> str | None:
+    """A datetime as SQLAlchemy's SQLite DATETIME stores it (its offset dropped), formatted in C: one per audit row."""
+    return None if value is None else value.isoformat(" ", "microseconds")[:26]
 
 
 def _copy(store: ViewStore, conn: Connection, table: Table, values: list[dict[str, Any]]) -> None:

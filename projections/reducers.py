@@ -80,6 +80,8 @@ def reduce_summary(state: ProjectState, event: Any) -> ProjectState:
         h.launched, h.launched_at = True, event.timestamp
     elif name == "TemplateApplied":
         h.template = event.template
+    elif name == "ProjectRenamed":
+        h.name = event.name
     elif name == "StagePlanWaived":
         h.plan_waivers.append(PlanWaiverView(stage=event.stage, reason=event.reason, by=event.actor,
                                              at=event.timestamp))
@@ -120,6 +122,8 @@ def reduce_scope(state: ProjectState, event: Any) -> ProjectState:
         _set_status(state, state.rows.edit("scope", event.item_id), ItemStatus.REMOVED.value)
     elif name == "ScopeItemDelivered":
         _set_status(state, state.rows.edit("scope", event.item_id), ItemStatus.DELIVERED.value)
+    elif name == "ScopeItemRetitled":
+        state.rows.edit("scope", event.item_id).title = event.title
     elif name == "BaselineFrozen":
         by_tier: dict[str, int] = {}
         for frozen in event.items:
@@ -155,6 +159,11 @@ def reduce_milestones(state: ProjectState, event: Any) -> ProjectState:
         m = state.rows.edit("milestone", event.milestone_id)
         m.completed_on, m.completed_at, m.completed_by = event.completed_on, event.timestamp, event.actor
         state.milestones_moved = True
+    elif name == "MilestoneRetitled":
+        state.rows.edit("milestone", event.milestone_id).title = event.title
+        state.milestones_moved = True  # the portfolio's next milestone shows the title
+    elif name == "DeliverablesRevised":
+        state.rows.edit("milestone", event.milestone_id).deliverables = list(event.deliverables)
     return state
 
 
@@ -201,6 +210,8 @@ def reduce_checklist(state: ProjectState, event: Any) -> ProjectState:
         else:
             item.reason = decision.reason = event.reason
         item.history.append(decision)
+    elif name == "CriterionReworded":
+        state.rows.edit("criterion", event.criterion_id).text = event.text
     return state
 
 
@@ -346,10 +357,13 @@ REDUCERS: dict[str, Reducer] = {
 # tests/unit/test_reducers.py checks that calling every reducer with every event gives the same states.
 HANDLES: dict[str, frozenset[str] | None] = {
     "summary": None,
-    "scope": frozenset({"ScopeItemAdded", "ScopeItemRemoved", "ScopeItemDelivered", "BaselineFrozen"}),
-    "milestones": frozenset({"MilestonePlanned", "MilestoneRescheduled", "MilestoneCompleted"}),
+    "scope": frozenset({"ScopeItemAdded", "ScopeItemRemoved", "ScopeItemDelivered", "BaselineFrozen",
+                        "ScopeItemRetitled"}),
+    "milestones": frozenset({"MilestonePlanned", "MilestoneRescheduled", "MilestoneCompleted", "MilestoneRetitled",
+                             "DeliverablesRevised"}),
     "checklist": frozenset({
         "ReleaseCompleted", "CriterionAdded", "CriterionVerified", "CriterionRejected", "CriterionWaived",
+        "CriterionReworded",
     }),
     "changes": frozenset({
         "ChangeRequestRaised", "ChangeRequestApproved", "ChangeRequestRejected", "ChangeRequestWithdrawn",

@@ -143,9 +143,27 @@ def release_step(app: DeliveryApplication, pid: UUID, p: Project, n: int) -> Any
     return app.complete_release(pid, release_id=r.id, actor=PM)
 
 
+def correct(app: DeliveryApplication, pid: UUID, p: Project, n: int) -> Any:
+    """One of the corrections (rename, retitle, reword, revise), on whatever the project has."""
+    which = n % 5
+    if which == 0:
+        return app.rename_project(pid, name=f"Renamed {n}", actor=PM)
+    if which == 1:
+        return app.retitle_scope_item(pid, item_id=_pick(_ids(p.scope), n) or "S0", title=f"Feature {n}b", actor=PM)
+    if which == 2:
+        return app.retitle_milestone(pid, milestone_id=_pick(_ids(p.milestones), n) or "M0", title=f"Goal {n}",
+                                     actor=PM)
+    if which == 3:
+        return app.revise_deliverables(pid, milestone_id=_pick(_ids(p.milestones), n) or "M0",
+                                       deliverables=[f"doc {n}", "sign-off"], actor=PM)
+    return app.reword_criterion(pid, criterion_id=_pick(_ids(p.criteria), n) or "AC0", text=f"Reworded {n}",
+                                actor=PM)
+
+
 ACTIONS: tuple[Action, ...] = (
     add_scope, plan_milestone, add_criterion, verify, reject, waive, complete_milestone,
     close_stage, close_stage, advance, go_back, raise_change, decide_change, release_step, release_step,
+    correct,
 )
 
 histories = st.lists(

@@ -15,17 +15,17 @@ from fastapi.templating import Jinja2Templates
 from api.deps import Services
 from api.errors import RETRY_AFTER_SECONDS
 from delivery import clock
-from delivery.errors import DeliveryError, InvalidInput, NotFound
+from delivery.errors import DeliveryError, InvalidInput, NotFound, VersionMismatch
 from delivery.health import HEALTHS
 from delivery.milestones import COMPARATORS
 from delivery.stages import STAGES
 from projections import feeds
 from projections.portfolio import MAX_TERM
 from projections.portfolio import csv_lines as portfolio_csv_lines
-from web import auth, charts
+from web import auth, charts, console, flash, history
 from web.audit import DiffForm, export_stream, integrity_badge, picker, run_diff
 from web.auth import BadCsrf, PageError, SignInRequired
-from web.commands import COMMANDS, form_of
+from web.commands import COMMANDS
 from web.i18n import COOKIE as LANG_COOKIE
 from web.i18n import LANGUAGES, Translator, negotiate
 from web.sessions import SESSION_TTL, Session, WebStore
@@ -332,8 +332,17 @@ def portfolio_filters(stage: str, health: str, client: str, q: str, sort: str) -
 @router.get("/portfolio")
 def portfolio(request: Request, stage: str = "", health: str = "", client: str = "", q: str = "",
               cursor: str = "", sort: str = "name") -> Response:
-    auth.require(request, "pm", "auditor")
-    return render(request, "portfolio.html", **portfolio_context(request, stage, health, client, q, cursor, sort))
+    session = auth.require(request, "pm", "auditor")
+    context = portfolio_context(request, stage, health, client, q, cursor, sort)
+    # A refused create form comes back here by post/redirect/get, with its refusal and input (web/flash.py).
+    left = flash.take(request, session.csrf) or {}
+    refusal = left.get("refusal") if left.get("anchor") == "create_project" else None
+    if refusal:
+        context.update(errors={"create_project": refusal}, values={"create_project": left.get("values") or {}})
+    response = render(request, "portfolio.html", **context)
+    if request.cookies.get(flash.COOKIE):
+        flash.drop(response, "/portfolio")
+    return response
 
 
 def portfolio_context(request: Request, stage: str = "", health: str = "", client: str = "", q: str = "",
@@ -386,9 +395,10 @@ async def create_project(request: Request) -> Response:
             language=translator(request).lang, actor=session.principal.name)
         services.reads.wait_for(recorded.position)
     except DeliveryError as exc:
-        context = portfolio_context(request)
-        context.update(errors={"create_project": _refusal(request, exc)}, values={"create_project": form})
-        return render(request, "portfolio.html", _status(exc), **context)
+        response = redirect("/portfolio#create_project")
+        flash.leave(request, response, "/portfolio", session.csrf, {
+            "anchor": "create_project", "refusal": _refusal(request, exc), "values": form})
+        return response
     return redirect(f"/pm/p/{recorded.project_id}?done=create_project")
 
 
@@ -409,32 +419,89 @@ def console_context(request: Request, pid: str, **extra: Any) -> dict[str, Any]:
     now = clock.now()
     views = project_views(services, pid, zoom=timeline_zoom(request))
     t = translator(request)
-    criteria = [c for st in views["checklist"].stages for m in st.milestones for c in m.items]
+    criteria: dict[str, list[Any]] = {}
+    for st in views["checklist"].stages:
+        for m in st.milestones:
+            criteria[m.id] = list(m.items)
+    summary = views["summary"]
+    offers = console.offers(summary, views["milestones"].items, criteria, views["change_log"].entries,
+                            views["releases"].items)
     options = {
         "stages": [(s.value, f"{s.order + 1}. {t.stage_name(s.value)}") for s in STAGES],
-        "scope": [(i.id, f"{i.id} · {i.title} ({t('tier.' + i.tier)}, {i.status})") for i in views["summary"].scope],
-        "milestones": [(m.id, f"{m.id} · {m.title}") for m in views["milestones"].items],
-        "criteria": [(c.id, f"{c.id} · {c.text} ({t('crit.state.' + c.state)})") for c in criteria],
-        "changes": [(e.id, f"{e.id} · {e.title} ({t('cr.status.' + e.status)})") for e in views["change_log"].entries],
-        "releases": [(r.id, f"{r.id} · {r.version} ({t('rel.state.' + r.state)} {r.percent}%)")
-                     for r in views["releases"].items],
+        "back_stages": [(s, t.stage_name(s)) for s in offers.back_stages],
+        "plan_stages": [(s, t.stage_name(s)) for s in offers.plan_stages],
+        "waivable_stages": [(s, t.stage_name(s)) for s in offers.waivable_stages],
+        "active_scope": [(i.id, f"{i.id} · {i.title} ({t('tier.' + i.tier)})")
+                         for i in summary.scope if i.status != "removed"],
         "tiers": [(k, t("tier." + k)) for k in ("core", "touchpoint", "value_added")],
         "kinds": [(k, t("cr.kind." + k)) for k in ("add", "modify", "remove")],
         "comparators": [(c, c) for c in COMPARATORS],
     }
-    next_stage = STAGES[views["stage_index"] + 1].value if views["stage_index"] + 1 < len(STAGES) else None
+    gate = next((st.gate for st in views["checklist"].stages if st.is_current), None)
+    left = extra.get("flash")
+    if left and left.get("anchor") not in console.placed_anchors(
+            offers, summary, views["milestones"].items, criteria, views["change_log"].entries, views["releases"].items):
+        # The form it came from is no longer offered (another pm moved the project on): show it at the top.
+        extra["errors"] = {"overview": next(iter(extra["errors"].values()))} if extra.get("errors") else {}
+        left["anchor"] = "overview"
     return {"pid": pid, "links": auth.store(request).links(pid), "now": now, "options": options,
-            "next_stage": next_stage, "integrity": integrity_badge(services, pid), "diff": DiffForm(),
-            **views, **extra}
+            "open_milestone": _milestone_of(left.get("anchor", "") if left else "", criteria),
+            "offers": offers, "criteria_of": criteria, "gate": gate, "sections": console.SECTIONS,
+            "observations": {r.id: console.observations_by_step(r) for r in views["releases"].items},
+            "history": history.recent(services.app, t, pid),
+            "integrity": integrity_badge(services, pid), "diff": DiffForm(), **views, **extra}
+
+
+def _milestone_of(anchor: str, criteria: dict[str, list[Any]]) -> str | None:
+    """The milestone whose card holds `anchor` (itself, its add-criterion form or one of its criteria)."""
+    for prefix in ("ms-", "add-crit-"):
+        if anchor.startswith(prefix):
+            return anchor.removeprefix(prefix)
+    if anchor.startswith("crit-"):
+        return next((m for m, items in criteria.items() if any(c.id == anchor[5:] for c in items)), None)
+    return None
+
+
+def _flash_context(request: Request, session: Session, pid: str) -> dict[str, Any]:
+    """What the last post left for this console: the flash, and the refusal and input it keeps."""
+    left = flash.take(request, session.csrf)
+    if left is None or left.get("pid") != pid:
+        return {"flash": None, "errors": {}, "values": {}}
+    anchor = str(left.get("anchor", ""))
+    refusal = left.get("refusal")
+    return {"flash": left, "errors": {anchor: refusal} if refusal else {},
+            "values": {anchor: left.get("values") or {}} if refusal else {}}
 
 
 @router.get("/pm/p/{project_id}")
-def console(request: Request, project_id: str, done: str = "", link: str = "") -> Response:
-    _session, pid = auth.require_project(request, project_id, "pm")
+def console_page(request: Request, project_id: str, done: str = "", link: str = "") -> Response:
+    session, pid = auth.require_project(request, project_id, "pm")
     new_link = f"{request.base_url}s/{link}" if link and len(link) <= 64 else None
     new_feed = f"{request.base_url}share/{link}/milestones.ics" if new_link else None
-    return render(request, "console.html", **console_context(
-        request, pid, done=done[:40], new_link=new_link, new_feed=new_feed, errors={}, values={}))
+    left = _flash_context(request, session, pid)
+    response = render(request, "console.html", **console_context(
+        request, pid, done=done[:40], new_link=new_link, new_feed=new_feed, **left))
+    if request.cookies.get(flash.COOKIE):
+        flash.drop(response, f"/pm/p/{pid}")  # shown once: a reload shows the page as it is
+    return response
+
+
+def _form_version(raw: str) -> int | None:
+    """The project version a form was rendered from (a form without one runs unconditionally)."""
+    text = raw.strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) <= 9):
+        raise InvalidInput("version", "must be the project version the form was rendered from")
+    return int(text)
+
+
+def _leave(request: Request, session: Session, pid: str, anchor: str, payload: dict[str, Any]) -> Response:
+    """Post/redirect/get: back to the console at `anchor`, with what to show there."""
+    console_path = f"/pm/p/{pid}"
+    response = redirect(f"{console_path}#{anchor}")
+    flash.leave(request, response, console_path, session.csrf, {**payload, "pid": pid, "anchor": anchor})
+    return response
 
 
 @router.post("/pm/p/{project_id}/do/{command}")
@@ -445,14 +512,24 @@ async def run_command(request: Request, project_id: str, command: str) -> Respon
     if handler is None:
         raise PageError(404)
     services = services_of(request)
+    anchor = console.anchor_of(form.pop("anchor", ""))
+    raw_version = form.pop("version", "")
     try:
-        recorded = handler(services.app, pid, form, session.principal.name)
+        version = _form_version(raw_version)
+        recorded = handler(services.app, pid, form, session.principal.name, version)
         services.reads.wait_for(recorded.position)
+    except VersionMismatch as exc:
+        t = translator(request)
+        changes, count = history.since(services.app, t, pid, exc.details["expected"])
+        return _leave(request, session, pid, anchor, {
+            "kind": "stale", "command": command, "refusal": _refusal(request, exc), "values": form,
+            "since": exc.details["expected"], "count": count,
+            "changes": [{"sentence": h.sentence, "at": t.datetime(h.at)} for h in changes]})
     except DeliveryError as exc:
-        slot = form_of(command)
-        return render(request, "console.html", _status(exc), **console_context(
-            request, pid, done="", new_link=None, errors={slot: _refusal(request, exc)}, values={slot: form}))
-    return redirect(f"/pm/p/{pid}?done={command}#{form_of(command)}")
+        return _leave(request, session, pid, anchor, {
+            "kind": "refused", "command": command, "refusal": _refusal(request, exc), "values": form})
+    return _leave(request, session, pid, console.anchor_of_new(recorded.value) or anchor,
+                  {"kind": "done", "command": command})
 
 
 @router.post("/pm/p/{project_id}/share")
@@ -466,9 +543,8 @@ async def create_share_link(request: Request, project_id: str) -> Response:
     try:
         secret, _link = auth.store(request).create_link(pid, days=days, created_by=session.principal.name)
     except DeliveryError as exc:
-        return render(request, "console.html", _status(exc), **console_context(
-            request, pid, done="", new_link=None, errors={"share": _refusal(request, exc)},
-            values={"share": form}))
+        return _leave(request, session, pid, "share", {
+            "kind": "refused", "command": "share", "refusal": _refusal(request, exc), "values": form})
     return redirect(f"/pm/p/{pid}?done=share&link={secret}#share")
 
 

@@ -14,7 +14,8 @@ from delivery.application import DeliveryApplication, Recorded
 from delivery.errors import InvalidInput
 
 Form = Mapping[str, str]
-Command = Callable[[DeliveryApplication, str, Form, str], Recorded[Any]]
+# (application, project id, form, actor, the project version the form was rendered from) -> what was recorded
+Command = Callable[[DeliveryApplication, str, Form, str, int | None], Recorded[Any]]
 
 
 def _text(form: Form, name: str) -> str:
@@ -115,76 +116,87 @@ def _metric(form: Form) -> dict[str, Any] | None:
             "threshold": _float(_text(form, "threshold"), "threshold"), "unit": _text(form, "unit")}
 
 
+def _note(form: Form, name: str) -> str:
+    """A criterion's evidence or reason: its own field, or the one `note` field its inline form shares."""
+    return _text(form, name) or _text(form, "note")
+
+
 def _measured(form: Form) -> float | None:
     raw = _text(form, "measured")
     return _float(raw, "measured") if raw else None
 
 
 COMMANDS: dict[str, Command] = {
-    "transition": lambda a, p, f, who: a.transition(
-        p, to_stage=_text(f, "to_stage"), reason=_text(f, "reason"), actor=who),
-    "complete_launch": lambda a, p, f, who: a.complete_launch(p, actor=who),
-    "waive_stage_plan": lambda a, p, f, who: a.waive_stage_plan(
-        p, stage=_text(f, "stage"), reason=_text(f, "reason"), actor=who),
-    "add_scope_item": lambda a, p, f, who: a.add_scope_item(
-        p, title=_text(f, "title"), tier=_text(f, "tier"), actor=who),
-    "deliver_scope_item": lambda a, p, f, who: a.deliver_scope_item(p, item_id=_text(f, "item_id"), actor=who),
-    "remove_scope_item": lambda a, p, f, who: a.remove_scope_item(p, item_id=_text(f, "item_id"), actor=who),
-    "plan_milestone": lambda a, p, f, who: a.plan_milestone(
+    "transition": lambda a, p, f, who, v: a.transition(
+        p, to_stage=_text(f, "to_stage"), reason=_text(f, "reason"), actor=who, expected_version=v),
+    "complete_launch": lambda a, p, f, who, v: a.complete_launch(p, actor=who, expected_version=v),
+    "waive_stage_plan": lambda a, p, f, who, v: a.waive_stage_plan(
+        p, stage=_text(f, "stage"), reason=_text(f, "reason"), actor=who, expected_version=v),
+    "add_scope_item": lambda a, p, f, who, v: a.add_scope_item(
+        p, title=_text(f, "title"), tier=_text(f, "tier"), actor=who, expected_version=v),
+    "deliver_scope_item": lambda a, p, f, who, v: a.deliver_scope_item(
+        p, item_id=_text(f, "item_id"), actor=who, expected_version=v),
+    "remove_scope_item": lambda a, p, f, who, v: a.remove_scope_item(
+        p, item_id=_text(f, "item_id"), actor=who, expected_version=v),
+    "plan_milestone": lambda a, p, f, who, v: a.plan_milestone(
         p, title=_text(f, "title"), stage=_text(f, "stage"), due_on=_text(f, "due_on"),
-        deliverables=_lines(f, "deliverables"), actor=who),
-    "reschedule_milestone": lambda a, p, f, who: a.reschedule_milestone(
-        p, milestone_id=_text(f, "milestone_id"), due_on=_text(f, "due_on"), reason=_text(f, "reason"), actor=who),
-    "complete_milestone": lambda a, p, f, who: a.complete_milestone(
-        p, milestone_id=_text(f, "milestone_id"), completed_on=_optional(f, "completed_on"), actor=who),
-    "add_criterion": lambda a, p, f, who: a.add_criterion(
-        p, milestone_id=_text(f, "milestone_id"), text=_text(f, "text"), metric=_metric(f), actor=who),
-    "verify_criterion": lambda a, p, f, who: a.verify_criterion(
-        p, criterion_id=_text(f, "criterion_id"), evidence=_text(f, "evidence"), measured=_measured(f), actor=who),
-    "reject_criterion": lambda a, p, f, who: a.reject_criterion(
-        p, criterion_id=_text(f, "criterion_id"), reason=_text(f, "reason"), actor=who),
-    "waive_criterion": lambda a, p, f, who: a.waive_criterion(
-        p, criterion_id=_text(f, "criterion_id"), reason=_text(f, "reason"), actor=who),
-    "raise_change_request": lambda a, p, f, who: a.raise_change_request(
+        deliverables=_lines(f, "deliverables"), actor=who, expected_version=v),
+    "reschedule_milestone": lambda a, p, f, who, v: a.reschedule_milestone(
+        p, milestone_id=_text(f, "milestone_id"), due_on=_text(f, "due_on"), reason=_text(f, "reason"),
+        actor=who, expected_version=v),
+    "complete_milestone": lambda a, p, f, who, v: a.complete_milestone(
+        p, milestone_id=_text(f, "milestone_id"), completed_on=_optional(f, "completed_on"),
+        actor=who, expected_version=v),
+    "add_criterion": lambda a, p, f, who, v: a.add_criterion(
+        p, milestone_id=_text(f, "milestone_id"), text=_text(f, "text"), metric=_metric(f),
+        actor=who, expected_version=v),
+    "verify_criterion": lambda a, p, f, who, v: a.verify_criterion(
+        p, criterion_id=_text(f, "criterion_id"), evidence=_note(f, "evidence"), measured=_measured(f), actor=who,
+        expected_version=v),
+    "reject_criterion": lambda a, p, f, who, v: a.reject_criterion(
+        p, criterion_id=_text(f, "criterion_id"), reason=_note(f, "reason"), actor=who, expected_version=v),
+    "waive_criterion": lambda a, p, f, who, v: a.waive_criterion(
+        p, criterion_id=_text(f, "criterion_id"), reason=_note(f, "reason"), actor=who, expected_version=v),
+    "raise_change_request": lambda a, p, f, who, v: a.raise_change_request(
         p, title=_text(f, "title"), requested_by=_text(f, "requested_by"), kind=_text(f, "kind"),
         tier=_text(f, "tier"), scope_item_id=_optional(f, "scope_item_id"),
-        schedule_days=_int(f, "schedule_days", 0), cost=_text(f, "cost") or "0", actor=who),
-    "approve_change_request": lambda a, p, f, who: a.approve_change_request(
-        p, change_request_id=_text(f, "change_request_id"), reason=_text(f, "reason"), actor=who),
-    "reject_change_request": lambda a, p, f, who: a.reject_change_request(
-        p, change_request_id=_text(f, "change_request_id"), reason=_text(f, "reason"), actor=who),
-    "withdraw_change_request": lambda a, p, f, who: a.withdraw_change_request(
-        p, change_request_id=_text(f, "change_request_id"), actor=who),
-    "implement_change_request": lambda a, p, f, who: a.implement_change_request(
-        p, change_request_id=_text(f, "change_request_id"), actor=who),
-    "plan_release": lambda a, p, f, who: a.plan_release(
-        p, version=_text(f, "version"), steps=_steps(f), health=_health(f), actor=who),
-    "start_release": lambda a, p, f, who: a.start_release(p, release_id=_text(f, "release_id"), actor=who),
-    "record_observation": lambda a, p, f, who: a.record_observation(
-        p, release_id=_text(f, "release_id"), metrics=_metrics(f), actor=who),
-    "advance_release": lambda a, p, f, who: a.advance_release(p, release_id=_text(f, "release_id"), actor=who),
-    "pause_release": lambda a, p, f, who: a.pause_release(
-        p, release_id=_text(f, "release_id"), reason=_text(f, "reason"), actor=who),
-    "resume_release": lambda a, p, f, who: a.resume_release(p, release_id=_text(f, "release_id"), actor=who),
-    "roll_back_release": lambda a, p, f, who: a.roll_back_release(
-        p, release_id=_text(f, "release_id"), reason=_text(f, "reason"), actor=who),
-    "complete_release": lambda a, p, f, who: a.complete_release(p, release_id=_text(f, "release_id"), actor=who),
-    "define_funnel": lambda a, p, f, who: a.define_funnel(p, steps=_funnel_steps(f), actor=who),
-    "record_funnel_actuals": lambda a, p, f, who: a.record_funnel_actuals(p, rates=_rates(f), actor=who),
+        schedule_days=_int(f, "schedule_days", 0), cost=_text(f, "cost") or "0", actor=who, expected_version=v),
+    "approve_change_request": lambda a, p, f, who, v: a.approve_change_request(
+        p, change_request_id=_text(f, "change_request_id"), reason=_text(f, "reason"), actor=who, expected_version=v),
+    "reject_change_request": lambda a, p, f, who, v: a.reject_change_request(
+        p, change_request_id=_text(f, "change_request_id"), reason=_text(f, "reason"), actor=who, expected_version=v),
+    "withdraw_change_request": lambda a, p, f, who, v: a.withdraw_change_request(
+        p, change_request_id=_text(f, "change_request_id"), actor=who, expected_version=v),
+    "implement_change_request": lambda a, p, f, who, v: a.implement_change_request(
+        p, change_request_id=_text(f, "change_request_id"), actor=who, expected_version=v),
+    "plan_release": lambda a, p, f, who, v: a.plan_release(
+        p, version=_text(f, "version"), steps=_steps(f), health=_health(f), actor=who, expected_version=v),
+    "start_release": lambda a, p, f, who, v: a.start_release(
+        p, release_id=_text(f, "release_id"), actor=who, expected_version=v),
+    "record_observation": lambda a, p, f, who, v: a.record_observation(
+        p, release_id=_text(f, "release_id"), metrics=_metrics(f), actor=who, expected_version=v),
+    "advance_release": lambda a, p, f, who, v: a.advance_release(
+        p, release_id=_text(f, "release_id"), actor=who, expected_version=v),
+    "pause_release": lambda a, p, f, who, v: a.pause_release(
+        p, release_id=_text(f, "release_id"), reason=_text(f, "reason"), actor=who, expected_version=v),
+    "resume_release": lambda a, p, f, who, v: a.resume_release(
+        p, release_id=_text(f, "release_id"), actor=who, expected_version=v),
+    "roll_back_release": lambda a, p, f, who, v: a.roll_back_release(
+        p, release_id=_text(f, "release_id"), reason=_text(f, "reason"), actor=who, expected_version=v),
+    "complete_release": lambda a, p, f, who, v: a.complete_release(
+        p, release_id=_text(f, "release_id"), actor=who, expected_version=v),
+    "define_funnel": lambda a, p, f, who, v: a.define_funnel(p, steps=_funnel_steps(f), actor=who, expected_version=v),
+    "record_funnel_actuals": lambda a, p, f, who, v: a.record_funnel_actuals(
+        p, rates=_rates(f), actor=who, expected_version=v),
+    # Corrections (a new event each, keeping the text they replace).
+    "rename_project": lambda a, p, f, who, v: a.rename_project(p, name=_text(f, "name"), actor=who, expected_version=v),
+    "retitle_milestone": lambda a, p, f, who, v: a.retitle_milestone(
+        p, milestone_id=_text(f, "milestone_id"), title=_text(f, "title"), actor=who, expected_version=v),
+    "revise_deliverables": lambda a, p, f, who, v: a.revise_deliverables(
+        p, milestone_id=_text(f, "milestone_id"), deliverables=_lines(f, "deliverables"), actor=who,
+        expected_version=v),
+    "retitle_scope_item": lambda a, p, f, who, v: a.retitle_scope_item(
+        p, item_id=_text(f, "item_id"), title=_text(f, "title"), actor=who, expected_version=v),
+    "reword_criterion": lambda a, p, f, who, v: a.reword_criterion(
+        p, criterion_id=_text(f, "criterion_id"), text=_text(f, "text"), actor=who, expected_version=v),
 }
-
-# Forms whose submit buttons choose among several commands share one error slot.
-FORM_OF: dict[str, str] = {
-    "deliver_scope_item": "scope_item", "remove_scope_item": "scope_item",
-    "verify_criterion": "decide_criterion", "reject_criterion": "decide_criterion",
-    "waive_criterion": "decide_criterion",
-    "approve_change_request": "decide_cr", "reject_change_request": "decide_cr",
-    "withdraw_change_request": "decide_cr", "implement_change_request": "decide_cr",
-    "start_release": "release_action", "advance_release": "release_action", "pause_release": "release_action",
-    "resume_release": "release_action", "roll_back_release": "release_action",
-    "complete_release": "release_action",
-}
-
-
-def form_of(command: str) -> str:
-    return FORM_OF.get(command, command)

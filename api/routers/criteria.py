@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import ProjectId, Write
 from api.errors import responses
-from api.schemas import CriterionIn, ReasonIn, VerifyIn, WriteResult
+from api.schemas import CriterionIn, ReasonIn, RewordIn, VerifyIn, WriteResult
 
 router = APIRouter(prefix="/projects/{project_id}", tags=["criteria"])
 
@@ -40,3 +40,9 @@ def reject_criterion(write: Write, project_id: ProjectId, criterion_id: Criterio
 def waive_criterion(write: Write, project_id: ProjectId, criterion_id: CriterionId, body: ReasonIn) -> JSONResponse:
     """Waive a criterion with a reason."""
     return write(write.services.app.waive_criterion, project_id, body, criterion_id=criterion_id)
+
+
+@router.post("/criteria/{criterion_id}/reword", response_model=WriteResult, responses=ERRORS)
+def reword_criterion(write: Write, project_id: ProjectId, criterion_id: CriterionId, body: RewordIn) -> JSONResponse:
+    """Correct a criterion's text (CriterionReworded); 409 invalid_state once it is verified."""
+    return write(write.services.app.reword_criterion, project_id, body, criterion_id=criterion_id)

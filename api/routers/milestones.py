@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import ProjectId, Write
 from api.errors import responses
-from api.schemas import CompleteMilestoneIn, MilestoneIn, RescheduleIn, WriteResult
+from api.schemas import CompleteMilestoneIn, DeliverablesIn, MilestoneIn, RescheduleIn, RetitleIn, WriteResult
 
 router = APIRouter(prefix="/projects/{project_id}/milestones", tags=["milestones"])
 
@@ -36,3 +36,17 @@ def complete_milestone(write: Write, project_id: ProjectId, milestone_id: Milest
     """Complete a milestone once its criteria are verified or waived."""
     return write(write.services.app.complete_milestone, project_id, body or CompleteMilestoneIn(),
                  milestone_id=milestone_id)
+
+
+@router.post("/{milestone_id}/retitle", response_model=WriteResult, responses=ERRORS)
+def retitle_milestone(write: Write, project_id: ProjectId, milestone_id: MilestoneId,
+                      body: RetitleIn) -> JSONResponse:
+    """Correct a milestone's title (MilestoneRetitled keeps the previous one)."""
+    return write(write.services.app.retitle_milestone, project_id, body, milestone_id=milestone_id)
+
+
+@router.post("/{milestone_id}/deliverables", response_model=WriteResult, responses=ERRORS)
+def revise_deliverables(write: Write, project_id: ProjectId, milestone_id: MilestoneId,
+                        body: DeliverablesIn) -> JSONResponse:
+    """Replace a milestone's deliverables (DeliverablesRevised); 409 invalid_state once it is completed."""
+    return write(write.services.app.revise_deliverables, project_id, body, milestone_id=milestone_id)

@@ -10,7 +10,16 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import AsOf, CurrentUser, ProjectId, ServicesDep, Write, etag
 from api.errors import responses
-from api.schemas import FunnelActualsIn, FunnelIn, PlanWaiverIn, ProjectCreate, StageId, TransitionIn, WriteResult
+from api.schemas import (
+    FunnelActualsIn,
+    FunnelIn,
+    PlanWaiverIn,
+    ProjectCreate,
+    RenameIn,
+    StageId,
+    TransitionIn,
+    WriteResult,
+)
 from delivery import clock
 from projections.models import PortfolioPage, ProjectSummary
 from projections.portfolio import csv_lines as portfolio_csv_lines
@@ -130,3 +139,9 @@ def define_funnel(write: Write, project_id: ProjectId, body: FunnelIn) -> JSONRe
 def record_funnel_actuals(write: Write, project_id: ProjectId, body: FunnelActualsIn) -> JSONResponse:
     """Record the measured conversion of each funnel step after launch."""
     return write(write.services.app.record_funnel_actuals, project_id, body)
+
+
+@router.post("/{project_id}/rename", response_model=WriteResult, responses=WRITE_ERRORS)
+def rename_project(write: Write, project_id: ProjectId, body: RenameIn) -> JSONResponse:
+    """Correct the project's name (ProjectRenamed keeps the previous one); 409 conflicting_input when unchanged."""
+    return write(write.services.app.rename_project, project_id, body)

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import ProjectId, Write
 from api.errors import responses
-from api.schemas import ScopeItemIn, WriteResult
+from api.schemas import RetitleIn, ScopeItemIn, WriteResult
 
 router = APIRouter(prefix="/projects/{project_id}/scope-items", tags=["scope"])
 
@@ -33,3 +33,9 @@ def remove_scope_item(write: Write, project_id: ProjectId, item_id: ItemId) -> J
 def deliver_scope_item(write: Write, project_id: ProjectId, item_id: ItemId) -> JSONResponse:
     """Mark a scope item delivered."""
     return write(write.services.app.deliver_scope_item, project_id, item_id=item_id)
+
+
+@router.post("/{item_id}/retitle", response_model=WriteResult, responses=ERRORS)
+def retitle_scope_item(write: Write, project_id: ProjectId, item_id: ItemId, body: RetitleIn) -> JSONResponse:
+    """Correct a scope item's title (unique like a new one); 409 scope_frozen for a baseline item."""
+    return write(write.services.app.retitle_scope_item, project_id, body, item_id=item_id)

@@ -35,6 +35,7 @@ def main() -> None:
             ("portfolio", pm, "/portfolio", "en"),
             ("portfolio-zh", pm, "/portfolio?sort=health", "zh-CN"),
             ("console", pm, f"/pm/p/{crm}", "en"),
+            ("console-zh", pm, f"/pm/p/{chain}", "zh-CN"),
             ("portal", client, f"/p/{chain}", "zh-CN"),
             ("portal-en", client, f"/p/{crm}", "en"),
             ("audit", auditor, f"/audit/p/{crm}", "en"),

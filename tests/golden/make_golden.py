@@ -131,6 +131,22 @@ def play_templated(app: DeliveryApplication, start: datetime = START) -> UUID:
     return pid
 
 
+def play_corrected(app: DeliveryApplication, start: datetime = START) -> UUID:
+    """A project whose texts were corrected (from v3): renamed, retitled, reworded, deliverables revised."""
+    run = Recorder(app, start)
+    pid: UUID = run("create_project", name="Golden corrected 更正项目", client="Golden Client 金色客户")
+    item = run("add_scope_item", title="Logn", tier="core")
+    m1 = run("plan_milestone", title="Reserch signed off", stage="research", due_on=date(2026, 1, 20),
+             deliverables=["Interview notes"])
+    ac1 = run("add_criterion", milestone_id=m1, text="Client signs of the notes")
+    run("rename_project", name="Golden corrected project 更正项目")
+    run("retitle_scope_item", item_id=item, title="Login")
+    run("retitle_milestone", milestone_id=m1, title="Research signed off")
+    run("revise_deliverables", milestone_id=m1, deliverables=["Interview notes", "Funnel model"])
+    run("reword_criterion", criterion_id=ac1, text="Client signs off the notes")
+    return pid
+
+
 def stored_records(app: DeliveryApplication) -> list[dict[str, Any]]:
     """Every stored event, in store order, as the store holds it (state as its UTF-8 JSON text)."""
     if app.mapper.compressor is not None or app.mapper.cipher is not None:
@@ -155,6 +171,8 @@ def main(argv: list[str]) -> int:
         try:
             play_full_lifecycle(app)
             play_templated(app)
+            if int(argv[0]) >= 3:
+                play_corrected(app)
             records = stored_records(app)
         finally:
             app.close()

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from unittest import mock
 from uuid import UUID
 
 import pytest
@@ -112,7 +113,32 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
         },
     ],
 }
-STATE_OF = {"events_v1.jsonl": v1_state, "events_v2.jsonl": v2_state}
+
+def v3_state(p: Project) -> dict[str, Any]:
+    """v2's view of a project, plus what v3 corrects: milestone titles and deliverables, criterion texts."""
+    return {**v2_state(p), "titles": {m.id: (m.title, m.deliverables) for m in p.milestones.values()},
+            "texts": {c.id: c.text for c in p.criteria.values()}}
+
+
+V3_CORRECTED: dict[str, Any] = {
+    "stage": "research", "launched": False, "name": "Golden corrected project 更正项目",
+    "client": "Golden Client 金色客户", "scope": {"S1": ("Login", "core", "open", None)}, "baseline": [],
+    "milestones": {"M1": (date(2026, 1, 20), date(2026, 1, 20), 0, None)},
+    "criteria": {"AC1": ("open", None)}, "changes": {}, "releases": {}, "funnel": [],
+    "created_on": datetime(2026, 1, 5, 9, 0, tzinfo=UTC), "template": None, "waived": [],
+    "titles": {"M1": ("Research signed off", ["Interview notes", "Funnel model"])},
+    "texts": {"AC1": "Client signs off the notes"},
+}
+EXPECTED["events_v3.jsonl"] = [
+    {**EXPECTED["events_v2.jsonl"][0], "titles": {"M1": ("Research signed off", ["Interview notes", "Funnel model"]),
+                                                  "M2": ("Build complete", [])},
+     "texts": {"AC1": "Client signs off the research notes", "AC2": "List page p95 load",
+               "AC3": "Payment callbacks are idempotent"}},
+    # The template's own texts (its 8 milestones and 16 criteria are checked above, by id and state).
+    {**EXPECTED["events_v2.jsonl"][1], "titles": mock.ANY, "texts": mock.ANY},
+    V3_CORRECTED,
+]
+STATE_OF = {"events_v1.jsonl": v1_state, "events_v2.jsonl": v2_state, "events_v3.jsonl": v3_state}
 
 
 @pytest.fixture

@@ -222,6 +222,21 @@ def define_funnel(p: Project, n: int) -> None:
     p.define_funnel(steps=steps, actor=PM)
 
 
+def correct(p: Project, n: int) -> None:
+    """One of the corrections, on any item, sensible or not."""
+    which = n % 5
+    if which == 0:
+        p.rename(name=f"Project {n % 3}", actor=PM)
+    elif which == 1:
+        p.retitle_scope_item(item_id=_pick(p.scope, n), title=TITLES[n // 5 % len(TITLES)], actor=PM)
+    elif which == 2:
+        p.retitle_milestone(milestone_id=_pick(p.milestones, n), title=f"Goal {n % 4}", actor=PM)
+    elif which == 3:
+        p.revise_deliverables(milestone_id=_pick(p.milestones, n), deliverables=[f"doc {n % 3}"], actor=PM)
+    else:
+        p.reword_criterion(criterion_id=_pick(p.criteria, n), text=f"Criterion {n % 4}", actor=PM)
+
+
 def record_actuals(p: Project, n: int) -> None:
     p.record_funnel_actuals(rates=[float((n + 17 * i) % 101) for i in range(len(p.funnel) or 3)], actor=PM)
 
@@ -230,7 +245,7 @@ ACTIONS: tuple[Action, ...] = (
     add_scope, remove_scope, deliver_scope, plan_milestone, reschedule, add_criterion, verify, reject, waive,
     complete_milestone, progress, progress, progress, progress, advance, skip, go_back, raise_change,
     decide_change, decide_change, plan_release, drive_release, drive_release, drive_release, release_command,
-    complete_launch, define_funnel, record_actuals, waive_plan, apply_template,
+    complete_launch, define_funnel, record_actuals, waive_plan, apply_template, correct,
 )
 
 # Where a history starts: every example also gets three scope items, so change requests have targets.
@@ -304,6 +319,10 @@ class Checker:
         self._stages(before, gate, new)
         self._baseline_and_scope(before, new)
         self._releases(before, new)
+        for e in new:
+            if isinstance(e, Project.CriterionReworded):
+                assert before["criteria"][e.criterion_id].state != "verified", "a verified criterion was reworded"
+                assert not before["milestones"][before["criteria"][e.criterion_id].milestone_id].completed_on
         if any(isinstance(e, Project.LaunchCompleted) for e in new):
             assert _gate_holds(before, Stage.LAUNCH) and before["stage_id"] == "launch"
             assert any(r.state == "completed" for r in before["releases"].values())
@@ -340,6 +359,10 @@ class Checker:
         assert p.baseline == before["baseline"], "the frozen baseline moved"
         expected = _scope_view(before["scope"])
         for e in new:
+            if isinstance(e, Project.ScopeItemRetitled):
+                assert e.item_id not in {b.id for b in before["baseline"]}, "a baseline item was retitled"
+                _title, tier, active = expected[e.item_id]
+                expected[e.item_id] = (e.title, tier, active)
             if isinstance(e, Project.ChangeRequestApproved):
                 cr = p.change_requests[e.change_request_id]
                 if cr.kind == "add":
@@ -385,7 +408,7 @@ def test_the_random_histories_reach_every_event_and_the_main_refusals() -> None:
     rng = random.Random(20260302)
     seen_events: set[str] = set()
     refusals: set[str] = set()
-    for i in range(150):
+    for i in range(250):
         checker = Checker(START_STAGES[i % len(START_STAGES)])
         checker.play([(rng.randrange(len(ACTIONS)), rng.randrange(10_000)) for _ in range(80)])
         seen_events.update(names(checker.events))
