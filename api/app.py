@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import contract, errors
+from api import contract, docs, errors
 from api.auth import TokenStore
 from api.deps import Services
 from api.edge import Edge, FailureLimiter, HttpMetrics
@@ -177,10 +177,11 @@ def create_app(database: Database | None = None, *, live: bool | None = None,
 
     api = FastAPI(
         title="Delivery tracker API", version="1.0.0", description=DESCRIPTION, lifespan=lifespan,
-        openapi_url="/openapi.json", docs_url="/docs", redoc_url=None,
+        openapi_url="/openapi.json", docs_url=None, redoc_url=None,
     )
     api.state.services = services
     errors.install(api)
+    docs.install(api)  # /docs and /redoc with their assets from the package (no CDN)
     contract.install(api)
     for module in (projects, templates, scope, milestones, criteria, change_requests, releases, views, audit, tokens,
                    participation):

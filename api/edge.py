@@ -37,13 +37,15 @@ _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 # The pages have no inline script or style (web/templates): everything comes from /static.
 PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-# /docs is FastAPI's Swagger UI: an inline script that loads the UI from a CDN.
-DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-               "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https:; "
+# /docs and /redoc are FastAPI's Swagger UI and ReDoc pages (api/docs.py): an inline script each, the
+# assets from this host; ReDoc runs a worker from a blob.
+DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+               "img-src 'self' data:; worker-src 'self' blob:; font-src 'self' data:; "
                "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 _COMMON = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
            (b"referrer-policy", b"no-referrer")]
 PAGE_HEADERS = [(b"content-security-policy", PAGE_POLICY.encode()), *_COMMON]
+DOCS_PATHS = frozenset({"/docs", "/redoc"})
 DOCS_HEADERS = [(b"content-security-policy", DOCS_POLICY.encode()), *_COMMON]
 
 # What the log and the metrics say of a request whose client left before any answer (nginx's figure).
@@ -176,7 +178,7 @@ class Edge:
         attempt = credentials or share or (path == "/signin" and method == "POST")
         client = scope.get("client")
         address = client[0] if client else "-"
-        extra = [(b"x-request-id", request_id.encode()), *(DOCS_HEADERS if path == "/docs" else PAGE_HEADERS)]
+        extra = [(b"x-request-id", request_id.encode()), *(DOCS_HEADERS if path in DOCS_PATHS else PAGE_HEADERS)]
         status = 0
         answered = False
 

@@ -12,7 +12,7 @@ import psycopg
 import sqlalchemy.exc as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -178,13 +178,17 @@ def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 406: "not_acceptable", 415: "unsupported_media_type"}
 
 
-def _http_error(request: Request, exc: Exception) -> JSONResponse:
+def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400:
         # The only 400 the framework raises: a body it could not decode (not UTF-8, not JSON).
         body = {"code": "invalid_input", "message": "body: is not valid JSON.",
                 "details": {"field": "body", "rule": "is not valid JSON"}}
         return JSONResponse({"error": body}, status_code=422)
+    page = getattr(request.app.state, "not_found_page", None)
+    if exc.status_code == 404 and page is not None and not request.url.path.startswith("/api/"):
+        answer: Response = page(request)  # an address outside the API answers the pages' 404 page (web/ has it)
+        return answer
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = "No such endpoint." if exc.status_code == 404 else str(exc.detail)
     headers = dict(exc.headers or {})

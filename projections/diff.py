@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel, Field
 
 from delivery import clock
 from delivery.application import parse_project_id
+from projections import views
 from projections.models import AuditEntry
+from projections.reducers import fold
 from projections.service import ReadSide
+from projections.state import Key, ProjectState
 
 # Fields that change with the clock alone.
 CLOCK_FIELDS = frozenset({"today", "days_to_due", "time_at_step", "version", "updated_at"})
@@ -25,6 +29,7 @@ VIEWS = ("summary", "scope", "milestones", "checklist", "change_requests", "rele
 
 class ItemChange(BaseModel):
     id: str
+    title: str | None = None  # the item's title (name, version) as it reads after the change, or before a removal
     change: str  # added, removed, changed
     fields: dict[str, list[Any]] = Field(default_factory=dict)  # field: [before, after]
     events: list[int] = Field(default_factory=list)  # store positions of the events that touched it
@@ -76,15 +81,6 @@ def _by_id(models: list[Any]) -> dict[str, dict[str, Any]]:
     return {m.id: m.model_dump(mode="json") for m in models}
 
 
-def _mentions(entry: AuditEntry) -> set[str]:
-    """The ids an event names (milestone M1, criterion AC2, ...), found among its string values."""
-    found: set[str] = set()
-    for key, value in entry.data.items():
-        if isinstance(value, str) and (key == "id" or key.endswith("_id")):
-            found.add(value)
-    return found
-
-
 def diff(reads: ReadSide, project_id: str, start: datetime, end: datetime) -> ProjectDiff:
     """The project's views at `start` against `end`, and the events recorded between them.
 
@@ -93,6 +89,7 @@ def diff(reads: ReadSide, project_id: str, start: datetime, end: datetime) -> Pr
     pid = str(parse_project_id(project_id))
     start, end = sorted((clock.as_utc(start), clock.as_utc(end)))
     window = _window(reads, pid, start, end)
+    credited = _attribution(reads, pid, start, window)
     before, after = _items(reads, pid, start), _items(reads, pid, end)
     result = []
     for view in VIEWS:
@@ -112,12 +109,20 @@ def diff(reads: ReadSide, project_id: str, start: datetime, end: datetime) -> Pr
                 if not fields:
                     continue
             setattr(vd, change, getattr(vd, change) + 1)
-            vd.items.append(ItemChange(id=item_id, change=change, fields=fields,
-                                       events=_touching(window, item_id)))
+            vd.items.append(ItemChange(id=item_id, title=_title(b if b is not None else a), change=change,
+                                       fields=fields, events=credited.get((view, item_id), [])))
         result.append(vd)
     return ProjectDiff.model_validate(
         {"project_id": pid, "from": start, "to": end, "events": window, "views": result},
     )
+
+
+def _title(item: dict[str, Any] | None) -> str | None:
+    for key in ("title", "name", "text", "version"):
+        value = (item or {}).get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def _window(reads: ReadSide, pid: str, start: datetime, end: datetime) -> list[AuditEntry]:
@@ -131,12 +136,61 @@ def _window(reads: ReadSide, pid: str, start: datetime, end: datetime) -> list[A
         after = int(page.next_cursor)
 
 
-def _touching(window: list[AuditEntry], item_id: str) -> list[int]:
-    if item_id == "drift":
-        return [e.position for e in window if e.type.startswith(("ChangeRequest", "BaselineFrozen"))]
-    if item_id == "project":
-        return [e.position for e in window if not _mentions(e)]
-    return [e.position for e in window if item_id in _mentions(e)]
+# A row kind of the view state (projections/state.py) → the diff's view its rows show in.
+ROW_VIEWS = {"scope": "scope", "milestone": "milestones", "criterion": "checklist", "change": "change_requests",
+             "release": "releases"}
+SUMMARY_NOISE = {"scope", "stage_history", *CLOCK_FIELDS}
+
+
+def _attribution(reads: ReadSide, pid: str, start: datetime, window: list[AuditEntry]) -> dict[Key, list[int]]:
+    """Which events changed which item: the window's events folded one by one from the state at `start`,
+    each credited with the rows it wrote (and the summary or drift when it changed them).
+
+    Folding is the only faithful answer: an event may change items it does not name (BaselineFrozen
+    flags every scope item in the baseline) and name items it does not change.
+    """
+    if not window:
+        return {}
+    found = reads.state_as_of(pid, as_of=start)
+    state = ProjectState.loads(found.dumps()) if found is not None else ProjectState()  # the kept one stays as is
+    by_version = {e.version: e.position for e in window}
+    since = found.h.version if found is not None else 0
+    credited: dict[Key, list[int]] = {}
+
+    def credit(key: Key, position: int) -> None:
+        events = credited.setdefault(key, [])
+        if not events or events[-1] != position:
+            events.append(position)
+
+    for event in reads.app.events.get(UUID(pid), gt=since, lte=max(by_version)):
+        position = by_version.get(int(event.originator_version))
+        summary, drift = _header_facts(state)
+        state.clean()
+        fold([event], state)
+        if position is None:  # recorded at or before `start` (cannot happen past `since`): folded, not credited
+            continue
+        for kind_, key in sorted(state.rows.dirty):
+            row = state.rows.get(kind_, key)
+            if kind_ in ROW_VIEWS:
+                credit((ROW_VIEWS[kind_], key), position)
+            if kind_ == "criterion":  # a milestone counts its criteria closed
+                credit(("milestones", row.milestone_id), position)
+            elif kind_ == "observation":  # a release lists its observations
+                credit(("releases", row.release_id), position)
+        after_summary, after_drift = _header_facts(state)
+        if after_summary != summary:
+            credit(("summary", "project"), position)
+        if after_drift != drift:
+            credit(("change_requests", "drift"), position)
+    return credited
+
+
+def _header_facts(state: ProjectState) -> tuple[Any, Any]:
+    """The project's summary (its header, without what only counts time) and its drift, to compare."""
+    if state.header is None:
+        return None, None
+    summary = views.summary_view(state).model_dump(mode="json", exclude=SUMMARY_NOISE)
+    return summary, views.drift_summary(state).model_dump(mode="json")
 
 
 def _natural(item_id: str) -> tuple[str, int, str]:

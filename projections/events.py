@@ -7,7 +7,16 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.domain import DomainEvent
+
+from delivery.project import Project
+
 ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
+# Every kind of event a project records (`kind` of each), e.g. for the audit log's filter.
+EVENT_TYPES = frozenset(
+    name for name, value in vars(Project).items()
+    if isinstance(value, type) and issubclass(value, DomainEvent) and name != "Event"
+)
 
 
 def kind(event: Any) -> str:

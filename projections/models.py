@@ -444,6 +444,15 @@ class PortfolioRow(ReadModel):
     updated_at: datetime
 
 
+class PortfolioTotals(ReadModel):
+    """How many projects of a filtered portfolio are in each health and each stage."""
+
+    total: int
+    health: dict[str, int]
+    stage: dict[str, int]
+    launched: int
+
+
 class PortfolioPage(ReadModel):
     items: list[PortfolioRow]
     next_cursor: str | None = None

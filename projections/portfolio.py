@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import csv
+import io
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -21,8 +24,8 @@ from delivery import clock
 from delivery import health as h
 from delivery.errors import InvalidInput, UnknownCursor
 from delivery.milestones import AT_RISK_DAYS, MilestoneState
-from delivery.stages import Stage, parse_stage
-from projections.models import PortfolioPage, PortfolioRow
+from delivery.stages import STAGES, Stage, parse_stage
+from projections.models import PortfolioPage, PortfolioRow, PortfolioTotals
 from projections.tables import portfolio_table as t
 
 
@@ -32,6 +35,7 @@ class Query:
     stage: str | None = None
     health: str | None = None
     client: str | None = None
+    q: str | None = None  # lower-cased by search_term
     project_ids: tuple[str, ...] | None = None
     limit: int = 50
     cursor: str | None = None
@@ -41,6 +45,7 @@ class Query:
 # The orders a portfolio can be read in: each a SQL key (ascending) tried before (name, project_id).
 # Keys never NULL, so the keyset comparison is plain: a missing due date sorts last.
 NO_DUE = date(9999, 12, 31)
+HEALTH_ORDER = (h.RED, h.AMBER, h.NO_PLAN, h.GREEN)
 SORTS = ("name", "client", "health", "due", "stage", "days_in_stage", "open_criteria", "pending", "drift")
 
 
@@ -111,20 +116,61 @@ def milestone_status_column(today: date) -> ColumnElement[str]:
     )
 
 
-def page(conn: Connection, query: Query) -> PortfolioPage:
-    colour, reason = health_columns(query.today)
-    stmt = select(t, colour.label("health"), reason.label("health_reason"),
-                  milestone_status_column(query.today).label("next_milestone_status"))
+# A search term's longest accepted length (the stored text is at most 200 + 1 + 120 characters).
+MAX_TERM = 120
+
+
+def search_text(name: str, client: str) -> str:
+    """What the portfolio's search matches: name and client, lower-cased, one line each."""
+    return f"{name}\n{client}".lower()
+
+
+def search_term(text: str | None) -> str | None:
+    """A typed search as the stored text compares it (None when blank); InvalidInput beyond MAX_TERM."""
+    term = (text or "").strip().lower()
+    if len(term) > MAX_TERM:
+        raise InvalidInput("q", f"must be at most {MAX_TERM} characters")
+    return term or None
+
+
+def filtered(stmt: Any, query: Query, colour: ColumnElement[str], *, health: bool = True) -> Any:
+    """`stmt` narrowed to the query's filters (all but health when `health` is False)."""
     if query.stage is not None:
         stmt = stmt.where(t.c.stage == parse_stage(query.stage).value)
     if query.client is not None:
         stmt = stmt.where(t.c.client == query.client)
-    if query.health is not None:
+    if query.q is not None:
+        # Substring of name or client; `\n` joins them in the stored text, so a term never spans both.
+        stmt = stmt.where(t.c.search.contains(query.q, autoescape=True))
+    if health and query.health is not None:
         if query.health not in h.HEALTHS:
             raise InvalidInput("health", f"must be one of {', '.join(h.HEALTHS)}")
         stmt = stmt.where(colour == query.health)
     if query.project_ids is not None:
         stmt = stmt.where(t.c.project_id.in_(query.project_ids))
+    return stmt
+
+
+def totals(conn: Connection, query: Query) -> PortfolioTotals:
+    """How many projects of the filtered set are in each health and each stage (and launched)."""
+    colour, _reason = health_columns(query.today)
+    stmt = filtered(select(colour.label("health"), t.c.stage, t.c.launched, func.count().label("n")), query, colour)
+    stmt = stmt.group_by(colour, t.c.stage, t.c.launched)
+    by_health = dict.fromkeys(HEALTH_ORDER, 0)
+    by_stage = {s.value: 0 for s in STAGES}
+    launched = 0
+    for row in conn.execute(stmt):
+        by_health[row.health] += row.n
+        by_stage[row.stage] += row.n
+        launched += row.n if row.launched else 0
+    return PortfolioTotals(total=sum(by_health.values()), health=by_health, stage=by_stage, launched=launched)
+
+
+def page(conn: Connection, query: Query) -> PortfolioPage:
+    colour, reason = health_columns(query.today)
+    stmt = select(t, colour.label("health"), reason.label("health_reason"),
+                  milestone_status_column(query.today).label("next_milestone_status"))
+    stmt = filtered(stmt, query, colour)
     key = sort_key(query.sort, colour)
     if key is not None:
         stmt = stmt.add_columns(key.label("sort_key"))
@@ -193,6 +239,34 @@ def decode_cursor(cursor: str, sort: str = "name") -> tuple[Any, str, str]:
     except (ValueError, TypeError):
         raise UnknownCursor() from None
     return key, name, pid
+
+
+CSV_COLUMNS = ("project_id", "name", "client", "stage", "days_in_stage", "next_milestone_title",
+               "next_milestone_due_on", "next_milestone_status", "open_criteria", "pending_change_requests",
+               "drift_pct", "release_percent", "release_state", "health", "health_reason", "launched")
+
+
+def csv_lines(rows: Iterable[PortfolioRow]) -> Iterator[str]:
+    """The rows as CSV (RFC 4180, a header first); a cell a spreadsheet would run as a formula is quoted with '."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    yield out.getvalue()
+    for row in rows:
+        out.seek(0)
+        out.truncate()
+        writer.writerow([_cell(getattr(row, column)) for column in CSV_COLUMNS])
+        yield out.getvalue()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if not isinstance(value, str):
+        return value.isoformat() if isinstance(value, date) else str(value)
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def loads(text: str) -> dict[str, Any]:

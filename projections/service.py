@@ -12,7 +12,8 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -23,11 +24,12 @@ from sqlalchemy import bindparam, func, select, text
 
 from delivery import clock
 from delivery.application import DeliveryApplication, parse_project_id
-from delivery.errors import DeliveryError, NotFound
+from delivery.errors import DeliveryError, InvalidInput, NotFound
 from projections import portfolio, views
 from projections import state as view_state
 from projections.applier import Applier, Follower
 from projections.cache import ViewCache
+from projections.events import EVENT_TYPES
 from projections.models import (
     AuditEntry,
     AuditPage,
@@ -37,6 +39,7 @@ from projections.models import (
     MilestoneList,
     PortfolioPage,
     PortfolioRow,
+    PortfolioTotals,
     ProjectSummary,
     ReceiptList,
     ReleaseList,
@@ -500,11 +503,12 @@ class ReadSide:
 
     def portfolio_query(
         self, *, now: datetime, stage: str | None = None, health: str | None = None,
-        client: str | None = None, project_ids: list[str] | None = None, limit: int = 50,
+        client: str | None = None, q: str | None = None, project_ids: list[str] | None = None, limit: int = 50,
         cursor: str | None = None, sort: str = "name",
     ) -> PortfolioQuery:
         return PortfolioQuery(
             today=now.astimezone(UTC).date(), stage=stage, health=health, client=client,
+            q=portfolio.search_term(q),
             project_ids=tuple(project_ids) if project_ids is not None else None,
             limit=max(1, min(limit, MAX_PAGE)), cursor=cursor, sort=sort,
         )
@@ -527,6 +531,16 @@ class ReadSide:
             "*", ("portfolio.json", query), lambda: self.portfolio_page(query).model_dump_json().encode(),
         )
 
+    def portfolio_totals(self, *, now: datetime, **filters: Any) -> PortfolioTotals:
+        """How many projects match the filters, per health and per stage (cursor, limit and sort aside)."""
+        query = replace(self.portfolio_query(now=now, **filters), cursor=None, limit=1, sort="name")
+
+        def count() -> PortfolioTotals:
+            with self.store.reader.connect() as conn:
+                return portfolio.totals(conn, query)
+
+        return self.cache.get_or_make("*", ("portfolio.totals", query), count)  # type: ignore[no-any-return]
+
     def portfolio_all(self, *, now: datetime, **filters: Any) -> list[PortfolioRow]:
         """Every portfolio row matching the filters (for the command line)."""
         rows: list[PortfolioRow] = []
@@ -542,9 +556,13 @@ class ReadSide:
 
     def audit_log(
         self, project_id: UUID | str, *, after: int = 0, limit: int = 100,
-        until: datetime | None = None,
+        until: datetime | None = None, types: Sequence[str] = (), actor: str | None = None,
     ) -> AuditPage:
-        """The project's events in store order, after a position (the previous page's cursor)."""
+        """The project's events in store order, after a position (the previous page's cursor).
+
+        `types` keeps only events of those kinds (`StageAdvanced`...; InvalidInput naming `type` for one no
+        project records) and `actor` only those recorded by that name, exactly; the cursor pages the same.
+        """
         pid = str(parse_project_id(project_id))
         limit = max(1, min(limit, MAX_PAGE))
         a = audit_table
@@ -554,11 +572,18 @@ class ReadSide:
             .order_by(a.c.position)
             .limit(limit + 1)
         )
+        unknown = sorted(set(types) - EVENT_TYPES)
+        if unknown:
+            raise InvalidInput("type", f"must name an event type such as StageAdvanced; {unknown[0]!r} is not one")
+        if types:
+            stmt = stmt.where(a.c.type.in_(sorted(set(types))))
+        if actor is not None:
+            stmt = stmt.where(a.c.actor == actor)
         if until is not None:
             stmt = stmt.where(a.c.recorded_at <= clock.as_utc(until))
         with self.store.reader.connect() as conn:
             rows = conn.execute(stmt).all()
-            if not rows and after == 0:
+            if not rows and after == 0 and not types and actor is None:
                 known = conn.execute(select(a.c.position).where(a.c.project_id == pid).limit(1)).first()
                 if known is None:
                     raise NotFound("project", pid)
@@ -574,6 +599,15 @@ class ReadSide:
         return AuditPage(
             project_id=pid, items=items, next_cursor=str(items[-1].position) if more else None,
         )
+
+    def audit_facets(self, project_id: UUID | str) -> tuple[list[str], list[str]]:
+        """(the event types, the actors) a project's log holds, each sorted, for the audit page's filters."""
+        pid = str(parse_project_id(project_id))
+        a = audit_table
+        with self.store.reader.connect() as conn:
+            types = conn.execute(select(a.c.type).where(a.c.project_id == pid).distinct().order_by(a.c.type))
+            actors = conn.execute(select(a.c.actor).where(a.c.project_id == pid).distinct().order_by(a.c.actor))
+            return list(types.scalars()), list(actors.scalars())
 
 
 def _events_at(app: DeliveryApplication, store: ViewStore, conn: Any, positions: list[int]) -> dict[int, Any]:

@@ -80,7 +80,7 @@ log = logging.getLogger(__name__)
 # Bump a revision when a reducer's logic changes without changing its state's shape;
 # shape changes are caught by the schema hash. A changed version rebuilds the group on start
 # (the chain only once its links verify in the form they were made in: CHAIN_FORMS).
-REVISIONS = {"projects": 3, "audit": 2, "chain": 2}
+REVISIONS = {"projects": 3, "audit": 3, "chain": 2}  # audit 3: its filter indexes (created by the rebuild)
 # The chain form (projections.chain) of the links each revision of the chain group made.
 CHAIN_FORMS = {1: 1, 2: 2}
 GROUP_TABLES: dict[str, tuple[Any, ...]] = {

@@ -6,6 +6,7 @@ the shadow copies a rebuild fills before it swaps them in (projections/rebuild.p
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import (
@@ -29,11 +30,15 @@ from sqlalchemy import (
     text,
     tuple_,
 )
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.types import TupleType
 
 from delivery.settings import lock_key
 from projections import chain
+
+log = logging.getLogger(__name__)
 
 metadata = MetaData()
 
@@ -51,6 +56,28 @@ versions_table = Table(
     Column("view_group", String(32), primary_key=True),
     Column("version", String(64), nullable=False),
 )
+
+
+def _with_trigrams(ddl: Any, target: Any, bind: Connection | None, tables: Any = None, state: Any = None,
+                   **_kw: Any) -> bool:
+    return trigrams_available(bind)
+
+
+def trigrams_available(conn: Connection | None) -> bool:
+    """Whether PostgreSQL's pg_trgm is installed, installing it when this role may (else: no trigram index)."""
+    if conn is None:
+        return False
+    present = "SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'"
+    if conn.execute(text(present)).first() is not None:
+        return True
+    try:
+        with conn.begin_nested():
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+    except DBAPIError:
+        log.warning("pg_trgm is not available: the portfolio search scans instead of using a trigram index")
+        return False
+    return True
+
 
 # The portfolio: one row per project, its columns queried and sorted by the database,
 # and `doc`, the project's header (projections.models.ProjectHeader) the reducers keep.
@@ -79,10 +106,16 @@ portfolio_table = Table(
     Column("version", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("doc", Text, nullable=False),
+    # Name and client lower-cased, for the case-insensitive substring search (projections/portfolio.py).
+    Column("search", String(330), nullable=False, server_default=""),
     Index("ix_portfolio_name", "name", "project_id"),
     Index("ix_portfolio_stage", "stage", "name", "project_id"),
     Index("ix_portfolio_client", "client", "name", "project_id"),
     Index("ix_portfolio_due", "next_milestone_due_on"),
+    # A trigram index answers `search LIKE '%term%'` on PostgreSQL (pg_trgm, see `trigrams_available`);
+    # SQLite walks the name index and stops at the page's end (docs/views.md).
+    Index("ix_portfolio_search_trgm", "search", postgresql_using="gin",
+          postgresql_ops={"search": "gin_trgm_ops"}).ddl_if(dialect="postgresql", callable_=_with_trigrams),
 )
 
 # Every row of every project's views: (kind, key) within the project, the version that
@@ -117,11 +150,16 @@ audit_table = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Index("ix_audit_project", "project_id", "position"),
     Index("ix_audit_project_time", "project_id", "recorded_at"),
+    # The audit page's filters, each keyset-paged by position.
+    Index("ix_audit_project_type", "project_id", "type", "position"),
+    Index("ix_audit_project_actor", "project_id", "actor", "position"),
 )
 
 chain_table = chain.define_table(metadata)
 
 SHADOW_SUFFIX = "_rebuild"
+
+
 
 
 def schema_key(engine: Engine) -> int:

@@ -33,6 +33,7 @@ from projections.models import (
     StageChecklist,
     StageGate,
 )
+from projections.portfolio import search_text
 from projections.state import ProjectState
 
 APPROVED = frozenset({ChangeStatus.APPROVED.value, ChangeStatus.IMPLEMENTED.value})
@@ -195,6 +196,7 @@ def portfolio_columns(state: ProjectState) -> dict[str, Any]:
         "project_id": h.id,
         "name": h.name,
         "client": h.client,
+        "search": search_text(h.name, h.client),
         "stage": h.stage,
         "stage_index": Stage(h.stage).order,
         "stage_entered_at": h.stage_entered_at,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +20,8 @@ from delivery.health import HEALTHS
 from delivery.milestones import COMPARATORS
 from delivery.stages import STAGES
 from projections import feeds
+from projections.portfolio import MAX_TERM
+from projections.portfolio import csv_lines as portfolio_csv_lines
 from web import auth, charts, console, flash, history
 from web.audit import DiffForm, export_stream, integrity_badge, picker, run_diff
 from web.auth import BadCsrf, PageError, SignInRequired
@@ -51,6 +53,7 @@ def install(app: FastAPI) -> None:
     from web import participation  # its routes render with this module's helpers
 
     app.include_router(participation.router)
+    app.state.not_found_page = _not_found_page  # ... and with this one for an unknown address outside /api/
 
 
 def services_of(request: Request) -> Services:
@@ -89,9 +92,14 @@ def _sign_in_required(request: Request, exc: Exception) -> Response:
 def _page_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PageError)
     if exc.refusal is not None:
-        return render(request, "error.html", exc.status, kind="input", refusal=_refusal(request, exc.refusal))
+        return render(request, "error.html", exc.status, kind="input", refusal=_refusal(request, exc.refusal),
+                      back=request.url.path)
     kind = "notfound" if exc.status == 404 else "forbidden"
     return render(request, "error.html", exc.status, kind=kind)
+
+
+def _not_found_page(request: Request) -> Response:
+    return render(request, "error.html", 404, kind="notfound")
 
 
 def _unavailable_page(request: Request) -> Response:
@@ -227,9 +235,25 @@ def my_projects(request: Request) -> Response:
     return render(request, "projects.html", rows=rows)
 
 
+def timeline_zoom(request: Request) -> tuple[str, dict[str, str]]:
+    """The timeline's zoom from the page's `zoom` query (PageError 400 naming it if unknown), and the page's
+    address with each zoom, every other query value kept."""
+    zoom = request.query_params.get("zoom", "").strip() or "project"
+    if zoom not in charts.ZOOMS:
+        raise PageError(400, InvalidInput("zoom", "must be one of " + ", ".join(charts.ZOOMS)))
+    # A console's one-shot confirmation and new share link are not part of the page's address.
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("zoom", "done", "link")]
+    links = {}
+    for z in charts.ZOOMS:
+        query = urlencode(kept + ([("zoom", z)] if z != "project" else []))
+        links[z] = f"{request.url.path}{'?' + query if query else ''}#timeline"
+    return zoom, links
+
+
 def project_views(services: Services, pid: str, *, as_of: datetime | None = None,
-                  position: int | None = None, now: datetime | None = None) -> dict[str, Any]:
-    """Every view of one project, current or as of a cut, for the templates."""
+                  position: int | None = None, now: datetime | None = None,
+                  zoom: tuple[str, dict[str, str]] = ("project", {})) -> dict[str, Any]:
+    """Every view of one project, current or as of a cut, for the templates (`zoom`: from timeline_zoom)."""
     reads = services.reads
     now = now or clock.now()
     try:
@@ -241,7 +265,7 @@ def project_views(services: Services, pid: str, *, as_of: datetime | None = None
     return {
         "summary": summary,
         "milestones": milestones,
-        "timeline": charts.timeline(milestones.items, milestones.today),
+        "timeline": project_timeline(summary, milestones, zoom),
         "checklist": reads.checklist(pid, as_of=as_of, position=position),
         "change_log": reads.change_log(pid, as_of=as_of, position=position),
         "releases": releases,
@@ -252,12 +276,23 @@ def project_views(services: Services, pid: str, *, as_of: datetime | None = None
     }
 
 
+def project_timeline(summary: Any, milestones: Any, zoom: tuple[str, dict[str, str]]) -> charts.Timeline | None:
+    """The milestone timeline, each stage starting when it was first entered."""
+    entered: dict[str, date] = {}
+    for entry in summary.stage_history:
+        entered.setdefault(entry.stage, entry.entered_at.date())
+    chart = charts.timeline(milestones.items, milestones.today, entered=entered, zoom=zoom[0])
+    if chart is not None:
+        chart.links = zoom[1]
+    return chart
+
+
 @router.get("/p/{project_id}")
 def portal(request: Request, project_id: str) -> Response:
     session, pid = auth.require_project(request, project_id)
     from web.participation import portal_extras, portal_flash
 
-    views = project_views(services_of(request), pid)
+    views = project_views(services_of(request), pid, zoom=timeline_zoom(request))
     left = portal_flash(request, session, pid)
     response = render(request, "portal.html", pid=pid,
                       feed_url=_share_feed_url(request, session), **left,
@@ -286,31 +321,68 @@ def portal_calendar(request: Request, project_id: str) -> Response:
 # ------------------------------------------------------------ PM console
 
 
+def portfolio_filters(stage: str, health: str, client: str, q: str, sort: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """(the read side's filters, the query string that keeps them) from a portfolio page's query.
+
+    A value no filter takes is refused naming its field (PageError 400), never silently dropped."""
+    if stage and stage not in {s.value for s in STAGES}:
+        raise PageError(400, InvalidInput("stage", "must be one of " + ", ".join(s.value for s in STAGES)))
+    if health and health not in HEALTHS:
+        raise PageError(400, InvalidInput("health", "must be one of " + ", ".join(HEALTHS)))
+    if sort not in SORTS:
+        raise PageError(400, InvalidInput("sort", "must be one of " + ", ".join(SORTS)))
+    for field, value in (("client", client), ("q", q)):
+        if len(value.strip()) > MAX_TERM:
+            raise PageError(400, InvalidInput(field, f"must be at most {MAX_TERM} characters"))
+    filters: dict[str, Any] = {"stage": stage or None, "health": health or None,
+                               "client": client.strip() or None, "q": q.strip() or None, "sort": SORTS[sort]}
+    kept = {k: v.strip() for k, v in (("q", q), ("stage", stage), ("health", health), ("client", client)) if v.strip()}
+    return filters, kept
+
+
 @router.get("/portfolio")
-def portfolio(request: Request, stage: str = "", health: str = "", client: str = "", cursor: str = "",
-              sort: str = "name") -> Response:
+def portfolio(request: Request, stage: str = "", health: str = "", client: str = "", q: str = "",
+              cursor: str = "", sort: str = "name") -> Response:
     session = auth.require(request, "pm", "auditor")
-    filters: dict[str, Any] = {"stage": stage if stage in {s.value for s in STAGES} else None,
-               "health": health if health in HEALTHS else None,
-               "client": client.strip()[:120] or None}
-    sort = sort if sort in SORTS else "name"
-    try:
-        page = services_of(request).reads.portfolio(
-            now=clock.now(), limit=PAGE_SIZE, cursor=cursor[:400] or None, sort=SORTS[sort], **filters)
-    except DeliveryError:  # a cursor from another order or filter: start again at the first page
-        page = services_of(request).reads.portfolio(now=clock.now(), limit=PAGE_SIZE, sort=SORTS[sort], **filters)
-    query = {k: v for k, v in (("stage", stage), ("health", health), ("client", client)) if v}
+    context = portfolio_context(request, stage, health, client, q, cursor, sort)
     # A refused create form comes back here by post/redirect/get, with its refusal and input (web/flash.py).
     left = flash.take(request, session.csrf) or {}
     refusal = left.get("refusal") if left.get("anchor") == "create_project" else None
-    response = render(request, "portfolio.html", rows=list(page.items), next_cursor=page.next_cursor, filters=query,
-                      sort=sort, cursor=cursor, query=urlencode(query),
-                      errors={"create_project": refusal} if refusal else None,
-                      values={"create_project": left.get("values") or {}} if refusal else {},
-                      template_options=_template_options(request))
+    if refusal:
+        context.update(errors={"create_project": refusal}, values={"create_project": left.get("values") or {}})
+    response = render(request, "portfolio.html", **context)
     if request.cookies.get(flash.COOKIE):
         flash.drop(response, "/portfolio")
     return response
+
+
+def portfolio_context(request: Request, stage: str = "", health: str = "", client: str = "", q: str = "",
+                      cursor: str = "", sort: str = "name") -> dict[str, Any]:
+    """The portfolio page's rows, totals and links; the sort and filters ride along on every link."""
+    filters, kept = portfolio_filters(stage, health, client, q, sort)
+    reads = services_of(request).reads
+    now = clock.now()
+    try:
+        page = reads.portfolio(now=now, limit=PAGE_SIZE, cursor=cursor[:400] or None, **filters)
+    except DeliveryError:  # a cursor from another order or filter: start again at the first page
+        cursor = ""
+        page = reads.portfolio(now=now, limit=PAGE_SIZE, **filters)
+    sorted_query = urlencode({**kept, "sort": sort}) if sort != "name" else urlencode(kept)
+    return {"rows": list(page.items), "next_cursor": page.next_cursor, "filters": kept, "sort": sort,
+            "cursor": cursor, "query": urlencode(kept), "sorted_query": sorted_query,
+            "totals": reads.portfolio_totals(now=now, **filters), "errors": None, "values": {},
+            "template_options": _template_options(request)}
+
+
+@router.get("/portfolio.csv")
+def portfolio_csv(request: Request, stage: str = "", health: str = "", client: str = "", q: str = "",
+                  sort: str = "name") -> Response:
+    """The filtered portfolio (every page, in the page's order) as a CSV download."""
+    auth.require(request, "pm", "auditor")
+    filters, _kept = portfolio_filters(stage, health, client, q, sort)
+    rows = services_of(request).reads.portfolio_all(now=clock.now(), **filters)
+    return Response("".join(portfolio_csv_lines(rows)), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": 'attachment; filename="portfolio.csv"', "Cache-Control": "no-store"})
 
 
 def _template_options(request: Request) -> list[tuple[str, str]]:
@@ -356,7 +428,7 @@ def _refusal(request: Request, exc: DeliveryError) -> dict[str, Any]:
 def console_context(request: Request, pid: str, **extra: Any) -> dict[str, Any]:
     services = services_of(request)
     now = clock.now()
-    views = project_views(services, pid)
+    views = project_views(services, pid, zoom=timeline_zoom(request))
     t = translator(request)
     criteria: dict[str, list[Any]] = {}
     for st in views["checklist"].stages:
@@ -504,15 +576,24 @@ async def revoke_share_link(request: Request, project_id: str, link_id: str) -> 
 
 
 @router.get("/audit/p/{project_id}")
-def audit(request: Request, project_id: str, as_of: str = "", position: str = "", after: str = "") -> Response:
+def audit(request: Request, project_id: str, as_of: str = "", position: str = "", after: str = "",
+          type: str = "", actor: str = "") -> Response:
     _session, pid = auth.require_project(request, project_id, "pm", "auditor")
     services = services_of(request)
     cut_position = query_position("position", position)
     start = query_position("after", after) or 0
+    if len(actor) > 120:
+        raise PageError(400, InvalidInput("actor", "must be at most 120 characters"))
+    event_filter = {k: v for k, v in (("type", type.strip()), ("actor", actor)) if v}
     try:
-        log = services.reads.audit_log(pid, after=start, limit=200)
+        # The cut, the picker and "before the project existed" go by the whole log; a filter narrows the table.
+        whole = services.reads.audit_log(pid, after=start, limit=200)
+        log = services.reads.audit_log(pid, after=start, limit=200, types=[type.strip()] if type.strip() else (),
+                                       actor=actor or None) if event_filter else whole
     except NotFound:
         raise PageError(404) from None
+    except InvalidInput as exc:
+        raise PageError(400, exc) from None
     cut_time: datetime | None = None
     bad_time = False
     if cut_position is None and as_of.strip():
@@ -520,17 +601,26 @@ def audit(request: Request, project_id: str, as_of: str = "", position: str = ""
             cut_time = clock.parse_moment(as_of)
         except (ValueError, OverflowError):
             bad_time = True
+    first = whole.items[0] if whole.items and not start else None
+    if first is not None and ((cut_time is not None and cut_time < first.recorded_at)
+                              or (cut_position is not None and cut_position < first.position)):
+        # Nothing to show as of then: say so, with when the project began, rather than "not found".
+        return render(request, "error.html", 404, kind="before", moment=cut_time, position=cut_position,
+                      first=first.recorded_at, first_position=first.position, back=f"/audit/p/{pid}")
     now = clock.now()
     if cut_time is not None:
         now = min(now, cut_time)
     elif cut_position is not None:
-        at = [e.recorded_at for e in log.items if e.position <= cut_position]
+        at = [e.recorded_at for e in whole.items if e.position <= cut_position]
         now = max(at) if at else now
-    views = project_views(services, pid, as_of=cut_time, position=cut_position, now=now)
+    views = project_views(services, pid, as_of=cut_time, position=cut_position, now=now, zoom=timeline_zoom(request))
     picker_value = (cut_time or clock.now()).astimezone(UTC).strftime("%Y-%m-%dT%H:%M") if cut_time else ""
+    types, actors = services.reads.audit_facets(pid)
     return render(request, "audit.html", 400 if bad_time else 200, pid=pid, log=log, cut_time=cut_time,
+                  event_filter=event_filter, event_types=types, actors=actors,
+                  filter_query=urlencode(event_filter), picker_items=whole.items,
                   cut_position=cut_position, bad_time=bad_time, as_of=as_of[:40], picker_value=picker_value,
-                  earliest=log.items[0].recorded_at - timedelta(minutes=1) if log.items else None,
+                  earliest=whole.items[0].recorded_at - timedelta(minutes=1) if whole.items else None,
                   integrity=integrity_badge(services, pid), diff=DiffForm(), **views)
 
 

@@ -6,7 +6,6 @@ turns it into what a template shows.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -66,16 +65,25 @@ def export_stream(services: Services, pid: str) -> Iterator[bytes]:
 @dataclass(frozen=True)
 class FieldRow:
     name: str
-    before: str
-    after: str
+    before: Any  # the values as the view holds them (JSON-ready): the template writes them out readably
+    after: Any
+
+
+@dataclass(frozen=True)
+class EventRef:
+    position: int
+    type: str
+    actor: str
+    recorded_at: datetime
 
 
 @dataclass(frozen=True)
 class ItemRow:
     id: str
+    title: str | None
     change: str
     fields: list[FieldRow]
-    events: list[tuple[int, str]]  # (store position, event type)
+    events: list[EventRef]  # the events that made the change, oldest first
 
 
 @dataclass(frozen=True)
@@ -102,17 +110,6 @@ class DiffForm:
         return any(v.items for v in self.views)
 
 
-def shown(value: Any) -> str:
-    """A field's value as text: nothing is a dash, lists and objects compact JSON."""
-    if value is None:
-        return "—"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), sort_keys=True)
-
-
 def picker(moment: datetime) -> str:
     """A moment as a datetime-local input's value (UTC, to the second)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
@@ -129,13 +126,12 @@ def run_diff(services: Services, pid: str, start: str, end: str) -> DiffForm:
     result = diff(services.reads, pid, start_at, end_at)  # NotFound for an unknown project
     form.result = result
     by_view = {v.view: v for v in result.views}
-    types = {e.position: e.type for e in result.events}
+    events = {e.position: EventRef(e.position, e.type, e.actor, e.recorded_at) for e in result.events}
     for name in VIEWS:
         v = by_view[name]
         form.views.append(ViewRows(v.view, v.added, v.removed, v.changed, [
-            ItemRow(i.id, i.change, [FieldRow(k, shown(before), shown(after))
-                                     for k, (before, after) in i.fields.items()],
-                    [(p, types.get(p, "")) for p in i.events])
+            ItemRow(i.id, i.title, i.change, [FieldRow(k, before, after) for k, (before, after) in i.fields.items()],
+                    [events[p] for p in i.events if p in events])
             for i in v.items
         ]))
     return form

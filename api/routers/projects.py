@@ -22,6 +22,7 @@ from api.schemas import (
 )
 from delivery import clock
 from projections.models import PortfolioPage, ProjectSummary
+from projections.portfolio import csv_lines as portfolio_csv_lines
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
@@ -35,6 +36,21 @@ def create_project(write: Write, body: ProjectCreate) -> JSONResponse:
     return write(write.services.app.create_project, None, body, status=201, summary=True)
 
 
+Stage = Annotated[StageId | None, Query(description="Only projects in this stage.")]
+Health = Annotated[Literal["red", "amber", "green", "no_plan"] | None, Query(
+    description="Only projects of this health (a launched project is green).")]
+Client = Annotated[str | None, Query(min_length=1, max_length=120, description="Only this client (exact name).")]
+Search = Annotated[str | None, Query(
+    min_length=1, max_length=120, description="Only projects whose name or client contains this text, "
+    "ignoring case (`newcomer` finds `Newcomer Retail`).")]
+Sort = Annotated[Literal["name", "client", "health", "due", "stage", "days_in_stage", "open_criteria",
+                         "pending", "drift"], Query(
+    description="Order: name; client; health (red first); due (earliest next milestone first); stage "
+    "(earliest first); days_in_stage (longest first); open_criteria, pending (change requests) and drift "
+    "(most first). Ties by name. A cursor belongs to its order.",
+)]
+
+
 @router.get("", response_model=PortfolioPage, responses=responses(401, 404, 422))
 async def list_projects(
     request: Request,
@@ -45,23 +61,19 @@ async def list_projects(
         min_length=1, max_length=400, pattern=r"^[A-Za-z0-9_-]+$",
         description="`next_cursor` of the previous page (opaque); one no page handed out answers 404.",
     )] = None,
-    stage: StageId | None = None,
-    health: Literal["red", "amber", "green", "no_plan"] | None = None,
-    client: Annotated[str | None, Query(min_length=1, max_length=120)] = None,
-    sort: Annotated[Literal["name", "client", "health", "due", "stage", "days_in_stage", "open_criteria",
-                            "pending", "drift"], Query(
-        description="Order: name; client; health (red first); due (earliest next milestone first); stage "
-        "(earliest first); days_in_stage (longest first); open_criteria, pending (change requests) and drift "
-        "(most first). Ties by name. A cursor belongs to its order.",
-    )] = "name",
+    stage: Stage = None,
+    health: Health = None,
+    client: Client = None,
+    q: Search = None,
+    sort: Sort = "name",
 ) -> Response:
     """The portfolio in the chosen order (by name unless `sort` says otherwise); a client sees only its own."""
     project_ids = sorted(principal.projects) if principal.role == "client" else None
     if project_ids == []:
         return Response(PortfolioPage(items=[], next_cursor=None).model_dump_json(), media_type="application/json")
     reads = services.reads
-    filters: dict[str, Any] = {"stage": stage, "health": health, "client": client, "project_ids": project_ids,
-                               "limit": limit, "cursor": cursor, "sort": sort}
+    filters: dict[str, Any] = {"stage": stage, "health": health, "client": client, "q": q,
+                               "project_ids": project_ids, "limit": limit, "cursor": cursor, "sort": sort}
     query = reads.portfolio_query(now=clock.now(), **filters)
     body = reads.cache.get("*", ("portfolio.json", query))
     if body is None:
@@ -70,6 +82,21 @@ async def list_projects(
     services.portfolio_queries.remember(
         request.scope["query_string"], tuple(project_ids) if project_ids is not None else None, filters)
     return Response(body, media_type="application/json")
+
+
+@router.get("/portfolio.csv", response_class=Response, responses={
+    200: {"content": {"text/csv": {}}, "description": "Every matching project, one CSV row each."},
+    **responses(401, 422)})
+def portfolio_csv(
+    services: ServicesDep, principal: CurrentUser, stage: Stage = None, health: Health = None,
+    client: Client = None, q: Search = None, sort: Sort = "name",
+) -> Response:
+    """The whole filtered portfolio (every page) as CSV in the chosen order; a client gets only its own."""
+    project_ids = sorted(principal.projects) if principal.role == "client" else None
+    rows = [] if project_ids == [] else services.reads.portfolio_all(
+        now=clock.now(), stage=stage, health=health, client=client, q=q, project_ids=project_ids, sort=sort)
+    return Response("".join(portfolio_csv_lines(rows)), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="portfolio.csv"'})
 
 
 @router.get("/{project_id}", response_model=ProjectSummary, responses=READ_ERRORS)

@@ -33,11 +33,13 @@ def main() -> None:
         auditor = site.token("auditor", name="Auditor")
         shots = [
             ("portfolio", pm, "/portfolio", "en"),
+            ("portfolio-zh", pm, "/portfolio?sort=health", "zh-CN"),
             ("console", pm, f"/pm/p/{crm}", "en"),
             ("console-zh", pm, f"/pm/p/{chain}", "zh-CN"),
             ("portal", client, f"/p/{chain}", "zh-CN"),
             ("portal-en", client, f"/p/{crm}", "en"),
             ("audit", auditor, f"/audit/p/{crm}", "en"),
+            ("audit-zh", auditor, f"/audit/p/{crm}", "zh-CN"),
         ]
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(**launch_options())
@@ -52,9 +54,10 @@ def main() -> None:
                     page.fill("#token", token)
                     page.click("button[type=submit]")
                     page.goto(site.url + path)
-                    if name == "audit":
+                    if name.startswith("audit"):
                         page.select_option("#position", index=8)
                         page.click("#picker button")
+                        page.locator(".payload details").nth(8).evaluate("d => d.open = true")
                     page.screenshot(path=str(OUT / f"{name}-{device}.png"), full_page=device == "desktop")
                     ctx.close()
             browser.close()

@@ -65,6 +65,39 @@ def test_portfolio_pages_are_kept_per_query_string_and_per_client(api: Api, proj
     assert [p["project_id"] for p in theirs["items"]] == [other] == [p["project_id"] for p in again["items"]]
 
 
+def test_a_searched_portfolio_is_kept_per_term_and_a_new_project_shows_at_once(api: Api, project: str) -> None:
+    new_project(api, "Newcomer kiosk", "Newcomer Retail")
+    query = f"{V1}/projects?q=NEWCOMER"
+    first = api.get("pm", query)
+    assert [p["name"] for p in first.json()["items"]] == ["Newcomer kiosk"]
+    before = kept(api)
+    assert answer(api.get("pm", query)) == answer(first) and kept(api) == before + 1
+    # Another term is its own query string: the route answers it, never the kept page of the first.
+    other = api.get("pm", f"{V1}/projects?q=acme")
+    assert [p["name"] for p in other.json()["items"]] == ["Acme CRM"] and kept(api) == before + 1
+    new_project(api, "Second newcomer shop", "Globex")  # an event drops the kept page
+    again = api.get("pm", query)
+    assert kept(api) == before + 1
+    assert [p["name"] for p in again.json()["items"]] == ["Newcomer kiosk", "Second newcomer shop"]
+    refused = api.get("pm", f"{V1}/projects?q=")
+    assert refused.status_code == 422 and refused.json()["error"]["details"]["field"] == "q"
+
+
+def test_the_portfolio_csv_holds_every_matching_project_a_caller_may_see(api: Api, project: str) -> None:
+    for i in range(3):
+        new_project(api, f"Newcomer shop {i}", "Newcomer Retail")
+    api.add_token("acme", "client", [project])
+    answer_pm = api.get("pm", f"{V1}/projects/portfolio.csv?q=newcomer&sort=name")
+    assert answer_pm.status_code == 200 and answer_pm.headers["content-type"] == "text/csv; charset=utf-8"
+    lines = answer_pm.text.splitlines()
+    assert lines[0].startswith("project_id,name,client,stage,")
+    assert [line.split(",")[1] for line in lines[1:]] == [f"Newcomer shop {i}" for i in range(3)]
+    mine = api.get("acme", f"{V1}/projects/portfolio.csv").text.splitlines()
+    assert len(mine) == 2 and mine[1].startswith(project)
+    bad = api.get("pm", f"{V1}/projects/portfolio.csv?health=purple")
+    assert bad.status_code == 422 and bad.json()["error"]["details"]["field"] == "health"
+
+
 def test_refusals_stay_with_the_routes(api: Api, project: str) -> None:
     path = f"{V1}/projects/{project}/checklist"
     api.get("pm", path)  # kept now

@@ -106,15 +106,19 @@ def test_the_diff_view_shows_a_known_change_with_the_events_that_did_it(site: Si
     assert 'value="2030-03-02T10:30"' in text and 'value="2030-03-03T12:00"' in text  # the moments are kept
     assert "2 events." in text  # the milestone planned at 11:00, the reschedule the next day
     milestones = re.search(r'data-view="milestones">.*?</section>', text, re.S)
-    assert milestones and '<tr data-item="M1" data-change="added">' in milestones[0]
+    assert milestones and '<article class="diff-item" data-item="M1" data-change="added">' in milestones[0]
+    assert "Milestone M1 “Research signed off” was added." in milestones[0]
     assert f"#{recorded.position} <code>MilestoneRescheduled</code>" in milestones[0]
     scope = re.search(r'data-view="scope">.*?</section>', text, re.S)
-    assert scope and "<tr " not in scope[0]  # the scope item was added before the window
+    assert scope and 'class="diff-item"' not in scope[0]  # the scope item was added before the window
 
     later = auditor.client.get(f"/audit/p/{pid}/diff", params={"from": "2030-03-02T12:00:00", "to": "2030-03-04"})
-    m1 = re.search(r'<tr data-item="M1" data-change="changed">.*?</tr>', later.text, re.S)
+    m1 = re.search(r'<article class="diff-item" data-item="M1" data-change="changed">.*?</article>', later.text, re.S)
     assert m1, later.text[-3000:]
-    assert "<code>due_on</code>: <del>2030-04-01</del> → <ins>2030-04-08</ins>" in m1[0]
+    # A sentence and a table of what changed, dates written as the page writes them: no raw JSON.
+    assert re.search(r'<tr data-field="due_on"><th scope="row"[^>]*>due date</th>\s*'
+                     r'<td[^>]*><del>1 Apr 2030</del></td><td[^>]*><ins>8 Apr 2030</ins></td></tr>', m1[0])
+    assert "{" not in m1[0] and "changed:" in m1[0]
     assert f'href="/audit/p/{pid}?position={recorded.position}"' in m1[0]
 
     zh = auditor.client.get(f"/audit/p/{pid}/diff", params={"from": "2030-03-02T12:00:00", "to": "2030-03-04"},

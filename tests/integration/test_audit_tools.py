@@ -173,7 +173,8 @@ def test_diff_over_the_golden_lifecycle(source: ReadSide) -> None:
     assert [e.type for e in result.events] == [
         "MilestonePlanned", "CriterionAdded", "MilestoneRescheduled", "CriterionVerified"]
     views = {v.view: v for v in result.views}
-    assert [(i.id, i.change, i.events) for i in views["milestones"].items] == [("M1", "added", [8, 9, 10])]
+    # AC1 verified (11) closes one of M1's criteria: M1's count changed too.
+    assert [(i.id, i.change, i.events) for i in views["milestones"].items] == [("M1", "added", [8, 9, 10, 11])]
     assert [(i.id, i.change, i.events) for i in views["checklist"].items] == [("AC1", "added", [9, 11])]
     assert all(not views[v].items for v in ("summary", "scope", "change_requests", "releases"))
     # A later window: M1 completed (20:00) and the stage advanced (21:00).

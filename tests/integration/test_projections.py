@@ -359,3 +359,23 @@ def test_portfolio_pages_in_every_order_cover_every_row_once(app: DeliveryApplic
         with pytest.raises(InvalidInput) as bad:
             views.portfolio(now=NOW, sort="colour")
         assert bad.value.field == "sort"
+
+
+def test_portfolio_search_and_totals_on_each_store(app: DeliveryApplication, database: Database) -> None:
+    with ReadSide(app, live=True) as views:
+        for name, client in (("Mall app", "Newcomer Retail"), ("Store NEWCOMER kiosk", "Acme"),
+                             ("CRM 100%_done", "Globex"), ("Ünïcode Café", "Straße GmbH")):
+            views.wait_for(app.create_project(name=name, client=client, actor="pm").position)
+        found = [[r.name for r in views.portfolio_all(now=NOW, q=q)] for q in ("newcomer", "NEWCOMER R", "%_", "CAFÉ")]
+        assert found == [["Mall app", "Store NEWCOMER kiosk"], ["Mall app"], ["CRM 100%_done"], ["Ünïcode Café"]]
+        totals = views.portfolio_totals(now=NOW, q="newcomer", cursor="ignored", sort="health")
+        assert totals.total == 2 and totals.health[health.NO_PLAN] == 2 and totals.stage["research"] == 2
+        assert views.portfolio_totals(now=NOW, q="newcomer", stage="launch").total == 0
+        with pytest.raises(InvalidInput) as too_long:
+            views.portfolio(now=NOW, q="x" * 121)
+        assert too_long.value.field == "q"
+        if database.kind == "postgresql":  # the substring search has its trigram index
+            with views.store.reader.connect() as conn:
+                index = conn.exec_driver_sql(
+                    "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_portfolio_search_trgm'").scalar()
+            assert index is not None and "gin_trgm_ops" in index
