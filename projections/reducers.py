@@ -18,6 +18,7 @@ from delivery.milestones import CLOSED_STATES, Metric
 from delivery.scope import ItemStatus, Tier
 from delivery.stages import LATE_CHANGE_STAGE, Stage
 from projections.events import kind
+from projections.forecast import slip_of
 from projections.models import (
     ChangeDecision,
     ChangeLogEntry,
@@ -154,6 +155,9 @@ def reduce_milestones(state: ProjectState, event: Any) -> ProjectState:
     elif name == "MilestoneCompleted":
         m = state.rows.edit("milestone", event.milestone_id)
         m.completed_on, m.completed_at, m.completed_by = event.completed_on, event.timestamp, event.actor
+        by_slip = state.h.slips.setdefault(m.stage, {})
+        slip = slip_of(m)
+        by_slip[slip] = by_slip.get(slip, 0) + 1
         state.milestones_moved = True
     return state
 

@@ -196,6 +196,8 @@ def portfolio_columns(state: ProjectState) -> dict[str, Any]:
         "launched": h.launched,
         "milestones_planned": h.milestones_planned,
         "warnings": h.before_core_approvals + int(h.left_research_without_funnel),
+        "planned_launch_on": h.last_milestone.due_on if h.last_milestone else None,
+        "launch_p80_on": h.launch_p80_on,
         "version": h.version,
         "updated_at": h.updated_at,
     }
