@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from delivery.health import LAUNCH_SLACK_DAYS
 from projections.models import (
     ForecastBasis,
     LaunchForecast,
@@ -41,9 +42,9 @@ SLIP_MIN, SLIP_MAX = -90, 365
 # Credibility constants: the evidence at which a source gets half the weight left to it.
 OWN_K = 4
 REFERENCE_K = 5
-# The prior: pseudo-observations of slip days (half within a week, four in five within a fortnight, a tail
-# to a month), used in proportion to how thin the evidence is.
-PRIOR: dict[int, int] = {0: 2, 3: 1, 7: 2, 14: 3, 30: 2}
+# The prior: pseudo-observations of slip days (four in ten on time, eight in ten within a week, a tail to a
+# month), used in proportion to how thin the evidence is. An assumption: bench/forecast.py measures it.
+PRIOR: dict[int, int] = {0: 4, 3: 2, 7: 2, 14: 1, 30: 1}
 P50, P80 = 0.5, 0.8
 
 Histogram = Mapping[int, int]
@@ -174,7 +175,7 @@ def forecast(
         launch = LaunchForecast(
             planned_on=planned, p50_on=max(i.p50_on for i in items), p80_on=p80_on,
             p80_days_after_plan=(p80_on - planned).days,
-            at_risk=evidence(n_own, reference.count()) and p80_on > planned,
+            at_risk=evidence(n_own, reference.count()) and (p80_on - planned).days > LAUNCH_SLACK_DAYS,
         )
     return ProjectForecast(
         project_id=header.id, today=today, milestones=items, launch=launch,

@@ -44,7 +44,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from delivery.settings import Database
 from projections import chain, reference
 from projections.events import ENVELOPE, jsonable, kind
-from projections.forecast import launch_p80
+from projections.forecast import Reference, launch_p80
 from projections.models import MilestoneRecord, MilestoneRef, NextMilestone, ProjectHeader
 from projections.reducers import REDUCERS, apply
 from projections.state import ROW_TYPES, Key, ProjectState, Rows
@@ -61,7 +61,7 @@ from projections.tables import (
     snapshots_table,
     versions_table,
 )
-from projections.views import portfolio_columns
+from projections.views import launch_days_late, portfolio_columns
 
 __all__ = [
     "GROUP_TABLES",
@@ -461,7 +461,7 @@ class ViewStore(TrackingRecorder):
 
     def forecast_launches(self, conn: Connection, tables: ViewTables, headers: Iterable[ProjectHeader]) -> None:
         """Each header's launch P80 against its template's reference class as stored now (one read per template)."""
-        classes: dict[str | None, reference.Reference] = {}
+        classes: dict[str | None, Reference] = {}
         for h in headers:
             if h.template not in classes:
                 classes[h.template] = reference.load(conn, tables, h.template)
@@ -472,9 +472,9 @@ class ViewStore(TrackingRecorder):
         p = tables.portfolio
         headers = [ProjectHeader.model_validate_json(doc) for (doc,) in conn.execute(select(p.c.doc))]
         self.forecast_launches(conn, tables, headers)
-        values = [{"pid": h.id, "on": h.launch_p80_on, "doc": h.model_dump_json()} for h in headers]
+        values = [{"pid": h.id, "late": launch_days_late(h), "doc": h.model_dump_json()} for h in headers]
         statement = update(p).where(p.c.project_id == bindparam("pid")).values(
-            launch_p80_on=bindparam("on"), doc=bindparam("doc"))
+            launch_p80_days_late=bindparam("late"), doc=bindparam("doc"))
         for start in range(0, len(values), CHUNK):
             conn.execute(statement, values[start:start + CHUNK])
 

@@ -73,9 +73,8 @@ portfolio_table = Table(
     Column("launched", Boolean, nullable=False),
     Column("milestones_planned", Integer, nullable=False),
     Column("warnings", Integer, nullable=False),
-    # The last open milestone's due date and its P80 forecast (projections/forecast.py): health compares them.
-    Column("planned_launch_on", Date),
-    Column("launch_p80_on", Date),
+    # The P80 forecast of the last open milestone less its due date, in days (projections/forecast.py).
+    Column("launch_p80_days_late", Integer),
     Column("version", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("doc", Text, nullable=False),

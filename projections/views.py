@@ -23,6 +23,7 @@ from projections.models import (
     MilestoneStatus,
     ObservationRow,
     ObservationView,
+    ProjectHeader,
     ProjectSummary,
     ReleaseList,
     ReleaseView,
@@ -196,8 +197,14 @@ def portfolio_columns(state: ProjectState) -> dict[str, Any]:
         "launched": h.launched,
         "milestones_planned": h.milestones_planned,
         "warnings": h.before_core_approvals + int(h.left_research_without_funnel),
-        "planned_launch_on": h.last_milestone.due_on if h.last_milestone else None,
-        "launch_p80_on": h.launch_p80_on,
+        "launch_p80_days_late": launch_days_late(h),
         "version": h.version,
         "updated_at": h.updated_at,
     }
+
+
+def launch_days_late(h: ProjectHeader) -> int | None:
+    """The P80 launch forecast less the planned launch (the last open milestone's due date), in days."""
+    if h.launch_p80_on is None or h.last_milestone is None:
+        return None
+    return (h.launch_p80_on - h.last_milestone.due_on).days
