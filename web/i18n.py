@@ -149,10 +149,10 @@ EN: dict[str, str] = {
     "portfolio.core_warnings": "Touchpoint or value-added work approved while core items were open, "
                                "or research left without a funnel: see the change log",
     "forecast.title": "Slip forecast",
-    "forecast.basis": "From {own} completed milestones of this project and {ref} of {projects} similar projects "
+    "forecast.basis": "From milestones completed: {own} in this project, {ref} in {projects} similar projects "
                       "(same template).",
-    "forecast.basis_own": "From {own} completed milestones of this project (no template, so no similar projects "
-                          "to compare).",
+    "forecast.basis_own": "From milestones completed: {own} in this project (no template, so no similar projects "
+                          "to compare with).",
     "forecast.basis_prior": "No milestone has been completed here or in similar projects yet: these dates rest "
                             "on a general prior only.",
     "forecast.launch": "Launch: even odds by {p50}, four in five by {p80} (planned {planned}).",
