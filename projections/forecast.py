@@ -141,7 +141,8 @@ def milestone_quantiles(
     """(P50, P80) slip days of an open milestone; `today` None leaves out the open-time floor."""
     n_own, ref_hist = sum(own.values()), reference.by_stage.get(m.stage, {})
     w_own, w_ref, w_prior = weights(n_own, sum(ref_hist.values()))
-    floor = (m.due_on - m.original_due_on).days
+    # Moved to a later date: not before that date. Still open today: not before today.
+    floor = (m.due_on - m.original_due_on).days if m.due_on > m.original_due_on else SLIP_MIN
     if today is not None:
         floor = max(floor, (today - m.original_due_on).days)
     blend = Blend(((w_own, own), (w_ref, ref_hist), (w_prior, PRIOR)))
