@@ -28,27 +28,22 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from delivery import clock  # noqa: E402
-from delivery.project import Project  # noqa: E402
-from delivery.stages import STAGES  # noqa: E402
-from projections import reference  # noqa: E402
-from projections.events import kind  # noqa: E402
-from projections.forecast import forecast, own_histogram  # noqa: E402
-from projections.models import MilestoneRecord  # noqa: E402
-from projections.reducers import apply  # noqa: E402
-from projections.state import ProjectState  # noqa: E402
+from delivery import clock
+from delivery.project import Project
+from delivery.stages import STAGES
+from projections import reference
+from projections.events import kind
+from projections.forecast import forecast, own_histogram
+from projections.models import MilestoneRecord
+from projections.reducers import apply
+from projections.state import ProjectState
 
 ISSUE_ON = frozenset({"MilestoneCompleted", "StageAdvanced", "StageReturned"})
 NOW = datetime(2026, 11, 2, 9, tzinfo=UTC)
