@@ -135,6 +135,8 @@ class ProjectHeader(ReadModel):
     # Core path first: approvals of touchpoint or value-added work while core items were open, and
     # whether the project left research without a funnel (cleared when one is written).
     before_core_approvals: int = 0
+    # Of the requests awaiting a decision, those for non-core work raised while core items were open.
+    before_core_pending: int = 0
     left_research_without_funnel: bool = False
     template: str | None = None
     plan_waivers: list[PlanWaiverView] = Field(default_factory=list)
@@ -294,6 +296,9 @@ class ChangeLogEntry(ReadModel):
     value_added_before_core: bool = False
     # A touchpoint approved while core-path items were open (core path first, touchpoints second).
     touchpoint_before_core: bool = False
+    # Touchpoint or value-added work (added or modified, not removed) raised while core-path items were open:
+    # scheduled before the core path was done, whatever is decided later.
+    raised_before_core: bool = False
     trail: list[ChangeDecision] = Field(default_factory=list)
 
 
@@ -326,6 +331,10 @@ class DriftSummary(ReadModel):
     value_added_before_core: list[str]
     warnings: list[str]
     touchpoint_before_core: list[str] = Field(default_factory=list)
+    # Requests for touchpoint or value-added work raised while core-path items were open, still awaiting a decision.
+    raised_before_core: list[str] = Field(default_factory=list)
+    # Drift above the amber threshold (delivery.health.DRIFT_AMBER_PCT).
+    drift_warning: bool = False
     # The project left research with no conversion funnel written (and none was written since).
     no_funnel: bool = False
 

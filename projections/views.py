@@ -124,6 +124,7 @@ def drift_summary(state: ProjectState) -> DriftSummary:
     late = [e.id for e in entries if e.late]
     early_value = [e.id for e in approved if e.value_added_before_core]
     early_touch = [e.id for e in approved if e.touchpoint_before_core]
+    early_raised = [e.id for e in entries if e.raised_before_core and e.status == ChangeStatus.RAISED]
     warnings = []
     if h.left_research_without_funnel:
         warnings.append("the project left research without a conversion funnel: write the business loop first")
@@ -135,6 +136,10 @@ def drift_summary(state: ProjectState) -> DriftSummary:
         )
     if early_touch:
         warnings.append(f"touchpoint work approved while core-path items were still open: {', '.join(early_touch)}")
+    if early_raised:
+        warnings.append(
+            f"touchpoint or value-added work requested while core-path items are still open: {', '.join(early_raised)}"
+        )
     if drift > health.DRIFT_AMBER_PCT:
         warnings.append(f"scope drift {drift:g}% of the baseline")
     return DriftSummary(
@@ -145,7 +150,8 @@ def drift_summary(state: ProjectState) -> DriftSummary:
         cost_added=sum((e.cost for e in approved), Decimal("0.00")),
         pending=sum(1 for e in entries if e.status == ChangeStatus.RAISED),
         late_requests=late, value_added_before_core=early_value, warnings=warnings,
-        touchpoint_before_core=early_touch, no_funnel=h.left_research_without_funnel,
+        touchpoint_before_core=early_touch, raised_before_core=early_raised,
+        no_funnel=h.left_research_without_funnel, drift_warning=drift > health.DRIFT_AMBER_PCT,
     )
 
 
@@ -196,7 +202,7 @@ def portfolio_columns(state: ProjectState) -> dict[str, Any]:
         "release_state": h.release_state,
         "launched": h.launched,
         "milestones_planned": h.milestones_planned,
-        "warnings": h.before_core_approvals + int(h.left_research_without_funnel),
+        "warnings": h.before_core_approvals + h.before_core_pending + int(h.left_research_without_funnel),
         "launch_p80_days_late": launch_days_late(h),
         "version": h.version,
         "updated_at": h.updated_at,
