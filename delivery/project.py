@@ -37,7 +37,7 @@ from delivery.errors import (
     ThresholdNotMet,
     WrongStage,
 )
-from delivery.funnel import MAX_STEPS, MIN_STEPS, FunnelStep
+from delivery.funnel import FRACTIONS_RULE, MAX_STEPS, MIN_STEPS, FunnelStep
 from delivery.milestones import COMPARATORS, Criterion, CriterionState, Metric, Milestone, Reschedule
 from delivery.releases import HealthCheck, Observation, Release, ReleaseState
 from delivery.scope import TIERS, BaselineItem, ItemStatus, ScopeItem
@@ -829,6 +829,8 @@ class Project(Aggregate):
             if not 0 < rate <= 100:
                 raise InvalidInput(f"steps[{i}].expected_rate", "must be a percentage above 0 and at most 100")
             parsed.append({"name": v.text(f"steps[{i}].name", step.get("name"), max_len=80), "expected_rate": rate})
+        if all(p["expected_rate"] <= 1 for p in parsed):
+            raise InvalidInput("steps", FRACTIONS_RULE.format(field="expected_rate"))
         if self.baseline is not None:
             raise WrongStage(
                 "The funnel is written in research and solution, before the baseline freezes.",
@@ -851,6 +853,8 @@ class Project(Aggregate):
         for i, rate in enumerate(values):
             if not 0 <= rate <= 100:
                 raise InvalidInput(f"rates[{i}]", "must be a percentage from 0 to 100")
+        if any(values) and all(rate <= 1 for rate in values):
+            raise InvalidInput("rates", FRACTIONS_RULE.format(field="rate"))
         if self.stage is not Stage.LAUNCH:
             raise WrongStage(
                 f"Actual conversion is recorded after launch; the project is in {self.stage.value}.",
