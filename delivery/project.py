@@ -821,7 +821,8 @@ class Project(Aggregate):
         self._check_open()
         if not isinstance(steps, list) or not MIN_STEPS <= len(steps) <= MAX_STEPS:
             raise InvalidInput("steps", f"must be a list of {MIN_STEPS} to {MAX_STEPS} funnel steps")
-        parsed = []
+        parsed: list[dict[str, Any]] = []
+        rates: list[float] = []
         for i, step in enumerate(steps):
             if not isinstance(step, dict):
                 raise InvalidInput(f"steps[{i}]", "must be an object with name and expected_rate")
@@ -829,7 +830,8 @@ class Project(Aggregate):
             if not 0 < rate <= 100:
                 raise InvalidInput(f"steps[{i}].expected_rate", "must be a percentage above 0 and at most 100")
             parsed.append({"name": v.text(f"steps[{i}].name", step.get("name"), max_len=80), "expected_rate": rate})
-        if all(p["expected_rate"] <= 1 for p in parsed):
+            rates.append(rate)
+        if all(rate <= 1 for rate in rates):
             raise InvalidInput("steps", FRACTIONS_RULE.format(field="expected_rate"))
         if self.baseline is not None:
             raise WrongStage(
