@@ -50,6 +50,14 @@ P50, P80 = 0.5, 0.8
 Histogram = Mapping[int, int]
 
 
+def shift(day: date, days: int) -> date:
+    """`day` moved by `days`, held at the calendar's ends (a store may hold dates from before they were checked)."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.max if days > 0 else date.min
+
+
 def clamp_slip(days: int) -> int:
     return max(SLIP_MIN, min(SLIP_MAX, days))
 
@@ -165,7 +173,8 @@ def forecast(
         w = weights(n_own, ref_n)
         items.append(MilestoneForecast(
             id=m.id, title=m.title, stage=m.stage, due_on=m.due_on, original_due_on=m.original_due_on,
-            p50_on=m.original_due_on + timedelta(days=p50), p80_on=m.original_due_on + timedelta(days=p80),
+            # Never before today (the clamped slip range could otherwise leave an absurd old date behind).
+            p50_on=max(today, shift(m.original_due_on, p50)), p80_on=max(today, shift(m.original_due_on, p80)),
             p50_slip_days=p50, p80_slip_days=p80, reference_milestones=ref_n,
             own_weight=round(w[0], 3), reference_weight=round(w[1], 3), prior_weight=round(w[2], 3),
         ))
@@ -203,4 +212,4 @@ def launch_p80(header: ProjectHeader, last_open: MilestoneRef | None, reference:
     if not evidence(sum(own.values()), reference.count()):
         return None
     _p50, p80 = milestone_quantiles(last_open, own, reference, None)
-    return last_open.original_due_on + timedelta(days=p80)
+    return shift(last_open.original_due_on, p80)

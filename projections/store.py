@@ -468,15 +468,21 @@ class ViewStore(TrackingRecorder):
             h.launch_p80_on = launch_p80(h, h.last_milestone, classes[h.template].without(h))
 
     def refresh_launch_forecasts(self, conn: Connection, tables: ViewTables) -> None:
-        """Every project's launch P80 against the whole reference class (the end of a rebuild)."""
+        """Every project's launch P80 against the whole reference class (the end of a rebuild), CHUNK at a time."""
         p = tables.portfolio
-        headers = [ProjectHeader.model_validate_json(doc) for (doc,) in conn.execute(select(p.c.doc))]
-        self.forecast_launches(conn, tables, headers)
-        values = [{"pid": h.id, "late": launch_days_late(h), "doc": h.model_dump_json()} for h in headers]
         statement = update(p).where(p.c.project_id == bindparam("pid")).values(
             launch_p80_days_late=bindparam("late"), doc=bindparam("doc"))
-        for start in range(0, len(values), CHUNK):
-            conn.execute(statement, values[start:start + CHUNK])
+        after = ""
+        while True:
+            docs = conn.execute(select(p.c.project_id, p.c.doc).where(p.c.project_id > after)
+                                .order_by(p.c.project_id).limit(CHUNK)).all()
+            if not docs:
+                return
+            after = docs[-1].project_id
+            headers = [ProjectHeader.model_validate_json(doc) for _pid, doc in docs]
+            self.forecast_launches(conn, tables, headers)
+            conn.execute(statement, [{"pid": h.id, "late": launch_days_late(h), "doc": h.model_dump_json()}
+                                     for h in headers])
 
     # ------------------------------------------------------------- reading
 

@@ -172,3 +172,12 @@ def test_slips_are_clamped_so_the_histograms_stay_bounded() -> None:
     m = milestone()
     m.completed_on = PLAN + timedelta(days=5000)
     assert slip_of(m) == SLIP_MAX
+
+
+def test_dates_at_the_calendar_ends_are_held_there() -> None:
+    own = header({"development": {30: 10}})
+    far, early = milestone(due=date.max, mid="M1"), milestone(due=date.min, mid="M2")
+    result = forecast(own, [far, early], Reference.empty(), today=PLAN)
+    assert {m.id: m.p80_on for m in result.milestones} == {"M1": date.max, "M2": PLAN}
+    assert launch_p80(own, MilestoneRef(id="M1", stage="uat", due_on=date.max, original_due_on=date.max),
+                      Reference.empty()) == date.max
