@@ -832,7 +832,7 @@ class Project(Aggregate):
             parsed.append({"name": v.text(f"steps[{i}].name", step.get("name"), max_len=80), "expected_rate": rate})
             rates.append(rate)
         if all(rate <= 1 for rate in rates):
-            raise InvalidInput("steps", FRACTIONS_RULE.format(field="expected_rate"))
+            raise ConflictingInput("steps", FRACTIONS_RULE.format(field="expected_rate"))
         if self.baseline is not None:
             raise WrongStage(
                 "The funnel is written in research and solution, before the baseline freezes.",
@@ -856,7 +856,7 @@ class Project(Aggregate):
             if not 0 <= rate <= 100:
                 raise InvalidInput(f"rates[{i}]", "must be a percentage from 0 to 100")
         if any(values) and all(rate <= 1 for rate in values):
-            raise InvalidInput("rates", FRACTIONS_RULE.format(field="rate"))
+            raise ConflictingInput("rates", FRACTIONS_RULE.format(field="rate"))
         if self.stage is not Stage.LAUNCH:
             raise WrongStage(
                 f"Actual conversion is recorded after launch; the project is in {self.stage.value}.",

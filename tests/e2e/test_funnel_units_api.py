@@ -12,9 +12,9 @@ def test_a_funnel_in_fractions_is_refused_and_one_in_percent_is_kept(api: Api) -
     fractions = {"steps": [{"name": "visit", "expected_rate": 1}, {"name": "cart", "expected_rate": 0.3},
                            {"name": "pay", "expected_rate": 0.6}]}
     refused = api.post("pm", f"{p}/funnel", fractions)
-    assert refused.status_code == 422
+    assert refused.status_code == 409  # each rate is a valid percent alone: refused together
     error = refused.json()["error"]
-    assert error["code"] == "invalid_input" and error["details"]["field"] == "steps"
+    assert error["code"] == "conflicting_input" and error["details"]["field"] == "steps"
     assert "percentages from 0 to 100" in error["details"]["rule"]
     over = api.post("pm", f"{p}/funnel", {"steps": [{"name": "visit", "expected_rate": 100},
                                                     {"name": "cart", "expected_rate": 300},
