@@ -36,12 +36,18 @@ class ViewCache:
                 self._entries.move_to_end((owner, key))
             return value
 
-    def get_or_make(self, owner: str, key: Hashable, make: Callable[[], T]) -> T:
-        """The kept value, or `make()` kept for next time (unless the views moved meanwhile)."""
+    def get_or_make(self, owner: str, key: Hashable, make: Callable[[], T], epoch: int | None = None) -> T:
+        """The kept value, or `make()` kept for next time (unless the views moved meanwhile).
+
+        A value made from another kept value (a view from a project's state) passes the
+        epoch read before that one was looked up: were the state loaded before an event
+        and the view made after its invalidation, the view would otherwise be kept stale.
+        """
+        if epoch is None:
+            epoch = self.epoch
         found = self.get(owner, key)
         if found is not None:
             return found  # type: ignore[no-any-return]
-        epoch = self.epoch
         value = make()
         self.put(owner, key, value, epoch)
         return value

@@ -18,12 +18,14 @@ import multiprocessing
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
+from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Notification, Tracking
-from sqlalchemy import Connection, Table, bindparam, func, select, text
+from sqlalchemy import Connection, DateTime, Table, bindparam, func, select, text
 
 from delivery.application import DeliveryApplication
 from projections import integrity, reference
@@ -260,16 +262,30 @@ def _insert_many(conn: Connection, table: Table, values: list[dict[str, Any]]) -
     if not values:
         return
     dialect = conn.dialect
-    columns = [(c.name, c.type._cached_bind_processor(dialect)) for c in table.columns]
+    columns = [(c.name, sqlite_datetime if isinstance(c.type, DateTime) else c.type._cached_bind_processor(dialect))
+               for c in table.columns]
     statement = (f"INSERT INTO {dialect.identifier_preparer.quote(table.name)} "
                  f"({', '.join(dialect.identifier_preparer.quote(n) for n, _ in columns)}) "
                  f"VALUES ({', '.join('?' for _ in columns)})")
-    rows = [tuple(convert(row[name]) if convert else row[name] for name, convert in columns) for row in values]
+    picked = itemgetter(*(name for name, _ in columns))
+    converted = [(i, convert) for i, (_, convert) in enumerate(columns) if convert is not None]
+    rows: list[Any] = [picked(row) for row in values]
+    if converted:
+        for n, row in enumerate(rows):
+            listed = list(row)
+            for i, convert in converted:
+                listed[i] = convert(listed[i])
+            rows[n] = listed
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(statement, rows)
     finally:
         cursor.close()
+
+
+def sqlite_datetime(value: datetime | None) -> str | None:
+    """A datetime as SQLAlchemy's SQLite DATETIME stores it (its offset dropped), formatted in C: one per audit row."""
+    return None if value is None else value.isoformat(" ", "microseconds")[:26]
 
 
 def _copy(store: ViewStore, conn: Connection, table: Table, values: list[dict[str, Any]]) -> None:

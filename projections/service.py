@@ -345,44 +345,44 @@ class ReadSide:
     def summary(
         self, project_id: UUID | str, *, as_of: datetime | None = None, position: int | None = None,
     ) -> ProjectSummary:
-        pid, state = self._state(project_id, as_of, position)
+        pid, state, epoch = self._state(project_id, as_of, position)
         if as_of is None and position is None:
-            return self.cache.get_or_make(pid, "summary", lambda: views.summary_view(state))  # type: ignore[no-any-return]
+            return self.cache.get_or_make(pid, "summary", lambda: views.summary_view(state), epoch)  # type: ignore[no-any-return]
         return views.summary_view(state)
 
     def milestones(
         self, project_id: UUID | str, *, now: datetime, as_of: datetime | None = None,
         position: int | None = None,
     ) -> MilestoneList:
-        pid, state = self._state(project_id, as_of, position)
+        pid, state, epoch = self._state(project_id, as_of, position)
         if as_of is None and position is None:
             # Statuses depend on the day: kept until the next event or the next day.
             return self.cache.get_or_make(  # type: ignore[no-any-return]
-                pid, ("milestones", now.date()), lambda: views.milestone_list(pid, state, now),
+                pid, ("milestones", now.date()), lambda: views.milestone_list(pid, state, now), epoch,
             )
         return views.milestone_list(pid, state, now)
 
     def checklist(
         self, project_id: UUID | str, *, as_of: datetime | None = None, position: int | None = None,
     ) -> Checklist:
-        pid, state = self._state(project_id, as_of, position)
+        pid, state, epoch = self._state(project_id, as_of, position)
         if as_of is None and position is None:
-            return self.cache.get_or_make(pid, "checklist", lambda: views.checklist_view(pid, state))  # type: ignore[no-any-return]
+            return self.cache.get_or_make(pid, "checklist", lambda: views.checklist_view(pid, state), epoch)  # type: ignore[no-any-return]
         return views.checklist_view(pid, state)
 
     def change_log(
         self, project_id: UUID | str, *, as_of: datetime | None = None, position: int | None = None,
     ) -> ChangeLog:
-        pid, state = self._state(project_id, as_of, position)
+        pid, state, epoch = self._state(project_id, as_of, position)
         if as_of is None and position is None:
-            return self.cache.get_or_make(pid, "changes", lambda: views.change_log(pid, state))  # type: ignore[no-any-return]
+            return self.cache.get_or_make(pid, "changes", lambda: views.change_log(pid, state), epoch)  # type: ignore[no-any-return]
         return views.change_log(pid, state)
 
     def releases(
         self, project_id: UUID | str, *, now: datetime, as_of: datetime | None = None,
         position: int | None = None,
     ) -> ReleaseList:
-        pid, state = self._state(project_id, as_of, position)
+        pid, state, _ = self._state(project_id, as_of, position)
         # As of a moment, a step still open then is counted up to that moment.
         return views.release_list(pid, state, min(now, as_of) if as_of else now)
 
@@ -444,15 +444,21 @@ class ReadSide:
 
     def _state(
         self, project_id: UUID | str, as_of: datetime | None, position: int | None,
-    ) -> tuple[str, ProjectState]:
+    ) -> tuple[str, ProjectState, int]:
+        """The project's id, its view state (live, or as of the cut) and the cache epoch read before it.
+
+        Views made from this state are kept with that epoch (`ViewCache.get_or_make`), so an
+        event applied after the state was read drops them even if it went by before they were made.
+        """
         pid = str(parse_project_id(project_id))
+        epoch = self.cache.epoch
         if as_of is None and position is None:
-            state = self.cache.get_or_make(pid, "state", lambda: self.store.load_state(pid))
+            state = self.cache.get_or_make(pid, "state", lambda: self.store.load_state(pid), epoch)
         else:
             state = self.state_as_of(pid, as_of=as_of, position=position)
         if state is None:
             raise NotFound("project", pid)
-        return pid, state
+        return pid, state, epoch
 
     def state_as_of(
         self, project_id: str, *, as_of: datetime | None = None, position: int | None = None,

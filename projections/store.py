@@ -444,7 +444,10 @@ class ViewStore(TrackingRecorder):
     ) -> dict[str, dict[Key, Any]]:
         found: dict[str, dict[Key, Any]] = {}
         for start in range(0, len(keys), CHUNK):
-            for pid, k, key, seq, doc in conn.execute(tables.select_rows, {"keys": keys[start:start + CHUNK]}):
+            chunk: Any = keys[start:start + CHUNK]
+            if tables.rows_by_json:
+                chunk = json.dumps(chunk)
+            for pid, k, key, seq, doc in conn.execute(tables.select_rows, {"keys": chunk}):
                 found.setdefault(pid, {})[(k, key)] = (seq, ROW_TYPES[k].model_validate_json(doc))
         return found
 

@@ -6,6 +6,8 @@ the shadow copies a rebuild fills before it swaps them in (projections/rebuild.p
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -17,6 +19,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     Text,
@@ -180,11 +183,23 @@ class ViewTables:
         self.select_headers = select(p.c.project_id, p.c.doc).where(
             p.c.project_id.in_(bindparam("ids", expanding=True))
         )
-        self.select_rows = select(r.c.project_id, r.c.kind, r.c.key, r.c.seq, r.c.doc).where(
-            tuple_(r.c.project_id, r.c.kind, r.c.key).in_(
-                bindparam("keys", expanding=True, type_=TupleType(String(), String(), String()))
+        # Rows by (project, kind, key). PostgreSQL searches the primary key once per tuple of the IN list;
+        # SQLite (3.40) scans the whole table for a row-value IN, so there the keys go in as one JSON array
+        # and are joined to the primary key one by one (CROSS JOIN keeps the array the outer loop).
+        self.rows_by_json = dialect == "sqlite"
+        self.select_rows: TextClause | Select[Any]
+        if self.rows_by_json:
+            self.select_rows = text(
+                f"SELECT r.project_id, r.kind, r.key, r.seq, r.doc FROM json_each(:keys) AS k "
+                f"CROSS JOIN {r.name} AS r ON r.project_id = k.value ->> 0 AND r.kind = k.value ->> 1 "
+                f"AND r.key = k.value ->> 2"
             )
-        )
+        else:
+            self.select_rows = select(r.c.project_id, r.c.kind, r.c.key, r.c.seq, r.c.doc).where(
+                tuple_(r.c.project_id, r.c.kind, r.c.key).in_(
+                    bindparam("keys", expanding=True, type_=TupleType(String(), String(), String()))
+                )
+            )
         self.select_next_milestone = (
             select(r.c.doc).where(r.c.project_id == bindparam("pid"), r.c.due_open.is_not(None))
             .order_by(r.c.due_open, r.c.seq).limit(1)
