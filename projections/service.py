@@ -396,7 +396,7 @@ class ReadSide:
         As of a moment, the project's own history and day are those of the moment; the
         reference class is the current one (less this project's own milestones).
         """
-        pid, state = self._state(project_id, as_of, position)
+        pid, state, _ = self._state(project_id, as_of, position)
         live = as_of is None and position is None
         with self.store.reader.connect() as conn:
             ref = reference.load(conn, self.store.live, state.h.template)
