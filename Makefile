@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run demo status test test-fast lint bench bench-quick soak clean
+.PHONY: install run demo status test test-fast lint bench bench-quick bench-forecast soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ bench: install
 
 bench-quick: install
 	$(BIN)/python bench/run_all.py --quick $(BENCH_ARGS)
+
+# How good the slip forecast is (docs/forecast.md): held-out histories replayed, calibration of P50/P80 and the
+# mean absolute error against a naive baseline. Add a real store with BENCH_ARGS="--export FILE.jsonl".
+bench-forecast: install
+	$(BIN)/python bench/forecast.py --json bench/results/forecast-latest.json $(BENCH_ARGS)
 
 # Two API processes and the worker on a private PostgreSQL cluster (initdb on a free port, never the machine's
 # server) under mixed load for 10 minutes, with kill -9 of the worker and of an API process, database restarts and

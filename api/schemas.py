@@ -162,15 +162,20 @@ class ScopeItemIn(Body):
 
 class FunnelStepIn(Body):
     name: Label = Field(examples=["visit"])
-    expected_rate: Rate = Field(examples=[40])
+    expected_rate: Rate = Field(examples=[40], description="Percent of the previous step's users, above 0 and at "
+                                "most 100: 30 means 30%, never a fraction such as 0.3.")
 
 
 class FunnelIn(Body):
-    steps: list[FunnelStepIn] = Field(min_length=3, max_length=5)
+    steps: list[FunnelStepIn] = Field(min_length=3, max_length=5, description=(
+        "3 to 5 steps. Refused (409 conflicting_input, field `steps`) when every expected_rate is at most 1: "
+        "that is a funnel written as fractions."))
 
 
 class FunnelActualsIn(Body):
-    rates: list[Percent] = Field(min_length=3, max_length=5, examples=[[35, 20, 8]])
+    rates: list[Percent] = Field(min_length=3, max_length=5, examples=[[35, 20, 8]], description=(
+        "Percent from 0 to 100, one per funnel step in order. Refused (409 conflicting_input, field `rates`) "
+        "when some rate is above 0 and every one is at most 1: fractions, not percentages."))
 
 
 # -------------------------------------------------------------- milestones

@@ -10,6 +10,9 @@ DRIFT_RED_PCT = 50.0
 # An open milestone due within this many days makes the project amber.
 DUE_SOON_DAYS = AT_RISK_DAYS
 
+# A P80 launch forecast more than this many days after the planned launch makes the project amber.
+LAUNCH_SLACK_DAYS = 7
+
 RED, AMBER, GREEN = "red", "amber", "green"
 # A project with no milestone planned has no dates to be on track against: not green, not a colour.
 NO_PLAN = "no_plan"
@@ -23,6 +26,7 @@ REASONS = {
     "drift_high": f"scope drift above {DRIFT_RED_PCT:g}% of the baseline",
     "rejected_criteria": "acceptance criteria were rejected",
     "due_soon": f"a milestone is due within {DUE_SOON_DAYS} days",
+    "launch_forecast_late": f"the P80 launch forecast is more than {LAUNCH_SLACK_DAYS} days after the planned launch",
     "release_paused": "a release is paused",
     "drift_moderate": f"scope drift above {DRIFT_AMBER_PCT:g}% of the baseline",
     "pending_changes": "change requests await a decision",
@@ -36,6 +40,7 @@ RULES: tuple[tuple[str, str], ...] = (
     ("drift_high", RED),
     ("rejected_criteria", AMBER),
     ("due_soon", AMBER),
+    ("launch_forecast_late", AMBER),
     ("release_paused", AMBER),
     ("drift_moderate", AMBER),
     ("pending_changes", AMBER),
@@ -45,8 +50,12 @@ RULES: tuple[tuple[str, str], ...] = (
 def classify(
     *, days_to_earliest_due: int | None, release_state: str | None, drift_pct: float,
     rejected_criteria: int, pending_changes: int, launched: bool = False, milestones_planned: int = 1,
+    launch_p80_days_late: int | None = None,
 ) -> tuple[str, str]:
-    """(health, reason code) of a project; `days_to_earliest_due` is negative when overdue."""
+    """(health, reason code) of a project; `days_to_earliest_due` is negative when overdue.
+
+    `launch_p80_days_late`: the P80 launch forecast less the planned launch, in days (None: no forecast).
+    """
     if launched:
         return GREEN, "on_track"
     if milestones_planned == 0:
@@ -57,6 +66,7 @@ def classify(
         "drift_high": drift_pct > DRIFT_RED_PCT,
         "rejected_criteria": rejected_criteria > 0,
         "due_soon": days_to_earliest_due is not None and days_to_earliest_due <= DUE_SOON_DAYS,
+        "launch_forecast_late": launch_p80_days_late is not None and launch_p80_days_late > LAUNCH_SLACK_DAYS,
         "release_paused": release_state == "paused",
         "drift_moderate": drift_pct > DRIFT_AMBER_PCT,
         "pending_changes": pending_changes > 0,

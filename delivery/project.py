@@ -39,7 +39,7 @@ from delivery.errors import (
     ThresholdNotMet,
     WrongStage,
 )
-from delivery.funnel import MAX_STEPS, MIN_STEPS, FunnelStep
+from delivery.funnel import FRACTIONS_RULE, MAX_STEPS, MIN_STEPS, FunnelStep
 from delivery.milestones import COMPARATORS, Criterion, CriterionState, Metric, Milestone, Reschedule
 from delivery.participation import (
     COMMENT_MAX,
@@ -841,7 +841,8 @@ class Project(Aggregate):
         self._check_open()
         if not isinstance(steps, list) or not MIN_STEPS <= len(steps) <= MAX_STEPS:
             raise InvalidInput("steps", f"must be a list of {MIN_STEPS} to {MAX_STEPS} funnel steps")
-        parsed = []
+        parsed: list[dict[str, Any]] = []
+        rates: list[float] = []
         for i, step in enumerate(steps):
             if not isinstance(step, dict):
                 raise InvalidInput(f"steps[{i}]", "must be an object with name and expected_rate")
@@ -849,6 +850,9 @@ class Project(Aggregate):
             if not 0 < rate <= 100:
                 raise InvalidInput(f"steps[{i}].expected_rate", "must be a percentage above 0 and at most 100")
             parsed.append({"name": v.text(f"steps[{i}].name", step.get("name"), max_len=80), "expected_rate": rate})
+            rates.append(rate)
+        if all(rate <= 1 for rate in rates):
+            raise ConflictingInput("steps", FRACTIONS_RULE.format(field="expected_rate"))
         if self.baseline is not None:
             raise WrongStage(
                 "The funnel is written in research and solution, before the baseline freezes.",
@@ -871,6 +875,8 @@ class Project(Aggregate):
         for i, rate in enumerate(values):
             if not 0 <= rate <= 100:
                 raise InvalidInput(f"rates[{i}]", "must be a percentage from 0 to 100")
+        if any(values) and all(rate <= 1 for rate in values):
+            raise ConflictingInput("rates", FRACTIONS_RULE.format(field="rate"))
         if self.stage is not Stage.LAUNCH:
             raise WrongStage(
                 f"Actual conversion is recorded after launch; the project is in {self.stage.value}.",

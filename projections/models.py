@@ -87,6 +87,13 @@ class NextMilestone(ReadModel):
     due_on: date
 
 
+class MilestoneRef(ReadModel):
+    id: str
+    stage: str
+    due_on: date
+    original_due_on: date
+
+
 class ProjectHeader(ReadModel):
     """One project's own facts and the counters the portfolio and drift need, kept per event.
 
@@ -128,11 +135,22 @@ class ProjectHeader(ReadModel):
     # Core path first: approvals of touchpoint or value-added work while core items were open, and
     # whether the project left research without a funnel (cleared when one is written).
     before_core_approvals: int = 0
+    # Of the requests awaiting a decision, those for non-core work raised while core items were open.
+    before_core_pending: int = 0
     left_research_without_funnel: bool = False
     template: str | None = None
     plan_waivers: list[PlanWaiverView] = Field(default_factory=list)
     # Client proposals waiting for the pm's decision.
     pending_proposals: int = 0
+    # Completed milestones' slip against their first plan: stage -> slip days -> how many (clamped to
+    # projections.forecast.SLIP_MIN..SLIP_MAX, so bounded). The forecast's own evidence; with the template,
+    # this project's share of the reference class (projections/reference.py).
+    slips: dict[str, dict[int, int]] = Field(default_factory=dict)
+    # The last open milestone (latest due date): what the portfolio's launch forecast is made for.
+    last_milestone: MilestoneRef | None = None
+    # Its P80 completion date (no floor at today), from this project's slips and its reference class as it stood
+    # when this project's last event was applied; None without evidence. The portfolio's health reads it.
+    launch_p80_on: date | None = None
 
 
 # --------------------------------------------------------------- milestones
@@ -284,6 +302,9 @@ class ChangeLogEntry(ReadModel):
     value_added_before_core: bool = False
     # A touchpoint approved while core-path items were open (core path first, touchpoints second).
     touchpoint_before_core: bool = False
+    # Touchpoint or value-added work (added or modified, not removed) raised while core-path items were open:
+    # scheduled before the core path was done, whatever is decided later.
+    raised_before_core: bool = False
     trail: list[ChangeDecision] = Field(default_factory=list)
 
 
@@ -316,6 +337,10 @@ class DriftSummary(ReadModel):
     value_added_before_core: list[str]
     warnings: list[str]
     touchpoint_before_core: list[str] = Field(default_factory=list)
+    # Requests for touchpoint or value-added work raised while core-path items were open, still awaiting a decision.
+    raised_before_core: list[str] = Field(default_factory=list)
+    # Drift above the amber threshold (delivery.health.DRIFT_AMBER_PCT).
+    drift_warning: bool = False
     # The project left research with no conversion funnel written (and none was written since).
     no_funnel: bool = False
 
@@ -456,6 +481,57 @@ class PortfolioTotals(ReadModel):
 class PortfolioPage(ReadModel):
     items: list[PortfolioRow]
     next_cursor: str | None = None
+
+
+# ----------------------------------------------------------------- forecast
+
+
+class ForecastBasis(ReadModel):
+    """What a forecast rests on: this project's completed milestones and its reference class."""
+
+    template: str | None = None
+    own_milestones: int
+    # Milestones completed by the other projects of the same template, and how many projects those are.
+    reference_milestones: int
+    reference_projects: int
+
+
+class MilestoneForecast(ReadModel):
+    id: str
+    title: str
+    stage: str
+    due_on: date
+    original_due_on: date
+    # Completion dates: even odds of finishing by p50_on, four in five by p80_on.
+    p50_on: date
+    p80_on: date
+    # The same as days after the first planned due date.
+    p50_slip_days: int
+    p80_slip_days: int
+    # Milestones of this stage in the reference class, and the credibility weight of each source (sum 1).
+    reference_milestones: int
+    own_weight: float
+    reference_weight: float
+    prior_weight: float
+
+
+class LaunchForecast(ReadModel):
+    # The latest due date of the open milestones (the plan as it stands), and the forecast of the last to finish.
+    planned_on: date
+    p50_on: date
+    p80_on: date
+    p80_days_after_plan: int
+    # P80 launch after the planned launch, on evidence (the prior alone never puts a project at risk).
+    at_risk: bool
+
+
+class ProjectForecast(ReadModel):
+    project_id: str
+    today: date
+    basis: ForecastBasis
+    milestones: list[MilestoneForecast]
+    # None once launched or with no open milestone.
+    launch: LaunchForecast | None = None
 
 
 # -------------------------------------------------------------------- audit

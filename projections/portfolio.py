@@ -81,6 +81,7 @@ def health_conditions(today: date) -> dict[str, ColumnElement[bool]]:
         "drift_high": t.c.drift_pct > h.DRIFT_RED_PCT,
         "rejected_criteria": t.c.rejected_criteria > 0,
         "due_soon": due <= today + timedelta(days=h.DUE_SOON_DAYS),
+        "launch_forecast_late": t.c.launch_p80_days_late > h.LAUNCH_SLACK_DAYS,
         "release_paused": t.c.release_state == "paused",
         "drift_moderate": t.c.drift_pct > h.DRIFT_AMBER_PCT,
         "pending_changes": t.c.pending_change_requests > 0,

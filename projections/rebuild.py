@@ -28,7 +28,7 @@ from eventsourcing.persistence import Notification, Tracking
 from sqlalchemy import Connection, DateTime, Table, bindparam, func, select, text
 
 from delivery.application import DeliveryApplication
-from projections import integrity
+from projections import integrity, reference
 from projections import state as view_state
 from projections.reducers import apply
 from projections.state import ProjectState
@@ -38,6 +38,7 @@ from projections.store import (
     audit_values,
     decode,
     header_values,
+    last_milestone_in_memory,
     next_milestone_in_memory,
     row_values,
 )
@@ -241,6 +242,7 @@ def _fold_window(
         audit.append(audit_values(event, position_, pid))
     for state, _snapshots in states.values():
         state.h.next_milestone = next_milestone_in_memory(state)
+        state.h.last_milestone = last_milestone_in_memory(state)
     return list(states.values()), audit
 
 
@@ -259,6 +261,7 @@ def _write(
                 _copy(store, conn, table, values)
             else:
                 _insert_many(conn, table, values)
+        reference.add(conn, tables, [reference.contribution(s.header) for s, _ in states])
 
 
 def _insert_many(conn: Connection, table: Table, values: list[dict[str, Any]]) -> None:
@@ -326,6 +329,7 @@ def _swap(store: ViewStore, app: DeliveryApplication, shadow: ViewTables, cut: i
                 raise ApplyFailed(notifications[0].id, notifications[-1].id, "projects", exc) from exc
             applied += len(batch)
             position = notifications[-1].id
+        store.refresh_launch_forecasts(conn, shadow)
         _replace(store, conn, shadow)
         groups = store.rebuildable_groups()
         store.set_positions(conn, groups, position)

@@ -18,6 +18,7 @@ from delivery.milestones import CLOSED_STATES, Metric
 from delivery.scope import ItemStatus, Tier
 from delivery.stages import LATE_CHANGE_STAGE, Stage
 from projections.events import kind
+from projections.forecast import slip_of
 from projections.models import (
     ChangeDecision,
     ChangeLogEntry,
@@ -161,6 +162,9 @@ def reduce_milestones(state: ProjectState, event: Any) -> ProjectState:
     elif name == "MilestoneCompleted":
         m = state.rows.edit("milestone", event.milestone_id)
         m.completed_on, m.completed_at, m.completed_by = event.completed_on, event.timestamp, event.actor
+        by_slip = state.h.slips.setdefault(m.stage, {})
+        slip = slip_of(m)
+        by_slip[slip] = by_slip.get(slip, 0) + 1
         state.milestones_moved = True
     elif name == "MilestoneRetitled":
         state.rows.edit("milestone", event.milestone_id).title = event.title
@@ -224,18 +228,22 @@ def reduce_checklist(state: ProjectState, event: Any) -> ProjectState:
 
 # ---------------------------------------------------------- change requests
 
+NON_CORE = frozenset({Tier.TOUCHPOINT.value, Tier.VALUE_ADDED.value})
+
 
 def reduce_changes(state: ProjectState, event: Any) -> ProjectState:
     name = kind(event)
     if name == "ChangeRequestRaised":
         item = state.rows.get("scope", event.scope_item_id) if event.scope_item_id else None
+        early = (event.kind != ChangeKind.REMOVE and event.tier in NON_CORE and state.h.core_open > 0)
+        state.h.before_core_pending += early
         state.rows.add("change", event.change_request_id, event.originator_version, ChangeLogEntry(
             id=event.change_request_id, title=event.title, requested_by=event.requested_by,
             kind=event.kind, tier=event.tier, scope_item_id=event.scope_item_id,
             scope_item_title=item.title if item else None, schedule_days=event.schedule_days,
             cost=Decimal(event.cost), status=ChangeStatus.RAISED.value, raised_in_stage=event.stage,
             raised_at=event.timestamp, raised_by=event.actor,
-            late=Stage(event.stage).order >= LATE_CHANGE_STAGE.order,
+            late=Stage(event.stage).order >= LATE_CHANGE_STAGE.order, raised_before_core=early,
             trail=[ChangeDecision(action="raised", by=event.actor, at=event.timestamp)],
         ))
         state.h.pending_changes += 1
@@ -276,6 +284,7 @@ def _apply_approval(state: ProjectState, entry: ChangeLogEntry, event: Any) -> N
 def _decide(state: ProjectState, entry: ChangeLogEntry, event: Any, status: ChangeStatus, reason: str) -> None:
     if entry.status == ChangeStatus.RAISED:
         state.h.pending_changes -= 1
+        state.h.before_core_pending -= entry.raised_before_core
     entry.status = status.value
     entry.trail.append(ChangeDecision(action=status.value, by=event.actor, at=event.timestamp, reason=reason))  # type: ignore[arg-type]
 

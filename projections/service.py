@@ -25,11 +25,12 @@ from sqlalchemy import bindparam, func, select, text
 from delivery import clock
 from delivery.application import DeliveryApplication, parse_project_id
 from delivery.errors import DeliveryError, InvalidInput, NotFound
-from projections import portfolio, views
+from projections import portfolio, reference, views
 from projections import state as view_state
 from projections.applier import Applier, Follower
 from projections.cache import ViewCache
 from projections.events import EVENT_TYPES
+from projections.forecast import forecast
 from projections.models import (
     AuditEntry,
     AuditPage,
@@ -40,6 +41,7 @@ from projections.models import (
     PortfolioPage,
     PortfolioRow,
     PortfolioTotals,
+    ProjectForecast,
     ProjectSummary,
     ReceiptList,
     ReleaseList,
@@ -399,6 +401,26 @@ class ReadSide:
         pid, state, _ = self._state(project_id, as_of, position)
         # As of a moment, a step still open then is counted up to that moment.
         return views.release_list(pid, state, min(now, as_of) if as_of else now)
+
+    def forecast(
+        self, project_id: UUID | str, *, now: datetime, as_of: datetime | None = None,
+        position: int | None = None,
+    ) -> ProjectForecast:
+        """P50 and P80 dates of the open milestones and of launch (projections/forecast.py).
+
+        Not kept: it depends on the day and on other projects' events (the reference class).
+        As of a moment, the project's own history and day are those of the moment; the
+        reference class is the current one (less this project's own milestones).
+        """
+        pid, state, _ = self._state(project_id, as_of, position)
+        live = as_of is None and position is None
+        with self.store.reader.connect() as conn:
+            ref = reference.load(conn, self.store.live, state.h.template)
+            current = state.h if live else self.store.header(pid, conn)
+        if current is not None:
+            ref = ref.without(current)
+        today = (now if as_of is None else min(now, as_of)).date()
+        return forecast(state.h, state.rows.of("milestone"), ref, today)
 
     def view(self, view: str, project_id: str, *, now: datetime, as_of: datetime | None = None) -> Any:
         """One of the API's per-project views by its path name (`milestones`, `checklist`, ...)."""

@@ -42,9 +42,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from delivery.settings import Database
-from projections import chain
+from projections import chain, reference
 from projections.events import ENVELOPE, jsonable, kind
-from projections.models import MilestoneRecord, NextMilestone, ProjectHeader
+from projections.forecast import Reference, launch_p80
+from projections.models import MilestoneRecord, MilestoneRef, NextMilestone, ProjectHeader
 from projections.reducers import REDUCERS, apply
 from projections.state import ROW_TYPES, Key, ProjectState, Rows
 from projections.tables import (
@@ -55,11 +56,12 @@ from projections.tables import (
     metadata,
     portfolio_table,
     positions_table,
+    reference_table,
     rows_table,
     snapshots_table,
     versions_table,
 )
-from projections.views import portfolio_columns
+from projections.views import launch_days_late, portfolio_columns
 
 __all__ = [
     "GROUP_TABLES",
@@ -84,7 +86,7 @@ REVISIONS = {"projects": 3, "audit": 3, "chain": 2}  # audit 3: its filter index
 # The chain form (projections.chain) of the links each revision of the chain group made.
 CHAIN_FORMS = {1: 1, 2: 2}
 GROUP_TABLES: dict[str, tuple[Any, ...]] = {
-    "projects": (portfolio_table, rows_table, snapshots_table),
+    "projects": (portfolio_table, rows_table, snapshots_table, reference_table),
     "audit": (audit_table,),
     "chain": (chain_table,),
 }
@@ -385,6 +387,7 @@ class ViewStore(TrackingRecorder):
         for e in events:
             by_project.setdefault(str(e.originator_id), []).append(e)
         headers = self._headers(conn, tables, list(by_project))
+        before = {pid: reference.contribution(h) for pid, h in headers.items()}
         wanted = {pid: sorted({k for e in evs for k in referenced(e)}) for pid, evs in by_project.items()}
         found = self._fetch(conn, tables, [(pid, *k) for pid, keys in wanted.items() for k in keys])
         states: dict[str, ProjectState] = {}
@@ -403,6 +406,12 @@ class ViewStore(TrackingRecorder):
         for state in states.values():
             if state.milestones_moved:
                 state.h.next_milestone = self._next_milestone(conn, tables, state.h.id)
+                state.h.last_milestone = self._last_milestone(conn, tables, state.h.id)
+        reference.add(conn, tables, [
+            reference.difference(before.get(pid, {}), reference.contribution(state.header))
+            for pid, state in states.items()
+        ])
+        self.forecast_launches(conn, tables, [s.h for s in states.values() if s.header is not None])
         self.write_headers(conn, tables, states.values())
         return {pid: state.h.version for pid, state in states.items()}
 
@@ -449,6 +458,35 @@ class ViewStore(TrackingRecorder):
         doc = conn.execute(tables.select_next_milestone, {"pid": pid}).scalar()
         return None if doc is None else next_of(MilestoneRecord.model_validate_json(doc))
 
+    def _last_milestone(self, conn: Connection, tables: ViewTables, pid: str) -> MilestoneRef | None:
+        doc = conn.execute(tables.select_last_milestone, {"pid": pid}).scalar()
+        return None if doc is None else ref_of(MilestoneRecord.model_validate_json(doc))
+
+    def forecast_launches(self, conn: Connection, tables: ViewTables, headers: Iterable[ProjectHeader]) -> None:
+        """Each header's launch P80 against its template's reference class as stored now (one read per template)."""
+        classes: dict[str | None, Reference] = {}
+        for h in headers:
+            if h.template not in classes:
+                classes[h.template] = reference.load(conn, tables, h.template)
+            h.launch_p80_on = launch_p80(h, h.last_milestone, classes[h.template].without(h))
+
+    def refresh_launch_forecasts(self, conn: Connection, tables: ViewTables) -> None:
+        """Every project's launch P80 against the whole reference class (the end of a rebuild), CHUNK at a time."""
+        p = tables.portfolio
+        statement = update(p).where(p.c.project_id == bindparam("pid")).values(
+            launch_p80_days_late=bindparam("late"), doc=bindparam("doc"))
+        after = ""
+        while True:
+            docs = conn.execute(select(p.c.project_id, p.c.doc).where(p.c.project_id > after)
+                                .order_by(p.c.project_id).limit(CHUNK)).all()
+            if not docs:
+                return
+            after = docs[-1].project_id
+            headers = [ProjectHeader.model_validate_json(doc) for _pid, doc in docs]
+            self.forecast_launches(conn, tables, headers)
+            conn.execute(statement, [{"pid": h.id, "late": launch_days_late(h), "doc": h.model_dump_json()}
+                                     for h in headers])
+
     # ------------------------------------------------------------- reading
 
     def load_state(self, project_id: str, conn: Connection | None = None) -> ProjectState | None:
@@ -481,6 +519,12 @@ class ViewStore(TrackingRecorder):
         state = ProjectState(ProjectHeader.model_validate_json(doc), rows)
         state.clean()
         return state
+
+    def header(self, project_id: str, conn: Connection) -> ProjectHeader | None:
+        """A project's current header (None when the views have not seen it)."""
+        p = portfolio_table
+        doc = conn.execute(select(p.c.doc).where(p.c.project_id == project_id)).scalar()
+        return None if doc is None else ProjectHeader.model_validate_json(doc)
 
     def snapshot_at_or_before(self, project_id: str, version: int) -> tuple[int, ProjectState] | None:
         s = snapshots_table
@@ -567,6 +611,10 @@ def next_of(m: MilestoneRecord) -> NextMilestone:
     return NextMilestone(id=m.id, title=m.title, stage=m.stage, due_on=m.due_on)
 
 
+def ref_of(m: MilestoneRecord) -> MilestoneRef:
+    return MilestoneRef(id=m.id, stage=m.stage, due_on=m.due_on, original_due_on=m.original_due_on)
+
+
 def next_milestone_in_memory(state: ProjectState) -> NextMilestone | None:
     """The open milestone due first (ties by creation), from a complete state."""
     best: tuple[Any, int, MilestoneRecord] | None = None
@@ -576,6 +624,17 @@ def next_milestone_in_memory(state: ProjectState) -> NextMilestone | None:
             if best is None or (m.due_on, seq) < (best[0], best[1]):
                 best = (m.due_on, seq, m)
     return None if best is None else next_of(best[2])
+
+
+def last_milestone_in_memory(state: ProjectState) -> MilestoneRef | None:
+    """The open milestone due last (ties: the latest created), from a complete state."""
+    best: tuple[Any, int, MilestoneRecord] | None = None
+    for (k, _key), seq, row in state.rows.items():
+        if k == "milestone" and row.completed_on is None:  # type: ignore[attr-defined]
+            m: MilestoneRecord = row  # type: ignore[assignment]
+            if best is None or (m.due_on, seq) > (best[0], best[1]):
+                best = (m.due_on, seq, m)
+    return None if best is None else ref_of(best[2])
 
 
 def announce(position: int, projects: set[str]) -> str:

@@ -103,6 +103,8 @@ portfolio_table = Table(
     Column("launched", Boolean, nullable=False),
     Column("milestones_planned", Integer, nullable=False),
     Column("warnings", Integer, nullable=False),
+    # The P80 forecast of the last open milestone less its due date, in days (projections/forecast.py).
+    Column("launch_p80_days_late", Integer),
     Column("version", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("doc", Text, nullable=False),
@@ -138,6 +140,17 @@ snapshots_table = Table(
     Column("project_id", String(36), primary_key=True),
     Column("version", Integer, primary_key=True),
     Column("doc", Text, nullable=False),
+)
+
+# The forecast's reference class (projections/reference.py): per template, stage and slip (days), how many
+# milestones of the template's projects were completed that late; the row (template, "", 0) counts the projects
+# that completed any. Small (templates x stages x distinct slips) and changed by addition, per event.
+reference_table = Table(
+    "reference_slips", metadata,
+    Column("template", String(64), primary_key=True),
+    Column("stage", String(32), primary_key=True),
+    Column("slip_days", Integer, primary_key=True),
+    Column("milestones", Integer, nullable=False),
 )
 
 audit_table = Table(
@@ -187,18 +200,23 @@ class ViewTables:
     def __init__(self, dialect: str, *, rebuilding: bool = False, schema: str | None = None) -> None:
         if rebuilding:
             own = MetaData()
-            self.portfolio, self.rows, self.snapshots, self.audit = (
-                shadow(t, own) for t in (portfolio_table, rows_table, snapshots_table, audit_table)
+            self.portfolio, self.rows, self.snapshots, self.audit, self.reference = (
+                shadow(t, own) for t in (portfolio_table, rows_table, snapshots_table, audit_table, reference_table)
             )
         else:
-            self.portfolio, self.rows, self.snapshots, self.audit = (
-                portfolio_table, rows_table, snapshots_table, audit_table,
+            self.portfolio, self.rows, self.snapshots, self.audit, self.reference = (
+                portfolio_table, rows_table, snapshots_table, audit_table, reference_table,
             )
         schema = schema if dialect == "postgresql" else None
         self.upsert_portfolio = upsert(self.portfolio, schema)
         self.upsert_rows = upsert(self.rows, schema)
         self.upsert_snapshots = upsert(self.snapshots, schema)
         self.insert_audit = self.audit.insert()
+        self.add_reference = upsert(self.reference, schema, add=("milestones",))
+        ref = self.reference
+        self.select_reference = select(ref.c.stage, ref.c.slip_days, ref.c.milestones).where(
+            ref.c.template == bindparam("template"), ref.c.milestones != 0,
+        )
         p, r = self.portfolio, self.rows
         self.select_headers = select(p.c.project_id, p.c.doc).where(
             p.c.project_id.in_(bindparam("ids", expanding=True))
@@ -224,14 +242,20 @@ class ViewTables:
             select(r.c.doc).where(r.c.project_id == bindparam("pid"), r.c.due_open.is_not(None))
             .order_by(r.c.due_open, r.c.seq).limit(1)
         )
+        self.select_last_milestone = (
+            select(r.c.doc).where(r.c.project_id == bindparam("pid"), r.c.due_open.is_not(None))
+            .order_by(r.c.due_open.desc(), r.c.seq.desc()).limit(1)
+        )
 
     @property
     def all(self) -> tuple[Table, ...]:
-        return (self.portfolio, self.rows, self.snapshots, self.audit)
+        return (self.portfolio, self.rows, self.snapshots, self.audit, self.reference)
 
 
-def upsert(table: Table, schema: str | None) -> TextClause:
+def upsert(table: Table, schema: str | None, add: tuple[str, ...] = ()) -> TextClause:
     """INSERT ... ON CONFLICT (primary key) DO UPDATE every other column, for executemany.
+
+    Columns in `add` are added to what is stored (a counter) instead of replacing it.
 
     Written as text (the same on SQLite and PostgreSQL) with typed parameters: the dialects'
     own upsert constructs are not cached by SQLAlchemy, and compiling one per batch cost
@@ -241,8 +265,9 @@ def upsert(table: Table, schema: str | None) -> TextClause:
     columns = [c.name for c in table.columns]
     name = f'"{schema}"."{table.name}"' if schema else f'"{table.name}"'
     sql = (
-        f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)}) "
+        f"INSERT INTO {name} AS stored ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)}) "
         f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
-        + ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
+        + ", ".join(f"{c} = stored.{c} + excluded.{c}" if c in add else f"{c} = excluded.{c}"
+                    for c in columns if c not in keys)
     )
     return text(sql).bindparams(*[bindparam(c, type_=table.c[c].type) for c in columns])

@@ -24,6 +24,7 @@ from projections.models import (
     MilestoneStatus,
     ObservationRow,
     ObservationView,
+    ProjectHeader,
     ProjectSummary,
     ReceiptList,
     ReleaseList,
@@ -126,6 +127,7 @@ def drift_summary(state: ProjectState) -> DriftSummary:
     late = [e.id for e in entries if e.late]
     early_value = [e.id for e in approved if e.value_added_before_core]
     early_touch = [e.id for e in approved if e.touchpoint_before_core]
+    early_raised = [e.id for e in entries if e.raised_before_core and e.status == ChangeStatus.RAISED]
     warnings = []
     if h.left_research_without_funnel:
         warnings.append("the project left research without a conversion funnel: write the business loop first")
@@ -137,6 +139,10 @@ def drift_summary(state: ProjectState) -> DriftSummary:
         )
     if early_touch:
         warnings.append(f"touchpoint work approved while core-path items were still open: {', '.join(early_touch)}")
+    if early_raised:
+        warnings.append(
+            f"touchpoint or value-added work requested while core-path items are still open: {', '.join(early_raised)}"
+        )
     if drift > health.DRIFT_AMBER_PCT:
         warnings.append(f"scope drift {drift:g}% of the baseline")
     return DriftSummary(
@@ -147,7 +153,8 @@ def drift_summary(state: ProjectState) -> DriftSummary:
         cost_added=sum((e.cost for e in approved), Decimal("0.00")),
         pending=sum(1 for e in entries if e.status == ChangeStatus.RAISED),
         late_requests=late, value_added_before_core=early_value, warnings=warnings,
-        touchpoint_before_core=early_touch, no_funnel=h.left_research_without_funnel,
+        touchpoint_before_core=early_touch, raised_before_core=early_raised,
+        no_funnel=h.left_research_without_funnel, drift_warning=drift > health.DRIFT_AMBER_PCT,
     )
 
 
@@ -213,7 +220,15 @@ def portfolio_columns(state: ProjectState) -> dict[str, Any]:
         "release_state": h.release_state,
         "launched": h.launched,
         "milestones_planned": h.milestones_planned,
-        "warnings": h.before_core_approvals + int(h.left_research_without_funnel),
+        "warnings": h.before_core_approvals + h.before_core_pending + int(h.left_research_without_funnel),
+        "launch_p80_days_late": launch_days_late(h),
         "version": h.version,
         "updated_at": h.updated_at,
     }
+
+
+def launch_days_late(h: ProjectHeader) -> int | None:
+    """The P80 launch forecast less the planned launch (the last open milestone's due date), in days."""
+    if h.launch_p80_on is None or h.last_milestone is None:
+        return None
+    return (h.launch_p80_on - h.last_milestone.due_on).days

@@ -271,6 +271,7 @@ def project_views(services: Services, pid: str, *, as_of: datetime | None = None
         "releases": releases,
         "ramps": {r.id: charts.ramp(r, now) for r in releases.items},
         "funnel": charts.funnel(summary.funnel, summary.biggest_drop),
+        "forecast": reads.forecast(pid, now=now, as_of=as_of, position=position),
         "entered": {e.stage: e for e in summary.stage_history},
         "stage_index": [s.value for s in STAGES].index(summary.stage),
     }

@@ -1,4 +1,4 @@
-"""The project's views: milestones, checklist, change log with drift, releases; each can be seen as of a moment.
+"""The project's views: milestones, checklist, change log with drift, releases, forecast; each as of a moment too.
 
 The live views are answered from bytes the read side keeps until the project's next
 event (async routes: a cached answer costs no thread hand-off); *as of* views fold
@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import AsOf, ProjectId, ServicesDep
 from api.errors import responses
 from delivery import clock
-from projections.models import ChangeLog, Checklist, MilestoneList, ReleaseList
+from projections.models import ChangeLog, Checklist, MilestoneList, ProjectForecast, ReleaseList
 from projections.service import ReadSide
 
 router = APIRouter(prefix="/projects/{project_id}", tags=["views"])
@@ -57,3 +57,10 @@ async def change_requests(services: ServicesDep, project_id: ProjectId, as_of: A
 async def releases(services: ServicesDep, project_id: ProjectId, as_of: AsOf) -> Response:
     """Every release with its ramp, pauses, rollbacks, observations and time at each step."""
     return await answer(services.reads, "releases", project_id, as_of)
+
+
+@router.get("/forecast", response_model=ProjectForecast, responses=ERRORS)
+async def forecast(services: ServicesDep, project_id: ProjectId, as_of: AsOf) -> Response:
+    """P50 and P80 completion dates of each open milestone and of launch, with the evidence they rest on."""
+    model = await run_in_threadpool(partial(services.reads.forecast, project_id, now=clock.now(), as_of=as_of))
+    return Response(model.model_dump_json(), media_type="application/json")

@@ -174,3 +174,26 @@ def test_the_pages_fit_a_phone_without_horizontal_scroll(served: Served, browser
         assert outline == "solid"
     finally:
         phone.close()
+
+
+def test_the_forecast_shows_on_the_console_and_the_portal_in_both_languages(served: Served, context: Any) -> None:
+    pid = served.project("Forecast project")
+    app = served.services.app
+    today = clock.today()
+    first = app.plan_milestone(pid, title="Interviews held", stage="research", due_on=today, actor="setup").value
+    app.plan_milestone(pid, title="Go live", stage="launch", due_on=today.replace(year=today.year + 1),
+                       actor="setup")
+    app.complete_milestone(pid, milestone_id=first, actor="setup")
+    page = context.new_page()
+    sign_in(page, served, served.token("pm"))
+    for path in (f"/pm/p/{pid}", f"/p/{pid}"):
+        page.goto(served.url + path)
+        section = page.locator("section#forecast")
+        expect(section.get_by_role("heading", name="Slip forecast")).to_be_visible()
+        expect(page.locator("#forecast-basis")).to_contain_text("From milestones completed: 1 in this project")
+        expect(section.locator("tr[data-milestone]")).to_have_count(1)
+        expect(section.locator("tr[data-milestone]")).to_contain_text("Go live")
+        expect(page.locator("#forecast-launch")).to_contain_text("four in five by")
+    page.goto(f"{served.url}/lang/zh-CN?next=/p/{pid}")
+    expect(page.locator("section#forecast").get_by_role("heading", name="延期预测")).to_be_visible()
+    expect(page.locator("#forecast-basis")).to_contain_text("依据本项目已完成的 1 个里程碑")

@@ -257,6 +257,7 @@ def test_health_in_sql_agrees_with_the_domain_rules_row_by_row(app: DeliveryAppl
             "drift_pct": rnd.choice([0.0, health.DRIFT_AMBER_PCT, 20.5, health.DRIFT_RED_PCT, 50.1, 80.0]),
             "release_percent": None, "release_state": rnd.choice([None, "ramping", "paused", "rolled_back"]),
             "launched": rnd.random() < 0.1, "milestones_planned": rnd.choice([0, 1, 1, 1, 5]), "warnings": 0,
+            "launch_p80_days_late": rnd.choice([None, -3, 0, health.LAUNCH_SLACK_DAYS, health.LAUNCH_SLACK_DAYS + 1]),
             "version": 1, "updated_at": START, "doc": "{}",
         })
     with ReadSide(app) as views, views.store.engine.begin() as conn:
@@ -273,6 +274,7 @@ def test_health_in_sql_agrees_with_the_domain_rules_row_by_row(app: DeliveryAppl
             release_state=row["release_state"], drift_pct=row["drift_pct"],
             rejected_criteria=row["rejected_criteria"], pending_changes=row["pending_change_requests"],
             launched=row["launched"], milestones_planned=row["milestones_planned"],
+            launch_p80_days_late=row["launch_p80_days_late"],
         )
         assert found[row["project_id"]] == expected, row
     assert {c for c, _ in found.values()} == set(health.HEALTHS)

@@ -88,6 +88,8 @@ def test_the_views_never_read_a_growing_table_whole(database: Database) -> None:
                 views.checklist(pid)
                 views.change_log(pid)
                 views.releases(pid, now=NOW)
+                views.forecast(pid, now=NOW)
+                views.forecast(pid, now=NOW, as_of=NOW)
                 views.audit_log(pid, after=0, limit=5)
                 views.summary(pid, as_of=NOW)
                 with suppress(NotFound):  # the middle of the store may be before this project

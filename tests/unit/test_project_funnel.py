@@ -117,3 +117,20 @@ def test_malformed_actuals_are_bad_input(rates: Any, field: str) -> None:
     conflicting = field == "rates" and isinstance(rates, list)
     invalid(_launched_with_funnel().project(), Project.record_funnel_actuals, field, conflicting=conflicting,
             rates=rates)
+
+
+def test_rates_written_as_fractions_are_refused_naming_the_unit() -> None:
+    fractions = [{"name": "Visit", "expected_rate": 0.6}, {"name": "Cart", "expected_rate": 0.3},
+                 {"name": "Pay", "expected_rate": 1}]
+    error = invalid(Given().project(), Project.define_funnel, "steps", conflicting=True, steps=fractions)
+    assert "percentages from 0 to 100" in error.details["rule"] and "expected_rate" in error.details["rule"]
+    # One rate above 1 shows the funnel is in percent: small steps such as 0.5% are then fine.
+    when(Given().project(), Project.define_funnel, steps=[*fractions[:2], {"name": "Pay", "expected_rate": 40}])
+
+
+def test_actual_rates_written_as_fractions_are_refused_but_no_conversion_at_all_is_not() -> None:
+    error = invalid(_launched_with_funnel().project(), Project.record_funnel_actuals, "rates", conflicting=True,
+                    rates=[0.5, 0.2, 0.1])
+    assert "write 30, not 0.3" in error.details["rule"]
+    when(_launched_with_funnel().project(), Project.record_funnel_actuals, rates=[0, 0, 0])
+    when(_launched_with_funnel().project(), Project.record_funnel_actuals, rates=[55, 0.5, 0.2])

@@ -299,3 +299,27 @@ def test_a_funnel_written_in_solution_clears_the_warning() -> None:
                                     {"name": "pay", "expected_rate": 60}])
     state = r.state()
     assert not state.h.left_research_without_funnel and views.portfolio_columns(state)["warnings"] == 0
+
+
+def test_non_core_work_requested_while_core_items_are_open_is_a_warning_until_decided() -> None:
+    r = Recorder()
+    ids = through_solution(r)  # left research with no funnel written: one warning already
+    advance(r, "development")
+    points = r(Project.raise_change_request, title="Member points", requested_by="marketing", kind="add",
+               tier="value_added", schedule_days=5, cost=1000)
+    drop = r(Project.raise_change_request, title="Drop the share card", requested_by="client", kind="remove",
+             tier="touchpoint", scope_item_id=ids["touch"], schedule_days=0, cost=0)
+    state = r.state()
+    drift = views.drift_summary(state)
+    assert drift.raised_before_core == [points]  # removing non-core work is never a warning sign
+    assert any(w.endswith(points) and "requested while core-path items are still open" in w for w in drift.warnings)
+    assert views.portfolio_columns(state)["warnings"] == 2
+    r(Project.reject_change_request, change_request_id=points, reason="Core path first")
+    state = r.state()
+    assert views.drift_summary(state).raised_before_core == []
+    assert {e.id: e.raised_before_core for e in state.rows.of("change")} == {points: True, drop: False}
+    assert views.portfolio_columns(state)["warnings"] == 1
+    r(Project.deliver_scope_item, item_id=ids["core"])
+    r(Project.raise_change_request, title="Campaign page", requested_by="marketing", kind="add",
+      tier="value_added", schedule_days=3, cost=500)
+    assert views.drift_summary(r.state()).raised_before_core == []  # the core path is done: in order

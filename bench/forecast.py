@@ -1,0 +1,242 @@
+"""How good the slip forecast is: replay held-out histories, forecast at each moment, compare with what happened.
+
+Every project's events are replayed in the order they were recorded, through the same
+reducers as the live views and the same reference class (kept in memory by the same
+contribution arithmetic as the stored one). Whenever a project completes a milestone or
+changes stage, the forecast is made for each of its open milestones, as of that day,
+from what was recorded by then; when the milestone completes, every forecast made for it
+is scored:
+
+- calibration: the share of actual completion dates on or before P50 (target 50%) and
+  on or before P80 (target 75-85%);
+- mean absolute error in days of P50, against a naive baseline: the milestone's first
+  planned date plus the project's average slip so far (0 before any).
+
+Sources (docs/forecast.md):
+  --demo N        N projects from the demo's scripts (delivery/demo_portfolio.toml), shifted and padded with
+                  seeded randomness (bench/histories.py, as the bench store is built);
+  --synthetic N   N projects of the four templates whose milestones slip by a seeded random process
+                  (a template and stage effect, a project's own pace, noise with a long tail to the late side);
+  --export FILE   a real store exported with `delivery export` (JSON Lines, projections/export.py).
+
+Usage: python bench/forecast.py [--demo 200] [--synthetic 300] [--export FILE] [--seed 7] [--json PATH]
+(`make bench-forecast` runs the first two).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from delivery import clock
+from delivery.project import Project
+from delivery.stages import STAGES
+from projections import reference
+from projections.events import kind
+from projections.forecast import forecast, own_histogram
+from projections.models import MilestoneRecord
+from projections.reducers import apply
+from projections.state import ProjectState
+
+ISSUE_ON = frozenset({"MilestoneCompleted", "StageAdvanced", "StageReturned"})
+NOW = datetime(2026, 11, 2, 9, tzinfo=UTC)
+
+
+@dataclass
+class Pending:
+    issued_on: date
+    p50: date
+    p80: date
+    naive: date
+    own: int
+
+
+@dataclass
+class Score:
+    source: str
+    forecasts: int = 0
+    within_p50: int = 0
+    within_p80: int = 0
+    abs_error_p50: int = 0
+    abs_error_naive: int = 0
+    without_own_history: int = 0
+    milestones_scored: int = 0
+
+    def add(self, pending: Pending, actual: date) -> None:
+        self.forecasts += 1
+        self.within_p50 += actual <= pending.p50
+        self.within_p80 += actual <= pending.p80
+        self.abs_error_p50 += abs((actual - pending.p50).days)
+        self.abs_error_naive += abs((actual - pending.naive).days)
+        self.without_own_history += pending.own == 0
+
+    def summary(self) -> dict[str, Any]:
+        n = max(1, self.forecasts)
+        return {
+            "source": self.source, "forecasts": self.forecasts, "milestones": self.milestones_scored,
+            "p50_coverage_pct": round(100 * self.within_p50 / n, 1),
+            "p80_coverage_pct": round(100 * self.within_p80 / n, 1),
+            "mae_p50_days": round(self.abs_error_p50 / n, 1),
+            "mae_naive_days": round(self.abs_error_naive / n, 1),
+            "without_own_history_pct": round(100 * self.without_own_history / n, 1),
+        }
+
+
+def replay(events: Iterable[Any], source: str) -> Score:
+    """Score the forecast over these events (of many projects, each project's in version order)."""
+    ordered = sorted(events, key=lambda e: (e.timestamp, str(e.originator_id), e.originator_version))
+    states: dict[str, ProjectState] = {}
+    kept = reference.InMemory()
+    pending: dict[tuple[str, str], list[Pending]] = {}
+    score = Score(source)
+    for e in ordered:
+        pid = str(e.originator_id)
+        state = states.setdefault(pid, ProjectState())
+        name = kind(e)
+        if name == "MilestoneCompleted":
+            made = pending.pop((pid, e.milestone_id), [])
+            for p in made:
+                score.add(p, e.completed_on)
+            score.milestones_scored += bool(made)
+        before = reference.contribution(state.header)
+        apply(state, e)
+        kept.add(reference.difference(before, reference.contribution(state.header)))
+        if name in ISSUE_ON and not state.h.launched:
+            issue(state, kept, e.timestamp.date(), pending)
+    return score
+
+
+def issue(state: ProjectState, kept: reference.InMemory, today: date,
+          pending: dict[tuple[str, str], list[Pending]]) -> None:
+    h = state.h
+    milestones: list[MilestoneRecord] = state.rows.of("milestone")
+    result = forecast(h, milestones, kept.reference(h.template).without(h), today)
+    own = own_histogram(h.slips)
+    n_own = sum(own.values())
+    mean_slip = round(sum(s * n for s, n in own.items()) / n_own) if n_own else 0
+    by_id = {m.id: m for m in milestones}
+    for f in result.milestones:
+        naive = by_id[f.id].original_due_on + timedelta(days=mean_slip)
+        pending.setdefault((h.id, f.id), []).append(Pending(today, f.p50_on, f.p80_on, naive, n_own))
+
+
+# ------------------------------------------------------------------ sources
+
+
+def demo_events(count: int, seed: int) -> Iterator[Any]:
+    """The demo's scripts as the bench store builds them (bench/histories.py), every event of every project."""
+    from histories import Built, history, specs
+
+    for spec in specs(0, count, per_project=120, seed=seed):
+        built = Built(spec)
+        for _ in history(built, NOW):
+            pass
+        assert built.project is not None
+        yield from built.project.collect_events()
+
+
+TEMPLATES = ("mini_program", "crm_rollout", "website_inquiry", "generic")
+
+
+def synthetic_events(count: int, seed: int) -> Iterator[Any]:
+    """Projects whose milestones slip by a known random process (seeded); each runs its eight stages."""
+    rnd = random.Random(seed)
+    template_bias = {t: rnd.uniform(-2, 10) for t in TEMPLATES}
+    stage_bias = {(t, s.value): rnd.uniform(-3, 8) for t in TEMPLATES for s in STAGES}
+    start = date(2023, 1, 2)
+    for n in range(count):
+        template = TEMPLATES[n % len(TEMPLATES)]
+        pace = rnd.gauss(0, 6)  # this project's own tendency, shared by its milestones
+        day = start + timedelta(days=rnd.randrange(0, 900))
+        moment = _at(day)
+        with clock.frozen_at(moment):
+            p = Project.create(name=f"Synthetic {n}", client=f"Client {n % 37}", actor="bench")
+            # The template's name only, not its plan: the reference class groups projects by it.
+            p.apply_template(template=template, start_on=day, language="en", actor="bench")
+        cursor = day
+        for stage in STAGES:
+            planned = []
+            for k in range(rnd.choice((1, 1, 2, 3))):
+                due = cursor + timedelta(days=rnd.randint(7, 30))
+                with clock.frozen_at(_at(cursor)):
+                    planned.append((p.plan_milestone(title=f"{stage.value} {k}", stage=stage.value, due_on=due,
+                                                     actor="bench"), due))
+            finished = []
+            for mid, due in planned:
+                noise = rnd.expovariate(1 / 6) - 4 if rnd.random() < 0.85 else rnd.expovariate(1 / 25)
+                slip = round(template_bias[template] + stage_bias[(template, stage.value)] + pace + noise)
+                finished.append((max(cursor + timedelta(days=1), due + timedelta(days=slip)), mid))
+            for done, mid in sorted(finished):  # recorded the day each finishes, in that order
+                with clock.frozen_at(_at(done)):
+                    p.complete_milestone(milestone_id=mid, completed_on=done, actor="bench")
+                cursor = done
+            if stage.next is not None:
+                with clock.frozen_at(_at(cursor)):
+                    p.transition(to_stage=stage.next, actor="bench")
+        yield from p.collect_events()
+
+
+def _at(day: date) -> datetime:
+    return datetime.combine(day, time(9), tzinfo=UTC)
+
+
+def export_events(path: Path) -> Iterator[Any]:
+    """The events of a `delivery export` file, decoded by the application's own mapper."""
+    from delivery.application import DeliveryApplication
+    from delivery.settings import Database
+    from projections.export import _stored, read_export
+
+    with tempfile.TemporaryDirectory() as tmp:
+        app = DeliveryApplication(Database(f"sqlite:///{tmp}/decode.sqlite3"))
+        try:
+            with path.open("rb") as lines:
+                _header, entries = read_export(lines)
+                for _number, entry in entries:
+                    yield app.mapper.to_domain_event(_stored(entry))
+        finally:
+            app.close()
+
+
+@dataclass
+class Report:
+    scores: list[dict[str, Any]] = field(default_factory=list)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--demo", type=int, default=200, help="projects from the demo's scripts (0: none)")
+    parser.add_argument("--synthetic", type=int, default=300, help="projects of the synthetic slip process (0: none)")
+    parser.add_argument("--export", type=Path, action="append", default=[], help="a `delivery export` file")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", type=Path, help="write the figures here too")
+    args = parser.parse_args(argv)
+    report = Report()
+    sources: list[tuple[str, Iterable[Any]]] = []
+    if args.demo:
+        sources.append((f"demo x{args.demo} (seed {args.seed})", demo_events(args.demo, args.seed)))
+    if args.synthetic:
+        sources.append((f"synthetic x{args.synthetic} (seed {args.seed})", synthetic_events(args.synthetic, args.seed)))
+    for path in args.export:
+        sources.append((f"export {path.name}", export_events(path)))
+    print(f"{'source':34} {'forecasts':>9} {'P50 cov':>8} {'P80 cov':>8} {'MAE P50':>8} {'MAE naive':>9}")
+    for label, events in sources:
+        s = replay(events, label).summary()
+        report.scores.append(s)
+        print(f"{label:34} {s['forecasts']:9d} {s['p50_coverage_pct']:7.1f}% {s['p80_coverage_pct']:7.1f}% "
+              f"{s['mae_p50_days']:7.1f}d {s['mae_naive_days']:8.1f}d")
+    print("P50/P80 cov: share of actual dates on or before the forecast (targets 50% and 75-85%); MAE in days, "
+          "naive = first plan + the project's average slip so far.")
+    if args.json:
+        args.json.write_text(json.dumps(asdict(report), indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
