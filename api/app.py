@@ -33,6 +33,8 @@ from api.routers.integrity import router as integrity_router
 from delivery import clock
 from delivery.application import DeliveryApplication
 from delivery.settings import AuthLimit, Database
+from notify.runner import start_notifier
+from notify.store import NotifyStore
 from projections.metrics import ReadSideCollector
 from projections.service import ReadSide
 from projections.state import COLLECTOR_THRESHOLDS
@@ -110,7 +112,11 @@ def build_services(database: Database, live: bool | None = None) -> Services:
     # whichever process holds the applier lock (`delivery worker` or an API process). Every
     # PostgreSQL process follows the applier's announcements (read your writes, cached reads).
     reads = ReadSide(app, live=True if live is None else live, follow=database.kind == "postgresql")
-    return Services(database, app, reads, engine, TokenStore(engine, reads.store.reader))
+    notices = NotifyStore(engine, reads.store.reader)
+    # Notifications are planned and sent where the views are applied: in this process on SQLite, by
+    # `delivery worker` on PostgreSQL (docs/notifications.md).
+    notifier = start_notifier(app, notices) if reads.live and database.kind == "sqlite" else None
+    return Services(database, app, reads, engine, TokenStore(engine, reads.store.reader), notices, notifier)
 
 
 def install_probes(api: FastAPI, services: Services, registry: CollectorRegistry) -> None:
