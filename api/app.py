@@ -22,6 +22,7 @@ from api.routers import (
     change_requests,
     criteria,
     milestones,
+    notifications,
     projects,
     releases,
     scope,
@@ -187,7 +188,8 @@ def create_app(database: Database | None = None, *, live: bool | None = None,
     api.state.services = services
     errors.install(api)
     contract.install(api)
-    for module in (projects, templates, scope, milestones, criteria, change_requests, releases, views, audit, tokens):
+    for module in (projects, templates, scope, milestones, criteria, change_requests, releases, views, audit, tokens,
+                   notifications):
         api.include_router(module.router, prefix=PREFIX)
     api.include_router(integrity_router, prefix=PREFIX)
     install_probes(api, services, registry)

@@ -309,7 +309,7 @@ class NotifyStore:
     def due(self, now: datetime, limit: int = 20) -> list[Delivery]:
         stmt = (select(outbox).where(outbox.c.state == "pending").where(outbox.c.next_at <= now)
                 .order_by(outbox.c.next_at, outbox.c.id).limit(limit))
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [_delivery(r) for r in conn.execute(stmt)]
 
     def record(self, d: Delivery, *, ok: bool, detail: str, next_at: datetime | None) -> None:
