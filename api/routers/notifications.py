@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import APIRouter, Path, Query
 
@@ -20,7 +21,6 @@ from api.notification_schemas import (
     SubscriptionList,
     SubscriptionView,
 )
-from delivery.application import parse_project_id
 from delivery.errors import InvalidInput
 from notify.store import Attempt, Delivery, Subscription
 
@@ -46,9 +46,9 @@ def create_subscription(services: ServicesDep, principal: ProjectManager, body: 
     project_id = None
     if body.project_id is not None:
         try:
-            project_id = str(parse_project_id(body.project_id))
-        except InvalidInput:
-            raise InvalidInput("project_id", "must be a project id") from None
+            project_id = str(UUID(body.project_id))
+        except ValueError:
+            raise InvalidInput("project_id", "must be a project id (a UUID)") from None
         services.app.get_project(project_id)
     sub, secret = services.notices.subscribe(
         name=body.name, project_id=project_id, kinds=body.kinds, channel=body.channel, target=body.target,
