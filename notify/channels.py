@@ -97,7 +97,7 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> byt
     request = urllib.request.Request(url, data=body, method="POST", headers={
         "Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT, **headers})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) checked at subscribe
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return bytes(response.read(65536))
     except urllib.error.HTTPError as exc:
         raise SendFailed(f"HTTP {exc.code} from the receiver") from None
@@ -124,15 +124,16 @@ def send(channel: str, *, target: str, secret: str, language: str, delivery_id: 
     """Deliver one notice; returns a line for the log, or raises SendFailed."""
     link = settings.link(notice["project"]["id"])
     if channel == "webhook":
-        body = webhook_body(delivery_id, notice, language, link)
+        signed = webhook_body(delivery_id, notice, language, link)
         timestamp = str(int(time.time()))
-        _post(target, body, {"X-Delivery-Id": delivery_id, "X-Delivery-Timestamp": timestamp,
-                             "X-Delivery-Signature": webhook_signature(secret, timestamp, body)}, settings.timeout)
+        _post(target, signed, {"X-Delivery-Id": delivery_id, "X-Delivery-Timestamp": timestamp,
+                             "X-Delivery-Signature": webhook_signature(secret, timestamp, signed)}, settings.timeout)
         return "HTTP 2xx"
     if channel == "email":
         return send_email(target, language, delivery_id, notice, settings, link)
     text = messages.markdown(notice, language, link)
     title = messages.title(notice, language)
+    body: dict[str, Any]
     if channel == "wecom":
         body = {"msgtype": "markdown", "markdown": {"content": text}}
         return _robot_answer(_post(target, _json(body), {}, settings.timeout), ("errcode",))

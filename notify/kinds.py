@@ -81,7 +81,8 @@ def effects_of(name: str, data: dict[str, Any], *, project_id: str, position: in
     actor = str(data.get("actor", ""))
 
     def notice(kind: str, facts: dict[str, Any]) -> None:
-        out.notices.append(Notice(kind, project_id, f"{position}:{kind}", position, occurred_at.isoformat(), actor, facts))
+        out.notices.append(Notice(kind, project_id, f"{position}:{kind}", position, occurred_at.isoformat(), actor,
+                                  facts))
 
     if name == "Created":
         out.project = {"name": str(data.get("name", "")), "client": str(data.get("client", ""))}

@@ -69,7 +69,7 @@ class Policy:
     def backoff(self, attempt: int) -> float:
         """Seconds before try `attempt + 1`: doubling from retry_seconds, capped, with jitter (half to all)."""
         ceiling = min(self.retry_max_seconds, self.retry_seconds * 2 ** (attempt - 1))
-        return ceiling * random.uniform(0.5, 1.0)
+        return float(ceiling * random.uniform(0.5, 1.0))
 
 
 class Notifier:
@@ -107,7 +107,7 @@ class Notifier:
         for note in notes:
             event = self.app.mapper.to_domain_event(note)
             batch.append(effects_of(type(event).__name__, event_data(event), project_id=str(event.originator_id),
-                                    position=note.id, occurred_at=clock.as_utc(event.timestamp)))
+                                    position=note.id, occurred_at=clock.as_utc(event.timestamp)))  # type: ignore[attr-defined]
         try:
             planned = self.store.plan(old, notes[-1].id, batch)
         except Raced:

@@ -41,7 +41,9 @@ def delivery_view(d: Delivery, tries: list[Attempt] | None = None) -> DeliveryVi
 
 @router.post("/subscriptions", status_code=201, response_model=SubscriptionCreated,
              responses=responses(401, 403, 404, 413, 422))
-def create_subscription(services: ServicesDep, principal: ProjectManager, body: SubscriptionCreate) -> SubscriptionCreated:
+def create_subscription(
+    services: ServicesDep, principal: ProjectManager, body: SubscriptionCreate,
+) -> SubscriptionCreated:
     """Subscribe a receiver to kinds of notice; a webhook's signing secret is in this answer only."""
     project_id = None
     if body.project_id is not None:
@@ -65,7 +67,9 @@ def list_subscriptions(services: ServicesDep, _pm: ProjectManager) -> Subscripti
 
 
 @router.delete("/subscriptions/{subscription_id}", response_model=SubscriptionView, responses=responses(401, 403, 404))
-def delete_subscription(services: ServicesDep, _pm: ProjectManager, subscription_id: SubscriptionId) -> SubscriptionView:
+def delete_subscription(
+    services: ServicesDep, _pm: ProjectManager, subscription_id: SubscriptionId,
+) -> SubscriptionView:
     """Stop a subscription: nothing more is sent to it, and what waited is dropped."""
     return view(services.notices.unsubscribe(subscription_id))
 

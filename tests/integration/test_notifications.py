@@ -308,7 +308,7 @@ def test_email_goes_to_a_local_smtp_server_in_the_recipients_language(
     mails: list[Message] = []
 
     class Handler:
-        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
             mails.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[attr-defined]
             return "250 OK"
 

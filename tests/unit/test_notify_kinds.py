@@ -89,7 +89,8 @@ def test_every_kind_has_words_in_both_languages() -> None:
             text = messages.title(notice(kind, to_stage="trial", from_stage="uat", decision="approved",
                                          subject="change_request", verdict="verified"), lang)
             assert text.startswith("Mall") and "{" not in text
-    assert messages.title(notice("gate_passed", to_stage="trial"), "zh_CN") == "Mall：已通过阶段关口，进入「培训与试运行」"
+    zh = messages.title(notice("gate_passed", to_stage="trial"), "zh_CN")
+    assert zh == "Mall：已通过阶段关口，进入「培训与试运行」"
     assert messages.title(notice("change_decided", subject="proposal", proposal_id="p1", decision="declined"),
                           "en") == "Mall: proposal p1 declined"
 
@@ -102,7 +103,7 @@ def test_html_mail_escapes_what_people_typed() -> None:
 def test_dingtalk_signature_is_the_documented_one() -> None:
     # DingTalk's documentation: hmac_sha256(key=secret, msg="timestamp\nsecret"), base64, then URL-quoted.
     secret, stamp = "SEC000000000000000000000", 1700000000000
-    documented = base64.b64encode(hmac.new(secret.encode("utf-8"), f"{stamp}\n{secret}".encode("utf-8"),
+    documented = base64.b64encode(hmac.new(secret.encode("utf-8"), f"{stamp}\n{secret}".encode(),
                                            digestmod=hashlib.sha256).digest())
     assert channels.dingtalk_sign(secret, stamp) == documented.decode()
     assert urllib.parse.quote_plus(channels.dingtalk_sign(secret, stamp)) == urllib.parse.quote_plus(documented)
@@ -111,7 +112,7 @@ def test_dingtalk_signature_is_the_documented_one() -> None:
 def test_feishu_signature_is_the_documented_one() -> None:
     # Feishu's documentation: hmac_sha256(key="timestamp\nsecret", msg=empty), base64.
     secret, stamp = "demo-secret", 1700000000
-    documented = base64.b64encode(hmac.new(f"{stamp}\n{secret}".encode("utf-8"), digestmod=hashlib.sha256)
+    documented = base64.b64encode(hmac.new(f"{stamp}\n{secret}".encode(), digestmod=hashlib.sha256)
                                   .digest()).decode("utf-8")
     assert channels.feishu_sign(secret, stamp) == documented
     assert channels.feishu_sign(secret, stamp + 1) != documented
