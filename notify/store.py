@@ -183,6 +183,12 @@ class NotifyStore:
             raise NotFound("subscription", sid)
         return _subscription(row)
 
+    def start_after(self, position: int) -> None:
+        """Deliver nothing at or before `position` (after a restore: those events were notified before)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(subscriptions).where(subscriptions.c.start_position < position)
+                         .values(start_position=position))
+
     def secret_of(self, sid: str) -> str:
         with self.reader.connect() as conn:
             row = conn.execute(select(subscriptions.c.secret).where(subscriptions.c.id == sid)).first()
