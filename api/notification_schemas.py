@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from api.schemas import LINE, OPTIONAL_LINE, Body
+from api.schemas import OPTIONAL_LINE, Body
 from notify.kinds import ATTENTION_KINDS, KINDS
-from notify.store import CHANNELS
+from notify.store import CHANNELS, EMAIL_PATTERN
 
 NoticeKind = Literal[
     "gate_passed", "stage_moved_back", "milestone_at_risk", "milestone_late", "criterion_rejected",
@@ -23,23 +23,56 @@ assert set(Channel.__args__) == set(CHANNELS)  # type: ignore[attr-defined]
 assert set(AttentionKind.__args__) == set(ATTENTION_KINDS)  # type: ignore[attr-defined]
 
 
-class SubscriptionCreate(Body):
-    """Who hears which kinds of notice, of one project or of every project, and how."""
+# What notify/store.py accepts, said in the schema so generators send only what is taken.
+URL = r"^https?://[A-Za-z0-9._~-]+(:[0-9]{1,5})?([/?#][^\s\x00-\x1f\x7f-\x9f]*)?$"
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+Url = Annotated[str, StringConstraints(min_length=10, max_length=2000, pattern=URL)]
 
-    channel: Channel = Field(description="`webhook` (signed JSON), a chat robot (`wecom`, `dingtalk`, `feishu`, "
-                                         "`slack`) or `email`.")
-    target: Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=LINE)] = Field(
-        description="The receiver's http(s) URL (a chat robot's webhook address), or one email address.",
-        examples=["https://hooks.example.com/delivery"])
+
+class _Subscription(Body):
     kinds: list[NoticeKind] = Field(min_length=1, max_length=len(KINDS), examples=[["gate_passed", "milestone_late"]])
-    project_id: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=LINE)] | None = Field(
-        default=None, description="One project; left out, every project (portfolio-wide).")
+    project_id: Annotated[str, StringConstraints(pattern=UUID_PATTERN)] = Field(
+        default=None, description="One project; left out, every project (portfolio-wide).")  # type: ignore[assignment]
     language: Literal["en", "zh-CN", "zh_CN"] = Field(default="en", description="The messages' language.")
     name: Annotated[str, StringConstraints(max_length=120, pattern=OPTIONAL_LINE)] = Field(
         default="", examples=["Ops channel"])
-    secret: Annotated[str, StringConstraints(max_length=200, pattern=OPTIONAL_LINE)] | None = Field(
-        default=None, description="A DingTalk or Feishu robot's signing secret (from the robot's settings). "
-                                  "Never shown again. A webhook's secret is made by the server.")
+
+
+class WebhookSubscription(_Subscription):
+    """A signed JSON POST to your URL (docs/notifications.md); its signing secret is made by the server."""
+
+    channel: Literal["webhook"]
+    target: Url = Field(examples=["https://hooks.example.com/delivery"])
+
+
+class RobotSubscription(_Subscription):
+    """A WeCom group robot or a Slack incoming webhook: its URL carries its token."""
+
+    channel: Literal["wecom", "slack"]
+    target: Url = Field(examples=["https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=KEY"])
+
+
+class SignedRobotSubscription(_Subscription):
+    """A DingTalk or Feishu/Lark robot, with the signing secret from its settings when it has one."""
+
+    channel: Literal["dingtalk", "feishu"]
+    target: Url = Field(examples=["https://oapi.dingtalk.com/robot/send?access_token=TOKEN"])
+    secret: Annotated[str, StringConstraints(max_length=200, pattern=OPTIONAL_LINE)] = Field(
+        default="", description="The robot's signing secret (DingTalk `SEC…`). Never shown again.")
+
+
+class EmailSubscription(_Subscription):
+    """Mail over the SMTP server the environment names (plain text and HTML)."""
+
+    channel: Literal["email"]
+    target: Annotated[str, StringConstraints(min_length=3, max_length=254, pattern=EMAIL_PATTERN)] = Field(
+        examples=["pm@example.com"])
+
+
+SubscriptionCreate = Annotated[
+    WebhookSubscription | RobotSubscription | SignedRobotSubscription | EmailSubscription,
+    Field(discriminator="channel"),
+]
 
 
 class SubscriptionView(BaseModel):

@@ -32,7 +32,10 @@ SIGNED_CHANNELS = ("webhook", "dingtalk", "feishu")
 PLANNER = "planner"
 # Deliveries and receivers' names share this namespace: the id is stable across retries and restarts.
 DELIVERY_NAMESPACE = uuid.UUID("6f1d3c52-2a44-4c0e-9d1e-7c3f0b9a8e11")
-EMAIL = re.compile(r"^[^@\s<>\",;]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})*$")
+# One address: what the API's schema declares too (api/notification_schemas.py).
+EMAIL_PATTERN = (r"^[^@\s<>\",;\x00-\x1f\x7f-\x9f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                 r"(?:\.[A-Za-z0-9-]{1,63})*$")
+EMAIL = re.compile(EMAIL_PATTERN)
 
 
 class Raced(Exception):

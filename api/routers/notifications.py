@@ -54,7 +54,7 @@ def create_subscription(
         services.app.get_project(project_id)
     sub, secret = services.notices.subscribe(
         name=body.name, project_id=project_id, kinds=body.kinds, channel=body.channel, target=body.target,
-        language=body.language, secret=body.secret,
+        language=body.language, secret=getattr(body, "secret", None) or None,
         # Only what happens from now on: a new subscription is not flooded with the past.
         start_position=services.app.recorder.max_notification_id() or 0, created_by=principal.name)
     return SubscriptionCreated(**view(sub).model_dump(), secret=secret)
