@@ -34,6 +34,7 @@ from api.routers.integrity import router as integrity_router
 from delivery import clock
 from delivery.application import DeliveryApplication
 from delivery.settings import AuthLimit, Database
+from notify.metrics import NotifyCollector
 from notify.runner import start_notifier
 from notify.store import NotifyStore
 from projections.metrics import ReadSideCollector
@@ -174,6 +175,7 @@ def create_app(database: Database | None = None, *, live: bool | None = None,
     # Each app has its own registry: several apps in one process (tests) do not share counts.
     registry = CollectorRegistry()
     registry.register(ReadSideCollector(services.app, services.reads))
+    registry.register(NotifyCollector(services.app, services.notices))
     http_metrics = HttpMetrics(registry)
 
     @asynccontextmanager

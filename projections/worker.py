@@ -94,11 +94,14 @@ def run_worker(poll_seconds: float = 0.5, metrics_port: int | None = None) -> in
     app, views = opened
     if views.applier is not None:
         views.applier.idle_seconds = poll_seconds
-    if metrics_port:
-        metrics.serve(app, views, metrics_port)
-        log.info("worker metrics at http://127.0.0.1:%d/metrics", metrics_port)
     log.info("worker following %s from position %d", app.database.kind, views.position())
     notifier = start_worker_notifier(app, views, stopper)
+    if metrics_port:
+        from notify.metrics import NotifyCollector
+
+        more = (NotifyCollector(app, notifier.store),) if notifier is not None else ()
+        metrics.serve(app, views, metrics_port, more=more)
+        log.info("worker metrics at http://127.0.0.1:%d/metrics", metrics_port)
     try:
         stopper.event.wait()
         log.info("worker stopping at position %d", views.position())

@@ -62,6 +62,9 @@ def test_a_subscription_made_over_the_api_hears_a_gate_passed_with_its_secret_sh
     log = api.ok("pm", "GET", f"/api/v1/subscriptions/{created['id']}/deliveries")["items"]
     assert [(d["state"], d["delivery_id"]) for d in log] == [("delivered", body["delivery_id"])]
     assert [t["ok"] for t in log[0]["tries"]] == [True]
+    metrics = api.client.get("/metrics").text
+    assert 'delivery_notifications{state="delivered"} 1.0' in metrics
+    assert 'delivery_notifications{state="dead"} 0.0' in metrics and "delivery_notify_lag_events" in metrics
 
 
 def test_dead_letters_are_listed_and_retried_over_the_api(fast_api: Api, receiver: Receiver) -> None:
