@@ -1,5 +1,6 @@
 """A process delivering notifications killed with SIGKILL mid-delivery: after a restart every notification
-arrives, each delivery id once (a receiver de-duplicating by id sees each exactly once), nothing is lost.
+arrives, each delivery id once (a receiver de-duplicating by id sees each exactly once), nothing is lost,
+and the milestones the first process found at risk or late are not raised again by the second.
 
 SQLite: the notifier runs inside `delivery serve`; PostgreSQL: inside `delivery worker`."""
 
@@ -12,10 +13,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from delivery import clock
 from delivery.application import DeliveryApplication
 from delivery.settings import Database
 from notify.store import NotifyStore
@@ -76,7 +79,8 @@ def test_a_process_killed_mid_delivery_delivers_each_notification_once_after_res
     engine = make_engine(database)
     try:
         store = NotifyStore(engine)
-        sub, secret = store.subscribe(name="ops", project_id=None, kinds=["gate_passed"], channel="webhook",
+        sub, secret = store.subscribe(name="ops", project_id=None, channel="webhook",
+                                      kinds=["gate_passed", "milestone_at_risk", "milestone_late"],
                                       target=receiver.url, language="en", secret=None, start_position=0,
                                       created_by="pm")
         receiver.secret = secret
@@ -86,7 +90,13 @@ def test_a_process_killed_mid_delivery_delivers_each_notification_once_after_res
                 stage = app.get_project(pid).stage
                 app.waive_stage_plan(pid, stage=stage, reason="known", actor="pm")
                 app.transition(pid, to_stage=stage.next, actor="pm")
-        expected = PROJECTS * GATES
+        # Two timed notices, raised by the scheduler of the first process, never again by the second.
+        late = str(app.create_project(name="Late", client="Acme", actor="pm").project_id)
+        app.plan_milestone(late, title="Prototype", stage="research", due_on=clock.today() - timedelta(days=3),
+                           actor="pm")
+        app.plan_milestone(late, title="Design", stage="research", due_on=clock.today() + timedelta(days=3),
+                           actor="pm")
+        expected = PROJECTS * GATES + 2
 
         with notifying_process(database, tmp_path, "first") as (kill, log):
             wait_until("a third of the deliveries", lambda: len(receiver.delivered()) >= expected // 3, 60, log)
@@ -106,7 +116,10 @@ def test_a_process_killed_mid_delivery_delivers_each_notification_once_after_res
         # Only the one in flight when the process died may arrive twice, with the same delivery id.
         assert sum(counts.values()) - expected <= 1
         unique = {b["delivery_id"]: b for b in receiver.bodies()}
-        assert Counter(b["project"]["name"] for b in unique.values()) == {f"P{i}": GATES for i in range(PROJECTS)}
+        assert Counter(b["project"]["name"] for b in unique.values()) == {
+            **{f"P{i}": GATES for i in range(PROJECTS)}, "Late": 2}
+        assert sorted(b["kind"] for b in unique.values() if b["project"]["name"] == "Late") == [
+            "milestone_at_risk", "milestone_late"]
     finally:
         engine.dispose()
         app.close()
