@@ -10,7 +10,8 @@ from tests.e2e.conftest import Api, new_project
 
 V1 = "/api/v1"
 IDS = {"item_id": "S1", "milestone_id": "M1", "criterion_id": "AC1", "change_request_id": "CR1",
-       "release_id": "R1", "token_id": "00000000", "name": "generic"}
+       "release_id": "R1", "token_id": "00000000", "name": "generic", "subscription_id": "00000000",
+       "delivery_id": "00000000-0000-0000-0000-000000000000"}
 
 
 def routes(api: Api, *methods: str) -> list[tuple[str, str]]:
