@@ -156,25 +156,18 @@ def _rule(error: dict[str, Any]) -> str:
     return str(error.get("msg", ""))
 
 
-def _untagged(loc: Sequence[Any], body: Any, error: dict[str, Any]) -> tuple[Any, ...]:
-    """A body that is one of several kinds told apart by a field (a token's `role`, a subscription's `channel`):
-    pydantic names the kind it tried (`("body", "webhook", "target")`), which is no field; and an unknown
-    kind is reported at the body, where the field that names the kind is meant."""
-    parts = tuple(loc)
-    if not parts or parts[0] != "body" or not isinstance(body, dict):
-        return parts
+def _named(loc: Sequence[Any], error: dict[str, Any]) -> tuple[Any, ...]:
+    """A body that is one of several kinds told apart by a field (a token's `role`, a subscription's
+    `channel`) with an unknown kind is reported at the body: the field that names the kind is meant."""
     if error.get("type") == "union_tag_invalid":
-        return (*parts, str((error.get("ctx") or {}).get("discriminator", "")).strip("'"))
-    if len(parts) > 2 and isinstance(parts[1], str) and parts[1] not in body and parts[1] in body.values():
-        return (parts[0], *parts[2:])
-    return parts
+        return (*loc, str((error.get("ctx") or {}).get("discriminator", "")).strip("'"))
+    return tuple(loc)
 
 
 def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    body = getattr(exc, "body", None)
     errors = [
-        {"field": "body" if e.get("type") == "json_invalid" else _field(_untagged(e.get("loc", ()), body, e)),
+        {"field": "body" if e.get("type") == "json_invalid" else _field(_named(e.get("loc", ()), e)),
          "location": str((e.get("loc") or ("body",))[0]),
          "rule": _rule(e), "type": str(e.get("type", ""))}
         for e in exc.errors()

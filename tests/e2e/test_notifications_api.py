@@ -103,13 +103,16 @@ def test_the_attention_list_over_the_api(fast_api: Api) -> None:
 
 @pytest.mark.parametrize(("body", "field"), [
     ({"channel": "pager", "target": "https://x.example", "kinds": ["gate_passed"]}, "channel"),
-    ({"channel": "webhook", "target": "ftp://x.example", "kinds": ["gate_passed"]}, "target"),
-    ({"channel": "webhook", "target": "https://x.example", "kinds": []}, "kinds"),
-    ({"channel": "webhook", "target": "https://x.example", "kinds": ["all"]}, "kinds.0"),
-    ({"channel": "email", "target": "nobody", "kinds": ["gate_passed"]}, "target"),
-    ({"channel": "webhook", "target": "https://x.example", "kinds": ["gate_passed"], "language": "fr"}, "language"),
+    # The body is one of four kinds by channel: a field is named within its kind, as for tokens' roles.
+    ({"channel": "webhook", "target": "ftp://x.example", "kinds": ["gate_passed"]}, "webhook.target"),
+    ({"channel": "webhook", "target": "https://x.example", "kinds": []}, "webhook.kinds"),
+    ({"channel": "webhook", "target": "https://x.example", "kinds": ["all"]}, "webhook.kinds.0"),
+    ({"channel": "email", "target": "nobody", "kinds": ["gate_passed"]}, "email.target"),
+    ({"channel": "webhook", "target": "https://x.example", "kinds": ["gate_passed"], "language": "fr"},
+     "webhook.language"),
     ({"channel": "webhook", "target": "https://x.example", "kinds": ["gate_passed"], "project_id": "x"},
-     "project_id"),
+     "webhook.project_id"),
+    ({"channel": "slack", "target": "https://x.example", "kinds": ["gate_passed"], "secret": "s"}, "slack.secret"),
 ])
 def test_a_bad_subscription_is_a_422_naming_the_field_and_nothing_is_stored(
     fast_api: Api, body: dict[str, Any], field: str,
