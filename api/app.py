@@ -22,6 +22,7 @@ from api.routers import (
     change_requests,
     criteria,
     milestones,
+    notifications,
     participation,
     projects,
     releases,
@@ -34,6 +35,9 @@ from api.routers.integrity import router as integrity_router
 from delivery import clock
 from delivery.application import DeliveryApplication
 from delivery.settings import AuthLimit, Database
+from notify.metrics import NotifyCollector
+from notify.runner import start_notifier
+from notify.store import NotifyStore
 from projections.metrics import ReadSideCollector
 from projections.service import ReadSide
 from projections.state import COLLECTOR_THRESHOLDS
@@ -111,7 +115,11 @@ def build_services(database: Database, live: bool | None = None) -> Services:
     # whichever process holds the applier lock (`delivery worker` or an API process). Every
     # PostgreSQL process follows the applier's announcements (read your writes, cached reads).
     reads = ReadSide(app, live=True if live is None else live, follow=database.kind == "postgresql")
-    return Services(database, app, reads, engine, TokenStore(engine, reads.store.reader))
+    notices = NotifyStore(engine, reads.store.reader)
+    # Notifications are planned and sent where the views are applied: in this process on SQLite, by
+    # `delivery worker` on PostgreSQL (docs/notifications.md).
+    notifier = start_notifier(app, notices) if reads.live and database.kind == "sqlite" else None
+    return Services(database, app, reads, engine, TokenStore(engine, reads.store.reader), notices, notifier)
 
 
 def install_probes(api: FastAPI, services: Services, registry: CollectorRegistry) -> None:
@@ -168,6 +176,7 @@ def create_app(database: Database | None = None, *, live: bool | None = None,
     # Each app has its own registry: several apps in one process (tests) do not share counts.
     registry = CollectorRegistry()
     registry.register(ReadSideCollector(services.app, services.reads))
+    registry.register(NotifyCollector(services.app, services.notices))
     http_metrics = HttpMetrics(registry)
 
     @asynccontextmanager
@@ -184,7 +193,7 @@ def create_app(database: Database | None = None, *, live: bool | None = None,
     docs.install(api)  # /docs and /redoc with their assets from the package (no CDN)
     contract.install(api)
     for module in (projects, templates, scope, milestones, criteria, change_requests, releases, views, audit, tokens,
-                   participation):
+                   participation, notifications):
         api.include_router(module.router, prefix=PREFIX)
     api.include_router(participation.keys, prefix=PREFIX)
     api.include_router(integrity_router, prefix=PREFIX)

@@ -279,13 +279,15 @@ def _streams(path: Path) -> set[str]:
 
 
 def _kept_tables() -> tuple[Any, ...]:
-    """The tables a backup keeps beside the events: who may read (hashed tokens, share links), and the
-    Idempotency-Keys of recent commands (so a retry after a restore is answered, not recorded again)."""
+    """The tables a backup keeps beside the events: who may read (hashed tokens, share links), the
+    Idempotency-Keys of recent commands (so a retry after a restore is answered, not recorded again), and
+    the notification subscriptions (configuration; the outbox is planned again, docs/notifications.md)."""
     from api.auth import tokens_table
     from api.idempotency import command_keys_table
+    from notify.tables import subscriptions
     from web.sessions import share_links_table, share_signers_table
 
-    return (tokens_table, share_links_table, share_signers_table, command_keys_table)
+    return (tokens_table, share_links_table, share_signers_table, command_keys_table, subscriptions)
 
 
 def _backup(args: argparse.Namespace) -> int:
@@ -311,6 +313,7 @@ def _backup(args: argparse.Namespace) -> int:
 def _restore(args: argparse.Namespace) -> int:
     from api.cli import ProgressLine
     from delivery.application import DeliveryApplication
+    from notify.store import NotifyStore
     from projections.backup import check_backup, restore, restore_is_refused
     from projections.integrity import Verifier
     from projections.service import ReadSide
@@ -330,6 +333,8 @@ def _restore(args: argparse.Namespace) -> int:
             except (OSError, DeliveryError) as exc:
                 return _fail("restore", getattr(exc, "message", str(exc)))
             reads.catch_up(progress=ProgressLine("Building views"))
+            # What happened before the backup was notified then: the restored subscriptions hear what follows.
+            NotifyStore(reads.store.engine).start_after(header["position"])
             verdict = Verifier(app, reads.store).store_chain()
     finally:
         app.close()

@@ -28,6 +28,8 @@ from delivery import clock
 from delivery.application import DeliveryApplication, Recorded, parse_project_id
 from delivery.errors import InvalidInput, NotFound, VersionConflict
 from delivery.settings import Database
+from notify.runner import Notifier
+from notify.store import NotifyStore
 from projections.service import ReadSide, ViewsBehind
 
 log = logging.getLogger(__name__)
@@ -42,10 +44,15 @@ class Services:
     reads: ReadSide
     engine: Engine
     tokens: TokenStore
+    # Subscriptions, the outbox and the attention list (notify/); `notifier` delivers where this process does.
+    notices: NotifyStore
+    notifier: Notifier | None = None
     # Validated portfolio filters by raw query string, for the kept-reads layer (api/fastpath.py).
     portfolio_queries: PortfolioQueries = field(default_factory=PortfolioQueries)
 
     def close(self) -> None:
+        if self.notifier is not None:
+            self.notifier.stop()
         self.reads.close()
         self.engine.dispose()
         self.app.close()

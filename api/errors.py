@@ -158,10 +158,18 @@ def _rule(error: dict[str, Any]) -> str:
     return str(error.get("msg", ""))
 
 
+def _named(loc: Sequence[Any], error: dict[str, Any]) -> tuple[Any, ...]:
+    """A body that is one of several kinds told apart by a field (a token's `role`, a subscription's
+    `channel`) with an unknown kind is reported at the body: the field that names the kind is meant."""
+    if error.get("type") == "union_tag_invalid":
+        return (*loc, str((error.get("ctx") or {}).get("discriminator", "")).strip("'"))
+    return tuple(loc)
+
+
 def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"field": "body" if e.get("type") == "json_invalid" else _field(e.get("loc", ())),
+        {"field": "body" if e.get("type") == "json_invalid" else _field(_named(e.get("loc", ()), e)),
          "location": str((e.get("loc") or ("body",))[0]),
          "rule": _rule(e), "type": str(e.get("type", ""))}
         for e in exc.errors()

@@ -213,7 +213,7 @@ class Project(Aggregate):
         """Record that a stage is passed without a plan, and why (its gate then needs no milestone)."""
         self._check_open()
         target = parse_stage(stage)
-        why = v.text("reason", reason, max_len=v.TEXT_MAX)
+        why = v.note("reason", reason)
         if target.order < self.stage.order:
             raise WrongStage(
                 f"Stage {target.value} is behind the project (now in {self.stage.value}): "

@@ -53,8 +53,11 @@ class ReadSideCollector(Collector):
                                       counts.get(name, 0))
 
 
-def serve(app: DeliveryApplication, reads: ReadSide, port: int, host: str = "127.0.0.1") -> None:
-    """Serve these metrics at http://host:port/metrics from a daemon thread (for `delivery worker`)."""
+def serve(app: DeliveryApplication, reads: ReadSide, port: int, host: str = "127.0.0.1",
+          more: tuple[Collector, ...] = ()) -> None:
+    """Serve these metrics (and `more`) at http://host:port/metrics from a daemon thread (for `delivery worker`)."""
     registry = CollectorRegistry()
     registry.register(ReadSideCollector(app, reads))
+    for collector in more:
+        registry.register(collector)
     start_http_server(port, addr=host, registry=registry)

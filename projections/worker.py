@@ -13,12 +13,16 @@ import logging
 import signal
 import threading
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from delivery import logs
 from delivery.application import DeliveryApplication
 from projections import metrics
 from projections.applier import RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS
 from projections.service import ReadSide
+
+if TYPE_CHECKING:
+    from notify.runner import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +65,25 @@ def open_views(stopper: Stopper) -> tuple[DeliveryApplication, ReadSide] | None:
     return None
 
 
+def start_worker_notifier(app: DeliveryApplication, views: ReadSide, stopper: Stopper) -> Notifier | None:
+    """The notifier runs beside the views (docs/notifications.md); its tables wait for the database too."""
+    from notify.runner import Notifier
+    from notify.store import NotifyStore
+
+    delay = RETRY_FIRST_SECONDS
+    while not stopper.stopped:
+        try:
+            notifier = Notifier(app, NotifyStore(views.store.engine))
+        except Exception as exc:  # the database went away between the views and here
+            log.warning("cannot open the notification tables (%s); trying again in %.1f s", exc, delay)
+            stopper.event.wait(delay)
+            delay = min(delay * 2, RETRY_MAX_SECONDS)
+            continue
+        notifier.start()
+        return notifier
+    return None
+
+
 def run_worker(poll_seconds: float = 0.5, metrics_port: int | None = None) -> int:
     logs.configure()
     stopper = Stopper()
@@ -71,14 +94,20 @@ def run_worker(poll_seconds: float = 0.5, metrics_port: int | None = None) -> in
     app, views = opened
     if views.applier is not None:
         views.applier.idle_seconds = poll_seconds
-    if metrics_port:
-        metrics.serve(app, views, metrics_port)
-        log.info("worker metrics at http://127.0.0.1:%d/metrics", metrics_port)
     log.info("worker following %s from position %d", app.database.kind, views.position())
+    notifier = start_worker_notifier(app, views, stopper)
+    if metrics_port:
+        from notify.metrics import NotifyCollector
+
+        more = (NotifyCollector(app, notifier.store),) if notifier is not None else ()
+        metrics.serve(app, views, metrics_port, more=more)
+        log.info("worker metrics at http://127.0.0.1:%d/metrics", metrics_port)
     try:
         stopper.event.wait()
         log.info("worker stopping at position %d", views.position())
     finally:
+        if notifier is not None:
+            notifier.stop()
         views.close()
         app.close()
     return 0

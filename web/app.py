@@ -45,6 +45,10 @@ def install(app: FastAPI) -> None:
     services: Services = app.state.services
     app.state.web = WebStore(services.engine, services.reads.store.reader)
     app.include_router(router)
+    from web import notifications  # its routes build on this module's
+
+    notifications.install()
+    app.include_router(notifications.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.add_exception_handler(PageError, _page_error)

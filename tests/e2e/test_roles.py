@@ -10,7 +10,8 @@ from tests.e2e.conftest import Api, new_project
 
 V1 = "/api/v1"
 IDS = {"item_id": "S1", "milestone_id": "M1", "criterion_id": "AC1", "change_request_id": "CR1",
-       "release_id": "R1", "token_id": "00000000", "name": "generic", "proposal_id": "P1", "version": "1"}
+       "release_id": "R1", "token_id": "00000000", "name": "generic", "proposal_id": "P1", "version": "1",
+       "subscription_id": "00000000", "delivery_id": "00000000-0000-0000-0000-000000000000"}
 # What a client writes on its own project (tests/e2e/test_participation.py), and a check anyone signed in may run.
 CLIENT_WRITES = ("/sign-off", "/proposals", "/comments")
 CHECKS = ("/receipts/verify",)

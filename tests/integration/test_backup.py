@@ -21,6 +21,8 @@ from delivery.application import DeliveryApplication
 from delivery.clock import as_utc
 from delivery.keyed import CommandKey
 from delivery.settings import Database
+from notify.store import NotifyStore
+from notify.tables import subscriptions
 from projections.service import ReadSide
 from projections.store import audit_table, chain_table, rows_table
 from tests.conftest import PG_URL
@@ -52,6 +54,10 @@ def _fill(url: str) -> tuple[str, str]:
             web = WebStore(reads.store.engine)
             secret, link = web.create_link(str(project), days=30, created_by="pm")
             web.grant_signoff(str(project), link.id, signer="Ms Wang", granted_by="pm")  # its sign-off right too
+            NotifyStore(reads.store.engine).subscribe(
+                name="Ops", project_id=None, kinds=["gate_passed"], channel="webhook",
+                target="https://hooks.example.com/x", language="zh-CN", secret=None, start_position=3,
+                created_by="pm")
     finally:
         app.close()
     return token, secret
@@ -77,6 +83,8 @@ def _contents(url: str) -> dict[str, Any]:
                 "signers": [(r.link_id, r.signer, r.granted_by) for r in conn.execute(select(share_signers_table))],
                 "keys": [(r.owner, r.key, r.fingerprint, str(r.project_id), r.version, r.position, r.value)
                          for r in conn.execute(select(command_keys_table))],
+                "subscriptions": [(r.id, r.kinds, r.target, r.secret, r.language)
+                                  for r in conn.execute(select(subscriptions))],
             }
     finally:
         app.close()
@@ -119,7 +127,7 @@ def test_backup_restores_on_the_other_store_and_the_checkpoint_still_verifies(
     assert cli(source, "checkpoint", "--key", str(key), "--out", str(signed))[0] == 0
     backup = tmp_path / "store.backup"
     code, out = cli(source, "backup", str(backup))
-    kept = "1 api_tokens, 1 web_share_links, 1 web_share_signers, 1 command_keys"
+    kept = "1 api_tokens, 1 web_share_links, 1 web_share_signers, 1 command_keys, 1 notify_subscriptions"
     assert code == 0 and "Backing up: 71/71" in out and kept in out
 
     code, out = cli(target, "restore", str(backup))
@@ -135,6 +143,9 @@ def test_backup_restores_on_the_other_store_and_the_checkpoint_still_verifies(
     app = DeliveryApplication(Database(target))
     try:
         with ReadSide(app) as reads:
+            # The restored subscription is not sent the history again: it hears what follows the backup.
+            [sub] = NotifyStore(reads.store.engine).subscriptions()
+            assert sub.start_position == after["events"][-1][0]
             assert TokenStore(reads.store.engine).authenticate(token) is not None
             assert WebStore(reads.store.engine).live_link(secret) is not None
         # A retry of the keyed command is answered from the restored key, not recorded again.

@@ -93,6 +93,12 @@ def test_a_later_stages_plan_can_be_waived_ahead_and_then_it_passes() -> None:
     assert given.project().gate(Stage.SOLUTION) == []
 
 
+def test_a_waivers_reason_may_run_over_several_lines_like_every_reason() -> None:
+    project = Given().project()
+    waived = when(project, Project.waive_stage_plan, stage="research", reason="Known already.\r\nSee the tender.")
+    assert waived[0].reason == "Known already.\nSee the tender."
+
+
 def test_waiving_a_plan_needs_a_reason_and_a_stage_without_milestones_not_behind() -> None:
     given = Given()
     given(Project.plan_milestone, title="Interviews", stage="research", due_on=D0)

@@ -1,0 +1,1 @@
+"""Notifications: subscriptions, an outbox planned from the event stream, and its delivery to receivers."""
