@@ -32,8 +32,9 @@ demo: install
 status: install
 	$(BIN)/delivery status
 
+# The suite runs on every core (pytest-xdist): each test makes its own database, schema, ports and folders.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 test-fast: install
 	$(BIN)/python -m pytest -q tests/unit
