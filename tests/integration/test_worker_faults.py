@@ -312,6 +312,11 @@ def api_with_worker(module_private_postgres: PrivateCluster, tmp_path: Path) -> 
     api = next(apis)
     try:
         with worker_process(url, tmp_path / "worker.log") as worker:
+            # A write waits 3 s for the views (WAIT_SECONDS): on a busy machine the worker's start-up alone
+            # (imports, opening the store) can take longer, so the test begins once the worker follows.
+            log_path = tmp_path / "worker.log"
+            wait_until("the worker following the store",
+                       lambda: "worker following" in log_path.read_text(errors="replace"), 60, worker)
             yield api
             assert worker.alive(), worker.log()
     finally:
