@@ -186,6 +186,11 @@ class MilestoneIn(Body):
     stage: StageId = Field(examples=["solution"])
     due_on: Day = Field(examples=["2026-12-01"])
     deliverables: list[Title] = Field(default_factory=list, max_length=50, examples=[["Clickable prototype"]])
+    scope_item_ids: list[ItemId] = Field(
+        default_factory=list, max_length=50, examples=[["S1", "S3"]],
+        description="The scope items this milestone delivers (each once, not removed). Touchpoint or value-added "
+                    "items scheduled while core-path items are open are a core-path warning in the change log.",
+    )
 
 
 class RescheduleIn(Body):

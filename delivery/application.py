@@ -338,11 +338,12 @@ class DeliveryApplication(Application[UUID]):
                             expected_version=expected_version, item_id=item_id)
 
     def plan_milestone(self, project_id: UUID | str, *, title: str, stage: str | Stage,
-                       due_on: date | str, deliverables: list[str] | None = None, actor: str,
+                       due_on: date | str, deliverables: list[str] | None = None,
+                       scope_item_ids: list[str] | None = None, actor: str,
                        expected_version: int | None = None) -> Recorded[str]:
         return self.execute(project_id, Project.plan_milestone, actor=actor,
                             expected_version=expected_version, title=title, stage=stage,
-                            due_on=due_on, deliverables=deliverables)
+                            due_on=due_on, deliverables=deliverables, scope_item_ids=scope_item_ids)
 
     def reschedule_milestone(self, project_id: UUID | str, *, milestone_id: str,
                              due_on: date | str, reason: str, actor: str,

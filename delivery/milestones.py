@@ -60,6 +60,8 @@ class Milestone:
     original_due_on: date
     deliverables: list[str] = field(default_factory=list)
     reschedules: list[Reschedule] = field(default_factory=list)
+    # The scope items this milestone delivers (none: not said).
+    scope_item_ids: list[str] = field(default_factory=list)
     completed_on: date | None = None
 
     @property

@@ -54,6 +54,7 @@ from delivery.scope import TIERS, BaselineItem, ItemStatus, ScopeItem
 from delivery.stages import FIRST_STAGE, RELEASE_STAGES, Stage, parse_stage
 
 MAX_RAMP_STEPS = 10
+MAX_ITEMS_PER_MILESTONE = 50
 MAX_CHECKS = 10
 MAX_METRICS = 20
 
@@ -346,13 +347,14 @@ class Project(Aggregate):
 
     def plan_milestone(
         self, *, title: str, stage: str | Stage, due_on: date | str,
-        deliverables: list[str] | None = None, actor: str,
+        deliverables: list[str] | None = None, scope_item_ids: list[str] | None = None, actor: str,
     ) -> str:
         self._check_open()
         title = v.text("title", title)
         target = parse_stage(stage)
         due = v.day("due_on", due_on)
         items = v.text_list("deliverables", deliverables or [])
+        delivers = self._deliverable_items(scope_item_ids or [])
         if target.order < self.stage.order:
             raise WrongStage(
                 f"Stage {target.value} is behind the project (now in {self.stage.value}): "
@@ -362,9 +364,26 @@ class Project(Aggregate):
         milestone_id = f"M{len(self.milestones) + 1}"
         self._milestone_planned(
             milestone_id=milestone_id, stage=target.value, title=title, due_on=due,
-            deliverables=items, actor=actor,
+            deliverables=items, actor=actor, scope_item_ids=delivers,
         )
         return milestone_id
+
+    def _deliverable_items(self, item_ids: list[str]) -> list[str]:
+        """The scope items a milestone delivers: each one of this project's, not removed, named once."""
+        if not isinstance(item_ids, list) or len(item_ids) > MAX_ITEMS_PER_MILESTONE:
+            raise InvalidInput("scope_item_ids", f"must be a list of at most {MAX_ITEMS_PER_MILESTONE} scope item ids")
+        seen: list[str] = []
+        for item_id in item_ids:
+            item = self.scope_item(item_id)  # NotFound names an unknown one
+            if item.status == ItemStatus.REMOVED:
+                raise InvalidState(
+                    f"Scope item {item.id} was removed; a milestone cannot deliver it.",
+                    {"field": "scope_item_ids", "item_id": item.id, "status": item.status},
+                )
+            if item.id in seen:
+                raise ConflictingInput("scope_item_ids", f"scope item {item.id} is named twice")
+            seen.append(item.id)
+        return seen
 
     def reschedule_milestone(
         self, *, milestone_id: str, due_on: date | str, reason: str, actor: str
@@ -408,11 +427,12 @@ class Project(Aggregate):
     @event("MilestonePlanned")
     def _milestone_planned(
         self, milestone_id: str, stage: str, title: str, due_on: date,
-        deliverables: list[str], actor: str,
+        deliverables: list[str], actor: str, scope_item_ids: list[str] | None = None,
     ) -> None:
+        # scope_item_ids: from v5 on; older events name none.
         self.milestones[milestone_id] = Milestone(
             id=milestone_id, stage=stage, title=title, due_on=due_on,
-            original_due_on=due_on, deliverables=list(deliverables),
+            original_due_on=due_on, deliverables=list(deliverables), scope_item_ids=list(scope_item_ids or []),
         )
 
     @event("MilestoneRescheduled")

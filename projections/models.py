@@ -137,6 +137,8 @@ class ProjectHeader(ReadModel):
     before_core_approvals: int = 0
     # Of the requests awaiting a decision, those for non-core work raised while core items were open.
     before_core_pending: int = 0
+    # Open milestones that deliver touchpoint or value-added items, planned while core items were open.
+    before_core_scheduled: int = 0
     left_research_without_funnel: bool = False
     template: str | None = None
     plan_waivers: list[PlanWaiverView] = Field(default_factory=list)
@@ -177,6 +179,10 @@ class MilestoneRecord(ReadModel):
     completed_on: date | None = None
     completed_at: datetime | None = None
     completed_by: str | None = None
+    # The scope items it delivers, and whether touchpoint or value-added ones among them were scheduled
+    # while core-path items were still open (a core-path warning until the milestone is done).
+    scope_item_ids: list[str] = Field(default_factory=list)
+    scheduled_before_core: bool = False
 
     @property
     def done(self) -> bool:
@@ -339,6 +345,8 @@ class DriftSummary(ReadModel):
     touchpoint_before_core: list[str] = Field(default_factory=list)
     # Requests for touchpoint or value-added work raised while core-path items were open, still awaiting a decision.
     raised_before_core: list[str] = Field(default_factory=list)
+    # Open milestones delivering touchpoint or value-added items, planned while core items were open.
+    scheduled_before_core: list[str] = Field(default_factory=list)
     # Drift above the amber threshold (delivery.health.DRIFT_AMBER_PCT).
     drift_warning: bool = False
     # The project left research with no conversion funnel written (and none was written since).

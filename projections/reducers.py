@@ -144,11 +144,15 @@ def reduce_scope(state: ProjectState, event: Any) -> ProjectState:
 def reduce_milestones(state: ProjectState, event: Any) -> ProjectState:
     name = kind(event)
     if name == "MilestonePlanned":
+        delivers = list(getattr(event, "scope_item_ids", None) or [])  # none before v5
+        early = state.h.core_open > 0 and any(state.rows.get("scope", i).tier in NON_CORE for i in delivers)
         state.rows.add("milestone", event.milestone_id, event.originator_version, MilestoneRecord(
             id=event.milestone_id, stage=event.stage, title=event.title,
             deliverables=list(event.deliverables), due_on=event.due_on,
             original_due_on=event.due_on, planned_at=event.timestamp, planned_by=event.actor,
+            scope_item_ids=delivers, scheduled_before_core=early,
         ))
+        state.h.before_core_scheduled += early
         state.h.milestones_planned += 1
         state.milestones_moved = True
     elif name == "MilestoneRescheduled":
@@ -162,6 +166,7 @@ def reduce_milestones(state: ProjectState, event: Any) -> ProjectState:
     elif name == "MilestoneCompleted":
         m = state.rows.edit("milestone", event.milestone_id)
         m.completed_on, m.completed_at, m.completed_by = event.completed_on, event.timestamp, event.actor
+        state.h.before_core_scheduled -= m.scheduled_before_core
         by_slip = state.h.slips.setdefault(m.stage, {})
         slip = slip_of(m)
         by_slip[slip] = by_slip.get(slip, 0) + 1

@@ -568,6 +568,7 @@ def referenced(event: Any) -> list[Key]:
             keys.append((kind_, value))
     if kind(event) == "BaselineFrozen":
         keys.extend(("scope", i["id"]) for i in event.items)
+    keys.extend(("scope", i) for i in d.get("scope_item_ids") or ())
     return keys
 
 

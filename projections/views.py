@@ -128,6 +128,7 @@ def drift_summary(state: ProjectState) -> DriftSummary:
     early_value = [e.id for e in approved if e.value_added_before_core]
     early_touch = [e.id for e in approved if e.touchpoint_before_core]
     early_raised = [e.id for e in entries if e.raised_before_core and e.status == ChangeStatus.RAISED]
+    early_scheduled = [m.id for m in state.rows.of("milestone") if m.scheduled_before_core and not m.done]
     warnings = []
     if h.left_research_without_funnel:
         warnings.append("the project left research without a conversion funnel: write the business loop first")
@@ -143,6 +144,9 @@ def drift_summary(state: ProjectState) -> DriftSummary:
         warnings.append(
             f"touchpoint or value-added work requested while core-path items are still open: {', '.join(early_raised)}"
         )
+    if early_scheduled:
+        warnings.append("touchpoint or value-added work scheduled while core-path items are still open: "
+                        f"{', '.join(early_scheduled)}")
     if drift > health.DRIFT_AMBER_PCT:
         warnings.append(f"scope drift {drift:g}% of the baseline")
     return DriftSummary(
@@ -153,7 +157,7 @@ def drift_summary(state: ProjectState) -> DriftSummary:
         cost_added=sum((e.cost for e in approved), Decimal("0.00")),
         pending=sum(1 for e in entries if e.status == ChangeStatus.RAISED),
         late_requests=late, value_added_before_core=early_value, warnings=warnings,
-        touchpoint_before_core=early_touch, raised_before_core=early_raised,
+        touchpoint_before_core=early_touch, raised_before_core=early_raised, scheduled_before_core=early_scheduled,
         no_funnel=h.left_research_without_funnel, drift_warning=drift > health.DRIFT_AMBER_PCT,
     )
 
@@ -220,7 +224,8 @@ def portfolio_columns(state: ProjectState) -> dict[str, Any]:
         "release_state": h.release_state,
         "launched": h.launched,
         "milestones_planned": h.milestones_planned,
-        "warnings": h.before_core_approvals + h.before_core_pending + int(h.left_research_without_funnel),
+        "warnings": h.before_core_approvals + h.before_core_pending + h.before_core_scheduled
+        + int(h.left_research_without_funnel),
         "launch_p80_days_late": launch_days_late(h),
         "version": h.version,
         "updated_at": h.updated_at,

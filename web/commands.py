@@ -46,6 +46,11 @@ def _float(raw: str, name: str) -> float:
     return value
 
 
+def _ticked(form: Mapping[str, str], prefix: str) -> list[str]:
+    """The ids of the ticked checkboxes named `<prefix><id>` (one field each: a form keeps one value per name)."""
+    return [name[len(prefix):] for name, value in form.items() if name.startswith(prefix) and value == "on"]
+
+
 def _lines(form: Form, name: str) -> list[str]:
     return [line.strip() for line in form.get(name, "").splitlines() if line.strip()]
 
@@ -140,7 +145,7 @@ COMMANDS: dict[str, Command] = {
         p, item_id=_text(f, "item_id"), actor=who, expected_version=v),
     "plan_milestone": lambda a, p, f, who, v: a.plan_milestone(
         p, title=_text(f, "title"), stage=_text(f, "stage"), due_on=_text(f, "due_on"),
-        deliverables=_lines(f, "deliverables"), actor=who, expected_version=v),
+        deliverables=_lines(f, "deliverables"), scope_item_ids=_ticked(f, "deliver_"), actor=who, expected_version=v),
     "reschedule_milestone": lambda a, p, f, who, v: a.reschedule_milestone(
         p, milestone_id=_text(f, "milestone_id"), due_on=_text(f, "due_on"), reason=_text(f, "reason"),
         actor=who, expected_version=v),

@@ -44,3 +44,26 @@ def test_the_change_log_names_early_requests_and_the_missing_funnel_in_both_lang
     assert "核心完成前申请" in page
     portfolio = visitor.client.get("/portfolio").text
     assert "2 条核心路径预警" in portfolio
+
+
+def test_non_core_work_scheduled_before_the_core_path_warns_until_its_milestone_is_done(site: Site) -> None:
+    pid = site.project("Loyalty mini-program")
+    app = site.services.app
+    app.add_scope_item(pid, title="Checkout", tier="core", actor="setup")
+    points = app.add_scope_item(pid, title="Member points", tier="value_added", actor="setup").value
+    visitor = site.visitor()
+    visitor.sign_in(site.token("pm"))
+    page = visitor.post(f"/pm/p/{pid}", f"/pm/p/{pid}/do/plan_milestone", title="Points live", stage="research",
+                        due_on="2031-01-15", deliverables="", **{f"deliver_{points}": "on"}, anchor="plan-milestone")
+    assert page.status_code == 200 and "Milestone planned." in page.text
+    assert f'data-delivers="{points}"' in page.text and "non-core work scheduled before the core path" in page.text
+    assert "Touchpoint or value-added work scheduled while core-path items are still open: M1." in page.text
+    checklist_free = app.complete_milestone(pid, milestone_id="M1", actor="setup")
+    site.services.reads.wait_for(checklist_free.position)
+    page = visitor.client.get(f"/pm/p/{pid}").text
+    assert "scheduled while core-path items are still open" not in page
+    # A milestone delivering only core work never warns.
+    app.plan_milestone(pid, title="Checkout live", stage="research", due_on="2031-02-01",
+                       scope_item_ids=["S1"], actor="setup")
+    site.services.reads.wait_for(app.recorder.max_notification_id())
+    assert site.services.reads.change_log(pid).drift.scheduled_before_core == []

@@ -172,6 +172,18 @@ def play_participation(app: DeliveryApplication, start: datetime = START) -> UUI
     return pid
 
 
+def play_scheduled(app: DeliveryApplication, start: datetime = START) -> UUID:
+    """From v5: milestones name the scope items they deliver (a value-added one before the core path is done)."""
+    run = Recorder(app, start)
+    pid: UUID = run("create_project", name="Golden scheduled 排期项目", client="Golden Client 金色客户")
+    core = run("add_scope_item", title="Checkout", tier="core")
+    points = run("add_scope_item", title="Member points 会员积分", tier="value_added")
+    run("plan_milestone", title="Points live", stage="research", due_on=date(2026, 2, 1), scope_item_ids=[points])
+    run("plan_milestone", title="Checkout live", stage="research", due_on=date(2026, 2, 8),
+        scope_item_ids=[core, points], deliverables=["Release notes"])
+    return pid
+
+
 def stored_records(app: DeliveryApplication) -> list[dict[str, Any]]:
     """Every stored event, in store order, as the store holds it (state as its UTF-8 JSON text)."""
     if app.mapper.compressor is not None or app.mapper.cipher is not None:
@@ -200,6 +212,8 @@ def main(argv: list[str]) -> int:
                 play_corrected(app)
             if int(argv[0]) >= 4:
                 play_participation(app)
+            if int(argv[0]) >= 5:
+                play_scheduled(app)
             records = stored_records(app)
         finally:
             app.close()

@@ -172,8 +172,30 @@ EXPECTED["events_v4.jsonl"] = [
         "titles": {"M1": ("Findings signed off", [])}, "texts": {"AC1": "The client signs off the findings"},
     },
 ]
+
+
+def v5_state(p: Project) -> dict[str, Any]:
+    """v4's view, plus what v5 added: the scope items each milestone delivers (those that name any)."""
+    return {**v4_state(p), "delivers": {m.id: m.scope_item_ids for m in p.milestones.values() if m.scope_item_ids}}
+
+
+EXPECTED["events_v5.jsonl"] = [
+    *({**expected, "delivers": {}} for expected in EXPECTED["events_v4.jsonl"]),
+    {
+        "stage": "research", "launched": False, "name": "Golden scheduled 排期项目", "client": "Golden Client 金色客户",
+        "scope": {"S1": ("Checkout", "core", "open", None), "S2": ("Member points 会员积分", "value_added", "open", None)},
+        "baseline": [],
+        "milestones": {"M1": (date(2026, 2, 1), date(2026, 2, 1), 0, None),
+                       "M2": (date(2026, 2, 8), date(2026, 2, 8), 0, None)},
+        "criteria": {}, "changes": {}, "releases": {}, "funnel": [],
+        "created_on": datetime(2026, 1, 5, 9, 0, tzinfo=UTC), "template": None, "waived": [],
+        "titles": {"M1": ("Points live", []), "M2": ("Checkout live", ["Release notes"])}, "texts": {},
+        "signoff": [], "decided_by": {}, "proposals": {}, "comments": 0,
+        "delivers": {"M1": ["S2"], "M2": ["S1", "S2"]},
+    },
+]
 STATE_OF = {"events_v1.jsonl": v1_state, "events_v2.jsonl": v2_state, "events_v3.jsonl": v3_state,
-            "events_v4.jsonl": v4_state}
+            "events_v4.jsonl": v4_state, "events_v5.jsonl": v5_state}
 
 
 @pytest.fixture

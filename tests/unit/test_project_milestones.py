@@ -174,3 +174,42 @@ def test_a_milestone_with_open_or_rejected_criteria_cannot_be_completed() -> Non
         {"id": still_open, "state": "open"}, {"id": rejected, "state": "rejected"},
     ]}
     assert still_open in error.message and rejected in error.message
+
+
+# ------------------------------------------------------- what a milestone delivers
+
+
+def test_a_milestone_names_the_scope_items_it_delivers() -> None:
+    given = Given()
+    core = given(Project.add_scope_item, title="Checkout", tier="core")
+    extra = given(Project.add_scope_item, title="Member points", tier="value_added")
+    project = given.project()
+    [event] = when(project, Project.plan_milestone, title="Loyalty", stage="research", due_on=D0,
+                   scope_item_ids=[extra, core], actor="lead")
+    assert event.scope_item_ids == [extra, core]
+    assert project.milestone("M1").scope_item_ids == [extra, core]
+
+
+@pytest.mark.parametrize(("ids", "field_or_code"), [
+    ("S1", "scope_item_ids"),
+    ([f"S{i}" for i in range(51)], "scope_item_ids"),
+])
+def test_bad_scope_item_lists_are_bad_input(ids: object, field_or_code: str) -> None:
+    given = Given()
+    given(Project.add_scope_item, title="Checkout", tier="core")
+    invalid(given.project(), Project.plan_milestone, field_or_code, title="Loyalty", stage="research", due_on=D0,
+            scope_item_ids=ids)
+
+
+def test_a_removed_or_unknown_scope_item_cannot_be_delivered() -> None:
+    given = Given()
+    item = given(Project.add_scope_item, title="Checkout", tier="core")
+    twice = refused(given.project(), Project.plan_milestone, "conflicting_input", title="Loyalty", stage="research",
+                    due_on=D0, scope_item_ids=[item, item])
+    assert twice.field == "scope_item_ids"
+    given(Project.remove_scope_item, item_id=item)
+    removed = refused(given.project(), Project.plan_milestone, "invalid_state", title="Loyalty", stage="research",
+                      due_on=D0, scope_item_ids=[item])
+    assert removed.details["field"] == "scope_item_ids"
+    refused(given.project(), Project.plan_milestone, "not_found", title="Loyalty", stage="research", due_on=D0,
+            scope_item_ids=["S9"])
