@@ -183,7 +183,8 @@ EXPECTED["events_v5.jsonl"] = [
     *({**expected, "delivers": {}} for expected in EXPECTED["events_v4.jsonl"]),
     {
         "stage": "research", "launched": False, "name": "Golden scheduled 排期项目", "client": "Golden Client 金色客户",
-        "scope": {"S1": ("Checkout", "core", "open", None), "S2": ("Member points 会员积分", "value_added", "open", None)},
+        "scope": {"S1": ("Checkout", "core", "open", None),
+                  "S2": ("Member points 会员积分", "value_added", "open", None)},
         "baseline": [],
         "milestones": {"M1": (date(2026, 2, 1), date(2026, 2, 1), 0, None),
                        "M2": (date(2026, 2, 8), date(2026, 2, 8), 0, None)},
