@@ -29,7 +29,7 @@ from delivery.errors import (
     VersionConflict,
     VersionMismatch,
 )
-from delivery.keyed import PERSISTENCE_MODULES, CommandKey, KeptCommand, KeyedRecorder, KeyedSave
+from delivery.keyed import PERSISTENCE_MODULES, CommandKey, KeptCommand, KeyedRecorder, KeyedSave, follower_recorder
 from delivery.project import Project
 from delivery.settings import Database
 from delivery.stages import Stage
@@ -98,6 +98,7 @@ class DeliveryApplication(Application[UUID]):
         self.after_save: list[Callable[[int], None]] = []
         self._keyed_saves = 0
         self._templates: Catalog | None = None
+        self._follower: Any = None
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         """A snapshot of each saved project whose events crossed a multiple of its interval, from memory.
@@ -117,6 +118,23 @@ class DeliveryApplication(Application[UUID]):
                 taken.append(snapshot_class.take(aggregate))
         if taken:
             self.snapshots.put(taken)
+
+    @property
+    def follower_recorder(self) -> Any:
+        """The recorder that followers of the store (the views' applier, the notification planner) read new events from.
+
+        On SQLite, a recorder of its own over the same file: the library's pool hands out connections in
+        one queue, where a reader waits behind every writer that waits for its turn to write; the applier,
+        whose work every waiting writer needs done, must not queue behind them. On PostgreSQL, the same.
+        """
+        if self._follower is None:
+            self._follower = follower_recorder(self)
+        return self._follower
+
+    def close(self) -> None:
+        if self._follower is not None and self._follower is not self.recorder:
+            self._follower.datastore.close()
+        super().close()
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

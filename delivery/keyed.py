@@ -94,10 +94,25 @@ def _kept(row: Any) -> KeptCommand:
                        int(row["position"]), row["value"])
 
 
+# One SQLite file has one writer at a time. The library's pool lets its writers take turns on a lock; the
+# views, tokens and notifications write through other connections of the same process. Registered here by
+# file, the library's writer lock becomes every writer's turnstile (projections.store.make_engine takes it
+# when a transaction begins): writers queue on it and are handed the file in turn, instead of meeting SQLite's
+# busy handler, which sleeps 1, 2, 5, 10... ms between tries while the other writers keep taking the file.
+_WRITER_LOCKS: dict[str, Any] = {}
+
+
+def writer_lock(path: str) -> Any | None:
+    """The lock the library's writers of the SQLite file `path` take in turn (None: no library in this process)."""
+    return _WRITER_LOCKS.get(path)
+
+
 class KeyedSQLiteRecorder(SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events") -> None:
         self.keys_table_name = "command_keys"
         super().__init__(datastore, events_table_name)
+        if not datastore.pool.is_sqlite_memory_mode:
+            _WRITER_LOCKS[datastore.pool.db_name] = datastore.pool._writer_lock
 
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), (
@@ -200,3 +215,13 @@ PERSISTENCE_MODULES = {
     "sqlite": f"{__name__}:SQLiteStore",
     "postgresql": f"{__name__}:PostgresStore",
 }
+
+
+def follower_recorder(app: Any) -> Any:
+    """A second recorder of a SQLite store, for reading notifications (see DeliveryApplication.follower_recorder)."""
+    recorder = app.recorder
+    if not isinstance(recorder, KeyedSQLiteRecorder) or recorder.datastore.pool.is_sqlite_memory_mode:
+        return recorder
+    pool = recorder.datastore.pool
+    datastore = SQLiteDatastore(pool.db_name, lock_timeout=pool.lock_timeout, pool_size=2, max_overflow=2)
+    return SQLiteApplicationRecorder(datastore, recorder.events_table_name)

@@ -51,6 +51,9 @@ class Policy:
     retry_max_seconds: float = 3600.0
     poll_seconds: float = 0.5
     schedule_seconds: float = 60.0
+    # After a save wakes the planner it waits this long, so a burst of saves is planned in one transaction
+    # (on SQLite every planner transaction holds the store's one write lock that saves and the views need).
+    gather_seconds: float = 0.2
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Policy:
@@ -64,7 +67,8 @@ class Policy:
                    retry_seconds=number("DELIVERY_NOTIFY_RETRY_SECONDS", cls.retry_seconds),
                    retry_max_seconds=number("DELIVERY_NOTIFY_RETRY_MAX_SECONDS", cls.retry_max_seconds),
                    poll_seconds=number("DELIVERY_NOTIFY_POLL_SECONDS", cls.poll_seconds),
-                   schedule_seconds=number("DELIVERY_NOTIFY_SCHEDULE_SECONDS", cls.schedule_seconds))
+                   schedule_seconds=number("DELIVERY_NOTIFY_SCHEDULE_SECONDS", cls.schedule_seconds),
+                   gather_seconds=number("DELIVERY_NOTIFY_GATHER_SECONDS", cls.gather_seconds))
 
     def backoff(self, attempt: int) -> float:
         """Seconds before try `attempt + 1`: doubling from retry_seconds, capped, with jitter (half to all)."""
@@ -100,7 +104,7 @@ class Notifier:
     def plan_once(self) -> int:
         """Plan the next batch of events; returns how many events it covered."""
         old = self.store.position()
-        notes = self.app.recorder.select_notifications(old + 1, BATCH)
+        notes = self.app.follower_recorder.select_notifications(old + 1, BATCH)
         if not notes:
             return 0
         batch: list[Effects] = []
@@ -181,7 +185,8 @@ class Notifier:
                     self._scheduled_at = time.monotonic()
                     self.schedule_once()
                 delay = ERROR_FIRST_SECONDS
-                self.wake_planner.wait(self.policy.poll_seconds)
+                if self.wake_planner.wait(self.policy.poll_seconds):
+                    self.stop_event.wait(self.policy.gather_seconds)
                 self.wake_planner.clear()
             except Exception as exc:  # the database went away: back off and try again
                 log.warning("notification planner: %s: %s; retrying in %.1f s", type(exc).__name__, exc, delay)

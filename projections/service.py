@@ -255,7 +255,8 @@ class ReadSide:
         # the compare-and-set of the positions (nothing applied) and the stored position read then.
         start = self.position() + 1
         while not self.stopping.is_set():
-            notifications = self.app.recorder.select_notifications(start, self.batch_size, inclusive_of_start=True)
+            notifications = self.app.follower_recorder.select_notifications(
+                start, self.batch_size, inclusive_of_start=True)
             if not notifications:
                 break
             batch = [(decode(self.app.mapper, n), Tracking(self.app.name, n.id)) for n in notifications]

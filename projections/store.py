@@ -41,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
+from delivery import keyed
 from delivery.settings import Database
 from projections import chain, reference
 from projections.events import ENVELOPE, jsonable, kind
@@ -125,7 +126,17 @@ def make_engine(database: Database, *, writer: bool = True) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
             # Writers lock up front (no deadlock upgrading a read lock); readers never wait (WAL).
+            if writer:
+                _take_turn(conn.info, database.sqlite_path)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+        if writer:
+            @event.listens_for(engine, "checkin")
+            def _sqlite_checkin(_dbapi_connection: Any, record: Any) -> None:
+                # After the commit or rollback, when the connection goes back to the pool.
+                turn = record.info.pop(TURN, None)
+                if turn is not None:
+                    turn.release()
 
         return engine
     options: dict[str, Any] = {}
@@ -135,6 +146,20 @@ def make_engine(database: Database, *, writer: bool = True) -> Engine:
         database.sqlalchemy_url(), pool_size=5, max_overflow=10, pool_pre_ping=True,
         execution_options=options, connect_args={"connect_timeout": 5},
     )
+
+
+TURN = "delivery_writer_turn"
+# A writer that waited this long for its turn goes ahead and lets SQLite's own lock decide (never a deadlock).
+TURN_WAIT_SECONDS = 2.0
+
+
+def _take_turn(info: dict[str, Any], path: str) -> None:
+    """Queue behind this process's other writers of the file (see delivery.keyed.writer_lock)."""
+    if TURN in info:
+        return  # this connection has its turn already (a second transaction before it went back to the pool)
+    lock = keyed.writer_lock(path)
+    if lock is not None and lock.acquire(timeout=TURN_WAIT_SECONDS):
+        info[TURN] = lock
 
 
 class ApplyFailed(Exception):
