@@ -16,8 +16,8 @@ from decimal import Decimal
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
+from eventsourcing.persistence import EventStore, IntegrityError, JSONTranscoder
 
 from delivery import clock
 from delivery import validation as v
@@ -91,6 +91,7 @@ class DeliveryApplication(Application[UUID]):
         # The library's stores, recording a keyed command's key in the same transaction as its events
         # (delivery/keyed.py).
         keyed = {"PERSISTENCE_MODULE": PERSISTENCE_MODULES[self.database.kind]}
+        self._follower: Any = None
         with schema_lock(self.database):
             super().__init__(env={**cache, **self.database.eventsourcing_env(), **keyed, **(env or {})})
         self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
@@ -98,7 +99,6 @@ class DeliveryApplication(Application[UUID]):
         self.after_save: list[Callable[[int], None]] = []
         self._keyed_saves = 0
         self._templates: Catalog | None = None
-        self._follower: Any = None
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         """A snapshot of each saved project whose events crossed a multiple of its interval, from memory.
@@ -130,6 +130,17 @@ class DeliveryApplication(Application[UUID]):
         if self._follower is None:
             self._follower = follower_recorder(self)
         return self._follower
+
+    def construct_repository(self) -> Repository[UUID]:
+        """The library's repository, reading events through the follower recorder (on SQLite, its own pool).
+
+        A command's load reads only the events saved since its cached copy; in the library's one queue
+        for connections it would wait behind every writer waiting for its turn to write.
+        """
+        repository = super().construct_repository()
+        if self.follower_recorder is not self.recorder:
+            repository.event_store = EventStore(self.mapper, self.follower_recorder)
+        return repository
 
     def close(self) -> None:
         if self._follower is not None and self._follower is not self.recorder:
