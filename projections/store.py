@@ -111,8 +111,13 @@ def group_version(group: str, revision: int | None = None) -> str:
     return hashlib.sha256(json.dumps(shapes, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def make_engine(database: Database, *, writer: bool = True) -> Engine:
-    """An engine on the views' database; on SQLite a writer takes the write lock when it begins."""
+def make_engine(database: Database, *, writer: bool = True, ping: bool = True, pool_size: int = 5) -> Engine:
+    """An engine on the views' database; on SQLite a writer takes the write lock when it begins.
+
+    On PostgreSQL `ping` checks each connection as it is taken (a round trip), so a connection a restart
+    left stale is replaced rather than failing a request; an engine whose user retries on its own (the
+    applier) goes without.
+    """
     if database.kind == "sqlite":
         engine = create_engine(database.sqlalchemy_url(), connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -143,7 +148,7 @@ def make_engine(database: Database, *, writer: bool = True) -> Engine:
     if database.schema:
         options["schema_translate_map"] = {None: database.schema}
     return create_engine(
-        database.sqlalchemy_url(), pool_size=5, max_overflow=10, pool_pre_ping=True,
+        database.sqlalchemy_url(), pool_size=pool_size, max_overflow=2 * pool_size, pool_pre_ping=ping,
         execution_options=options, connect_args={"connect_timeout": 5},
     )
 
@@ -214,9 +219,11 @@ class ViewStore(TrackingRecorder):
     def __init__(self, database: Database, application_name: str = "delivery") -> None:
         self.database = database
         self.application_name = application_name
-        self.engine = make_engine(database)
+        # Writes (the applier's batches, a rebuild) retry on a database error, so on PostgreSQL they go
+        # without the round trip that checks each connection as it is taken; reads (a request's) keep it.
+        self.engine = make_engine(database, ping=False, pool_size=2)
         # Queries read through their own engine so, on SQLite, they never queue behind a writer.
-        self.reader = make_engine(database, writer=False) if database.kind == "sqlite" else self.engine
+        self.reader = make_engine(database, writer=False)
         self.dialect = self.engine.dialect.name
         # Where the applier announces each committed batch (PostgreSQL), per store.
         self.views_channel = database.channel("views")
