@@ -14,6 +14,7 @@ back with prepared upserts (projections/state.py).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -100,7 +101,13 @@ CHUNK = 400
 
 
 def group_version(group: str, revision: int | None = None) -> str:
-    shapes: dict[str, Any] = {"revision": REVISIONS[group] if revision is None else revision}
+    """A hash of everything a group's stored rows depend on: its revision, row and table shapes, reducers."""
+    return _group_version(group, REVISIONS[group] if revision is None else revision)
+
+
+@functools.cache  # JSON schemas of every row type: worked out once per process, not on every start or rebuild
+def _group_version(group: str, revision: int) -> str:
+    shapes: dict[str, Any] = {"revision": revision}
     if group == "projects":
         shapes["rows"] = {name: t.model_json_schema() for name, t in ROW_TYPES.items()}
         shapes["header"] = ProjectHeader.model_json_schema()
