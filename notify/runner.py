@@ -14,7 +14,6 @@ On SQLite `delivery serve` runs it; on PostgreSQL `delivery worker` does, while 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import random
@@ -33,6 +32,7 @@ from notify import channels
 from notify.kinds import Effects, effects_of
 from notify.store import Delivery, NotifyStore, Raced
 from projections.events import data as event_data
+from projections.leader import Leadership
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +87,10 @@ class Notifier:
         self.settings = settings or channels.Settings.from_env()
         self.today = today
         self.postgres = app.database.kind == "postgresql"
-        self.leading = not self.postgres
+        self.leadership = Leadership(app.database, "notifier")
         self.stop_event = threading.Event()
         self.wake_planner = threading.Event()
         self.wake_sender = threading.Event()
-        self._conn: Any = None
         self._threads: list[threading.Thread] = []
         self._scheduled_at = 0.0
 
@@ -210,26 +209,20 @@ class Notifier:
                 self.stop_event.wait(delay)
                 delay = min(delay * 2, ERROR_MAX_SECONDS)
 
+    @property
+    def leading(self) -> bool:
+        return self.leadership.leading
+
     def _lead(self) -> bool:
         """On PostgreSQL, hold the notifier's advisory lock (one process plans and sends)."""
-        if not self.postgres or (self._conn is not None and self.leading):
+        if self.leadership.leading:
             return True
-        import psycopg
-
-        if self._conn is None:
-            self._conn = psycopg.connect(self.app.database.url.split("?", 1)[0], autocommit=True, connect_timeout=5)
-        key = self.app.database.lock_key("notifier")
-        self.leading = bool(self._conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0])
-        if self.leading:
+        if self.leadership.take():
             log.info("this process now delivers the notifications (position %d)", self.store.position())
-        return self.leading
+        return self.leadership.leading
 
     def _disconnect(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):  # already gone with the database
-                self._conn.close()
-            self._conn = None
-        self.leading = not self.postgres
+        self.leadership.release()
 
 
 def start_notifier(app: DeliveryApplication, store: NotifyStore) -> Notifier:

@@ -21,8 +21,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from projections.leader import Leadership, pg_connect
 from projections.store import ApplyFailed
 
 if TYPE_CHECKING:
@@ -41,14 +42,6 @@ FOLLOWER_CHECK_SECONDS = 1.0
 STOP_SECONDS = 0.25
 
 
-def pg_connect(reads: ReadSide) -> Any:
-    import psycopg
-
-    database = reads.app.database
-    conn = psycopg.connect(database.url.split("?", 1)[0], autocommit=True, connect_timeout=5)
-    return conn
-
-
 class Applier:
     """Applies every new event to the views in one thread; on PostgreSQL only while it holds the lock."""
 
@@ -58,8 +51,7 @@ class Applier:
         self.postgres = reads.app.database.kind == "postgresql"
         self.stop_event = threading.Event()
         self.wake = threading.Event()
-        self.leading = not self.postgres
-        self._conn: Any = None
+        self.leadership = Leadership(reads.app.database, "applier")
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -100,32 +92,33 @@ class Applier:
                 self.stop_event.wait(delay)
                 delay = min(delay * 2, RETRY_MAX_SECONDS)
 
+    @property
+    def leading(self) -> bool:
+        return self.leadership.leading
+
     def _lead(self) -> bool:
         """Hold the applier lock (PostgreSQL); LISTEN on the store's channel to be woken."""
-        if self._conn is not None and self.leading:
+        if self.leadership.leading:
             return True
-        if self._conn is None:
-            self._conn = pg_connect(self.reads)
-        key = self.reads.app.database.lock_key("applier")
-        if not self._conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+        if not self.leadership.take():
             return False
         # Listen only once leading: a waiting process would pile up notifications it never reads.
         channel = getattr(self.reads.app.recorder, "channel_name", None)
         if channel:
             from psycopg import sql
 
-            self._conn.execute(sql.SQL("LISTEN {0}").format(sql.Identifier(channel)))
+            self.leadership.conn.execute(sql.SQL("LISTEN {0}").format(sql.Identifier(channel)))
         log.info("this process now applies the views (position %d)", self.reads.position())
-        self.leading = True
         return True
 
     def _idle(self) -> bool:
         """Wait for a save or a NOTIFY (True), or the idle time out (False)."""
-        if self._conn is not None:
+        conn = self.leadership.conn
+        if conn is not None:
             # Woken by the store's NOTIFY (a commit); stop is seen within STOP_SECONDS.
             deadline = time.monotonic() + self.idle_seconds
             while not self.stop_event.is_set() and time.monotonic() < deadline:
-                if self.wake.is_set() or any(True for _ in self._conn.notifies(timeout=STOP_SECONDS, stop_after=1)):
+                if self.wake.is_set() or any(True for _ in conn.notifies(timeout=STOP_SECONDS, stop_after=1)):
                     self.wake.clear()
                     return True
             return False
@@ -134,11 +127,7 @@ class Applier:
         return woken
 
     def _disconnect(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):  # already gone with the database
-                self._conn.close()
-            self._conn = None
-        self.leading = not self.postgres
+        self.leadership.release()
 
 
 class Follower:
@@ -162,7 +151,7 @@ class Follower:
         while not self.stop_event.is_set():
             conn = None
             try:
-                conn = pg_connect(self.reads)
+                conn = pg_connect(self.reads.app.database)
                 from psycopg import sql
 
                 conn.execute(sql.SQL("LISTEN {0}").format(sql.Identifier(self.reads.store.views_channel)))
