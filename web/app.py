@@ -29,7 +29,7 @@ from web.auth import BadCsrf, PageError, SignInRequired
 from web.commands import COMMANDS
 from web.i18n import COOKIE as LANG_COOKIE
 from web.i18n import DEFAULT as DEFAULT_LANG
-from web.i18n import LANGUAGES, Translator, negotiate, translations
+from web.i18n import CURRENCY, LANGUAGES, Translator, negotiate, translations
 from web.sessions import SESSION_TTL, Session, WebStore
 
 HERE = Path(__file__).parent
@@ -95,7 +95,7 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
     response = TEMPLATES[t.lang].TemplateResponse(request, name, {
         "t": t, "lang": t.lang, "languages": LANGUAGES, "session": session,
         "principal": session.principal if session else None, "csrf": auth.csrf_token(request),
-        "here": auth.local_path(request), "stages": STAGES, **context,
+        "here": auth.local_path(request), "stages": STAGES, "currency": CURRENCY, **context,
     }, status_code=status)
     new = getattr(request.state, "new_pre_csrf", None)
     if new:
@@ -413,7 +413,8 @@ def portfolio_csv(request: Request, stage: str = "", health: str = "", client: s
 def _template_options(request: Request) -> list[tuple[str, str]]:
     """The stage templates as (name, "title (N days)") in the page's language, for the create form's picker."""
     t = translator(request)
-    return [(tpl.name, t.gettext("{title} ({days} days)", title=tpl.title.pick(t.lang), days=tpl.duration_days))
+    return [(tpl.name, t.ngettext("{title} ({n} day)", "{title} ({n} days)", tpl.duration_days,
+                                  title=tpl.title.pick(t.lang)))
             for tpl in services_of(request).app.templates]
 
 

@@ -35,8 +35,10 @@ def _values(t: Translator, data: dict[str, Any]) -> dict[str, Any]:
             out[key] = t.stage_name(value)
         elif isinstance(value, datetime | date):
             out[key] = t.date(value)
+        elif key in ("percent", "from_percent", "to_percent") and isinstance(value, int | float):
+            out[key] = t.percent(value)
         elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-            out[key] = "、".join(value) if t.zh else ", ".join(value)
+            out[key] = t.join(value)
         else:
             out[key] = value
     reason = str(data.get("reason") or "")

@@ -19,8 +19,9 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
 from babel.support import Translations
 
-from delivery.stages import Stage
-from web.words import WORDS
+from delivery.health import DRIFT_AMBER_PCT, DRIFT_RED_PCT
+from delivery.stages import STAGES, Stage
+from web.words import PLURALS, WORDS
 
 Day = date  # the Translator's own `date` method hides the type inside the class
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -36,6 +37,7 @@ PARAM_FAMILIES = {"tier": "scope tier", "baseline_tier": "scope tier", "kind": "
                   "verdict": "criterion state", "health": "health", "reason_code": "health reason"}
 VALUE_FAMILIES = ("release state", "milestone status", "criterion state", "change request status", "scope status",
                   "proposal status", "scope tier", "health")
+STAGE_IDS = frozenset(s.value for s in STAGES)
 COMPARATORS = {"<=": "≤", ">=": "≥", "<": "<", ">": ">", "==": "=", "=": "="}
 ISO_DATE_LEN, ISO_MOMENT_LENS = 10, range(19, 33)
 
@@ -115,15 +117,24 @@ class Translator:
         return _format(self.translations.npgettext(context, singular, plural, n), {"n": n, **values})
 
     def has_word(self, family: str, code: str) -> bool:
-        return code in WORDS.get(family, {})
+        return code in WORDS.get(family, {}) or code in PLURALS.get(family, {})
 
     def word(self, family: str, code: str, **values: Any) -> str:
         """A code's word in its family (web/words.py: a state, a status, a tier, an event type...), translated
-        with the family as context; a code the table does not know reads as itself, underscores as spaces."""
+        with the family as context (ngettext for a word with a count, PLURALS); a code the table does not know reads as itself, underscores as spaces."""
+        forms = PLURALS.get(family, {}).get(code)
+        if forms is not None:
+            n = int(values.get("count", values.get("n", 1)))
+            return _format(self.translations.npgettext(family, forms[0], forms[1], n), values)
         english = WORDS.get(family, {}).get(code)
         if english is None:
             return _format(code if family == "field" else code.replace("_", " "), values)
         return _format(self.translations.pgettext(family, english), values)
+
+    def health_reason(self, code: str) -> str:
+        """Why a project has its health (delivery/health.py REASONS, by code), thresholds from the domain."""
+        pct = DRIFT_RED_PCT if code == "drift_high" else DRIFT_AMBER_PCT
+        return self.word("health reason", code, pct=self.percent(pct))
 
     def field(self, name: str) -> str:
         """A field's name as a reader calls it (the code itself for a field the catalog does not know)."""
@@ -134,7 +145,7 @@ class Translator:
         return self.word("event type", kind)
 
     def value(self, value: Any) -> str:
-        """A value of a view or an event as a reader sees it: booleans as yes/no, states by their word, dates
+        """A value of a view or an event as a reader sees it: booleans as yes/no, stages by name, states by their word, dates
         in the locale, lists joined; other values as they are."""
         if isinstance(value, bool):
             return self.word("boolean", "true" if value else "false")
@@ -147,6 +158,8 @@ class Translator:
         if isinstance(value, list | tuple):
             return self.join([self.value(v) for v in value])
         if isinstance(value, str):
+            if value in STAGE_IDS:
+                return self.stage_name(value)
             for family in VALUE_FAMILIES:
                 if self.has_word(family, value):
                     return self.word(family, value)

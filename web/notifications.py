@@ -44,7 +44,7 @@ def page(request: Request, status: int = 200, **extra: Any) -> Response:
         "project_names": {p.project_id: p.name for p in projects},
         "channels": [(c, t.word("notification channel", c)) for c in CHANNELS], "kinds": KINDS,
         "project_options": [(p.project_id, p.name) for p in projects],
-        "languages": [("en", "English"), ("zh-CN", "中文")],
+        "message_languages": [("en", "English"), ("zh-CN", "中文")],
         "log_of": log_of, "log": services.notices.deliveries(log_of.id) if log_of else [],
         "errors": {}, "values": {}, "done": "", "secret": "", **extra,
     }

@@ -11,6 +11,11 @@ def NC_(context: str, message: str) -> str:
     return message
 
 
+def NPC_(context: str, singular: str, plural: str) -> tuple[str, str]:
+    """Marks a word with a count (`{count}`) for extraction with its context and both English forms."""
+    return singular, plural
+
+
 WORDS: dict[str, dict[str, str]] = {
     "role": {
         "pm": NC_("role", "project manager"),
@@ -46,11 +51,11 @@ WORDS: dict[str, dict[str, str]] = {
         "no_plan": NC_("health reason", "no milestone is planned yet"),
         "late_milestone": NC_("health reason", "a milestone is past its due date"),
         "release_rolled_back": NC_("health reason", "the latest release was rolled back"),
-        "drift_high": NC_("health reason", "scope drift above 50% of the baseline"),
+        "drift_high": NC_("health reason", "scope drift above {pct} of the baseline"),
         "rejected_criteria": NC_("health reason", "acceptance criteria were rejected"),
         "due_soon": NC_("health reason", "a milestone is due soon"),
         "release_paused": NC_("health reason", "a release is paused"),
-        "drift_moderate": NC_("health reason", "scope drift above 20% of the baseline"),
+        "drift_moderate": NC_("health reason", "scope drift above {pct} of the baseline"),
         "pending_changes": NC_("health reason", "change requests await a decision"),
         "on_track": NC_("health reason", "on track"),
     },
@@ -239,7 +244,6 @@ WORDS: dict[str, dict[str, str]] = {
         "StagePlanWaived": NC_("event sentence", "{actor} let {stage} pass without a plan{why}"),
         "StageAdvanced": NC_("event sentence", "{actor} moved the project from {from_stage} to {to_stage}"),
         "StageReturned": NC_("event sentence", "{actor} moved the project back from {from_stage} to {to_stage}{why}"),
-        "BaselineFrozen": NC_("event sentence", "The scope baseline froze with {count} items"),
         "LaunchCompleted": NC_("event sentence", "{actor} completed the launch: the delivery is closed"),
         "ScopeItemAdded": NC_("event sentence", "{actor} added scope item {item_id} {title} ({tier})"),
         "ScopeItemRemoved": NC_("event sentence", "{actor} removed scope item {item_id}"),
@@ -260,15 +264,13 @@ WORDS: dict[str, dict[str, str]] = {
         "ChangeRequestRejected": NC_("event sentence", "{actor} rejected change request {change_request_id}{why}"),
         "ChangeRequestWithdrawn": NC_("event sentence", "{actor} withdrew change request {change_request_id}"),
         "ChangeRequestImplemented": NC_("event sentence", "{actor} marked change request {change_request_id} implemented"),
-        "ReleasePlanned": NC_("event sentence", "{actor} planned release {release_id} {version} in {count} steps"),
         "ReleaseStarted": NC_("event sentence", "{actor} started release {release_id}"),
-        "ReleaseObserved": NC_("event sentence", "{actor} observed release {release_id} at {percent}%: {metrics} ({health})"),
-        "ReleaseAdvanced": NC_("event sentence", "{actor} advanced release {release_id} from {from_percent}% to {to_percent}%"),
-        "ReleasePaused": NC_("event sentence", "{actor} paused release {release_id} at {percent}%{why}"),
-        "ReleaseResumed": NC_("event sentence", "{actor} resumed release {release_id} at {percent}%"),
-        "ReleaseRolledBack": NC_("event sentence", "{actor} rolled back release {release_id} from {from_percent}%{why}"),
+        "ReleaseObserved": NC_("event sentence", "{actor} observed release {release_id} at {percent}: {metrics} ({health})"),
+        "ReleaseAdvanced": NC_("event sentence", "{actor} advanced release {release_id} from {from_percent} to {to_percent}"),
+        "ReleasePaused": NC_("event sentence", "{actor} paused release {release_id} at {percent}{why}"),
+        "ReleaseResumed": NC_("event sentence", "{actor} resumed release {release_id} at {percent}"),
+        "ReleaseRolledBack": NC_("event sentence", "{actor} rolled back release {release_id} from {from_percent}{why}"),
         "ReleaseCompleted": NC_("event sentence", "{actor} completed release {release_id}"),
-        "FunnelDefined": NC_("event sentence", "{actor} defined the funnel in {count} steps"),
         "FunnelActualsRecorded": NC_("event sentence", "{actor} recorded the funnel's actual conversion"),
         "ProjectRenamed": NC_("event sentence", "{actor} renamed the project from {previous} to {name}"),
         "CriterionSignedOff": NC_("event sentence", "{actor} (client) signed off criterion {criterion_id}: {verdict}. {comment}"),
@@ -499,5 +501,26 @@ WORDS: dict[str, dict[str, str]] = {
         "StageReturned": NC_("event type", "stage returned to an earlier one"),
         "StagePlanWaived": NC_("event type", "stage passed without a plan"),
         "TemplateApplied": NC_("event type", "stage template applied"),
+    },
+}
+
+# Words with a count: the value named `count` (or `n`) picks the form (ngettext; Chinese has one form).
+PLURALS: dict[str, dict[str, tuple[str, str]]] = {
+    "event sentence": {
+        "BaselineFrozen": NPC_(
+            "event sentence",
+            "The scope baseline froze with {count} item",
+            "The scope baseline froze with {count} items",
+        ),
+        "ReleasePlanned": NPC_(
+            "event sentence",
+            "{actor} planned release {release_id} {version} in {count} step",
+            "{actor} planned release {release_id} {version} in {count} steps",
+        ),
+        "FunnelDefined": NPC_(
+            "event sentence",
+            "{actor} defined the funnel in {count} step",
+            "{actor} defined the funnel in {count} steps",
+        ),
     },
 }
