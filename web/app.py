@@ -28,8 +28,8 @@ from web.audit import DiffForm, export_stream, integrity_badge, picker, run_diff
 from web.auth import BadCsrf, PageError, SignInRequired
 from web.commands import COMMANDS
 from web.i18n import COOKIE as LANG_COOKIE
-from web.i18n import DEFAULT as DEFAULT_LANG
 from web.i18n import CURRENCY, LANGUAGES, Translator, negotiate, translations
+from web.i18n import DEFAULT as DEFAULT_LANG
 from web.sessions import SESSION_TTL, Session, WebStore
 
 HERE = Path(__file__).parent

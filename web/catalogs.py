@@ -20,24 +20,27 @@ KEYWORDS = ("NC_:1c,2", "NPC_:1c,2,3", "NP_:1,2")
 WIDTH = "120"
 
 
+def _pybabel(*args: str) -> None:
+    CommandLineInterface().run(["pybabel", "-q", *args])  # type: ignore[no-untyped-call]
+
+
 def extract(output: Path = TEMPLATE) -> None:
     """Every marked string of babel.cfg's files into a .pot (sorted, locations by file only: fewer diffs)."""
-    args = ["pybabel", "-q", "extract", "-F", str(ROOT / "babel.cfg"), "--sort-output", "--add-location=file",
+    args = ["extract", "-F", str(ROOT / "babel.cfg"), "--sort-output", "--add-location=file",
             "-w", WIDTH, "--project", "delivery-tracker", "-o", str(output)]
     for keyword in KEYWORDS:
         args += ["-k", keyword]
     with chdir(ROOT):  # locations relative to the repository
-        CommandLineInterface().run([*args, "."])
+        _pybabel(*args, ".")
 
 
 def update() -> None:
     extract()
-    CommandLineInterface().run(["pybabel", "-q", "update", "-i", str(TEMPLATE), "-d", str(LOCALE_DIR),
-                                "-w", WIDTH, "--ignore-obsolete"])
+    _pybabel("update", "-i", str(TEMPLATE), "-d", str(LOCALE_DIR), "-w", WIDTH, "--ignore-obsolete")
 
 
 def compile_all() -> None:
-    CommandLineInterface().run(["pybabel", "-q", "compile", "-d", str(LOCALE_DIR), "--statistics"])
+    _pybabel("compile", "-d", str(LOCALE_DIR), "--statistics")
 
 
 if __name__ == "__main__":

@@ -111,7 +111,7 @@ class Translator:
         return _format(self.translations.ngettext(singular, plural, n), {"n": n, **values})
 
     def pgettext(self, context: str, message: str, **values: Any) -> str:
-        return _format(self.translations.pgettext(context, message), values)
+        return _format(str(self.translations.pgettext(context, message)), values)
 
     def npgettext(self, context: str, singular: str, plural: str, n: int, **values: Any) -> str:
         return _format(self.translations.npgettext(context, singular, plural, n), {"n": n, **values})
@@ -121,7 +121,8 @@ class Translator:
 
     def word(self, family: str, code: str, **values: Any) -> str:
         """A code's word in its family (web/words.py: a state, a status, a tier, an event type...), translated
-        with the family as context (ngettext for a word with a count, PLURALS); a code the table does not know reads as itself, underscores as spaces."""
+        with the family as context (ngettext for a word with a count, PLURALS); a code the table does not know
+        reads as itself, underscores as spaces."""
         forms = PLURALS.get(family, {}).get(code)
         if forms is not None:
             n = int(values.get("count", values.get("n", 1)))
@@ -129,7 +130,7 @@ class Translator:
         english = WORDS.get(family, {}).get(code)
         if english is None:
             return _format(code if family == "field" else code.replace("_", " "), values)
-        return _format(self.translations.pgettext(family, english), values)
+        return _format(str(self.translations.pgettext(family, english)), values)
 
     def health_reason(self, code: str) -> str:
         """Why a project has its health (delivery/health.py REASONS, by code), thresholds from the domain."""
@@ -145,8 +146,8 @@ class Translator:
         return self.word("event type", kind)
 
     def value(self, value: Any) -> str:
-        """A value of a view or an event as a reader sees it: booleans as yes/no, stages by name, states by their word, dates
-        in the locale, lists joined; other values as they are."""
+        """A value of a view or an event as a reader sees it: booleans as yes/no, stages by name, states by
+        their word, dates in the locale, lists joined; other values as they are."""
         if isinstance(value, bool):
             return self.word("boolean", "true" if value else "false")
         if isinstance(value, datetime):
