@@ -79,6 +79,7 @@ WORDS: dict[str, dict[str, str]] = {
         "waived": NC_("criterion state", "waived"),
     },
     "change request status": {
+        "raised": NC_("change request status", "raised"),
         "pending": NC_("change request status", "pending"),
         "approved": NC_("change request status", "approved"),
         "rejected": NC_("change request status", "rejected"),
