@@ -36,7 +36,7 @@ CURRENCY = "CNY"  # a project's currency unless it says otherwise
 PARAM_FAMILIES = {"tier": "scope tier", "baseline_tier": "scope tier", "kind": "change kind",
                   "verdict": "criterion state", "health": "health", "reason_code": "health reason"}
 VALUE_FAMILIES = ("release state", "milestone status", "criterion state", "change request status", "scope status",
-                  "proposal status", "scope tier", "health")
+                  "proposal status", "scope tier", "health", "change kind", "object kind")
 STAGE_IDS = frozenset(s.value for s in STAGES)
 COMPARATORS = {"<=": "≤", ">=": "≥", "<": "<", ">": ">", "==": "=", "=": "="}
 ISO_DATE_LEN, ISO_MOMENT_LENS = 10, range(19, 33)

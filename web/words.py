@@ -28,6 +28,7 @@ WORDS: dict[str, dict[str, str]] = {
         "expired": NC_("share link state", "expired"),
     },
     "diff kind": {
+        "comments": NC_("diff kind", "Comment"),
         "summary": NC_("diff kind", "The project"),
         "project": NC_("diff kind", "The project"),
         "drift": NC_("diff kind", "The drift summary"),
@@ -343,6 +344,13 @@ WORDS: dict[str, dict[str, str]] = {
         "declined": NC_("receipt outcome", "declined"),
     },
     "field": {
+        "as_of": NC_("field", "as of"),
+        "client_signoff": NC_("field", "client sign-off required"),
+        "comment_id": NC_("field", "comment"),
+        "scope_item_ids": NC_("field", "scope items"),
+        "target_id": NC_("field", "commented on"),
+        "target_kind": NC_("field", "kind of item commented on"),
+        "position": NC_("field", "position"),
         "actor": NC_("field", "recorded by"),
         "added_at": NC_("field", "added at"),
         "added_by": NC_("field", "added by"),
@@ -550,6 +558,13 @@ WORDS: dict[str, dict[str, str]] = {
         "StageReturned": NC_("event type", "stage returned to an earlier one"),
         "StagePlanWaived": NC_("event type", "stage passed without a plan"),
         "TemplateApplied": NC_("event type", "stage template applied"),
+    },
+    "object kind": {
+        "milestone": NC_("object kind", "milestone"),
+        "criterion": NC_("object kind", "criterion"),
+        "change_request": NC_("object kind", "change request"),
+        "scope_item": NC_("object kind", "scope item"),
+        "release": NC_("object kind", "release"),
     },
 }
 
