@@ -120,6 +120,7 @@ def test_a_chinese_reader_sees_no_english_word_on_any_page(site: Site) -> None:
         for path in _pages(pid)[role]:
             page = visitor.client.get(path)
             assert page.status_code in (200, 400, 404), (path, page.status_code, page.text[:300])
+            assert not re.search(r"%\(\w+\)|\{\w*\}", visible_text(page.text)), (path, "a placeholder left unfilled")
             # An address's query parameter is named as written in the address (the reader typed it).
             typed = [part.split("=")[0] for part in path.partition("?")[2].split("&") if part]
             if words := leaks(page.text, user_data + typed):
@@ -134,6 +135,7 @@ def test_an_english_reader_sees_no_chinese_but_the_user_data(site: Site) -> None
         visitor = _visitor(site, role, name, pid, lang="en")
         for path in _pages(pid)[role]:
             text = visible_text(visitor.client.get(path).text)
+            assert not re.search(r"%\(\w+\)|\{\w*\}", text), (path, "a placeholder left unfilled")
             for value in sorted(user_data, key=len, reverse=True):
                 text = text.replace(value, " ")
             text = text.replace("中文", " ")  # the language switch names Chinese in Chinese
