@@ -65,6 +65,11 @@ def translations(lang: str) -> Translations:
     return Translations(buffer, domain=DOMAIN)
 
 
+@functools.cache
+def _locale(lang: str) -> Locale:
+    return Locale.parse(LOCALES[lang])
+
+
 def negotiate(cookie: str | None, accept_language: str | None) -> str:
     """The remembered choice first, then the browser's Accept-Language, then English."""
     if cookie in LOCALES:
@@ -98,7 +103,7 @@ class Translator:
 
     def __init__(self, lang: str) -> None:
         self.lang = lang if lang in LOCALES else DEFAULT
-        self.locale = Locale.parse(LOCALES[self.lang])
+        self.locale = _locale(self.lang)
         self.translations = translations(self.lang)
         self.zh = self.lang == "zh-CN"
 
