@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run demo status test test-fast lint bench bench-quick bench-forecast soak clean
+.PHONY: install catalogs run demo status test test-fast lint bench bench-quick bench-forecast soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Installing also compiles the gettext catalogs (web/locale/*/LC_MESSAGES/messages.po -> .mo, not committed);
+# a checkout that has not compiled them still works: web/i18n.py compiles a missing or stale one in memory.
 install: $(STAMP)
+	$(BIN)/pybabel -q compile -d web/locale -D messages
+
+# After adding or changing a marked string (docs/i18n.md): extract into web/locale/messages.pot and merge into
+# each language's .po, keeping its translations; then translate what is new or fuzzy.
+catalogs: install
+	$(BIN)/python -m web.catalogs update
 
 run: install
 	$(BIN)/delivery demo --if-empty

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import jinja2
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -27,11 +28,30 @@ from web.audit import DiffForm, export_stream, integrity_badge, picker, run_diff
 from web.auth import BadCsrf, PageError, SignInRequired
 from web.commands import COMMANDS
 from web.i18n import COOKIE as LANG_COOKIE
-from web.i18n import LANGUAGES, Translator, negotiate
+from web.i18n import CURRENCY, LANGUAGES, Translator, negotiate, translations
+from web.i18n import DEFAULT as DEFAULT_LANG
 from web.sessions import SESSION_TTL, Session, WebStore
 
 HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+def _templates(lang: str) -> Jinja2Templates:
+    """The templates in one language: Jinja2's i18n extension over that language's catalog, newstyle gettext
+    (`_("… %(name)s", name=…)` formats and escapes the values, never the translation's own markup)."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
+                             extensions=["jinja2.ext.i18n"])
+    env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    return Jinja2Templates(env=env)
+
+
+TEMPLATES = {lang: _templates(lang) for lang in LANGUAGES}
+templates = TEMPLATES[DEFAULT_LANG]  # where the language does not matter (a global for every language: add_global)
+
+
+def add_global(name: str, value: Any) -> None:
+    """A name every template sees, in every language."""
+    for found in TEMPLATES.values():
+        found.env.globals[name] = value
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 20
 # Column → the portfolio's server-side order (projections.portfolio.SORTS): the whole portfolio is sorted.
@@ -72,10 +92,10 @@ def translator(request: Request) -> Translator:
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     t = translator(request)
     session = auth.session(request)
-    response = templates.TemplateResponse(request, name, {
+    response = TEMPLATES[t.lang].TemplateResponse(request, name, {
         "t": t, "lang": t.lang, "languages": LANGUAGES, "session": session,
         "principal": session.principal if session else None, "csrf": auth.csrf_token(request),
-        "here": auth.local_path(request), "stages": STAGES, **context,
+        "here": auth.local_path(request), "stages": STAGES, "currency": CURRENCY, **context,
     }, status_code=status)
     new = getattr(request.state, "new_pre_csrf", None)
     if new:
@@ -393,7 +413,8 @@ def portfolio_csv(request: Request, stage: str = "", health: str = "", client: s
 def _template_options(request: Request) -> list[tuple[str, str]]:
     """The stage templates as (name, "title (N days)") in the page's language, for the create form's picker."""
     t = translator(request)
-    return [(tpl.name, t("project.template_option", title=tpl.title.pick(t.lang), days=tpl.duration_days))
+    return [(tpl.name, t.ngettext("{title} ({n} day)", "{title} ({n} days)", tpl.duration_days,
+                                  title=tpl.title.pick(t.lang)))
             for tpl in services_of(request).app.templates]
 
 
@@ -447,10 +468,10 @@ def console_context(request: Request, pid: str, **extra: Any) -> dict[str, Any]:
         "back_stages": [(s, t.stage_name(s)) for s in offers.back_stages],
         "plan_stages": [(s, t.stage_name(s)) for s in offers.plan_stages],
         "waivable_stages": [(s, t.stage_name(s)) for s in offers.waivable_stages],
-        "active_scope": [(i.id, f"{i.id} · {i.title} ({t('tier.' + i.tier)})")
+        "active_scope": [(i.id, f"{i.id} · {i.title} ({t.word('scope tier', i.tier)})")
                          for i in summary.scope if i.status != "removed"],
-        "tiers": [(k, t("tier." + k)) for k in ("core", "touchpoint", "value_added")],
-        "kinds": [(k, t("cr.kind." + k)) for k in ("add", "modify", "remove")],
+        "tiers": [(k, t.word("scope tier", k)) for k in ("core", "touchpoint", "value_added")],
+        "kinds": [(k, t.word("change kind", k)) for k in ("add", "modify", "remove")],
         "comparators": [(c, c) for c in COMPARATORS],
     }
     gate = next((st.gate for st in views["checklist"].stages if st.is_current), None)
@@ -667,8 +688,8 @@ def project_diff(request: Request, project_id: str, start: str = Query("", alias
 def comment_targets(t: Translator, views: dict[str, Any]) -> list[tuple[str, str]]:
     """What a comment can be on, as (kind:id, label) for the comment forms' picker."""
     criteria = [c for st in views["checklist"].stages for m in st.milestones for c in m.items]
-    return ([(f"milestone:{m.id}", f"{t('comment.target.milestone', id=m.id)} · {m.title}")
+    return ([(f"milestone:{m.id}", f"{t.word('comment target', 'milestone', id=m.id)} · {m.title}")
              for m in views["milestones"].items]
-            + [(f"criterion:{c.id}", f"{t('comment.target.criterion', id=c.id)} · {c.text}") for c in criteria]
-            + [(f"change_request:{e.id}", f"{t('comment.target.change_request', id=e.id)} · {e.title}")
+            + [(f"criterion:{c.id}", f"{t.word('comment target', 'criterion', id=c.id)} · {c.text}") for c in criteria]
+            + [(f"change_request:{e.id}", f"{t.word('comment target', 'change_request', id=e.id)} · {e.title}")
                for e in views["change_log"].entries])

@@ -35,38 +35,39 @@ def _values(t: Translator, data: dict[str, Any]) -> dict[str, Any]:
             out[key] = t.stage_name(value)
         elif isinstance(value, datetime | date):
             out[key] = t.date(value)
+        elif key in ("percent", "from_percent", "to_percent") and isinstance(value, int | float):
+            out[key] = t.percent(value)
         elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-            out[key] = "、".join(value) if t.zh else ", ".join(value)
+            out[key] = t.join(value)
         else:
             out[key] = value
     reason = str(data.get("reason") or "")
-    out["why"] = t("happened.why", reason=reason) if reason else ""
+    out["why"] = t.gettext(" ({reason})", reason=reason) if reason else ""
     if isinstance(data.get("items"), list):
         out["count"] = len(data["items"])
     if isinstance(data.get("steps"), list):
         out["count"] = len(data["steps"])
     if "tier" in data:
-        out["tier"] = t(f"tier.{data['tier']}")
+        out["tier"] = t.word("scope tier", str(data["tier"]))
     if "kind" in data:
-        out["kind"] = t(f"cr.kind.{data['kind']}")
+        out["kind"] = t.word("change kind", str(data["kind"]))
     if isinstance(data.get("metrics"), dict):
         out["metrics"] = ", ".join(f"{k} = {t.number(v, 2 if float(v) % 1 else 0)}" for k, v in data["metrics"].items())
-        out["health"] = t("happened.unhealthy") if data.get("failures") else t("happened.healthy")
+        out["health"] = t.gettext("unhealthy") if data.get("failures") else t.gettext("healthy")
     if "verdict" in data:
-        out["verdict"] = t(f"crit.state.{data['verdict']}")
+        out["verdict"] = t.word("criterion state", str(data["verdict"]))
     if "measured" in data:
         measured = data["measured"]
         shown = "" if measured is None else t.number(measured, 2 if float(measured) % 1 else 0)
-        out["measured"] = t("happened.measured", value=shown) if shown else ""
+        out["measured"] = t.gettext(" measured {value}", value=shown) if shown else ""
     return out
 
 
 def sentence(t: Translator, kind: str, actor: str, data: dict[str, Any]) -> str:
     """One event in words; an event this page has no words for yet reads as its name."""
-    key = f"happened.{kind}"
-    if key not in t.catalog:
-        return t("happened.other", actor=actor, type=kind)
-    return t(key, actor=actor, **_values(t, {k: v for k, v in data.items() if k != "actor"}))
+    if not t.has_word("event sentence", kind):
+        return t.gettext("{actor}: {type}", actor=actor, type=t.event_name(kind))
+    return t.word("event sentence", kind, actor=actor, **_values(t, {k: v for k, v in data.items() if k != "actor"}))
 
 
 def _happening(t: Translator, event: Any) -> Happening:

@@ -1,1565 +1,78 @@
-"""The pages' two languages: message catalogs, the choice of language, dates and numbers per locale."""
+"""The pages' languages: gettext catalogs (web/locale, docs/i18n.md), the choice of language, and dates, numbers,
+percentages and money formatted per locale with Babel."""
 
 from __future__ import annotations
 
-import re
+import functools
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from io import BytesIO
+from pathlib import Path
 from typing import Any
 
-from delivery.stages import Stage
+from babel import Locale
+from babel.dates import format_date, format_time
+from babel.lists import format_list
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency, format_decimal, format_percent
+from babel.support import Translations
+
+from delivery.health import DRIFT_AMBER_PCT, DRIFT_RED_PCT
+from delivery.stages import STAGES, Stage
+from web.words import PLURALS, WORDS
 
 Day = date  # the Translator's own `date` method hides the type inside the class
-ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-ISO_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})")
-LANGUAGES = ("en", "zh-CN")
+LOCALE_DIR = Path(__file__).parent / "locale"
+DOMAIN = "messages"
+LANGUAGES = ("en", "zh-CN")  # the cookie's and the pages' language tags
+LOCALES = {"en": "en", "zh-CN": "zh_CN"}  # each one's catalog folder and Babel locale
 DEFAULT = "en"
 COOKIE = "dt_lang"
+CURRENCY = "CNY"  # a project's currency unless it says otherwise
+# A domain message's parameter translated by its name; other text parameters (state, status...) by the first
+# of VALUE_FAMILIES that knows the value (Translator.message).
+PARAM_FAMILIES = {"tier": "scope tier", "baseline_tier": "scope tier", "kind": "change kind",
+                  "verdict": "criterion state", "health": "health", "reason_code": "health reason"}
+VALUE_FAMILIES = ("release state", "milestone status", "criterion state", "change request status", "scope status",
+                  "proposal status", "scope tier", "health", "change kind", "object kind")
+STAGE_IDS = frozenset(s.value for s in STAGES)
+COMPARATORS = {"<=": "≤", ">=": "≥", "<": "<", ">": ">", "==": "=", "=": "="}
+ISO_DATE_LEN, ISO_MOMENT_LENS = 10, range(19, 33)
 
-EN: dict[str, str] = {
-    "app.title": "Delivery tracker",
-    "nav.portfolio": "Portfolio",
-    "nav.projects": "My projects",
-    "nav.signout": "Sign out",
-    "nav.skip": "Skip to content",
-    "nav.language": "Language",
-    "signin.title": "Sign in",
-    "signin.token": "Access token",
-    "signin.hint": "Paste the token your project manager gave you (it starts with dt_).",
-    "signin.submit": "Sign in",
-    "signin.bad": "That token is unknown or has been revoked.",
-    "signin.signed_as": "Signed in as {name} ({role})",
-    "role.pm": "project manager",
-    "role.client": "client",
-    "role.auditor": "auditor",
-    "csrf.bad": "The form expired; please submit it again.",
-    "share.bad": "This link is unknown, expired or revoked. Ask your project manager for a new one.",
-    "share.title": "Client share links",
-    "share.create": "Create share link",
-    "share.days": "Valid for (days)",
-    "share.revoke": "Revoke",
-    "share.url": "Link",
-    "share.expires": "Expires",
-    "share.status": "Status",
-    "share.active": "active",
-    "share.revoked": "revoked",
-    "share.expired": "expired",
-    "share.created": "Share link created: {url}",
-    "share.viewing": "You are viewing a read-only link to this project.",
-    "badinput.title": "Cannot read this address",
-    "badinput.field": "The value given for “{field}” is not accepted.",
-    "badinput.before": "The project did not exist yet at {moment}: its first event was recorded at {first}.",
-    "badinput.back": "Back to the page without it",
-    "diff.kind.summary": "The project",
-    "diff.kind.project": "The project",
-    "diff.kind.drift": "The drift summary",
-    "diff.kind.scope": "Scope item",
-    "diff.kind.milestones": "Milestone",
-    "diff.kind.checklist": "Criterion",
-    "diff.kind.change_requests": "Change request",
-    "diff.kind.releases": "Release",
-    "diff.sentence.added": "{what} {id} {title} was added.",
-    "diff.sentence.removed": "{what} {id} {title} was removed.",
-    "diff.sentence.changed": "{what} {id} {title} changed:",
-    "diff.col.field": "Field",
-    "diff.col.before": "Before",
-    "diff.col.after": "After",
-    "diff.made_by": "Made by",
-    "diff.no_event": "No event in this window changed it (it follows from the date).",
-    "value.yes": "yes",
-    "value.no": "no",
-    "tl.desc": "A bar per milestone from its stage's start to its due date, grouped by stage, {start} to {end}; "
-               "a hollow diamond marks a due date that was moved, the dashed line is today.",
-    "tl.slipped": "{now} (was {was})",
-    "tl.original": "first planned date",
-    "tl.done_on": "done {date}",
-    "tl.zoom": "Show",
-    "tl.zoom.project": "whole project",
-    "tl.zoom.quarter": "this quarter",
-    "tl.hidden": "{n} milestone(s) outside this quarter",
-    "audit.filter.type": "Event type",
-    "audit.filter.actor": "Recorded by",
-    "audit.col.payload": "What it recorded",
-    "audit.payload_fields": "{n} field(s)",
-    "audit.no_events": "No event matches this filter.",
-    "before.title": "Not recorded yet",
-    "badinput.before_position": "The project did not exist yet at position {position}: its first event is #{first}.",
-    "notfound.title": "Not found",
-    "notfound.text": "There is no such page, or it is not one you may see.",
-    "unavailable.title": "Temporarily unavailable",
-    "unavailable.text": "The database is not answering right now. Try again in a moment.",
-    "forbidden.title": "Not allowed",
-    "forbidden.text": "Your role may not open this page.",
-    "portfolio.title": "Portfolio",
-    "portfolio.empty": "No project matches.",
-    "portfolio.next": "Next page",
-    "portfolio.first": "First page",
-    "portfolio.pages": "Pages",
-    "portfolio.totals": "{n} matching project(s)",
-    "portfolio.launched": "launched",
-    "portfolio.closed": "launched · closed",
-    "portfolio.csv": "Download these projects as CSV",
-    "filter.search": "Search name or client",
-    "filter.search_hint": "e.g. newcomer",
-    "filter.clear": "Clear filters",
-    "reason.no_plan": "no milestone is planned yet",
-    "reason.late_milestone": "a milestone is past its due date",
-    "reason.release_rolled_back": "the latest release was rolled back",
-    "reason.drift_high": "scope drift above 50% of the baseline",
-    "reason.rejected_criteria": "acceptance criteria were rejected",
-    "reason.due_soon": "a milestone is due soon",
-    "reason.release_paused": "a release is paused",
-    "reason.drift_moderate": "scope drift above 20% of the baseline",
-    "reason.pending_changes": "change requests await a decision",
-    "reason.on_track": "on track",
-    "filter.stage": "Stage",
-    "filter.health": "Health",
-    "filter.client": "Client",
-    "filter.any": "Any",
-    "filter.apply": "Filter",
-    "col.project": "Project",
-    "col.client": "Client",
-    "col.stage": "Stage",
-    "col.days": "Days in stage",
-    "col.next": "Next milestone",
-    "col.open": "Open criteria",
-    "col.pending": "Pending changes",
-    "col.drift": "Drift",
-    "col.release": "Release",
-    "col.health": "Health",
-    "sort.by": "Sort the portfolio by {col}",
-    "health.red": "red",
-    "health.amber": "amber",
-    "health.green": "green",
-    "health.no_plan": "no plan yet",
-    "project.new": "New project",
-    "project.name": "Name",
-    "project.client": "Client",
-    "project.description": "Description",
-    "project.create": "Create project",
-    "project.template": "Stage template",
-    "project.template_hint": "A template plans every stage: milestones with due dates from the start date, "
-                             "and their acceptance criteria. Leave empty to plan by hand.",
-    "project.template_option": "{title} ({days} days)",
-    "project.start_on": "Start date (today when empty)",
-    "console.waive_plan": "Pass a stage without a plan",
-    "console.waive_plan_hint": "A stage with no milestone cannot be left silently: record why it needs none.",
-    "portal.stages": "Stages",
-    "portal.current": "current stage",
-    "portal.entered": "entered {date}",
-    "portal.timeline": "Milestone timeline",
-    "portal.timeline_desc": "Planned (hollow) against current (filled) due dates; the dashed line is today.",
-    "portal.today": "today",
-    "portal.milestones": "Milestones",
-    "portal.checklist": "Acceptance checklist",
-    "portal.changes": "Approved changes",
-    "portal.no_changes": "No approved change requests.",
-    "portal.releases": "Release ramp",
-    "portal.no_releases": "No release yet.",
-    "portal.scope": "Scope",
-    "portal.launched": "Launched {date}",
-    "portal.pm_console": "PM console",
-    "portal.audit": "Audit replay",
-    "portal.client_view": "Client view",
-    "ms.due": "due {date}",
-    "ms.planned": "planned {date}",
-    "ms.slip": "slipped {n} days",
-    "ms.progress": "{closed} of {total} criteria closed",
-    "ms.status.planned": "planned",
-    "ms.status.in_progress": "in progress",
-    "ms.status.at_risk": "at risk",
-    "ms.status.late": "late",
-    "ms.status.done": "done",
-    "ms.done_on_time": "done on time",
-    "ms.done_late": "done {n} days late",
-    "ms.none": "No milestones planned.",
-    "crit.state.open": "open",
-    "crit.state.verified": "verified",
-    "crit.state.rejected": "rejected",
-    "crit.state.waived": "waived",
-    "crit.measured": "measured {value}",
-    "crit.none": "No criteria.",
-    "cr.impact": "{days} days, cost {cost}",
-    "cr.status.pending": "pending",
-    "cr.status.approved": "approved",
-    "cr.status.rejected": "rejected",
-    "cr.status.withdrawn": "withdrawn",
-    "cr.status.implemented": "implemented",
-    "cr.kind.add": "add",
-    "cr.kind.modify": "modify",
-    "cr.kind.remove": "remove",
-    "tier.core": "core",
-    "tier.touchpoint": "touchpoint",
-    "tier.value_added": "value-added",
-    "rel.state": "{version}: {state} at {percent}%",
-    "rel.chart_desc": "Audience percent over time; grey bands are pauses, red marks are rollbacks.",
-    "rel.state.planned": "planned",
-    "rel.state.ramping": "ramping",
-    "rel.state.paused": "paused",
-    "rel.state.rolled_back": "rolled back",
-    "rel.state.completed": "completed",
-    "rel.paused": "paused at {percent}%: {reason}",
-    "rel.rolled_back": "rolled back from {percent}%: {reason}",
-    "console.title": "Project console",
-    "console.done": "Recorded.",
-    "console.transition": "Move stage",
-    "console.to_stage": "To stage",
-    "portfolio.warnings": "{n} core-path warning(s)",
-    "portfolio.core_warnings": "Touchpoint or value-added work requested or approved while core items were open, "
-                               "or research left without a funnel: see the change log",
-    "warn.no_funnel": "The project left research without a conversion funnel: write the business loop first.",
-    "warn.late": "Change requests raised after development began: {ids}.",
-    "warn.value_added": "Value-added work approved while core-path items were still open: {ids}.",
-    "warn.touchpoint": "Touchpoint work approved while core-path items were still open: {ids}.",
-    "warn.raised": "Touchpoint or value-added work requested while core-path items are still open: {ids}.",
-    "warn.scheduled": "Touchpoint or value-added work scheduled while core-path items are still open: {ids}.",
-    "warn.flag.scheduled": "non-core work scheduled before the core path",
-    "console.delivers_items": "Scope items it delivers",
-    "console.delivers": "Delivers: {items}",
-    "warn.drift": "Scope drift {pct}% of the baseline.",
-    "warn.flag.late": "raised late",
-    "warn.flag.value_added": "value-added approved before core",
-    "warn.flag.touchpoint": "touchpoint approved before core",
-    "warn.flag.raised": "requested before core was done",
-    "forecast.title": "Slip forecast",
-    "forecast.basis": "From milestones completed: {own} in this project, {ref} in {projects} similar projects "
-                      "(same template).",
-    "forecast.basis_own": "From milestones completed: {own} in this project (no template, so no similar projects "
-                          "to compare with).",
-    "forecast.basis_prior": "No milestone has been completed here or in similar projects yet: these dates rest "
-                            "on a general prior only.",
-    "forecast.launch": "Launch: even odds by {p50}, four in five by {p80} (planned {planned}).",
-    "forecast.launch_late": "The P80 date is {days} days after the planned launch.",
-    "forecast.caption": "P50: even odds of finishing by then; P80: four chances in five. A milestone still open "
-                        "cannot finish before today.",
-    "forecast.milestone": "Milestone",
-    "forecast.due": "Due",
-    "forecast.first_plan": "first planned {date}",
-    "forecast.p50": "P50",
-    "forecast.p80": "P80",
-    "forecast.weights": "Weight: this project / similar / prior",
-    "forecast.weight_parts": "{own}% / {ref}% / {prior}%",
-    "forecast.none": "No open milestone to forecast.",
-    "funnel.title": "Conversion funnel",
-    "funnel.none": "No funnel yet: write the business loop as 3 to 5 steps in research.",
-    "funnel.step": "Step",
-    "funnel.expected": "Expected",
-    "funnel.actual": "Actual",
-    "funnel.gap": "Gap (points)",
-    "funnel.worst": "Biggest shortfall: {name}",
-    "funnel.desc": "Each step's expected conversion and, after launch, the actual one, in percent.",
-    "console.define_funnel": "Define the funnel",
-    "console.funnel_steps": "Steps, one per line: name = expected conversion in % (3 to 5 steps)",
-    "console.funnel_actuals": "Record actual conversion",
-    "console.funnel_rates": "Actual conversion of each step in %, in order (e.g. 58, 29, 63)",
-    "console.stage": "Stage",
-    "plan.waived": "Passed without a plan",
-    "plan.template": "Planned from template {name}",
-    "console.reason": "Reason",
-    "console.reason_back": "Reason (needed to move back)",
-    "console.complete_launch": "Close the delivery (launch complete)",
-    "console.scope": "Scope items",
-    "console.add_scope": "Add scope item",
-    "console.title_field": "Title",
-    "console.tier": "Tier",
-    "console.item": "Scope item",
-    "console.deliver": "Mark delivered",
-    "console.remove": "Remove",
-    "console.milestones": "Milestones",
-    "console.plan_milestone": "Plan milestone",
-    "console.due_on": "Due on",
-    "console.deliverables": "Deliverables (one per line)",
-    "console.milestone": "Milestone",
-    "console.reschedule": "Reschedule",
-    "console.complete_milestone": "Complete milestone",
-    "console.completed_on": "Completed on (blank: today)",
-    "console.criteria": "Acceptance criteria",
-    "console.add_criterion": "Add criterion",
-    "console.text": "Text",
-    "console.metric": "Metric (optional)",
-    "console.comparator": "Comparator",
-    "console.threshold": "Threshold",
-    "console.unit": "Unit",
-    "console.criterion": "Criterion",
-    "console.evidence": "Evidence",
-    "console.measured": "Measured value (measurable criteria)",
-    "console.verify": "Verify",
-    "console.reject": "Reject",
-    "console.waive": "Waive",
-    "console.changes": "Change requests",
-    "console.raise_cr": "Raise change request",
-    "console.requested_by": "Requested by",
-    "console.kind": "Kind",
-    "console.schedule_days": "Schedule impact (days)",
-    "console.cost": "Cost impact",
-    "console.change_request": "Change request",
-    "console.approve": "Approve",
-    "console.withdraw": "Withdraw",
-    "console.implement": "Mark implemented",
-    "console.decide_cr": "Decide change request",
-    "console.releases": "Releases",
-    "console.plan_release": "Plan release",
-    "console.version": "Version",
-    "console.steps": "Steps (percent, comma separated)",
-    "console.health": "Health checks (one per line, e.g. error_rate <= 1)",
-    "console.release": "Release",
-    "console.release_action": "Release action",
-    "console.metrics": "Observed metrics (one per line, e.g. error_rate = 0.4)",
-    "console.observe": "Record observation",
-    "console.start": "Start",
-    "console.advance": "Advance",
-    "console.pause": "Pause",
-    "console.resume": "Resume",
-    "console.rollback": "Roll back",
-    "console.complete": "Complete",
-    "console.none": "(none)",
-    "console.drift": "Drift {pct}% · {days} days · cost {cost}",
-    "console.warnings": "Warnings",
-    "error.title": "Refused",
-    "error.field": "Field: {field}",
-    "audit.title": "Audit replay",
-    "audit.as_of": "As of (UTC)",
-    "audit.position": "Or at event",
-    "audit.latest": "latest",
-    "audit.show": "Show",
-    "audit.showing_as_of": "Showing the record as it stood at {when}.",
-    "audit.showing_position": "Showing the record as of event #{position}.",
-    "audit.showing_now": "Showing the current record.",
-    "audit.events": "Event timeline",
-    "audit.col.position": "#",
-    "audit.col.time": "Recorded",
-    "audit.col.type": "Event",
-    "audit.col.actor": "By",
-    "audit.view_here": "view as of here",
-    "audit.more": "More events",
-    "audit.bad_time": "Enter a date and time such as 2026-11-01T12:00.",
-    "integrity.title": "Integrity and export",
-    "integrity.valid": "History intact: every link of the hash chain holds",
-    "integrity.broken": "History broken at event #{position} ({problem})",
-    "integrity.problem.altered": "altered",
-    "integrity.problem.deleted": "deleted",
-    "integrity.problem.inserted": "inserted",
-    "integrity.problem.reordered": "reordered",
-    "integrity.problem.None": "unknown",
-    "integrity.events": "{n} events verified",
-    "integrity.head": "head",
-    "integrity.unchained": "{n} not linked yet",
-    "export.button": "Export (JSON Lines)",
-    "export.hint": "Every event with its hash links; check it by hand as docs/audit.md shows.",
-    "diff.title": "What changed",
-    "diff.from": "From (UTC)",
-    "diff.to": "To (UTC)",
-    "diff.from_hint": "Blank: before the project began.",
-    "diff.to_hint": "Blank: now.",
-    "diff.compare": "Compare",
-    "diff.beginning": "the beginning",
-    "diff.window": "From {start} to {end}: {n} events.",
-    "diff.nothing": "Nothing changed between these moments.",
-    "diff.counts": "{added} added · {removed} removed · {changed} changed",
-    "diff.view.summary": "Project",
-    "diff.view.scope": "Scope",
-    "diff.view.milestones": "Milestones",
-    "diff.view.checklist": "Acceptance checklist",
-    "diff.view.change_requests": "Change requests",
-    "diff.view.releases": "Releases",
-    "diff.view.comments": "Comments",
-    "diff.col.item": "Item",
-    "diff.col.change": "Change",
-    "diff.col.fields": "Fields (before → after)",
-    "diff.col.events": "Events",
-    "diff.change.added": "added",
-    "diff.change.removed": "removed",
-    "diff.change.changed": "changed",
-    "diff.events": "Events in this window",
-    "diff.no_events": "No event was recorded between these moments.",
-    "share.feed": "Calendar feed",
-    "feed.subscribe": "Subscribe to the milestones in your calendar:",
-    "feed.download": "Milestones calendar (.ics)",
-    "lang.en": "English",
-    "lang.zh-CN": "中文",
-    "stage.history": "Stage history",
-    "by": "by {who}",
-    # Notifications (web/notifications.py) and the attention list (_attention.html)
-    "notify.title": "Notifications",
-    "notify.link": "Notifications, delivery logs and dead letters",
-    "notify.subscriptions": "Subscriptions",
-    "notify.none": "No subscription yet.",
-    "notify.new": "New subscription",
-    "notify.name": "Name",
-    "notify.channel": "Channel",
-    "notify.target": "Address (URL, or an email address)",
-    "notify.kinds": "Notify about",
-    "notify.scope": "Project",
-    "notify.all_projects": "Every project",
-    "notify.scope_hint": "Leave the project empty to hear about every project.",
-    "notify.language": "Message language",
-    "notify.secret": "Robot signing secret (DingTalk, Feishu)",
-    "notify.secret_hint": "Secrets are never shown again. A webhook gets a signing secret of its own, shown once.",
-    "notify.create": "Subscribe",
-    "notify.created": "Subscription created.",
-    "notify.created_secret": "The webhook's signing secret, shown only now: keep it with the receiver.",
-    "notify.delete": "Delete",
-    "notify.deleted": "Subscription deleted.",
-    "notify.log": "Delivery log",
-    "notify.log_of": "Delivery log: {name}",
-    "notify.log_empty": "Nothing to deliver yet.",
-    "notify.dead": "Dead letters",
-    "notify.dead_none": "No dead letter.",
-    "notify.dead_hint": "Deliveries that failed every attempt. Retry sends them again with the same delivery id.",
-    "notify.retry": "Retry",
-    "notify.retried": "The delivery is queued again.",
-    "notify.col.kind": "Kind",
-    "notify.col.state": "State",
-    "notify.col.attempts": "Attempts",
-    "notify.col.error": "Last error",
-    "notify.col.when": "When",
-    "notify.col.delivery": "Delivery id",
-    "notify.col.subscription": "Subscription",
-    "notify.col.project": "Project",
-    "notify.col.target": "Address",
-    "notify.state.pending": "pending",
-    "notify.state.delivered": "delivered",
-    "notify.state.dead": "dead",
-    "notify.kind.gate_passed": "Gate passed",
-    "notify.kind.stage_moved_back": "Stage moved back",
-    "notify.kind.milestone_at_risk": "Milestone at risk",
-    "notify.kind.milestone_late": "Milestone late",
-    "notify.kind.criterion_rejected": "Criterion rejected",
-    "notify.kind.change_awaiting_decision": "Change request awaiting decision",
-    "notify.kind.change_decided": "Change request decided",
-    "notify.kind.release_paused": "Release paused",
-    "notify.kind.release_rolled_back": "Release rolled back",
-    "notify.kind.release_completed": "Release completed",
-    "notify.kind.client_sign_off": "Client sign-off",
-    "notify.kind.client_proposal": "Client proposal",
-    "notify.channel.webhook": "Webhook (signed JSON)",
-    "notify.channel.wecom": "WeCom robot",
-    "notify.channel.dingtalk": "DingTalk robot",
-    "notify.channel.feishu": "Feishu / Lark bot",
-    "notify.channel.slack": "Slack incoming webhook",
-    "notify.channel.email": "Email",
-    "attention.title": "Needs your attention",
-    "attention.empty": "Nothing waits for a decision, and nothing is late.",
-    "attention.kind.change_request": "Change request awaiting decision",
-    "attention.kind.proposal": "Client proposal",
-    "attention.kind.rejected_criterion": "Rejected criterion",
-    "attention.kind.late_milestone": "Late milestone",
-    "attention.since": "since {when}",
-    "attention.due": "was due {due}",
-}
 
-ZH: dict[str, str] = {
-    "app.title": "项目交付跟踪",
-    "nav.portfolio": "项目总览",
-    "nav.projects": "我的项目",
-    "nav.signout": "退出登录",
-    "nav.skip": "跳到正文",
-    "nav.language": "语言",
-    "signin.title": "登录",
-    "signin.token": "访问令牌",
-    "signin.hint": "粘贴项目经理提供的令牌（以 dt_ 开头）。",
-    "signin.submit": "登录",
-    "signin.bad": "令牌无效或已被撤销。",
-    "signin.signed_as": "已登录：{name}（{role}）",
-    "role.pm": "项目经理",
-    "role.client": "客户",
-    "role.auditor": "审计员",
-    "csrf.bad": "表单已过期，请重新提交。",
-    "share.bad": "此链接无效、已过期或已被撤销，请向项目经理索取新链接。",
-    "share.title": "客户分享链接",
-    "share.create": "创建分享链接",
-    "share.days": "有效期（天）",
-    "share.revoke": "撤销",
-    "share.url": "链接",
-    "share.expires": "到期",
-    "share.status": "状态",
-    "share.active": "有效",
-    "share.revoked": "已撤销",
-    "share.expired": "已过期",
-    "share.created": "已创建分享链接：{url}",
-    "share.viewing": "您正在通过只读链接查看此项目。",
-    "badinput.title": "无法读取此地址",
-    "badinput.field": "参数「{field}」的值无效。",
-    "badinput.before": "{moment} 时该项目尚不存在：它的第一条事件记录于 {first}。",
-    "badinput.back": "返回不带此参数的页面",
-    "diff.kind.summary": "项目",
-    "diff.kind.project": "项目",
-    "diff.kind.drift": "偏移汇总",
-    "diff.kind.scope": "范围条目",
-    "diff.kind.milestones": "里程碑",
-    "diff.kind.checklist": "验收项",
-    "diff.kind.change_requests": "变更请求",
-    "diff.kind.releases": "发布",
-    "diff.sentence.added": "新增了{what} {id} {title}。",
-    "diff.sentence.removed": "删除了{what} {id} {title}。",
-    "diff.sentence.changed": "{what} {id} {title} 有以下变化：",
-    "diff.col.field": "字段",
-    "diff.col.before": "之前",
-    "diff.col.after": "之后",
-    "diff.made_by": "由以下事件造成",
-    "diff.no_event": "此时间段内没有事件改变它（随日期变化）。",
-    "value.yes": "是",
-    "value.no": "否",
-    "tl.desc": "每个里程碑一条横条，从所属阶段开始到截止日期，按阶段分组，{start} 至 {end}；"
-               "空心菱形表示被调整过的原定日期，虚线为今天。",
-    "tl.slipped": "{now}（原 {was}）",
-    "tl.original": "原定日期",
-    "tl.done_on": "{date} 完成",
-    "tl.zoom": "显示范围",
-    "tl.zoom.project": "整个项目",
-    "tl.zoom.quarter": "本季度",
-    "tl.hidden": "{n} 个里程碑不在本季度内",
-    "audit.filter.type": "事件类型",
-    "audit.filter.actor": "记录人",
-    "audit.col.payload": "记录内容",
-    "audit.payload_fields": "{n} 个字段",
-    "audit.no_events": "没有符合此筛选的事件。",
-    "before.title": "当时尚无记录",
-    "badinput.before_position": "在位置 {position} 时该项目尚不存在：它的第一条事件是 #{first}。",
-    "notfound.title": "未找到",
-    "notfound.text": "页面不存在，或您无权查看。",
-    "unavailable.title": "暂时无法使用",
-    "unavailable.text": "数据库暂时没有响应，请稍后再试。",
-    "forbidden.title": "无权访问",
-    "forbidden.text": "您的角色不能打开此页面。",
-    "portfolio.title": "项目总览",
-    "portfolio.empty": "没有符合条件的项目。",
-    "portfolio.next": "下一页",
-    "portfolio.first": "第一页",
-    "portfolio.pages": "分页",
-    "portfolio.totals": "共 {n} 个项目符合条件",
-    "portfolio.launched": "已上线",
-    "portfolio.closed": "已上线 · 已结项",
-    "portfolio.csv": "下载这些项目（CSV）",
-    "filter.search": "搜索项目名称或客户",
-    "filter.search_hint": "例如：newcomer",
-    "filter.clear": "清除筛选",
-    "reason.no_plan": "尚未计划任何里程碑",
-    "reason.late_milestone": "有里程碑已逾期",
-    "reason.release_rolled_back": "最近一次发布已回滚",
-    "reason.drift_high": "范围偏移超过基线的 50%",
-    "reason.rejected_criteria": "有验收项被驳回",
-    "reason.due_soon": "有里程碑即将到期",
-    "reason.release_paused": "有发布已暂停",
-    "reason.drift_moderate": "范围偏移超过基线的 20%",
-    "reason.pending_changes": "有变更请求等待决定",
-    "reason.on_track": "进展正常",
-    "filter.stage": "阶段",
-    "filter.health": "健康度",
-    "filter.client": "客户",
-    "filter.any": "全部",
-    "filter.apply": "筛选",
-    "col.project": "项目",
-    "col.client": "客户",
-    "col.stage": "阶段",
-    "col.days": "本阶段天数",
-    "col.next": "下一个里程碑",
-    "col.open": "未关闭验收项",
-    "col.pending": "待决变更",
-    "col.drift": "范围偏移",
-    "col.release": "发布",
-    "col.health": "健康度",
-    "sort.by": "按{col}排序全部项目",
-    "health.red": "红",
-    "health.amber": "黄",
-    "health.green": "绿",
-    "health.no_plan": "尚无计划",
-    "project.new": "新建项目",
-    "project.name": "名称",
-    "project.client": "客户",
-    "project.description": "描述",
-    "project.create": "创建项目",
-    "project.template": "阶段模板",
-    "project.template_hint": "模板为每个阶段制定计划：按开始日期推算到期日的里程碑及其验收标准。留空则手动计划。",
-    "project.template_option": "{title}（{days} 天）",
-    "project.start_on": "开始日期（留空为今天）",
-    "console.waive_plan": "无计划通过阶段",
-    "console.waive_plan_hint": "没有里程碑的阶段不能悄悄通过：请记录无需计划的原因。",
-    "portal.stages": "交付阶段",
-    "portal.current": "当前阶段",
-    "portal.entered": "{date} 进入",
-    "portal.timeline": "里程碑时间线",
-    "portal.timeline_desc": "空心为原计划日期，实心为当前截止日期；虚线为今天。",
-    "portal.today": "今天",
-    "portal.milestones": "里程碑",
-    "portal.checklist": "验收清单",
-    "portal.changes": "已批准的变更",
-    "portal.no_changes": "暂无已批准的变更申请。",
-    "portal.releases": "灰度发布进度",
-    "portal.no_releases": "暂无发布。",
-    "portal.scope": "范围",
-    "portal.launched": "{date} 正式上线",
-    "portal.pm_console": "项目经理控制台",
-    "portal.audit": "审计回放",
-    "portal.client_view": "客户视图",
-    "ms.due": "截止 {date}",
-    "ms.planned": "原计划 {date}",
-    "ms.slip": "延期 {n} 天",
-    "ms.progress": "验收项 {closed}/{total} 已关闭",
-    "ms.status.planned": "已计划",
-    "ms.status.in_progress": "进行中",
-    "ms.status.at_risk": "有风险",
-    "ms.status.late": "已逾期",
-    "ms.status.done": "已完成",
-    "ms.done_on_time": "按时完成",
-    "ms.done_late": "逾期 {n} 天完成",
-    "ms.none": "尚未计划里程碑。",
-    "crit.state.open": "待验收",
-    "crit.state.verified": "已验收",
-    "crit.state.rejected": "未通过",
-    "crit.state.waived": "已豁免",
-    "crit.measured": "实测 {value}",
-    "crit.none": "暂无验收项。",
-    "cr.impact": "{days} 天，费用 {cost}",
-    "cr.status.pending": "待决",
-    "cr.status.approved": "已批准",
-    "cr.status.rejected": "已拒绝",
-    "cr.status.withdrawn": "已撤回",
-    "cr.status.implemented": "已实施",
-    "cr.kind.add": "新增",
-    "cr.kind.modify": "修改",
-    "cr.kind.remove": "删除",
-    "tier.core": "核心",
-    "tier.touchpoint": "触点",
-    "tier.value_added": "增值",
-    "rel.state": "{version}：{state}，{percent}%",
-    "rel.chart_desc": "随时间变化的放量比例；灰色区间为暂停，红色标记为回滚。",
-    "rel.state.planned": "已计划",
-    "rel.state.ramping": "放量中",
-    "rel.state.paused": "已暂停",
-    "rel.state.rolled_back": "已回滚",
-    "rel.state.completed": "已完成",
-    "rel.paused": "在 {percent}% 暂停：{reason}",
-    "rel.rolled_back": "从 {percent}% 回滚：{reason}",
-    "console.title": "项目控制台",
-    "console.done": "已记录。",
-    "console.transition": "变更阶段",
-    "console.to_stage": "目标阶段",
-    "portfolio.warnings": "{n} 条核心路径预警",
-    "portfolio.core_warnings": "核心功能未完成时申请或批准了触点或增值功能，或未建立漏斗就离开了需求调研：见变更记录",
-    "warn.no_funnel": "项目未建立转化漏斗就离开了需求调研：请先写出业务闭环。",
-    "warn.late": "开发开始后才提出的变更请求：{ids}。",
-    "warn.value_added": "核心路径功能尚未完成时批准了增值功能：{ids}。",
-    "warn.touchpoint": "核心路径功能尚未完成时批准了触点功能：{ids}。",
-    "warn.raised": "核心路径功能尚未完成时申请了触点或增值功能：{ids}。",
-    "warn.scheduled": "核心路径功能尚未完成时排期了触点或增值功能：{ids}。",
-    "warn.flag.scheduled": "核心路径完成前排期了非核心功能",
-    "console.delivers_items": "本里程碑交付的范围项",
-    "console.delivers": "交付范围项：{items}",
-    "warn.drift": "范围漂移达基线的 {pct}%。",
-    "warn.flag.late": "提出较晚",
-    "warn.flag.value_added": "核心完成前批准增值功能",
-    "warn.flag.touchpoint": "核心完成前批准触点功能",
-    "warn.flag.raised": "核心完成前申请",
-    "forecast.title": "延期预测",
-    "forecast.basis": "依据本项目已完成的 {own} 个里程碑，以及 {projects} 个同类项目（同一模板）的 {ref} 个里程碑。",
-    "forecast.basis_own": "依据本项目已完成的 {own} 个里程碑（项目未使用模板，没有可比较的同类项目）。",
-    "forecast.basis_prior": "本项目及同类项目尚无已完成的里程碑：以下日期仅基于通用先验。",
-    "forecast.launch": "上线：有五成把握在 {p50} 前，八成把握在 {p80} 前（计划 {planned}）。",
-    "forecast.launch_late": "P80 日期比计划上线晚 {days} 天。",
-    "forecast.caption": "P50：有五成把握在此日期前完成；P80：有八成把握。尚未完成的里程碑不会早于今天完成。",
-    "forecast.milestone": "里程碑",
-    "forecast.due": "截止日期",
-    "forecast.first_plan": "最初计划 {date}",
-    "forecast.p50": "P50",
-    "forecast.p80": "P80",
-    "forecast.weights": "权重：本项目 / 同类项目 / 先验",
-    "forecast.weight_parts": "{own}% / {ref}% / {prior}%",
-    "forecast.none": "没有需要预测的未完成里程碑。",
-    "funnel.title": "转化漏斗",
-    "funnel.none": "尚未建立漏斗：请在需求调研阶段写出 3-5 个环节的业务闭环。",
-    "funnel.step": "环节",
-    "funnel.expected": "预期",
-    "funnel.actual": "实际",
-    "funnel.gap": "差距（百分点）",
-    "funnel.worst": "差距最大的环节：{name}",
-    "funnel.desc": "各环节预期转化率，以及上线后的实际转化率（百分比）。",
-    "console.define_funnel": "建立漏斗",
-    "console.funnel_steps": "环节，每行一个：名称 = 预期转化率（%），3 到 5 个",
-    "console.funnel_actuals": "记录实际转化率",
-    "console.funnel_rates": "各环节实际转化率（%），按顺序（如 58, 29, 63）",
-    "console.stage": "阶段",
-    "plan.waived": "无计划通过的阶段",
-    "plan.template": "按模板 {name} 制定计划",
-    "console.reason": "原因",
-    "console.reason_back": "原因（回退时必填）",
-    "console.complete_launch": "结束交付（上线完成）",
-    "console.scope": "范围项",
-    "console.add_scope": "添加范围项",
-    "console.title_field": "标题",
-    "console.tier": "层级",
-    "console.item": "范围项",
-    "console.deliver": "标记为已交付",
-    "console.remove": "删除",
-    "console.milestones": "里程碑",
-    "console.plan_milestone": "计划里程碑",
-    "console.due_on": "截止日期",
-    "console.deliverables": "交付物（每行一个）",
-    "console.milestone": "里程碑",
-    "console.reschedule": "改期",
-    "console.complete_milestone": "完成里程碑",
-    "console.completed_on": "完成日期（留空为今天）",
-    "console.criteria": "验收标准",
-    "console.add_criterion": "添加验收项",
-    "console.text": "内容",
-    "console.metric": "指标（可选）",
-    "console.comparator": "比较",
-    "console.threshold": "阈值",
-    "console.unit": "单位",
-    "console.criterion": "验收项",
-    "console.evidence": "证据",
-    "console.measured": "实测值（可量化的验收项）",
-    "console.verify": "验收通过",
-    "console.reject": "不通过",
-    "console.waive": "豁免",
-    "console.changes": "变更申请",
-    "console.raise_cr": "提出变更申请",
-    "console.requested_by": "提出人",
-    "console.kind": "类型",
-    "console.schedule_days": "工期影响（天）",
-    "console.cost": "费用影响",
-    "console.change_request": "变更申请",
-    "console.approve": "批准",
-    "console.withdraw": "撤回",
-    "console.implement": "标记为已实施",
-    "console.decide_cr": "处理变更申请",
-    "console.releases": "发布",
-    "console.plan_release": "计划发布",
-    "console.version": "版本",
-    "console.steps": "放量步骤（百分比，逗号分隔）",
-    "console.health": "健康检查（每行一个，如 error_rate <= 1）",
-    "console.release": "发布",
-    "console.release_action": "发布操作",
-    "console.metrics": "观测指标（每行一个，如 error_rate = 0.4）",
-    "console.observe": "记录观测",
-    "console.start": "开始",
-    "console.advance": "推进",
-    "console.pause": "暂停",
-    "console.resume": "恢复",
-    "console.rollback": "回滚",
-    "console.complete": "完成",
-    "console.none": "（无）",
-    "console.drift": "范围偏移 {pct}% · {days} 天 · 费用 {cost}",
-    "console.warnings": "警示",
-    "error.title": "操作被拒绝",
-    "error.field": "字段：{field}",
-    "audit.title": "审计回放",
-    "audit.as_of": "截至（UTC）",
-    "audit.position": "或截至事件",
-    "audit.latest": "最新",
-    "audit.show": "显示",
-    "audit.showing_as_of": "显示 {when} 时的记录。",
-    "audit.showing_position": "显示截至事件 #{position} 的记录。",
-    "audit.showing_now": "显示当前记录。",
-    "audit.events": "事件时间线",
-    "audit.col.position": "#",
-    "audit.col.time": "记录时间",
-    "audit.col.type": "事件",
-    "audit.col.actor": "记录人",
-    "audit.view_here": "查看此刻",
-    "audit.more": "更多事件",
-    "audit.bad_time": "请输入日期和时间，例如 2026-11-01T12:00。",
-    "integrity.title": "完整性与导出",
-    "integrity.valid": "历史完整：哈希链的每一环均有效",
-    "integrity.broken": "历史在事件 #{position} 处断裂（{problem}）",
-    "integrity.problem.altered": "被修改",
-    "integrity.problem.deleted": "被删除",
-    "integrity.problem.inserted": "被插入",
-    "integrity.problem.reordered": "顺序被调换",
-    "integrity.problem.None": "未知",
-    "integrity.events": "已验证 {n} 个事件",
-    "integrity.head": "链头",
-    "integrity.unchained": "{n} 个事件尚未链接",
-    "export.button": "导出（JSON Lines）",
-    "export.hint": "每个事件及其哈希链接；可按 docs/audit.md 所述手工核对。",
-    "diff.title": "变更对比",
-    "diff.from": "起始（UTC）",
-    "diff.to": "截止（UTC）",
-    "diff.from_hint": "留空：项目开始之前。",
-    "diff.to_hint": "留空：现在。",
-    "diff.compare": "对比",
-    "diff.beginning": "开始",
-    "diff.window": "从 {start} 到 {end}：{n} 个事件。",
-    "diff.nothing": "这两个时刻之间没有变化。",
-    "diff.counts": "新增 {added} · 删除 {removed} · 修改 {changed}",
-    "diff.view.summary": "项目",
-    "diff.view.scope": "范围",
-    "diff.view.milestones": "里程碑",
-    "diff.view.checklist": "验收清单",
-    "diff.view.change_requests": "变更请求",
-    "diff.view.releases": "发布",
-    "diff.view.comments": "评论",
-    "diff.col.item": "条目",
-    "diff.col.change": "变化",
-    "diff.col.fields": "字段（之前 → 之后）",
-    "diff.col.events": "事件",
-    "diff.change.added": "新增",
-    "diff.change.removed": "删除",
-    "diff.change.changed": "修改",
-    "diff.events": "此期间的事件",
-    "diff.no_events": "这两个时刻之间没有记录任何事件。",
-    "share.feed": "日历订阅",
-    "feed.subscribe": "在日历中订阅里程碑：",
-    "feed.download": "里程碑日历（.ics）",
-    "lang.en": "English",
-    "lang.zh-CN": "中文",
-    "stage.history": "阶段历史",
-    "by": "记录人 {who}",
-    # 通知（web/notifications.py）与待处理事项（_attention.html）
-    "notify.title": "通知",
-    "notify.link": "通知、投递记录与死信",
-    "notify.subscriptions": "订阅",
-    "notify.none": "还没有订阅。",
-    "notify.new": "新建订阅",
-    "notify.name": "名称",
-    "notify.channel": "渠道",
-    "notify.target": "地址（URL 或邮箱）",
-    "notify.kinds": "通知内容",
-    "notify.scope": "项目",
-    "notify.all_projects": "所有项目",
-    "notify.scope_hint": "项目留空表示订阅所有项目。",
-    "notify.language": "消息语言",
-    "notify.secret": "机器人加签密钥（钉钉、飞书）",
-    "notify.secret_hint": "密钥之后不再显示。Webhook 会获得自己的签名密钥，仅显示一次。",
-    "notify.create": "订阅",
-    "notify.created": "已创建订阅。",
-    "notify.created_secret": "该 Webhook 的签名密钥仅此一次显示，请保存到接收方：",
-    "notify.delete": "删除",
-    "notify.deleted": "已删除订阅。",
-    "notify.log": "投递记录",
-    "notify.log_of": "投递记录：{name}",
-    "notify.log_empty": "暂无投递。",
-    "notify.dead": "死信",
-    "notify.dead_none": "没有死信。",
-    "notify.dead_hint": "所有尝试都失败的投递。重试会以相同的投递 ID 再次发送。",
-    "notify.retry": "重试",
-    "notify.retried": "已重新排队投递。",
-    "notify.col.kind": "类型",
-    "notify.col.state": "状态",
-    "notify.col.attempts": "尝试次数",
-    "notify.col.error": "最近错误",
-    "notify.col.when": "时间",
-    "notify.col.delivery": "投递 ID",
-    "notify.col.subscription": "订阅",
-    "notify.col.project": "项目",
-    "notify.col.target": "地址",
-    "notify.state.pending": "待投递",
-    "notify.state.delivered": "已送达",
-    "notify.state.dead": "死信",
-    "notify.kind.gate_passed": "通过阶段关口",
-    "notify.kind.stage_moved_back": "阶段回退",
-    "notify.kind.milestone_at_risk": "里程碑有风险",
-    "notify.kind.milestone_late": "里程碑延期",
-    "notify.kind.criterion_rejected": "验收标准被驳回",
-    "notify.kind.change_awaiting_decision": "变更请求待决定",
-    "notify.kind.change_decided": "变更请求已决定",
-    "notify.kind.release_paused": "发布暂停",
-    "notify.kind.release_rolled_back": "发布回滚",
-    "notify.kind.release_completed": "发布完成",
-    "notify.kind.client_sign_off": "客户签字确认",
-    "notify.kind.client_proposal": "客户提议",
-    "notify.channel.webhook": "Webhook（签名 JSON）",
-    "notify.channel.wecom": "企业微信群机器人",
-    "notify.channel.dingtalk": "钉钉机器人",
-    "notify.channel.feishu": "飞书机器人",
-    "notify.channel.slack": "Slack 传入 Webhook",
-    "notify.channel.email": "电子邮件",
-    "attention.title": "待处理事项",
-    "attention.empty": "没有等待决定或已延期的事项。",
-    "attention.kind.change_request": "变更请求待决定",
-    "attention.kind.proposal": "客户提议",
-    "attention.kind.rejected_criterion": "被驳回的验收标准",
-    "attention.kind.late_milestone": "延期的里程碑",
-    "attention.since": "自 {when}",
-    "attention.due": "原定 {due}",
-}
+def catalog_path(lang: str) -> Path:
+    """The language's `.po` file (its compiled `.mo` sits next to it)."""
+    return LOCALE_DIR / LOCALES[lang] / "LC_MESSAGES" / f"{DOMAIN}.po"
 
-# The domain's refusals carry English sentences; in Chinese the page says what the code means
-# and still lists the structured details (which milestone, which criterion).
-ZH_ERRORS: dict[str, str] = {
-    "gate_not_met": "当前阶段尚不能结束：",
-    "stage_skip": "不能跳过阶段，只能前进一个阶段。",
-    "same_stage": "项目已处于该阶段。",
-    "wrong_stage": "当前阶段不允许此操作。",
-    "scope_frozen": "基线已冻结：范围只能通过已批准的变更申请修改。",
-    "baseline_not_frozen": "基线尚未冻结。",
-    "threshold_not_met": "实测值未达到阈值。",
-    "release_unhealthy": "最近的健康观测未通过，不能继续放量。",
-    "release_in_progress": "已有发布正在进行。",
-    "invalid_state": "对象当前状态不允许此操作。",
-    "invalid_input": "输入无效。",
-    "not_found": "找不到该对象。",
-    "duplicate": "已存在相同的对象。",
-    "criteria_open": "仍有未关闭的验收项。",
-    "project_closed": "项目交付已结束，不再接受操作。",
-    "version_conflict": "有人同时修改了此项目，请重试。",
-    "version_mismatch": "项目已被修改，请刷新后重试。",
-    "views_behind": "视图尚未更新，请稍后刷新（操作已记录）。",
-}
 
-ZH_UNMET: dict[str, str] = {
-    "milestone_open": "里程碑 {milestone_id} 尚未完成",
-    "criterion_open": "{milestone_id} 上的验收项 {criterion_id} 状态为 {state}",
-    "release_not_completed": "还没有发布完成 100% 放量",
-    "no_plan": "阶段「{stage}」尚无计划：请为其计划里程碑，或记录跳过原因",
-}
+@functools.cache
+def translations(lang: str) -> Translations:
+    """The language's compiled catalog: the `.mo` that `make install` writes (pybabel compile), or, when it is
+    missing or older than its `.po` (a checkout that has not run it, a catalog just edited), the `.po`
+    compiled in memory at first use. Fuzzy entries are left out either way."""
+    po = catalog_path(lang)
+    mo = po.with_suffix(".mo")
+    if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+        with mo.open("rb") as fp:
+            return Translations(fp, domain=DOMAIN)
+    with po.open("rb") as fp:
+        catalog = read_po(fp, locale=LOCALES[lang], domain=DOMAIN)
+    buffer = BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(buffer, domain=DOMAIN)
 
-# The PM console's sections, inline actions, results and history (issue 11), in both languages.
-CONSOLE_EN: dict[str, str] = {
-    "console.sections": "Sections",
-    "console.section.overview": "Overview",
-    "console.section.scope": "Scope",
-    "console.section.milestones": "Milestones and criteria",
-    "console.section.changes": "Change requests",
-    "console.section.releases": "Releases",
-    "console.section.funnel": "Funnel",
-    "console.section.history": "History",
-    "console.version_n": "version {n}",
-    "console.closed": "The launch is complete: the delivery record is closed. Only the funnel's actual conversion "
-                      "can still be recorded.",
-    "console.gate_unmet": "Before the project can leave {stage}:",
-    "console.move_to": "Move to {stage}",
-    "console.move_back": "Move back a stage",
-    "console.rename": "Rename the project",
-    "console.retitle": "Retitle",
-    "console.reword": "Reword",
-    "console.revise_deliverables": "Revise deliverables",
-    "console.baseline_frozen": "Baseline frozen on {date}: baseline items change only through a change request.",
-    "console.in_baseline": "baseline",
-    "console.scope_by_request": "The scope is frozen: add, modify or remove items by raising a change request in",
-    "console.empty.scope": "No scope items yet: add the features the client bought, core path first.",
-    "console.empty.scope_frozen": "No scope items were recorded before the baseline froze.",
-    "console.empty.milestones": "No milestones yet: plan the first one below (or create the project from a stage "
-                                "template).",
-    "console.empty.criteria": "No acceptance criteria yet: add one so this milestone can be verified.",
-    "console.empty.changes": "No change requests yet.",
-    "console.empty.changes_open": "Change requests start once the baseline freezes (when the project leaves "
-                                  "solution); until then change the scope items directly.",
-    "console.empty.releases": "No release yet: plan one below with its ramp steps and health checks.",
-    "console.empty.releases_stage": "Releases run in trial and launch; the project is in {stage}.",
-    "console.empty.funnel_frozen": "The funnel is written in research and solution; the baseline has frozen.",
-    "console.empty.actuals": "Actual conversion is recorded once the project is in launch.",
-    "console.completed_by": "completed {date} by {who}",
-    "console.deliverables_are": "Deliverables:",
-    "console.reschedules": "Rescheduled {n} times",
-    "console.rescheduled": "{at}, {who}: {from_on} → {to_on}: {reason}",
-    "console.originally_due": "Originally due {date} (planned {at} by {who})",
-    "console.criteria_of": "Acceptance criteria ({closed} of {total} closed)",
-    "console.decided": "{state} by {who}, {at}",
-    "console.criterion_history": "History ({n} entries)",
-    "console.decision.added": "added by {who}, {at}",
-    "console.decision.verified": "verified by {who}, {at}",
-    "console.decision.rejected": "rejected by {who}, {at}",
-    "console.decision.waived": "waived by {who}, {at}",
-    "console.note_verify": "Evidence (to verify) or reason (to reject or waive)",
-    "console.measured_value": "Measured {metric}",
-    "console.metric_name": "Metric name",
-    "console.requested_by_who": "requested by {who}",
-    "console.cr.raised": "raised by {who}, {at}",
-    "console.cr.approved": "approved by {who}, {at}",
-    "console.cr.rejected": "rejected by {who}, {at}",
-    "console.cr.withdrawn": "withdrawn by {who}, {at}",
-    "console.cr.implemented": "implemented by {who}, {at}",
-    "cr.warn.late": "raised late in delivery",
-    "cr.warn.value_added": "value-added work before the core path",
-    "cr.warn.touchpoint": "touchpoint before the core path",
-    "console.reason_decision": "Reason (required to reject)",
-    "console.item_for_change": "Scope item (empty for a new one)",
-    "console.checks": "health checks:",
-    "console.observations": "Observations per step",
-    "console.step": "Step",
-    "console.observed_at": "When",
-    "console.results": "Metrics against the checks",
-    "console.entered_at": "reached {at}",
-    "console.no_observation": "no observation at this step",
-    "console.pass": "pass",
-    "console.fail": "fail",
-    "console.unmeasured": "not measured: {metrics}",
-    "console.advance_to": "Advance to {percent}%",
-    "console.pause_or_rollback": "Pause or roll back",
-    "console.history_hint": "The newest events first, in words; every event with its data is in the",
-    "scope.status.open": "open",
-    "scope.status.delivered": "delivered",
-    "scope.status.removed": "removed",
-    "gate.milestone_open": "complete milestone {milestone_id}",
-    "gate.criterion_open": "verify or waive criterion {criterion_id} on {milestone_id} (now {state})",
-    "gate.no_plan": "plan a milestone for {stage}, or pass it without a plan (with a reason)",
-    "gate.release_not_completed": "complete a release's ramp to 100%",
-    "stale.title": "Not recorded: the project changed since you opened this page",
-    "stale.text": "Your form was from version {since}; the project is now at version {now} ({n} changes since):",
-    "stale.more": "and {n} more (see the history)",
-    "stale.retry": "Your input is kept below. Check it against the changes and submit again.",
-    "done.transition": "Stage changed.",
-    "done.complete_launch": "Launch completed: the delivery is closed.",
-    "done.waive_stage_plan": "Stage passes without a plan.",
-    "done.add_scope_item": "Scope item added.",
-    "done.deliver_scope_item": "Marked delivered.",
-    "done.remove_scope_item": "Scope item removed.",
-    "done.plan_milestone": "Milestone planned.",
-    "done.reschedule_milestone": "Rescheduled.",
-    "done.complete_milestone": "Milestone completed.",
-    "done.add_criterion": "Criterion added.",
-    "done.verify_criterion": "Verified.",
-    "done.reject_criterion": "Rejected.",
-    "done.waive_criterion": "Waived.",
-    "done.raise_change_request": "Change request raised.",
-    "done.approve_change_request": "Approved.",
-    "done.reject_change_request": "Rejected.",
-    "done.withdraw_change_request": "Withdrawn.",
-    "done.implement_change_request": "Marked implemented.",
-    "done.plan_release": "Release planned.",
-    "done.start_release": "Release started.",
-    "done.record_observation": "Observation recorded.",
-    "done.advance_release": "Advanced to the next step.",
-    "done.pause_release": "Paused.",
-    "done.resume_release": "Resumed.",
-    "done.roll_back_release": "Rolled back.",
-    "done.complete_release": "Release completed.",
-    "done.define_funnel": "Funnel defined.",
-    "done.record_funnel_actuals": "Actual conversion recorded.",
-    "done.rename_project": "Project renamed.",
-    "done.retitle_milestone": "Milestone retitled.",
-    "done.revise_deliverables": "Deliverables revised.",
-    "done.retitle_scope_item": "Scope item retitled.",
-    "done.reword_criterion": "Criterion reworded.",
-    "done.share": "Share link created.",
-    "happened.why": " ({reason})",
-    "happened.measured": " measured {value}",
-    "happened.healthy": "healthy",
-    "happened.unhealthy": "unhealthy",
-    "happened.other": "{actor}: {type}",
-    "happened.Created": "{actor} created the project {name} for {client}",
-    "happened.TemplateApplied": "{actor} planned the project from the template {template}, starting {start_on}",
-    "happened.StagePlanWaived": "{actor} let {stage} pass without a plan{why}",
-    "happened.StageAdvanced": "{actor} moved the project from {from_stage} to {to_stage}",
-    "happened.StageReturned": "{actor} moved the project back from {from_stage} to {to_stage}{why}",
-    "happened.BaselineFrozen": "The scope baseline froze with {count} items",
-    "happened.LaunchCompleted": "{actor} completed the launch: the delivery is closed",
-    "happened.ScopeItemAdded": "{actor} added scope item {item_id} {title} ({tier})",
-    "happened.ScopeItemRemoved": "{actor} removed scope item {item_id}",
-    "happened.ScopeItemDelivered": "{actor} marked scope item {item_id} delivered",
-    "happened.ScopeItemRetitled": "{actor} retitled scope item {item_id} from {previous} to {title}",
-    "happened.MilestonePlanned": "{actor} planned milestone {milestone_id} {title} in {stage}, due {due_on}",
-    "happened.MilestoneRescheduled": "{actor} rescheduled milestone {milestone_id} from {from_on} to {to_on}{why}",
-    "happened.MilestoneCompleted": "{actor} completed milestone {milestone_id} on {completed_on}",
-    "happened.MilestoneRetitled": "{actor} retitled milestone {milestone_id} from {previous} to {title}",
-    "happened.DeliverablesRevised": "{actor} revised the deliverables of {milestone_id}: {deliverables} "
-                                    "(were: {previous})",
-    "happened.CriterionAdded": "{actor} added criterion {criterion_id} to {milestone_id}: {text}",
-    "happened.CriterionVerified": "{actor} verified criterion {criterion_id}{measured}: {evidence}",
-    "happened.CriterionRejected": "{actor} rejected criterion {criterion_id}{why}",
-    "happened.CriterionWaived": "{actor} waived criterion {criterion_id}{why}",
-    "happened.CriterionReworded": "{actor} reworded criterion {criterion_id} from {previous} to {text}",
-    "happened.ChangeRequestRaised": "{actor} raised change request {change_request_id} {title} ({kind}, {tier}) "
-                                    "for {requested_by}",
-    "happened.ChangeRequestApproved": "{actor} approved change request {change_request_id}{why}",
-    "happened.ChangeRequestRejected": "{actor} rejected change request {change_request_id}{why}",
-    "happened.ChangeRequestWithdrawn": "{actor} withdrew change request {change_request_id}",
-    "happened.ChangeRequestImplemented": "{actor} marked change request {change_request_id} implemented",
-    "happened.ReleasePlanned": "{actor} planned release {release_id} {version} in {count} steps",
-    "happened.ReleaseStarted": "{actor} started release {release_id}",
-    "happened.ReleaseObserved": "{actor} observed release {release_id} at {percent}%: {metrics} ({health})",
-    "happened.ReleaseAdvanced": "{actor} advanced release {release_id} from {from_percent}% to {to_percent}%",
-    "happened.ReleasePaused": "{actor} paused release {release_id} at {percent}%{why}",
-    "happened.ReleaseResumed": "{actor} resumed release {release_id} at {percent}%",
-    "happened.ReleaseRolledBack": "{actor} rolled back release {release_id} from {from_percent}%{why}",
-    "happened.ReleaseCompleted": "{actor} completed release {release_id}",
-    "happened.FunnelDefined": "{actor} defined the funnel in {count} steps",
-    "happened.FunnelActualsRecorded": "{actor} recorded the funnel's actual conversion",
-    "happened.ProjectRenamed": "{actor} renamed the project from {previous} to {name}",
-}
 
-CONSOLE_ZH: dict[str, str] = {
-    "console.sections": "分区",
-    "console.section.overview": "概览",
-    "console.section.scope": "范围",
-    "console.section.milestones": "里程碑与验收项",
-    "console.section.changes": "变更申请",
-    "console.section.releases": "发布",
-    "console.section.funnel": "转化漏斗",
-    "console.section.history": "历史",
-    "console.version_n": "版本 {n}",
-    "console.closed": "已正式上线：交付记录已关闭。只能继续记录漏斗的实际转化率。",
-    "console.gate_unmet": "项目离开「{stage}」之前需要：",
-    "console.move_to": "进入「{stage}」",
-    "console.move_back": "退回之前的阶段",
-    "console.rename": "重命名项目",
-    "console.retitle": "修改标题",
-    "console.reword": "修改文字",
-    "console.revise_deliverables": "修改交付物",
-    "console.baseline_frozen": "基线已于 {date} 冻结：基线内的范围项只能通过变更申请修改。",
-    "console.in_baseline": "基线",
-    "console.scope_by_request": "范围已冻结：增加、修改或删除范围项请提交变更申请，见",
-    "console.empty.scope": "还没有范围项：请录入客户购买的功能，核心路径优先。",
-    "console.empty.scope_frozen": "基线冻结前没有录入范围项。",
-    "console.empty.milestones": "还没有里程碑：请在下方计划第一个（或用阶段模板创建项目）。",
-    "console.empty.criteria": "还没有验收项：添加一个，这个里程碑才能验收。",
-    "console.empty.changes": "还没有变更申请。",
-    "console.empty.changes_open": "基线冻结（项目离开方案确认阶段）后才开始使用变更申请；在此之前请直接修改范围项。",
-    "console.empty.releases": "还没有发布：请在下方计划一次发布，设置放量步骤和健康检查。",
-    "console.empty.releases_stage": "发布在试运行和正式上线阶段进行；项目目前处于「{stage}」。",
-    "console.empty.funnel_frozen": "转化漏斗在需求调研和方案确认阶段建立；基线已冻结。",
-    "console.empty.actuals": "项目进入正式上线阶段后才记录实际转化率。",
-    "console.completed_by": "{who} 于 {date} 完成",
-    "console.deliverables_are": "交付物：",
-    "console.reschedules": "改期 {n} 次",
-    "console.rescheduled": "{at}，{who}：{from_on} → {to_on}：{reason}",
-    "console.originally_due": "原定 {date} 到期（{who} 于 {at} 计划）",
-    "console.criteria_of": "验收项（已关闭 {closed} / {total}）",
-    "console.decided": "{who} 于 {at} {state}",
-    "console.criterion_history": "历史（{n} 条）",
-    "console.decision.added": "{who} 于 {at} 添加",
-    "console.decision.verified": "{who} 于 {at} 验收通过",
-    "console.decision.rejected": "{who} 于 {at} 驳回",
-    "console.decision.waived": "{who} 于 {at} 豁免",
-    "console.note_verify": "证据（验收通过时）或原因（驳回、豁免时）",
-    "console.measured_value": "实测 {metric}",
-    "console.metric_name": "指标名称",
-    "console.requested_by_who": "提出人：{who}",
-    "console.cr.raised": "{who} 于 {at} 提出",
-    "console.cr.approved": "{who} 于 {at} 批准",
-    "console.cr.rejected": "{who} 于 {at} 拒绝",
-    "console.cr.withdrawn": "{who} 于 {at} 撤回",
-    "console.cr.implemented": "{who} 于 {at} 标记为已实施",
-    "cr.warn.late": "交付后期才提出",
-    "cr.warn.value_added": "核心路径完成前加入增值功能",
-    "cr.warn.touchpoint": "核心路径完成前加入触点功能",
-    "console.reason_decision": "原因（拒绝时必填）",
-    "console.item_for_change": "范围项（新增时留空）",
-    "console.checks": "健康检查：",
-    "console.observations": "各步骤的观测",
-    "console.step": "步骤",
-    "console.observed_at": "时间",
-    "console.results": "指标与检查结果",
-    "console.entered_at": "{at} 到达",
-    "console.no_observation": "此步骤没有观测",
-    "console.pass": "通过",
-    "console.fail": "未通过",
-    "console.unmeasured": "未测量：{metrics}",
-    "console.advance_to": "放量到 {percent}%",
-    "console.pause_or_rollback": "暂停或回滚",
-    "console.history_hint": "最新的事件在前；每个事件及其数据见",
-    "scope.status.open": "进行中",
-    "scope.status.delivered": "已交付",
-    "scope.status.removed": "已删除",
-    "gate.milestone_open": "完成里程碑 {milestone_id}",
-    "gate.criterion_open": "验收或豁免 {milestone_id} 上的验收项 {criterion_id}（当前：{state}）",
-    "gate.no_plan": "为「{stage}」计划里程碑，或记录原因后无计划通过",
-    "gate.release_not_completed": "完成一次放量到 100% 的发布",
-    "stale.title": "未记录：打开此页面后项目已有变化",
-    "stale.text": "您的表单基于版本 {since}；项目现在是版本 {now}（其间有 {n} 项变化）：",
-    "stale.more": "还有 {n} 项（见历史）",
-    "stale.retry": "您填写的内容保留在下方。请对照这些变化检查后重新提交。",
-    "done.transition": "阶段已变更。",
-    "done.complete_launch": "已正式上线：交付已关闭。",
-    "done.waive_stage_plan": "该阶段将无计划通过。",
-    "done.add_scope_item": "范围项已添加。",
-    "done.deliver_scope_item": "已标记为交付。",
-    "done.remove_scope_item": "范围项已删除。",
-    "done.plan_milestone": "里程碑已计划。",
-    "done.reschedule_milestone": "已改期。",
-    "done.complete_milestone": "里程碑已完成。",
-    "done.add_criterion": "验收项已添加。",
-    "done.verify_criterion": "已验收通过。",
-    "done.reject_criterion": "已驳回。",
-    "done.waive_criterion": "已豁免。",
-    "done.raise_change_request": "变更申请已提出。",
-    "done.approve_change_request": "已批准。",
-    "done.reject_change_request": "已拒绝。",
-    "done.withdraw_change_request": "已撤回。",
-    "done.implement_change_request": "已标记为已实施。",
-    "done.plan_release": "发布已计划。",
-    "done.start_release": "发布已开始。",
-    "done.record_observation": "观测已记录。",
-    "done.advance_release": "已放量到下一步。",
-    "done.pause_release": "已暂停。",
-    "done.resume_release": "已恢复。",
-    "done.roll_back_release": "已回滚。",
-    "done.complete_release": "发布已完成。",
-    "done.define_funnel": "漏斗已建立。",
-    "done.record_funnel_actuals": "实际转化率已记录。",
-    "done.rename_project": "项目已重命名。",
-    "done.retitle_milestone": "里程碑标题已修改。",
-    "done.revise_deliverables": "交付物已修改。",
-    "done.retitle_scope_item": "范围项标题已修改。",
-    "done.reword_criterion": "验收项文字已修改。",
-    "done.share": "分享链接已创建。",
-    "happened.why": "（{reason}）",
-    "happened.measured": "，实测 {value}",
-    "happened.healthy": "健康",
-    "happened.unhealthy": "不健康",
-    "happened.other": "{actor}：{type}",
-    "happened.Created": "{actor} 为 {client} 创建了项目 {name}",
-    "happened.TemplateApplied": "{actor} 按模板 {template} 计划项目，自 {start_on} 开始",
-    "happened.StagePlanWaived": "{actor} 让「{stage}」无计划通过{why}",
-    "happened.StageAdvanced": "{actor} 将项目从「{from_stage}」推进到「{to_stage}」",
-    "happened.StageReturned": "{actor} 将项目从「{from_stage}」退回到「{to_stage}」{why}",
-    "happened.BaselineFrozen": "范围基线冻结，共 {count} 项",
-    "happened.LaunchCompleted": "{actor} 完成正式上线：交付已关闭",
-    "happened.ScopeItemAdded": "{actor} 添加范围项 {item_id} {title}（{tier}）",
-    "happened.ScopeItemRemoved": "{actor} 删除范围项 {item_id}",
-    "happened.ScopeItemDelivered": "{actor} 将范围项 {item_id} 标记为已交付",
-    "happened.ScopeItemRetitled": "{actor} 将范围项 {item_id} 的标题从 {previous} 改为 {title}",
-    "happened.MilestonePlanned": "{actor} 计划里程碑 {milestone_id} {title}（{stage}），{due_on} 到期",
-    "happened.MilestoneRescheduled": "{actor} 将里程碑 {milestone_id} 从 {from_on} 改期到 {to_on}{why}",
-    "happened.MilestoneCompleted": "{actor} 于 {completed_on} 完成里程碑 {milestone_id}",
-    "happened.MilestoneRetitled": "{actor} 将里程碑 {milestone_id} 的标题从 {previous} 改为 {title}",
-    "happened.DeliverablesRevised": "{actor} 修改了 {milestone_id} 的交付物：{deliverables}（原为：{previous}）",
-    "happened.CriterionAdded": "{actor} 为 {milestone_id} 添加验收项 {criterion_id}：{text}",
-    "happened.CriterionVerified": "{actor} 验收通过 {criterion_id}{measured}：{evidence}",
-    "happened.CriterionRejected": "{actor} 驳回验收项 {criterion_id}{why}",
-    "happened.CriterionWaived": "{actor} 豁免验收项 {criterion_id}{why}",
-    "happened.CriterionReworded": "{actor} 将验收项 {criterion_id} 的文字从 {previous} 改为 {text}",
-    "happened.ChangeRequestRaised": "{actor} 为 {requested_by} 提出变更申请 {change_request_id} {title}"
-                                    "（{kind}，{tier}）",
-    "happened.ChangeRequestApproved": "{actor} 批准变更申请 {change_request_id}{why}",
-    "happened.ChangeRequestRejected": "{actor} 拒绝变更申请 {change_request_id}{why}",
-    "happened.ChangeRequestWithdrawn": "{actor} 撤回变更申请 {change_request_id}",
-    "happened.ChangeRequestImplemented": "{actor} 将变更申请 {change_request_id} 标记为已实施",
-    "happened.ReleasePlanned": "{actor} 计划发布 {release_id} {version}，共 {count} 步",
-    "happened.ReleaseStarted": "{actor} 开始发布 {release_id}",
-    "happened.ReleaseObserved": "{actor} 在 {percent}% 观测发布 {release_id}：{metrics}（{health}）",
-    "happened.ReleaseAdvanced": "{actor} 将发布 {release_id} 从 {from_percent}% 放量到 {to_percent}%",
-    "happened.ReleasePaused": "{actor} 在 {percent}% 暂停发布 {release_id}{why}",
-    "happened.ReleaseResumed": "{actor} 在 {percent}% 恢复发布 {release_id}",
-    "happened.ReleaseRolledBack": "{actor} 将发布 {release_id} 从 {from_percent}% 回滚{why}",
-    "happened.ReleaseCompleted": "{actor} 完成发布 {release_id}",
-    "happened.FunnelDefined": "{actor} 建立转化漏斗，共 {count} 步",
-    "happened.FunnelActualsRecorded": "{actor} 记录了漏斗的实际转化率",
-    "happened.ProjectRenamed": "{actor} 将项目从 {previous} 重命名为 {name}",
-}
-
-# Client participation as the console's results and history read it (merged with issue 11's console).
-CONSOLE_EN.update({
-    "done.accept_change_proposal": "Proposal accepted as a change request.",
-    "done.decline_change_proposal": "Proposal declined.",
-    "done.add_comment": "Comment added.",
-    "done.grant": "Sign-off rights saved.",
-    "console.client_signs": "Closed by the client's sign-off in the portal (you may still reject it).",
-    "happened.CriterionSignedOff": "{actor} (client) signed off criterion {criterion_id}: {verdict}. {comment}",
-    "happened.ChangeProposed": "{actor} (client) proposed a change {proposal_id} {title} ({tier})",
-    "happened.ChangeProposalAccepted": "{actor} accepted proposal {proposal_id} as change request {change_request_id}",
-    "happened.ChangeProposalDeclined": "{actor} declined proposal {proposal_id}{why}",
-    "happened.CommentAdded": "{actor} commented on {target_id}: {text}",
-})
-CONSOLE_ZH.update({
-    "done.accept_change_proposal": "已接受建议并转为变更申请。",
-    "done.decline_change_proposal": "已拒绝该建议。",
-    "done.add_comment": "评论已添加。",
-    "done.grant": "签字权限已保存。",
-    "console.client_signs": "由客户在门户签字确认关闭（您仍可驳回）。",
-    "happened.CriterionSignedOff": "{actor}（客户）对验收项 {criterion_id} 签字：{verdict}。{comment}",
-    "happened.ChangeProposed": "{actor}（客户）提出变更建议 {proposal_id} {title}（{tier}）",
-    "happened.ChangeProposalAccepted": "{actor} 接受建议 {proposal_id}，转为变更申请 {change_request_id}",
-    "happened.ChangeProposalDeclined": "{actor} 拒绝建议 {proposal_id}{why}",
-    "happened.CommentAdded": "{actor} 评论了 {target_id}：{text}",
-})
-EN.update(CONSOLE_EN)
-ZH.update(CONSOLE_ZH)
-
-# ---------------------------------------------- client participation (issue 14)
-
-EN.update({
-    "console.signoff_required": "Only the client's sign-off verifies it",
-    "part.recorded": "Recorded.",
-    "part.readonly": "This link is read-only: ask your project manager for sign-off rights.",
-    "part.by_at": "{who}, {at}",
-    "part.signoff.title": "Awaiting your sign-off",
-    "part.signoff.none": "No criterion asks for your sign-off.",
-    "part.signoff.form": "Sign-off of {id}",
-    "part.signoff.comment": "Comment (required to reject)",
-    "part.signoff.verify": "Sign off: verified",
-    "part.signoff.reject": "Reject",
-    "part.signoff.decided": "Decided by {who} on {at}",
-    "part.proposals.title": "Change proposals",
-    "part.proposals.none": "No change proposed yet.",
-    "part.propose.title": "Propose a change",
-    "part.propose.description": "Description",
-    "part.propose.submit": "Send the proposal",
-    "proposal.status.proposed": "proposed",
-    "proposal.status.accepted": "accepted",
-    "proposal.status.declined": "declined",
-    "proposal.became": "Raised as change request {cr}.",
-    "proposal.declined_because": "Declined: {reason}",
-    "part.comments.title": "Comments",
-    "part.comments.none": "No comments yet.",
-    "part.comments.add": "Add a comment",
-    "part.comments.target": "About",
-    "part.comments.text": "Comment (plain text)",
-    "part.comments.submit": "Add the comment",
-    "comment.target.milestone": "Milestone {id}",
-    "comment.target.criterion": "Criterion {id}",
-    "comment.target.change_request": "Change request {id}",
-    "part.receipts.title": "Signed receipts",
-    "part.receipts.none": "No sign-off or decision yet.",
-    "part.receipts.hint": "Each sign-off and change decision has a receipt signed with the server's key: keep it "
-                          "with the public key; `delivery receipt verify FILE --public-key KEY` checks it against "
-                          "the record.",
-    "part.receipts.key": "Public key",
-    "part.receipts.files": "Receipt",
-    "part.receipts.print": "Printable",
-    "receipt.title": "Receipt",
-    "receipt.event": "Decision",
-    "receipt.by": "By",
-    "receipt.at": "Recorded at (UTC)",
-    "receipt.project": "Project",
-    "receipt.version": "Project version",
-    "receipt.position": "Store position",
-    "receipt.head": "Project chain head after it",
-    "receipt.signature": "Signature (Ed25519)",
-    "receipt.key": "Key fingerprint",
-    "receipt.how": "The signature covers the event exactly as recorded, its position and the project's hash-chain "
-                   "head after it. With the JSON file and the public key, `delivery receipt verify` says whether the "
-                   "record still holds exactly this history.",
-    "receipt.download": "Download the receipt (JSON)",
-    "receipt.back": "Back to the project",
-    "receipt.type.CriterionSignedOff": "Client sign-off",
-    "receipt.type.ChangeRequestApproved": "Change request approved",
-    "receipt.type.ChangeRequestRejected": "Change request rejected",
-    "receipt.type.ChangeRequestWithdrawn": "Change request withdrawn",
-    "receipt.type.ChangeProposalAccepted": "Proposal accepted",
-    "receipt.type.ChangeProposalDeclined": "Proposal declined",
-    "receipt.outcome.verified": "verified",
-    "receipt.outcome.rejected": "rejected",
-    "receipt.outcome.approved": "approved",
-    "receipt.outcome.withdrawn": "withdrawn",
-    "receipt.outcome.accepted": "accepted",
-    "receipt.outcome.declined": "declined",
-    "part.console.title": "Client participation",
-    "part.console.proposals": "The client's change proposals",
-    "part.console.decide": "Decide a proposal",
-    "part.console.proposal": "Proposal",
-    "part.console.tier": "Tier (the proposal's when left blank)",
-    "part.console.reason": "Reason (to decline)",
-    "part.console.accept": "Accept as a change request",
-    "part.console.decline": "Decline",
-    "part.grant.title": "Sign-off by share link",
-    "part.grant.hint": "A share link is read-only until you name who signs off with it; then it can sign off, "
-                       "propose changes and comment under that name.",
-    "part.grant.signer": "Signs off as",
-    "part.grant.submit": "Grant sign-off",
-    "part.grant.granted": "signs off as {name}",
-    "part.grant.readonly": "read-only",
-    "part.grant.none": "No active share link.",
-})
-
-ZH.update({
-    "console.signoff_required": "仅凭客户签字确认通过",
-    "part.recorded": "已记录。",
-    "part.readonly": "此链接为只读：如需签字确认，请联系项目经理开通权限。",
-    "part.by_at": "{who}，{at}",
-    "part.signoff.title": "待您签字确认",
-    "part.signoff.none": "暂无需要您签字确认的验收项。",
-    "part.signoff.form": "{id} 的签字确认",
-    "part.signoff.comment": "意见（驳回时必填）",
-    "part.signoff.verify": "签字确认通过",
-    "part.signoff.reject": "驳回",
-    "part.signoff.decided": "{who} 于 {at} 决定",
-    "part.proposals.title": "变更建议",
-    "part.proposals.none": "暂无变更建议。",
-    "part.propose.title": "提出变更建议",
-    "part.propose.description": "说明",
-    "part.propose.submit": "提交建议",
-    "proposal.status.proposed": "已提出",
-    "proposal.status.accepted": "已接受",
-    "proposal.status.declined": "已拒绝",
-    "proposal.became": "已转为变更申请 {cr}。",
-    "proposal.declined_because": "拒绝原因：{reason}",
-    "part.comments.title": "评论",
-    "part.comments.none": "暂无评论。",
-    "part.comments.add": "发表评论",
-    "part.comments.target": "关于",
-    "part.comments.text": "评论（纯文本）",
-    "part.comments.submit": "发表",
-    "comment.target.milestone": "里程碑 {id}",
-    "comment.target.criterion": "验收项 {id}",
-    "comment.target.change_request": "变更申请 {id}",
-    "part.receipts.title": "签名回执",
-    "part.receipts.none": "暂无签字或决定。",
-    "part.receipts.hint": "每次签字确认和变更决定都有一份由服务器密钥签名的回执：请与公钥一并保存；"
-                          "`delivery receipt verify 文件 --public-key 公钥` 可核对记录是否被改动。",
-    "part.receipts.key": "公钥",
-    "part.receipts.files": "回执",
-    "part.receipts.print": "打印版",
-    "receipt.title": "回执",
-    "receipt.event": "决定",
-    "receipt.by": "记录人",
-    "receipt.at": "记录时间（UTC）",
-    "receipt.project": "项目",
-    "receipt.version": "项目版本",
-    "receipt.position": "存储位置",
-    "receipt.head": "此后的项目哈希链头",
-    "receipt.signature": "签名（Ed25519）",
-    "receipt.key": "公钥指纹",
-    "receipt.how": "签名覆盖原样记录的事件、其存储位置以及之后的项目哈希链头。凭 JSON 文件与公钥，"
-                   "`delivery receipt verify` 可判断记录是否仍完全保持这段历史。",
-    "receipt.download": "下载回执（JSON）",
-    "receipt.back": "返回项目",
-    "receipt.type.CriterionSignedOff": "客户签字确认",
-    "receipt.type.ChangeRequestApproved": "变更申请已批准",
-    "receipt.type.ChangeRequestRejected": "变更申请已驳回",
-    "receipt.type.ChangeRequestWithdrawn": "变更申请已撤回",
-    "receipt.type.ChangeProposalAccepted": "变更建议已接受",
-    "receipt.type.ChangeProposalDeclined": "变更建议已拒绝",
-    "receipt.outcome.verified": "通过",
-    "receipt.outcome.rejected": "驳回",
-    "receipt.outcome.approved": "批准",
-    "receipt.outcome.withdrawn": "撤回",
-    "receipt.outcome.accepted": "接受",
-    "receipt.outcome.declined": "拒绝",
-    "part.console.title": "客户参与",
-    "part.console.proposals": "客户的变更建议",
-    "part.console.decide": "处理变更建议",
-    "part.console.proposal": "变更建议",
-    "part.console.tier": "层级（留空则沿用建议的层级）",
-    "part.console.reason": "原因（拒绝时填写）",
-    "part.console.accept": "接受并转为变更申请",
-    "part.console.decline": "拒绝",
-    "part.grant.title": "分享链接签字权限",
-    "part.grant.hint": "分享链接默认只读；指定签字人后，该链接可用此姓名签字确认、提出变更建议和评论。",
-    "part.grant.signer": "签字人",
-    "part.grant.submit": "授予签字权限",
-    "part.grant.granted": "以 {name} 身份签字",
-    "part.grant.readonly": "只读",
-    "part.grant.none": "暂无有效的分享链接。",
-})
-
-ZH_ERRORS.update({
-    "client_signoff_required": "此验收项只能由客户签字确认关闭。",
-    "signoff_not_required": "此验收项不需要客户签字，由项目经理验收。",
-    "history_altered": "存储的事件与最初的哈希链接不一致，不签发回执。",
-    "receipt_unavailable": "暂时无法签发回执。",
-})
-
-# What the audit page and the diff call each field of an event or a view, in both languages.
-FIELDS: dict[str, tuple[str, str]] = {
-    "actor": ("recorded by", "记录人"),
-    "added_at": ("added at", "添加时间"),
-    "added_by": ("added by", "添加人"),
-    "baseline_by_tier": ("baseline per tier", "各层级基线"),
-    "baseline_frozen": ("baseline frozen", "基线已冻结"),
-    "baseline_frozen_at": ("baseline frozen at", "基线冻结时间"),
-    "baseline_size": ("baseline items", "基线条目数"),
-    "baseline_tier": ("tier in the baseline", "基线中的层级"),
-    "biggest_drop": ("biggest shortfall", "最大落差"),
-    "change_request_id": ("change request", "变更请求"),
-    "checks": ("checks", "检查项"),
-    "client": ("client", "客户"),
-    "completed_at": ("completed at", "完成记录时间"),
-    "completed_by": ("completed by", "完成人"),
-    "completed_on": ("completed on", "完成日期"),
-    "cost": ("cost", "成本"),
-    "cost_added": ("cost added", "新增成本"),
-    "created_at": ("created at", "创建时间"),
-    "created_by": ("created by", "创建人"),
-    "criteria_closed": ("criteria closed", "已关闭验收项"),
-    "criteria_total": ("criteria", "验收项数"),
-    "criterion_id": ("criterion", "验收项"),
-    "days_late": ("days late", "逾期天数"),
-    "days_to_due": ("days to due date", "距截止天数"),
-    "decided_at": ("decided at", "决定时间"),
-    "decided_by": ("decided by", "决定人"),
-    "deliverables": ("deliverables", "交付物"),
-    "description": ("description", "描述"),
-    "drift_pct": ("drift %", "偏移 %"),
-    "due_on": ("due date", "截止日期"),
-    "evidence": ("evidence", "证据"),
-    "failures": ("failed checks", "未通过的检查"),
-    "from_on": ("from date", "原日期"),
-    "from_percent": ("from %", "原比例"),
-    "from_stage": ("from stage", "原阶段"),
-    "funnel": ("funnel", "漏斗"),
-    "history": ("history", "历史"),
-    "id": ("id", "编号"),
-    "in_baseline": ("in the baseline", "在基线中"),
-    "item_id": ("scope item", "范围条目"),
-    "items": ("items", "条目"),
-    "items_added": ("items added", "新增条目"),
-    "items_modified": ("items modified", "修改条目"),
-    "items_removed": ("items removed", "删除条目"),
-    "kind": ("kind", "类型"),
-    "language": ("language", "语言"),
-    "late": ("late", "逾期"),
-    "late_requests": ("late requests", "后期提出的请求"),
-    "launched": ("launched", "已上线"),
-    "launched_at": ("launched at", "上线时间"),
-    "measured": ("measured", "实测值"),
-    "meets_threshold": ("meets the threshold", "达到阈值"),
-    "metric": ("metric", "指标"),
-    "metrics": ("metrics", "指标"),
-    "milestone_id": ("milestone", "里程碑"),
-    "name": ("name", "名称"),
-    "new_item_id": ("new scope item", "新范围条目"),
-    "no_funnel": ("no funnel", "无漏斗"),
-    "observations": ("observations", "观测"),
-    "original_due_on": ("first planned due date", "原定截止日期"),
-    "pauses": ("pauses", "暂停"),
-    "pending": ("pending", "待决定"),
-    "percent": ("audience %", "放量比例"),
-    "plan_waivers": ("plan waivers", "计划豁免"),
-    "planned_at": ("planned at", "计划时间"),
-    "planned_by": ("planned by", "计划人"),
-    "ramp": ("ramp", "放量步骤"),
-    "rates": ("rates", "转化率"),
-    "reason": ("reason", "原因"),
-    "release_id": ("release", "发布"),
-    "requested_by": ("requested by", "提出人"),
-    "reschedules": ("reschedules", "改期记录"),
-    "rollbacks": ("rollbacks", "回滚"),
-    "schedule_days": ("schedule days", "工期天数"),
-    "schedule_days_added": ("schedule days added", "新增工期天数"),
-    "scope": ("scope", "范围"),
-    "scope_item_id": ("scope item", "范围条目"),
-    "scope_item_title": ("scope item title", "范围条目标题"),
-    "slip_days": ("days slipped", "延期天数"),
-    "stage": ("stage", "阶段"),
-    "stage_history": ("stage history", "阶段历史"),
-    "stage_label_en": ("stage (English)", "阶段（英文）"),
-    "stage_label_zh": ("stage (Chinese)", "阶段（中文）"),
-    "start_on": ("start date", "开始日期"),
-    "started_at": ("started at", "开始时间"),
-    "state": ("state", "状态"),
-    "status": ("status", "状态"),
-    "steps": ("steps", "步骤"),
-    "template": ("template", "模板"),
-    "text": ("text", "内容"),
-    "tier": ("tier", "层级"),
-    "time_at_step": ("time at each step", "各步骤时长"),
-    "title": ("title", "标题"),
-    "to_on": ("to date", "新日期"),
-    "to_percent": ("to %", "目标比例"),
-    "to_stage": ("to stage", "目标阶段"),
-    "touchpoint_before_core": ("touchpoints before the core path", "核心路径前的触点"),
-    "trail": ("trail", "记录轨迹"),
-    "updated_at": ("updated at", "更新时间"),
-    "value_added_before_core": ("value-added before the core path", "核心路径前的增值项"),
-    "version": ("version", "版本"),
-    "visits": ("steps visited", "经过的步骤"),
-    "warnings": ("warnings", "警示"),
-    "expected_rate": ("expected %", "预期转化率"),
-    "actual_rate": ("actual %", "实际转化率"),
-    "threshold": ("threshold", "阈值"),
-    "comparator": ("comparator", "比较符"),
-    "unit": ("unit", "单位"),
-    "at": ("at", "时间"),
-    "by": ("by", "操作人"),
-    "action": ("action", "操作"),
-    "passed": ("passed", "通过"),
-    "value": ("value", "数值"),
-    "entered_at": ("entered at", "进入时间"),
-    "left_at": ("left at", "离开时间"),
-    "resumed_at": ("resumed at", "恢复时间"),
-    "direction": ("direction", "方向"),
-}
-for _name, (_en, _zh) in FIELDS.items():
-    EN["field." + _name], ZH["field." + _name] = _en, _zh
-
-CATALOGS: dict[str, dict[str, str]] = {"en": EN, "zh-CN": ZH}
+@functools.cache
+def _locale(lang: str) -> Locale:
+    return Locale.parse(LOCALES[lang])
 
 
 def negotiate(cookie: str | None, accept_language: str | None) -> str:
     """The remembered choice first, then the browser's Accept-Language, then English."""
-    if cookie in CATALOGS:
+    if cookie in LOCALES:
         return cookie
     ranked: list[tuple[float, int, str]] = []
     for i, part in enumerate((accept_language or "").split(",")):
@@ -1581,18 +94,107 @@ def negotiate(cookie: str | None, accept_language: str | None) -> str:
     return DEFAULT
 
 
+def _format(text: str, values: Mapping[str, Any]) -> str:
+    return text.format_map(_Default(values)) if values else text
+
+
 class Translator:
-    """Messages, dates and numbers in one language."""
+    """Messages (gettext over web/locale), dates, numbers and money in one language."""
 
     def __init__(self, lang: str) -> None:
-        self.lang = lang if lang in CATALOGS else DEFAULT
-        self.catalog = CATALOGS[self.lang]
+        self.lang = lang if lang in LOCALES else DEFAULT
+        self.locale = _locale(self.lang)
+        self.translations = translations(self.lang)
         self.zh = self.lang == "zh-CN"
 
-    def __call__(self, key: str, **values: Any) -> str:
-        text = self.catalog.get(key) or EN.get(key) or key
-        return text.format(**values) if values else text
+    # Messages. Python code writes `{name}` placeholders; templates use the Jinja2 i18n extension's `_()`,
+    # `ngettext()`, `pgettext()` with `%(name)s` (web/app.py installs them per language).
+    def gettext(self, message: str, **values: Any) -> str:
+        return _format(self.translations.gettext(message), values)
 
+    def ngettext(self, singular: str, plural: str, n: int, **values: Any) -> str:
+        return _format(self.translations.ngettext(singular, plural, n), {"n": n, **values})
+
+    def pgettext(self, context: str, message: str, **values: Any) -> str:
+        return _format(str(self.translations.pgettext(context, message)), values)
+
+    def npgettext(self, context: str, singular: str, plural: str, n: int, **values: Any) -> str:
+        return _format(self.translations.npgettext(context, singular, plural, n), {"n": n, **values})
+
+    def has_word(self, family: str, code: str) -> bool:
+        return code in WORDS.get(family, {}) or code in PLURALS.get(family, {})
+
+    def word(self, family: str, code: str, **values: Any) -> str:
+        """A code's word in its family (web/words.py: a state, a status, a tier, an event type...), translated
+        with the family as context (ngettext for a word with a count, PLURALS); a code the table does not know
+        reads as itself, underscores as spaces."""
+        forms = PLURALS.get(family, {}).get(code)
+        if forms is not None:
+            n = int(values.get("count", values.get("n", 1)))
+            return _format(self.translations.npgettext(family, forms[0], forms[1], n), values)
+        english = WORDS.get(family, {}).get(code)
+        if english is None:
+            return _format(code if family == "field" else code.replace("_", " "), values)
+        return _format(str(self.translations.pgettext(family, english)), values)
+
+    def health_reason(self, code: str) -> str:
+        """Why a project has its health (delivery/health.py REASONS, by code), thresholds from the domain."""
+        pct = DRIFT_RED_PCT if code == "drift_high" else DRIFT_AMBER_PCT
+        return self.word("health reason", code, pct=self.percent(pct))
+
+    def field(self, name: str) -> str:
+        """A field's name as a reader calls it (the code itself for a field the catalog does not know)."""
+        return self.word("field", name)
+
+    def event_name(self, kind: str) -> str:
+        """An event type's human name (`CriterionVerified` -> "criterion verified" / "验收项已通过")."""
+        return self.word("event type", kind)
+
+    def value(self, value: Any) -> str:
+        """A value of a view or an event as a reader sees it: booleans as yes/no, stages by name, states by
+        their word, dates in the locale, lists joined; other values as they are."""
+        if isinstance(value, bool):
+            return self.word("boolean", "true" if value else "false")
+        if isinstance(value, datetime):
+            return self.datetime(value)
+        if isinstance(value, date):
+            return self.date(value)
+        if isinstance(value, int | float | Decimal):
+            return self.number(value, 2 if Decimal(str(value)) % 1 else 0)
+        if isinstance(value, list | tuple):
+            return self.join([self.value(v) for v in value])
+        if isinstance(value, str):
+            if value in STAGE_IDS:
+                return self.stage_name(value)
+            for family in VALUE_FAMILIES:
+                if self.has_word(family, value):
+                    return self.word(family, value)
+            return self.maybe_date(value)
+        return "" if value is None else str(value)
+
+    def message(self, template_en: str, params: Mapping[str, Any] | None = None,
+                plural_template: str | None = None, n: int | None = None) -> str:
+        """A domain message (delivery/messages.py: its English template, marked with N_() / NP_()) in this
+        language: gettext, or ngettext with `n` when the template has a plural, then `{name}` filled from
+        params, each value as a reader sees it (stages by name, states and tiers by their word, dates in the
+        locale; PARAM_FAMILIES names the family of a parameter by its name)."""
+        if plural_template is not None:
+            text = self.translations.ngettext(template_en, plural_template, n if n is not None else 1)
+        else:
+            text = self.translations.gettext(template_en)
+        shown: dict[str, Any] = {}
+        for name, value in (params or {}).items():
+            if name in ("stage", "from_stage", "to_stage", "raised_in_stage") and isinstance(value, str):
+                shown[name] = self.stage_name(value)
+            elif name in PARAM_FAMILIES and isinstance(value, str):
+                shown[name] = self.word(PARAM_FAMILIES[name], value)
+            elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+                shown[name] = self.number(value, 2 if Decimal(str(value)) % 1 else 0)
+            else:
+                shown[name] = self.value(value)
+        return text.format_map(_Default(shown))
+
+    # Stages carry their two names in the domain (delivery/stages.py).
     def stage(self, item: Any, field: str = "stage") -> str:
         """A read model's stage label (`stage_label_zh` / `label_zh`) in this language."""
         suffix = "zh" if self.zh else "en"
@@ -1607,67 +209,94 @@ class Translator:
         except ValueError:
             return stage_id
 
+    # Formatting per locale (Babel).
     def date(self, value: date | datetime | None) -> str:
         if value is None:
             return ""
         if isinstance(value, datetime):
             value = value.date()
-        if self.zh:
-            return f"{value.year}年{value.month}月{value.day}日"
-        return value.strftime("%-d %b %Y")
-
-    def field(self, name: str) -> str:
-        """A field's name as a reader calls it (the code itself for a field the catalog does not know)."""
-        return self.catalog.get("field." + name, name)
+        return format_date(value, format="medium", locale=self.locale)
 
     def maybe_date(self, text: str) -> str:
         """An ISO date or date-time in a view's or event's data, written as the page writes dates; other text as is."""
-        if len(text) == 10 and ISO_DATE.fullmatch(text):
-            return self.date(date.fromisoformat(text))
-        if 19 <= len(text) <= 32 and ISO_MOMENT.fullmatch(text):
-            return self.datetime(datetime.fromisoformat(text).astimezone(UTC))
+        if len(text) == ISO_DATE_LEN:
+            try:
+                return self.date(date.fromisoformat(text))
+            except ValueError:
+                return text
+        if len(text) in ISO_MOMENT_LENS and text[4:5] == "-" and "T" in text:
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                return text
+            if moment.tzinfo is not None:
+                return self.datetime(moment.astimezone(UTC))
         return text
 
     def month(self, value: Day) -> str:
         """A month's short name: `Nov` / `11月` (the chart's axis shows the year apart)."""
-        return f"{value.month}月" if self.zh else value.strftime("%b")
+        return format_date(value, format="LLL", locale=self.locale)
 
     def datetime(self, value: datetime | None) -> str:
         if value is None:
             return ""
-        clock = value.strftime("%H:%M")
-        return f"{self.date(value)} {clock} UTC"
+        return f"{self.date(value)} {format_time(value, 'HH:mm', locale=self.locale)} UTC"
 
     def number(self, value: float | int | Decimal | None, digits: int = 0) -> str:
         if value is None:
             return ""
-        return f"{value:,.{digits}f}"
+        return format_decimal(value, format="#,##0" + ("." + "0" * digits if digits else ""), locale=self.locale)
 
-    def money(self, value: float | int | Decimal) -> str:
-        # The amount's currency is the project's own; the tracker stores a bare number.
-        return self.number(value, 2 if Decimal(str(value)) % 1 else 0)
+    def percent(self, value: float | int | Decimal | None, digits: int = 0, signed: bool = False) -> str:
+        """A percentage given in percent (42.9 -> "42.9%"): every percentage on the pages goes through here,
+        `digits` decimals at most, the locale's sign."""
+        if value is None:
+            return ""
+        pattern = "#,##0" + ("." + "#" * digits if digits else "") + "%"
+        text = format_percent(Decimal(str(value)) / 100, format=pattern, locale=self.locale)
+        return ("+" + text) if signed and value > 0 else text
+
+    def money(self, value: float | int | Decimal, currency: str = CURRENCY) -> str:
+        """An amount in its currency, never a bare number: `CNY 1,500` in English, `¥1,500` in Chinese
+        (the locale's symbol), two decimals when there are cents."""
+        digits = ".00" if Decimal(str(value)) % 1 else ""
+        pattern = ("¤#,##0" if self.zh else "¤¤\u00a0#,##0") + digits
+        return format_currency(value, currency, format=pattern, locale=self.locale, currency_digits=False)
+
+    def measure(self, value: float | int | Decimal | None, unit: str | None = None) -> str:
+        """A number with its unit, spaced as the locale writes it (`1,500 ms`; a percent sign stays close)."""
+        shown = self.number(value, 2 if value is not None and Decimal(str(value)) % 1 else 0)
+        if not unit:
+            return shown
+        return f"{shown}{unit}" if unit in ("%", "‰", "°") else f"{shown}\u00a0{unit}"
+
+    def comparator(self, symbol: str) -> str:
+        return COMPARATORS.get(symbol, symbol)
+
+    def join(self, items: list[str]) -> str:
+        """Items as a list in the locale: `a, b and c` / `a、b和c`."""
+        return format_list(items, locale=self.locale) if items else ""
 
     def error(self, code: str, message: str, details: dict[str, Any]) -> list[str]:
-        """A refusal as lines a person can act on, in this language."""
-        if not self.zh:
+        """A refusal as lines a person can act on: in English the domain's own sentence; in another language
+        what the code means (the "refusal" words) and the structured details (which milestone, which criterion)."""
+        if not self.zh or not self.has_word("refusal", code):
             return [message]
-        head = ZH_ERRORS.get(code)
-        if head is None:
-            return [message]
-        lines = [head]
+        lines = [self.word("refusal", code)]
         for item in details.get("unmet", []) or []:
-            template = ZH_UNMET.get(str(item.get("kind")))
-            if template:
-                state = str(item.get("state", ""))
-                values = {**item, "state": self.catalog.get(f"crit.state.{state}", state)}
+            kind = str(item.get("kind"))
+            if self.has_word("unmet", kind):
+                values = {**item, "state": self.word("criterion state", str(item.get("state", "")))}
                 if "stage" in item:
                     values["stage"] = self.stage_name(str(item["stage"]))
-                lines.append(template.format_map(_Default(values)))
+                lines.append(self.word("unmet", kind, **values))
         if code == "invalid_input" and details.get("field"):
             lines.append(f"{details['field']}: {details.get('rule', '')}")
         return lines
 
 
 class _Default(dict[str, Any]):
+    """Fills a placeholder the caller did not give with nothing rather than failing the page."""
+
     def __missing__(self, key: str) -> str:
         return ""

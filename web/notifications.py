@@ -13,7 +13,7 @@ from delivery.errors import DeliveryError, InvalidInput, NotFound
 from notify.kinds import KINDS
 from notify.store import CHANNELS, AttentionItem
 from web import auth
-from web.app import _refusal, _status, redirect, render, services_of, templates, translator
+from web.app import _refusal, _status, add_global, redirect, render, services_of, translator
 from web.auth import PageError
 
 router = APIRouter(include_in_schema=False)
@@ -30,7 +30,7 @@ def attention_items(request: Request) -> list[AttentionItem]:
 
 
 def install() -> None:
-    templates.env.globals["attention_items"] = attention_items
+    add_global("attention_items", attention_items)
 
 
 def page(request: Request, status: int = 200, **extra: Any) -> Response:
@@ -42,9 +42,9 @@ def page(request: Request, status: int = 200, **extra: Any) -> Response:
     context: dict[str, Any] = {
         "subscriptions": subs, "dead": services.notices.dead_letters(), "names": {s.id: s.name for s in subs},
         "project_names": {p.project_id: p.name for p in projects},
-        "channels": [(c, t("notify.channel." + c)) for c in CHANNELS], "kinds": KINDS,
+        "channels": [(c, t.word("notification channel", c)) for c in CHANNELS], "kinds": KINDS,
         "project_options": [(p.project_id, p.name) for p in projects],
-        "languages": [("en", "English"), ("zh-CN", "中文")],
+        "message_languages": [("en", "English"), ("zh-CN", "中文")],
         "log_of": log_of, "log": services.notices.deliveries(log_of.id) if log_of else [],
         "errors": {}, "values": {}, "done": "", "secret": "", **extra,
     }

@@ -31,7 +31,7 @@ def test_the_search_finds_part_of_a_client_in_any_case_and_keeps_the_sort(served
     rows = page.locator("table.portfolio tbody tr")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("Kiosk refresh")
-    expect(page.get_by_role("heading", name="1 matching project(s)")).to_be_visible()
+    expect(page.get_by_role("heading", name="1 matching project")).to_be_visible()
     with page.expect_download() as download:
         page.get_by_role("link", name="Download these projects as CSV").click()
     with open(download.value.path(), encoding="utf-8") as saved:

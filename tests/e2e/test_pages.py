@@ -304,5 +304,5 @@ def test_the_funnel_is_defined_and_measured_on_the_console_and_shown_on_the_port
     assert measured.status_code == 200 and "✓ Actual conversion recorded." in measured.text
     portal = visitor.client.get(f"/p/{pid}").text
     assert 'id="funnel-chart"' in portal and "Biggest shortfall: Cart" in portal
-    assert re.search(r'<tr data-step="2" class="worst"><td>Cart</td><td>35.0%</td>\s*<td>20.0%</td>\s*<td>-15.0</td>',
+    assert re.search(r'<tr data-step="2" class="worst"><td>Cart</td><td>35%</td>\s*<td>20%</td>\s*<td>-15.0</td>',
                      portal)

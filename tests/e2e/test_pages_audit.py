@@ -66,7 +66,7 @@ def test_the_badge_says_valid_on_an_untouched_store_and_where_it_breaks_after_an
     broken = auditor.client.get(f"/audit/p/{pid}")
     assert broken.status_code == 200 and 'data-valid="false"' in broken.text
     badge = _badge(broken.text)
-    assert "History broken at event #2 (altered)" in badge and "1 events verified" in badge
+    assert "History broken at event #2 (altered)" in badge and "1 event verified" in badge
     # The pm's console shows the same verdict; in Chinese too.
     pm = _signed_in(site, "pm")
     pm.client.cookies.set("dt_lang", "zh-CN")
@@ -108,7 +108,7 @@ def test_the_diff_view_shows_a_known_change_with_the_events_that_did_it(site: Si
     milestones = re.search(r'data-view="milestones">.*?</section>', text, re.S)
     assert milestones and '<article class="diff-item" data-item="M1" data-change="added">' in milestones[0]
     assert "Milestone M1 “Research signed off” was added." in milestones[0]
-    assert f"#{recorded.position} <code>MilestoneRescheduled</code>" in milestones[0]
+    assert f'#{recorded.position} <span data-type="MilestoneRescheduled">milestone rescheduled</span>' in milestones[0]
     scope = re.search(r'data-view="scope">.*?</section>', text, re.S)
     assert scope and 'class="diff-item"' not in scope[0]  # the scope item was added before the window
 
@@ -117,7 +117,7 @@ def test_the_diff_view_shows_a_known_change_with_the_events_that_did_it(site: Si
     assert m1, later.text[-3000:]
     # A sentence and a table of what changed, dates written as the page writes them: no raw JSON.
     assert re.search(r'<tr data-field="due_on"><th scope="row"[^>]*>due date</th>\s*'
-                     r'<td[^>]*><del>1 Apr 2030</del></td><td[^>]*><ins>8 Apr 2030</ins></td></tr>', m1[0])
+                     r'<td[^>]*><del>Apr 1, 2030</del></td><td[^>]*><ins>Apr 8, 2030</ins></td></tr>', m1[0])
     assert "{" not in m1[0] and "changed:" in m1[0]
     assert f'href="/audit/p/{pid}?position={recorded.position}"' in m1[0]
 

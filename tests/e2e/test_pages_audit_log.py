@@ -39,7 +39,7 @@ def test_payloads_are_shown_as_fields_and_escaped(site: Site) -> None:
     row = page[page.index(f'<tr data-position="{recorded.position}"'):]
     row = row[:row.index("</tr>")]
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; sign-off" in row
-    assert ">title</dt>" in row and ">due date</dt><dd>" + f"{due.day} {due:%b %Y}" in row
+    assert ">title</dt>" in row and ">due date</dt><dd>" + f"{due:%b} {due.day}, {due.year}" in row
     assert "<li>Prototype</li><li>Notes</li>" in row and "Li Lei" in row
     assert "{" not in row.split('class="payload"')[1]  # fields, not JSON
 

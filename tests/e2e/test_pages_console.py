@@ -171,7 +171,7 @@ def test_corrections_on_the_console_and_in_the_history(site: Site) -> None:
     for sentence in ("Pat renamed the project from Mall app to Mall mini-program",
                      "Pat retitled scope item S1 from Chekout to Checkout",
                      "Pat retitled milestone M1 from Protoype to Prototype",
-                     "Pat revised the deliverables of M1: Spec, Clickable prototype (were: Spec)",
+                     "Pat revised the deliverables of M1: Spec and Clickable prototype (were: Spec)",
                      "Pat reworded criterion AC1 from Client sings off to Client signs off"):
         assert sentence in history[0]
     row = site.services.reads.portfolio(now=clock.now(), limit=10).items[0]

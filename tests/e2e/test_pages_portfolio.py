@@ -60,7 +60,7 @@ def test_totals_count_the_filtered_set_per_health_and_stage(site: Site) -> None:
     site.project("Other", "Globex")
     site.services.reads.wait_for(site.services.app.recorder.max_notification_id())
     page = pm(site).client.get("/portfolio", params={"q": "site"}).text
-    assert "2 matching project(s)" in page
+    assert "2 matching projects" in page
     totals = page[page.index('class="totals"'):page.index("</section>", page.index('class="totals"'))]
     counts = dict(re.findall(r'<span class="health (\w+)">.*?</span> <strong>(\d+)</strong>', totals))
     assert counts == {"red": "0", "amber": "0", "no_plan": "1", "green": "1"}
