@@ -30,6 +30,7 @@ from delivery.errors import (
     VersionMismatch,
 )
 from delivery.keyed import PERSISTENCE_MODULES, CommandKey, KeptCommand, KeyedRecorder, KeyedSave
+from delivery.messages import msg
 from delivery.project import Project
 from delivery.settings import Database
 from delivery.stages import Stage
@@ -263,11 +264,7 @@ class DeliveryApplication(Application[UUID]):
                 raise VersionMismatch(expected_version, latest) from None
             attempt += 1
             if attempt > retries:
-                raise VersionConflict(
-                    "Another change to this project was saved at the same moment; "
-                    "load it again and retry.",
-                    {"project_id": str(pid)},
-                ) from None
+                raise VersionConflict(msg("version_conflict"), {"project_id": str(pid)}) from None
             # Jittered back-off, so a crowd of writers on one project spreads out instead of colliding again.
             time.sleep(random.uniform(0, RETRY_BACKOFF_SECONDS * 2 ** attempt))
 
@@ -291,7 +288,7 @@ class DeliveryApplication(Application[UUID]):
             return Recorded(kept.project_id, kept.project_id, kept.version, kept.position, replayed=True)
         plan = self.templates.get(template) if template is not None else None
         if plan is None and start_on is not None:
-            raise ConflictingInput("start_on", "is the start of a template's plan: name a template too")
+            raise ConflictingInput("start_on", msg("rule_start_needs_template"))
         start = clock.today() if start_on is None else v.day("start_on", start_on)
         lang = language_of(language)
         project = Project.create(name=name, client=client, description=description, actor=who)
