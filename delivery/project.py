@@ -17,8 +17,10 @@ from typing import Any, TypeVar
 from eventsourcing.domain import Aggregate, event
 
 from delivery import clock, gates
+from delivery import currency as money
 from delivery import validation as v
 from delivery.changes import KINDS, ChangeKind, ChangeRequest, ChangeStatus
+from delivery.currency import DEFAULT_CURRENCY
 from delivery.errors import (
     BaselineNotFrozen,
     ClientSignOffRequired,
@@ -70,6 +72,8 @@ class Project(Aggregate):
 
     # The stage template its plan came from (a class default: snapshots taken before templates lack it).
     template: str | None = None
+    # The currency of its costs (a class default: projects created before currencies are CNY).
+    currency: str = DEFAULT_CURRENCY
 
     class Event(Aggregate.Event):
         @staticmethod
@@ -866,6 +870,14 @@ class Project(Aggregate):
             raise ConflictingInput("name", msg("rule_must_differ"))
         self._project_renamed(name=new, previous=self.name, actor=actor)
 
+    def set_currency(self, *, currency: str, actor: str) -> None:
+        """Choose the currency the project's costs are in (an ISO 4217 code)."""
+        self._check_open()
+        code = money.currency("currency", currency)
+        if code == self.currency:
+            raise ConflictingInput("currency", msg("rule_must_differ"))
+        self._currency_set(currency=code, previous=self.currency, actor=actor)
+
     def retitle_milestone(self, *, milestone_id: str, title: str, actor: str) -> None:
         """Correct a milestone's title (a completed one's too: the title names it, nothing was decided on it)."""
         self._check_open()
@@ -916,6 +928,10 @@ class Project(Aggregate):
         if wording == c.text:
             raise ConflictingInput("text", msg("rule_must_differ"))
         self._criterion_reworded(criterion_id=c.id, text=wording, previous=c.text, actor=actor)
+
+    @event("ProjectCurrencySet")
+    def _currency_set(self, currency: str, previous: str, actor: str) -> None:
+        self.currency = currency
 
     @event("ProjectRenamed")
     def _project_renamed(self, name: str, previous: str, actor: str) -> None:

@@ -25,6 +25,7 @@ from sqlalchemy import bindparam, func, select, text
 from delivery import clock
 from delivery.application import DeliveryApplication, parse_project_id
 from delivery.errors import DeliveryError, InvalidInput, NotFound
+from delivery.messages import msg
 from projections import portfolio, reference, views
 from projections import state as view_state
 from projections.applier import Applier, Follower
@@ -596,7 +597,7 @@ class ReadSide:
         )
         unknown = sorted(set(types) - EVENT_TYPES)
         if unknown:
-            raise InvalidInput("type", f"must name an event type such as StageAdvanced; {unknown[0]!r} is not one")
+            raise InvalidInput("type", msg("rule_event_type", value=repr(unknown[0])))
         if types:
             stmt = stmt.where(a.c.type.in_(sorted(set(types))))
         if actor is not None:

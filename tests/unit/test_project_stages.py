@@ -67,6 +67,7 @@ def test_a_stage_with_no_plan_is_not_left_silently() -> None:
     assert error.details["unmet"] == [{
         "kind": "no_plan", "stage": "research",
         "message": "no plan for this stage: plan a milestone for it, or record a skip with a reason",
+        "message_code": "gate_no_plan", "params": {},
     }]
     assert "no plan for this stage" in error.message
 
