@@ -22,6 +22,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from delivery import validation
+from delivery.currency import CURRENCIES, DEFAULT_CURRENCY
+from delivery.messages import MESSAGES
 from delivery.stages import Stage
 
 StageId = Literal["research", "solution", "planning", "development", "integration_test", "uat", "trial", "launch"]
@@ -92,6 +94,18 @@ Cost = (Annotated[StrictInt, Field(gt=-10**12, lt=10**12)]
         | Annotated[StrictFloat, Field(gt=-1e12, lt=1e12, allow_inf_nan=False, json_schema_extra={"multipleOf": 0.01})])
 
 
+def _known_currency(value: str) -> str:
+    if value not in CURRENCIES:
+        # Typed by its message code: api/errors.py sends the code and parameters with the 422.
+        raise PydanticCustomError("rule_currency", MESSAGES["rule_currency"].singular, {"value": repr(value)})
+    return value
+
+
+CurrencyCode = Annotated[str, AfterValidator(_known_currency), Field(
+    json_schema_extra={"enum": sorted(CURRENCIES)}, examples=["CNY"],
+    description="An ISO 4217 currency code (upper case): the currency of the project's costs.")]
+
+
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -115,6 +129,8 @@ class ProjectCreate(Body):
                                   description="The day the template's due offsets count from; today when left out.")
     language: Literal["en", "zh"] = Field(default="en",
                                           description="The language the template's texts are recorded in.")
+    currency: CurrencyCode = Field(default=DEFAULT_CURRENCY, description=(
+        "The ISO 4217 code of the project's costs (CNY when left out); the pm can change it later."))
 
 
 class PlanWaiverIn(Body):
@@ -308,6 +324,10 @@ CriterionText = Annotated[str, StringConstraints(min_length=1, max_length=500, p
 
 class RenameIn(Body):
     name: Title = Field(examples=["Mall mini-program (phase 1)"])
+
+
+class CurrencyIn(Body):
+    currency: CurrencyCode
 
 
 class RetitleIn(Body):

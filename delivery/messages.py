@@ -90,6 +90,8 @@ TERMS: dict[str, str] = {
     "stage template": N_("stage template"), "token": N_("token"), "receipt": N_("receipt"),
     "page": N_("page"), "share link": N_("share link"), "subscription": N_("subscription"),
     "delivery": N_("delivery"), "comment": N_("comment"),
+    # roles (forbidden_*)
+    "pm": N_("pm"), "client": N_("client"), "auditor": N_("auditor"),
 }
 
 STATE_TERMS = ("state", "allowed", "action")
@@ -169,6 +171,31 @@ MESSAGES: dict[str, Template] = {
     "rule_client_projects_only": one(N_(
         "are named only for client tokens (pm and auditor see every project)")),
     "rule_if_match": one(N_('must be a project version as given in an ETag, e.g. "7"')),
+    "rule_json": one(N_("is not valid JSON")),
+    "rule_role_names_projects": one(N_("must be a project id")),
+    "rule_share_link": one(N_("must name an active share link")),
+    # ------------------------------------------------------------------ the API's edge (api/, projections/)
+    "sign_in": one(N_("Sign in: send `Authorization: Bearer <token>` with a valid token.")),
+    "token_unknown": one(N_("The token is unknown or revoked.")),
+    "forbidden_write": one(N_("A token of role {role} may not record anything (only a pm writes)."), "role"),
+    "forbidden_audit": one(N_("A token of role {role} may not read the audit log."), "role"),
+    "forbidden_as_of": one(N_(
+        "A token of role {role} may not view a project as of a past moment (pm and auditor only)."), "role"),
+    "forbidden_participation": one(N_(
+        "A token of role {role} may not sign off or propose a change (only the project's client does)."), "role"),
+    "forbidden_comment": one(N_("A token of role {role} may not comment (only the pm and the client do)."), "role"),
+    "payload_too_large": one(N_("The request body is larger than {limit} bytes.")),
+    "database_unavailable": one(N_(
+        "The database is not answering right now; try again in a moment. A write may or may not have "
+        "been recorded: retry it with the same Idempotency-Key and it is recorded once.")),
+    "views_stuck": one(N_(
+        "The views cannot apply the event at position {stuck_at}; an operator must look at the store.")),
+    "views_behind": one(N_(
+        "The views have not reached position {position} after {seconds} s; "
+        "check that `delivery worker` or an API process is applying them.")),
+    "receipt_not_linked": one(N_(
+        "The event at v{version} is not linked into the hash chain yet; try again in a moment.")),
+    "no_such_endpoint": one(N_("No such endpoint.")),
     # ------------------------------------------------------------------ stages and plans
     "stage_already_current": one(N_("The project is already in {stage}.")),
     "stage_skip": one(N_("Stages move one at a time: from {from} the next is {next}, not {to}.")),

@@ -302,8 +302,7 @@ class ReadSide:
         while True:
             if self.failure is not None and self.failure.position <= position:
                 raise ViewsBehind(
-                    f"The views cannot apply the event at position {self.failure.position}; "
-                    "an operator must look at the store.",
+                    msg("views_stuck", stuck_at=self.failure.position),
                     {"position": position, "reached": self.position(), "stuck_at": self.failure.position},
                 )
             if not self.cache.enabled:
@@ -315,11 +314,8 @@ class ReadSide:
                     return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise ViewsBehind(
-                    f"The views have not reached position {position} after {timeout:g} s; "
-                    "check that `delivery worker` or an API process is applying them.",
-                    {"position": position, "reached": self.position()},
-                )
+                raise ViewsBehind(msg("views_behind", position=position, seconds=float(timeout)),
+                                  {"position": position, "reached": self.position()})
             with self._cond:
                 if self._known >= position:
                     return
