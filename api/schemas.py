@@ -59,12 +59,12 @@ ItemId = Annotated[str, StringConstraints(min_length=1, max_length=16, pattern=L
 # A calendar date in the domain's range (1970-01-01 to 2199-12-31): `format: date` and a pattern that
 # admits exactly those years, so a generated client never sends a date the tracker refuses.
 DAY_PATTERN = r"^(19[7-9][0-9]|2[01][0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
-DAY_RULE = f"must be between {validation.FIRST_DAY.isoformat()} and {validation.LAST_DAY.isoformat()}"
 
 
 def _in_range(value: date) -> date:
     if not validation.FIRST_DAY <= value <= validation.LAST_DAY:
-        raise PydanticCustomError("date_range", DAY_RULE)
+        raise PydanticCustomError("rule_between", MESSAGES["rule_between"].singular, {
+            "low": validation.FIRST_DAY.isoformat(), "high": validation.LAST_DAY.isoformat()})
     return value
 
 
@@ -76,7 +76,7 @@ def _whole(value: object) -> object:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError("must be a whole number")
+        raise PydanticCustomError("rule_whole_number", MESSAGES["rule_whole_number"].singular)
     return value
 
 

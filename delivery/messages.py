@@ -90,6 +90,10 @@ TERMS: dict[str, str] = {
     "stage template": N_("stage template"), "token": N_("token"), "receipt": N_("receipt"),
     "page": N_("page"), "share link": N_("share link"), "subscription": N_("subscription"),
     "delivery": N_("delivery"), "comment": N_("comment"),
+    # milestone statuses, scope tiers, health colours (views' raw values)
+    "in_progress": N_("in progress"), "at_risk": N_("at risk"), "late": N_("late"), "done": N_("done"),
+    "core": N_("core"), "touchpoint": N_("touchpoint"), "value_added": N_("value-added"),
+    "red": N_("red"), "amber": N_("amber"), "green": N_("green"), "no_plan": N_("no plan yet"),
     # roles (forbidden_*)
     "pm": N_("pm"), "client": N_("client"), "auditor": N_("auditor"),
 }

@@ -13,11 +13,11 @@ from delivery import errors, health, messages
 from delivery.changes import ChangeStatus
 from delivery.errors import DeliveryError, GateNotMet, InvalidInput, NotFound, VersionMismatch
 from delivery.messages import MESSAGES, TERMS, Message, msg
-from delivery.milestones import CriterionState
+from delivery.milestones import CriterionState, MilestoneState
 from delivery.participation import ProposalStatus
 from delivery.project import Project
 from delivery.releases import ReleaseState
-from delivery.scope import ItemStatus
+from delivery.scope import ItemStatus, Tier
 from projections import views
 from tests.unit.domain_helpers import Given, refused
 from tests.unit.test_reducers import Recorder, advance, through_solution
@@ -98,8 +98,8 @@ def test_state_names_are_sent_raw_and_said_in_words() -> None:
 
 
 def test_every_state_status_and_action_has_a_word() -> None:
-    raw = {s.value for enum in (CriterionState, ReleaseState, ChangeStatus, ItemStatus, ProposalStatus)
-           for s in enum}
+    raw = {s.value for enum in (CriterionState, ReleaseState, ChangeStatus, ItemStatus, ProposalStatus,
+                                MilestoneState, Tier) for s in enum} | set(health.HEALTHS)
     source = (ROOT / "delivery" / "project.py").read_text(encoding="utf-8")
     actions = {node.value.value for node in ast.walk(ast.parse(source))
                if isinstance(node, ast.keyword) and node.arg == "verb" and isinstance(node.value, ast.Constant)}
