@@ -39,8 +39,10 @@ def reason(code: str) -> Message:
     return msg(f"health_{code}", **REASON_PARAMS.get(code, {}))
 
 
-# The reasons in English, by code, in the order they are checked (the first that holds is the one shown).
-REASONS = {code: reason(code).english() for code in REASON_CODES}
+# Each reason as a message, and in English, by code, in the order they are checked (the first that holds
+# is the one shown); made once, as the portfolio shows one per row.
+REASON_MESSAGES = {code: reason(code) for code in REASON_CODES}
+REASONS = {code: m.english() for code, m in REASON_MESSAGES.items()}
 
 # (code, health) in the order checked.
 RULES: tuple[tuple[str, str], ...] = (

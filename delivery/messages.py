@@ -24,6 +24,7 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 
@@ -48,9 +49,14 @@ class Template:
     # Parameters whose values are vocabulary words (TERMS), translated one by one.
     terms: frozenset[str] = frozenset()
 
-    def placeholders(self) -> set[str]:
+    @cached_property
+    def names(self) -> frozenset[str]:
+        """The placeholders of its forms (read once)."""
         forms = [self.singular] + ([self.plural] if self.plural else [])
-        return {name for form in forms for _, name, _, _ in string.Formatter().parse(form) if name}
+        return frozenset(name for form in forms for _, name, _, _ in string.Formatter().parse(form) if name)
+
+    def placeholders(self) -> set[str]:
+        return set(self.names)
 
     def form(self, params: Mapping[str, Any]) -> str:
         if self.plural is None or self.count is None:
@@ -363,12 +369,17 @@ class Message:
         """`{"code", "params"}` with nested messages as dicts too (JSON as it is)."""
         return {"code": self.code, "params": {k: _plain(v) for k, v in self.params.items()}}
 
+    def plain_params(self) -> dict[str, Any]:
+        return {k: _plain(v) for k, v in self.params.items()}
+
 
 def msg(code: str, **params: Any) -> Message:
     """The message `code` with these parameters; an unknown code or a missing placeholder fails at once."""
     template = MESSAGES[code]
     # A rule's `{field}` is the field InvalidInput names (it adds it to the parameters).
-    missing = template.placeholders() - params.keys() - ({"field"} if code.startswith("rule_") else set())
+    missing = template.names - params.keys()
+    if missing and code.startswith("rule_"):
+        missing -= {"field"}
     if missing:
         raise KeyError(f"message {code} needs {', '.join(sorted(missing))}")
     return Message(code, params)
@@ -389,8 +400,12 @@ def _english_value(name: str, value: Any, template: Template) -> str:
     if name in template.terms:
         words = value if isinstance(value, list | tuple) else [value]
         return " or ".join(TERMS.get(str(w), str(w)) for w in words)
+    if isinstance(value, str):
+        return value
     if isinstance(value, list | tuple):
-        if value and all(isinstance(v, Message) for v in value):
+        if all(isinstance(v, str) for v in value):
+            return ", ".join(value)
+        if all(isinstance(v, Message) for v in value):
             return "; ".join(v.english() for v in value)
         return ", ".join(_english_value("", v, template) for v in value)
     if isinstance(value, float):
@@ -401,6 +416,8 @@ def _english_value(name: str, value: Any, template: Template) -> str:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, str | int | float) or value is None:
+        return value
     if isinstance(value, Message):
         return value.to_dict()
     if isinstance(value, list | tuple):

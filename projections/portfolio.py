@@ -193,6 +193,10 @@ def page(conn: Connection, query: Query) -> PortfolioPage:
     )
 
 
+# The health reasons as the rows send them (immutable in use: read models are only serialised).
+REASON_VIEWS = {code: MessageView(**m.to_dict()) for code, m in h.REASON_MESSAGES.items()}
+
+
 def _row(r: Any, today: date) -> PortfolioRow:
     stage = Stage(r.stage)
     entered = clock.as_utc(r.stage_entered_at)
@@ -207,7 +211,7 @@ def _row(r: Any, today: date) -> PortfolioRow:
         drift_pct=r.drift_pct, release_percent=r.release_percent, release_state=r.release_state,
         health=r.health, health_reason=r.health_reason,
         health_reason_text=h.REASONS[r.health_reason],
-        health_reason_message=MessageView(**h.reason(r.health_reason).to_dict()), currency=r.currency,
+        health_reason_message=REASON_VIEWS[r.health_reason], currency=r.currency,
         warnings=r.warnings, launched=r.launched, version=r.version, updated_at=clock.as_utc(r.updated_at),
     )
 

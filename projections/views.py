@@ -154,7 +154,8 @@ def drift_summary(state: ProjectState) -> DriftSummary:
         cost_added=sum((e.cost for e in approved), Decimal("0.00")),
         pending=sum(1 for e in entries if e.status == ChangeStatus.RAISED),
         late_requests=late, value_added_before_core=early_value, warnings=[w.english() for w in warnings],
-        warning_messages=[MessageView(**w.to_dict()) for w in warnings], currency=h.currency,
+        warning_messages=[MessageView.model_construct(code=w.code, params=w.plain_params()) for w in warnings],
+        currency=h.currency,
         touchpoint_before_core=early_touch, raised_before_core=early_raised, scheduled_before_core=early_scheduled,
         no_funnel=h.left_research_without_funnel, drift_warning=drift > health.DRIFT_AMBER_PCT,
     )
