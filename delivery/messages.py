@@ -194,7 +194,8 @@ MESSAGES: dict[str, Template] = {
     "forbidden_participation": one(N_(
         "A token of role {role} may not sign off or propose a change (only the project's client does)."), "role"),
     "forbidden_comment": one(N_("A token of role {role} may not comment (only the pm and the client do)."), "role"),
-    "payload_too_large": one(N_("The request body is larger than {limit} bytes.")),
+    "payload_too_large": plural(NP_("The request body is larger than {limit} byte.",
+                                    "The request body is larger than {limit} bytes."), "limit"),
     "database_unavailable": one(N_(
         "The database is not answering right now; try again in a moment. A write may or may not have "
         "been recorded: retry it with the same Idempotency-Key and it is recorded once.")),

@@ -239,3 +239,13 @@ def test_drift_warnings_are_sent_as_codes_beside_their_english() -> None:
       tier="touchpoint", scope_item_id=ids["touch"], schedule_days=0, cost=0)
     drift = views.drift_summary(r.state())
     assert drift.warnings[1].startswith("2 change requests raised after development began: ")
+
+
+def test_babel_extracts_every_template_and_word_with_the_agreed_keywords() -> None:
+    """`pybabel extract -k N_ -k NP_:1,2` over delivery/ finds each template (plural pairs as pairs) and term."""
+    extract = pytest.importorskip("babel.messages.extract")
+    with (ROOT / "delivery" / "messages.py").open("rb") as source:
+        found = {m if isinstance(m, str) else tuple(m)
+                 for _, _, m, _ in extract.extract_python(source, {"N_": None, "NP_": (1, 2)}, [], {})}
+    wanted = {t.singular if t.plural is None else (t.singular, t.plural) for t in MESSAGES.values()}
+    assert wanted | set(TERMS.values()) == found
