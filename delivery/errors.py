@@ -3,6 +3,9 @@
 The sentence is a `Message` (delivery.messages): its English is the error's `message`, and
 `details["message_code"]` / `details["params"]` carry its code and raw parameters so a page can
 render it in the reader's language. An `invalid_input` error's message code names its rule.
+Every raise in delivery/ passes a Message (tests/unit/test_messages.py reads the source to hold
+it so); a plain string is still taken from the layers above (an operator's report, a form's
+parser), whose errors then carry no message code and are shown in English.
 """
 
 from __future__ import annotations

@@ -80,7 +80,8 @@ def _events(reads: ReadSide, pid: str | None, now: datetime) -> tuple[list[str],
 
 def _portfolio(reads: ReadSide, pid: str | None, now: datetime) -> tuple[list[str], list[list[Any]]]:
     items = reads.portfolio_all(now=now, project_ids=[pid] if pid else None)
-    header = list(type(items[0]).model_fields) if items else ["project_id"]
+    # Cells are values: the health reason is there as its code (`health_reason`), not as a message object.
+    header = [f for f in type(items[0]).model_fields if f != "health_reason_message"] if items else ["project_id"]
     return header, [[getattr(row, name) for name in header] for row in items]
 
 
