@@ -391,10 +391,6 @@ def from_dict(data: Mapping[str, Any]) -> Message:
     return Message(str(data["code"]), {k: _revive(v) for k, v in dict(data.get("params") or {}).items()})
 
 
-def english(data: Mapping[str, Any]) -> str:
-    return from_dict(data).english()
-
-
 def _english_value(name: str, value: Any, template: Template) -> str:
     if isinstance(value, Message):
         return value.english()
