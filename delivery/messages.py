@@ -412,13 +412,16 @@ def _english_value(name: str, value: Any, template: Template) -> str:
     return str(value)
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _plain(value: Any) -> Any:
-    if isinstance(value, str | int | float) or value is None:
+    if type(value) in _SCALARS:
         return value
     if isinstance(value, Message):
         return value.to_dict()
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [v if type(v) in _SCALARS else _plain(v) for v in value]
     return value
 
 
