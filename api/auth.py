@@ -20,6 +20,7 @@ from sqlalchemy import Column, DateTime, Engine, MetaData, Row, String, Table, T
 
 from delivery import clock
 from delivery.errors import InvalidInput, NotFound
+from delivery.messages import msg
 from delivery.validation import storable
 from projections.tables import create_all
 
@@ -80,7 +81,7 @@ def canonical_project_ids(values: Iterable[str]) -> list[str]:
         try:
             pid = str(UUID(value))
         except (ValueError, TypeError, AttributeError):
-            raise InvalidInput(f"projects[{i}]", "must be a project id") from None
+            raise InvalidInput(f"projects[{i}]", msg("rule_role_names_projects")) from None
         if pid not in out:
             out.append(pid)
     return out
@@ -102,14 +103,14 @@ class TokenStore:
                created_by: str = "cli") -> tuple[str, TokenInfo]:
         """A new token (returned once, in clear) and what is stored about it."""
         if role not in ROLES:
-            raise InvalidInput("role", f"must be one of {', '.join(ROLES)}")
+            raise InvalidInput("role", msg("rule_one_of", options=list(ROLES)))
         pids = canonical_project_ids(projects)
         if role != "client" and pids:
-            raise InvalidInput("projects", "are named only for client tokens (pm and auditor see every project)")
+            raise InvalidInput("projects", msg("rule_client_projects_only"))
         token_id = secrets.token_hex(4)
         label = storable("name", (name or "").strip()) or f"{role}-{token_id}"
         if len(label) > 80:
-            raise InvalidInput("name", "must be at most 80 characters")
+            raise InvalidInput("name", msg("rule_max_chars", max=80))
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = clock.now()
         with self.engine.begin() as conn:

@@ -35,6 +35,7 @@ def add_commands(commands: Any) -> None:
     create.add_argument("--template", help="a template name (see `delivery templates list`)")
     create.add_argument("--start-on", metavar="YYYY-MM-DD", help="the plan's start date (default today)")
     create.add_argument("--language", default="en", help="the language the plan is recorded in: en or zh")
+    create.add_argument("--currency", default="CNY", help="the ISO 4217 code of its costs (default CNY)")
     create.add_argument("--pm", default="pm", help="who records it (default pm)")
     create.set_defaults(handler=_create)
 
@@ -104,7 +105,7 @@ def _create(args: argparse.Namespace) -> int:
         try:
             recorded = app.create_project(
                 name=args.name, client=args.client, description=args.description, template=args.template,
-                start_on=args.start_on, language=args.language, actor=args.pm,
+                start_on=args.start_on, language=args.language, currency=args.currency, actor=args.pm,
             )
         except DeliveryError as exc:
             print(f"delivery create: {exc.message}", file=sys.stderr)

@@ -27,6 +27,7 @@ from api.schemas import WriteResult
 from delivery import clock
 from delivery.application import DeliveryApplication, Recorded, parse_project_id
 from delivery.errors import InvalidInput, NotFound, VersionConflict
+from delivery.messages import msg
 from delivery.settings import Database
 from notify.runner import Notifier
 from notify.store import NotifyStore
@@ -79,7 +80,7 @@ async def current_principal(
     if principal is None:
         principal = await run_in_threadpool(services.tokens.authenticate, credentials.credentials)
     if principal is None:
-        raise Unauthenticated("The token is unknown or revoked.")
+        raise Unauthenticated(msg("token_unknown"))
     return principal
 
 
@@ -88,7 +89,7 @@ CurrentUser = Annotated[Principal, Depends(current_principal)]
 
 async def require_pm(principal: CurrentUser) -> Principal:
     if principal.role != "pm":
-        raise Forbidden(principal.role, "record anything (only a pm writes)")
+        raise Forbidden(principal.role, "forbidden_write")
     return principal
 
 
@@ -97,7 +98,7 @@ ProjectManager = Annotated[Principal, Depends(require_pm)]
 
 async def require_history_reader(principal: CurrentUser) -> Principal:
     if principal.role == "client":
-        raise Forbidden(principal.role, "read the audit log")
+        raise Forbidden(principal.role, "forbidden_audit")
     return principal
 
 
@@ -133,7 +134,7 @@ def parse_moment(field: str, value: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text[:10] + text[10:].upper())
     except ValueError:
-        raise InvalidInput(field, "must be an ISO 8601 date or time, e.g. 2026-11-01T12:00:00Z") from None
+        raise InvalidInput(field, msg("rule_iso_moment")) from None
     try:
         return clock.as_utc(moment)
     except OverflowError:
@@ -152,7 +153,7 @@ async def as_of_param(
     if as_of is None:
         return None
     if principal.role == "client":
-        raise Forbidden(principal.role, "view a project as of a past moment (pm and auditor only)")
+        raise Forbidden(principal.role, "forbidden_as_of")
     return parse_moment("as_of", as_of)
 
 
@@ -169,7 +170,7 @@ def parse_if_match(value: str | None) -> int | None:
         return None
     text = value.strip().removeprefix("W/").strip('"')
     if not text.isdigit() or len(text) > 9:
-        raise InvalidInput("If-Match", 'must be a project version as given in an ETag, e.g. "7"')
+        raise InvalidInput("If-Match", msg("rule_if_match"))
     return int(text)
 
 
@@ -273,13 +274,13 @@ Write = Annotated[Writer, Depends()]
 
 async def require_client(principal: CurrentUser) -> Principal:
     if principal.role != "client":
-        raise Forbidden(principal.role, "sign off or propose a change (only the project's client does)")
+        raise Forbidden(principal.role, "forbidden_participation")
     return principal
 
 
 async def require_participant(principal: CurrentUser) -> Principal:
     if principal.role not in ("pm", "client"):
-        raise Forbidden(principal.role, "comment (only the pm and the client do)")
+        raise Forbidden(principal.role, "forbidden_comment")
     return principal
 
 

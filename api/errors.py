@@ -25,6 +25,7 @@ from delivery.errors import (
     VersionConflict,
     VersionMismatch,
 )
+from delivery.messages import MESSAGES, Message, msg
 from projections.receipts import ReceiptUnavailable
 from projections.service import ViewsBehind
 
@@ -36,33 +37,30 @@ log = logging.getLogger(__name__)
 class Unauthenticated(DeliveryError):
     code = "unauthenticated"
 
-    def __init__(self, message: str = "Sign in: send `Authorization: Bearer <token>` with a valid token.") -> None:
-        super().__init__(message)
+    def __init__(self, message: Message | None = None) -> None:
+        super().__init__(message or msg("sign_in"))
 
 
 class Forbidden(DeliveryError):
     code = "forbidden"
 
     def __init__(self, role: str, action: str) -> None:
-        super().__init__(f"A {role} token may not {action}.", {"role": role})
+        """`action`: the refused action's message code (forbidden_write, forbidden_audit, ...)."""
+        super().__init__(msg(action, role=role), {"role": role})
 
 
 class PayloadTooLarge(DeliveryError):
     code = "payload_too_large"
 
     def __init__(self, limit: int) -> None:
-        super().__init__(f"The request body is larger than {limit} bytes.", {"limit": limit})
+        super().__init__(msg("payload_too_large", limit=limit), {"limit": limit})
 
 
 class DatabaseUnavailable(DeliveryError):
     code = "database_unavailable"
 
     def __init__(self, cause: BaseException) -> None:
-        super().__init__(
-            "The database is not answering right now; try again in a moment. A write may or may not have "
-            "been recorded: retry it with the same Idempotency-Key and it is recorded once.",
-            {"cause": type(cause).__name__},
-        )
+        super().__init__(msg("database_unavailable"), {"cause": type(cause).__name__})
 
 
 # What the drivers raise when the database is down, restarting, unreachable or out of connections: the
@@ -103,9 +101,14 @@ def status_of(error: DeliveryError) -> int:
 
 
 class ErrorBody(BaseModel):
-    code: str = Field(examples=["gate_not_met"])
-    message: str = Field(examples=["Stage research cannot be left yet: milestone M1 'Research done' is not completed."])
-    details: dict[str, Any] = Field(default_factory=dict, examples=[{"stage": "research", "unmet": []}])
+    code: str = Field(examples=["gate_not_met"], description="The error's stable machine code (it sets the status).")
+    message: str = Field(examples=["Stage research cannot be left yet: milestone M1 'Research done' is not completed."],
+                         description="The sentence in English.")
+    details: dict[str, Any] = Field(default_factory=dict, examples=[{"stage": "research", "unmet": []}], description=(
+        "The facts of the refusal (which field, which milestone...). With them, `message_code` and `params`: "
+        "the sentence as data, its code in delivery/messages.py and the raw values of its placeholders, "
+        "so a client can say it in another language (for invalid_input the code names the rule, and the "
+        "sentence is `field_rule`: \"{field}: {rule}.\")."))
 
 
 class ErrorResponse(BaseModel):
@@ -178,8 +181,12 @@ def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     message = f"{first['field']}: {first['rule']}."
     if len(errors) > 1:
         message += f" ({len(errors) - 1} more in details.errors)"
-    body = {"code": "invalid_input", "message": message,
-            "details": {"field": first["field"], "rule": first["rule"], "errors": errors[:20]}}
+    details: dict[str, Any] = {"field": first["field"], "rule": first["rule"], "errors": errors[:20]}
+    raw = exc.errors()
+    if raw and str(raw[0].get("type", "")) in MESSAGES:
+        # A rule of our own (api/schemas.py raises it by its message code): said as data too.
+        details.update(message_code=str(raw[0]["type"]), params={"field": first["field"], **(raw[0].get("ctx") or {})})
+    body = {"code": "invalid_input", "message": message, "details": details}
     return JSONResponse({"error": body}, status_code=422)
 
 
@@ -191,18 +198,20 @@ def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 400:
         # The only 400 the framework raises: a body it could not decode (not UTF-8, not JSON).
         body = {"code": "invalid_input", "message": "body: is not valid JSON.",
-                "details": {"field": "body", "rule": "is not valid JSON"}}
+                "details": {"field": "body", "rule": "is not valid JSON", "message_code": "rule_json",
+                            "params": {"field": "body"}}}
         return JSONResponse({"error": body}, status_code=422)
     page = getattr(request.app.state, "not_found_page", None)
     if exc.status_code == 404 and page is not None and not request.url.path.startswith("/api/"):
         answer: Response = page(request)  # an address outside the API answers the pages' 404 page (web/ has it)
         return answer
     code = _HTTP_CODES.get(exc.status_code, "http_error")
-    message = "No such endpoint." if exc.status_code == 404 else str(exc.detail)
+    message = msg("no_such_endpoint").english() if exc.status_code == 404 else str(exc.detail)
+    details = {"message_code": "no_such_endpoint", "params": {}} if exc.status_code == 404 else {}
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
         headers["Allow"] = ", ".join(_allowed(request))
-    return JSONResponse({"error": {"code": code, "message": message, "details": {}}},
+    return JSONResponse({"error": {"code": code, "message": message, "details": details}},
                         status_code=exc.status_code, headers=headers)
 
 

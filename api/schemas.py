@@ -22,6 +22,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from delivery import validation
+from delivery.currency import CURRENCIES, DEFAULT_CURRENCY
+from delivery.messages import MESSAGES
 from delivery.stages import Stage
 
 StageId = Literal["research", "solution", "planning", "development", "integration_test", "uat", "trial", "launch"]
@@ -57,12 +59,12 @@ ItemId = Annotated[str, StringConstraints(min_length=1, max_length=16, pattern=L
 # A calendar date in the domain's range (1970-01-01 to 2199-12-31): `format: date` and a pattern that
 # admits exactly those years, so a generated client never sends a date the tracker refuses.
 DAY_PATTERN = r"^(19[7-9][0-9]|2[01][0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
-DAY_RULE = f"must be between {validation.FIRST_DAY.isoformat()} and {validation.LAST_DAY.isoformat()}"
 
 
 def _in_range(value: date) -> date:
     if not validation.FIRST_DAY <= value <= validation.LAST_DAY:
-        raise PydanticCustomError("date_range", DAY_RULE)
+        raise PydanticCustomError("rule_between", MESSAGES["rule_between"].singular, {
+            "low": validation.FIRST_DAY.isoformat(), "high": validation.LAST_DAY.isoformat()})
     return value
 
 
@@ -74,7 +76,7 @@ def _whole(value: object) -> object:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError("must be a whole number")
+        raise PydanticCustomError("rule_whole_number", MESSAGES["rule_whole_number"].singular)
     return value
 
 
@@ -90,6 +92,18 @@ Rate = Annotated[StrictInt, Field(gt=0, le=100)] | Annotated[StrictFloat, Field(
 # An amount in cents: said as multipleOf 0.01 (a float off by its last digit's rounding is that amount).
 Cost = (Annotated[StrictInt, Field(gt=-10**12, lt=10**12)]
         | Annotated[StrictFloat, Field(gt=-1e12, lt=1e12, allow_inf_nan=False, json_schema_extra={"multipleOf": 0.01})])
+
+
+def _known_currency(value: str) -> str:
+    if value not in CURRENCIES:
+        # Typed by its message code: api/errors.py sends the code and parameters with the 422.
+        raise PydanticCustomError("rule_currency", MESSAGES["rule_currency"].singular, {"value": repr(value)})
+    return value
+
+
+CurrencyCode = Annotated[str, AfterValidator(_known_currency), Field(
+    json_schema_extra={"enum": sorted(CURRENCIES)}, examples=["CNY"],
+    description="An ISO 4217 currency code (upper case): the currency of the project's costs.")]
 
 
 class Body(BaseModel):
@@ -115,6 +129,8 @@ class ProjectCreate(Body):
                                   description="The day the template's due offsets count from; today when left out.")
     language: Literal["en", "zh"] = Field(default="en",
                                           description="The language the template's texts are recorded in.")
+    currency: CurrencyCode = Field(default=DEFAULT_CURRENCY, description=(
+        "The ISO 4217 code of the project's costs (CNY when left out); the pm can change it later."))
 
 
 class PlanWaiverIn(Body):
@@ -308,6 +324,10 @@ CriterionText = Annotated[str, StringConstraints(min_length=1, max_length=500, p
 
 class RenameIn(Body):
     name: Title = Field(examples=["Mall mini-program (phase 1)"])
+
+
+class CurrencyIn(Body):
+    currency: CurrencyCode
 
 
 class RetitleIn(Body):

@@ -20,7 +20,9 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.persistence import EventStore, IntegrityError, JSONTranscoder
 
 from delivery import clock
+from delivery import currency as money
 from delivery import validation as v
+from delivery.currency import DEFAULT_CURRENCY
 from delivery.errors import (
     ConflictingInput,
     DeliveryError,
@@ -30,6 +32,7 @@ from delivery.errors import (
     VersionMismatch,
 )
 from delivery.keyed import PERSISTENCE_MODULES, CommandKey, KeptCommand, KeyedRecorder, KeyedSave, follower_recorder
+from delivery.messages import msg
 from delivery.project import Project
 from delivery.settings import Database
 from delivery.stages import Stage
@@ -292,11 +295,7 @@ class DeliveryApplication(Application[UUID]):
                 raise VersionMismatch(expected_version, latest) from None
             attempt += 1
             if attempt > retries:
-                raise VersionConflict(
-                    "Another change to this project was saved at the same moment; "
-                    "load it again and retry.",
-                    {"project_id": str(pid)},
-                ) from None
+                raise VersionConflict(msg("version_conflict"), {"project_id": str(pid)}) from None
             # Jittered back-off, so a crowd of writers on one project spreads out instead of colliding again.
             time.sleep(random.uniform(0, RETRY_BACKOFF_SECONDS * 2 ** attempt))
 
@@ -311,19 +310,25 @@ class DeliveryApplication(Application[UUID]):
 
     def create_project(
         self, *, name: str, client: str, description: str = "", template: str | None = None,
-        start_on: date | str | None = None, language: str = "en", actor: str,
+        start_on: date | str | None = None, language: str = "en", currency: str | None = None, actor: str,
     ) -> Recorded[UUID]:
-        """Create a project; with a template, its plan is recorded in the same save (all or nothing)."""
+        """Create a project; with a template, its plan is recorded in the same save (all or nothing).
+
+        A currency other than the default (CNY) is recorded in the same save too (ProjectCurrencySet).
+        """
         who = v.text("actor", actor, max_len=v.NAME_MAX)
         key = _command_key.get()
         if key is not None and (kept := self.kept_command(key)) is not None:
             return Recorded(kept.project_id, kept.project_id, kept.version, kept.position, replayed=True)
         plan = self.templates.get(template) if template is not None else None
         if plan is None and start_on is not None:
-            raise ConflictingInput("start_on", "is the start of a template's plan: name a template too")
+            raise ConflictingInput("start_on", msg("rule_start_needs_template"))
         start = clock.today() if start_on is None else v.day("start_on", start_on)
         lang = language_of(language)
+        code = DEFAULT_CURRENCY if currency is None else money.currency("currency", currency)
         project = Project.create(name=name, client=client, description=description, actor=who)
+        if code != project.currency:
+            project.set_currency(currency=code, actor=who)
         if plan is not None:
             plan_project(project, plan, start_on=start, language=lang, actor=who)
         try:
@@ -504,6 +509,11 @@ class DeliveryApplication(Application[UUID]):
                             expected_version=expected_version, rates=rates)
 
     # ------------------------------------------------------------ corrections
+
+    def set_project_currency(self, project_id: UUID | str, *, currency: str, actor: str,
+                             expected_version: int | None = None) -> Recorded[None]:
+        return self.execute(project_id, Project.set_currency, actor=actor, expected_version=expected_version,
+                            currency=currency)
 
     def rename_project(self, project_id: UUID | str, *, name: str, actor: str,
                        expected_version: int | None = None) -> Recorded[None]:

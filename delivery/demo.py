@@ -23,6 +23,7 @@ from uuid import UUID
 from delivery import clock
 from delivery.application import DeliveryApplication
 from delivery.errors import InvalidInput
+from delivery.messages import msg
 from delivery.project import Project
 from delivery.stages import STAGES
 
@@ -120,7 +121,7 @@ def command(name: str) -> Callable[..., Any]:
         return MACROS[name]
     method = getattr(Project, name, None)
     if name.startswith("_") or not callable(method) or name in ("create",):
-        raise InvalidInput("do", f"must be a Project command or one of {', '.join(MACROS)}, got {name!r}")
+        raise InvalidInput("do", msg("rule_demo_command", macros=list(MACROS), name=repr(name)))
     return method  # type: ignore[no-any-return]
 
 

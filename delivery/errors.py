@@ -1,8 +1,18 @@
-"""The domain's exceptions: each has a stable machine code and a sentence a person can act on."""
+"""The domain's exceptions: each has a stable machine code and a sentence a person can act on.
+
+The sentence is a `Message` (delivery.messages): its English is the error's `message`, and
+`details["message_code"]` / `details["params"]` carry its code and raw parameters so a page can
+render it in the reader's language. An `invalid_input` error's message code names its rule.
+Every raise in delivery/ passes a Message (tests/unit/test_messages.py reads the source to hold
+it so); a plain string is still taken from the layers above (an operator's report, a form's
+parser), whose errors then carry no message code and are shown in English.
+"""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
+
+from delivery.messages import Message, msg
 
 
 class DeliveryError(Exception):
@@ -10,10 +20,13 @@ class DeliveryError(Exception):
 
     code: ClassVar[str] = "delivery_error"
 
-    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str | Message, details: dict[str, Any] | None = None) -> None:
+        self.details: dict[str, Any] = dict(details or {})
+        if isinstance(message, Message):
+            self.details.update(message_code=message.code, params=message.to_dict()["params"])
+            message = message.english()
         super().__init__(message)
         self.message = message
-        self.details: dict[str, Any] = details or {}
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "details": self.details}
@@ -24,8 +37,14 @@ class InvalidInput(DeliveryError):
 
     code = "invalid_input"
 
-    def __init__(self, field: str, rule: str) -> None:
-        super().__init__(f"{field}: {rule}.", {"field": field, "rule": rule})
+    def __init__(self, field: str, rule: str | Message) -> None:
+        if isinstance(rule, Message):
+            coded = Message(rule.code, {"field": field, **rule.params})
+            rule = coded.english()
+            DeliveryError.__init__(self, msg("field_rule", field=field, rule=rule), {"field": field, "rule": rule})
+            self.details.update(message_code=coded.code, params=coded.to_dict()["params"])
+        else:
+            DeliveryError.__init__(self, f"{field}: {rule}.", {"field": field, "rule": rule})
         self.field = field
         self.rule = rule
 
@@ -36,24 +55,28 @@ class KeyReused(InvalidInput):
     code = "idempotency_key_reused"
 
     def __init__(self) -> None:
-        super().__init__("Idempotency-Key", "was already used for a different request; use a new key for a new request")
+        super().__init__("Idempotency-Key", msg("rule_key_reused"))
 
 
 class NotFound(DeliveryError):
     code = "not_found"
 
     def __init__(self, kind: str, ident: object) -> None:
-        super().__init__(f"No {kind} with id {ident!s}.", {"kind": kind, "id": str(ident)})
+        super().__init__(msg("not_found", kind=kind, id=str(ident)), {"kind": kind, "id": str(ident)})
+
+    @classmethod
+    def because(cls, message: Message, details: dict[str, Any]) -> NotFound:
+        """A NotFound whose sentence says more than "no such id" (e.g. which ones exist)."""
+        error = cls.__new__(cls)
+        DeliveryError.__init__(error, message, details)
+        return error
 
 
 class UnknownCursor(NotFound):
     """A page cursor this server did not hand out (or one of another order): no page starts there."""
 
     def __init__(self) -> None:
-        DeliveryError.__init__(
-            self, "No page starts at this cursor: send a next_cursor returned by an earlier page of the same order.",
-            {"kind": "page", "field": "cursor"},
-        )
+        DeliveryError.__init__(self, msg("unknown_cursor"), {"kind": "page", "field": "cursor"})
 
 
 class RuleViolation(DeliveryError):
@@ -80,11 +103,9 @@ class GateNotMet(RuleViolation):
     code = "gate_not_met"
 
     def __init__(self, stage: str, unmet: list[dict[str, Any]]) -> None:
-        lines = "; ".join(u["message"] for u in unmet)
-        super().__init__(
-            f"Stage {stage} cannot be left yet: {lines}.",
-            {"stage": stage, "unmet": unmet},
-        )
+        # Each unmet item carries its own message_code and params (delivery.gates).
+        lines = [Message(u["message_code"], u["params"]) for u in unmet]
+        super().__init__(msg("gate_not_met", stage=stage, unmet=lines), {"stage": stage, "unmet": unmet})
         self.unmet = unmet
 
 
@@ -132,10 +153,8 @@ class VersionMismatch(DeliveryError):
     code = "version_mismatch"
 
     def __init__(self, expected: int, actual: int) -> None:
-        super().__init__(
-            f"The project is at version {actual}, not {expected}: reload it and try again.",
-            {"expected": expected, "actual": actual},
-        )
+        super().__init__(msg("version_mismatch", expected=expected, actual=actual),
+                         {"expected": expected, "actual": actual})
 
 
 class Duplicate(RuleViolation):

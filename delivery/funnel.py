@@ -8,9 +8,7 @@ MIN_STEPS = 3
 MAX_STEPS = 5
 # One unit everywhere: percent. A funnel whose every rate is at most 1 was written as fractions (0.3 for 30%):
 # no real loop converts at most 1% at every step, so it is refused rather than silently read as 0.3%. Each
-# rate is a fine percentage alone: refused together (conflicting_input, 409 in the API).
-FRACTIONS_RULE = ("must be percentages from 0 to 100 (30 means 30%): every {field} is at most 1, "
-                  "which reads as fractions; write 30, not 0.3")
+# rate is a fine percentage alone: refused together (conflicting_input, 409 in the API; rule_fractions).
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from delivery.messages import Message, msg
 from delivery.milestones import CLOSED_STATES
 from delivery.stages import Stage
 
@@ -55,25 +56,21 @@ def unmet(
             continue
         planned = True
         if not m.done:
-            result.append({
-                "kind": "milestone_open", "milestone_id": m.id,
-                "message": f"milestone {m.id} '{m.title}' is not completed",
-            })
+            result.append(_item({"kind": "milestone_open", "milestone_id": m.id},
+                                msg("gate_milestone_open", milestone_id=m.id, title=m.title)))
         for c in by_milestone.get(m.id, []):
             if c.state not in CLOSED_STATES:
-                result.append({
-                    "kind": "criterion_open", "criterion_id": c.id, "milestone_id": m.id,
-                    "state": c.state,
-                    "message": f"criterion {c.id} '{c.text}' on {m.id} is {c.state}",
-                })
+                result.append(_item(
+                    {"kind": "criterion_open", "criterion_id": c.id, "milestone_id": m.id, "state": c.state},
+                    msg("gate_criterion_open", criterion_id=c.id, text=c.text, milestone_id=m.id, state=c.state),
+                ))
     if not planned and not plan_waived:
-        result.append({
-            "kind": "no_plan", "stage": stage.value,
-            "message": "no plan for this stage: plan a milestone for it, or record a skip with a reason",
-        })
+        result.append(_item({"kind": "no_plan", "stage": stage.value}, msg("gate_no_plan")))
     if stage is Stage.LAUNCH and not release_completed:
-        result.append({
-            "kind": "release_not_completed",
-            "message": "no release has completed its ramp to 100%",
-        })
+        result.append(_item({"kind": "release_not_completed"}, msg("gate_release_not_completed")))
     return result
+
+
+def _item(facts: dict[str, Any], message: Message) -> dict[str, Any]:
+    """An unmet condition: its facts, its English `message`, and the same as `message_code` + `params`."""
+    return {**facts, "message": message.english(), "message_code": message.code, "params": dict(message.params)}

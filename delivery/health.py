@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from delivery.messages import Message, msg
 from delivery.milestones import AT_RISK_DAYS
 
 # Drift (approved changes as a share of the baseline's items) that turns a project amber / red.
@@ -18,20 +21,28 @@ RED, AMBER, GREEN = "red", "amber", "green"
 NO_PLAN = "no_plan"
 HEALTHS = (RED, AMBER, GREEN, NO_PLAN)
 
-# The reasons, in the order they are checked; the first that holds is the one shown.
-REASONS = {
-    "no_plan": "no plan yet: no milestone is planned",
-    "late_milestone": "a milestone is past its due date",
-    "release_rolled_back": "the latest release was rolled back",
-    "drift_high": f"scope drift above {DRIFT_RED_PCT:g}% of the baseline",
-    "rejected_criteria": "acceptance criteria were rejected",
-    "due_soon": f"a milestone is due within {DUE_SOON_DAYS} days",
-    "launch_forecast_late": f"the P80 launch forecast is more than {LAUNCH_SLACK_DAYS} days after the planned launch",
-    "release_paused": "a release is paused",
-    "drift_moderate": f"scope drift above {DRIFT_AMBER_PCT:g}% of the baseline",
-    "pending_changes": "change requests await a decision",
-    "on_track": "on track",
+# Each reason's parameters (its thresholds); its sentence is `health_<code>` in delivery/messages.py.
+REASON_PARAMS: dict[str, dict[str, Any]] = {
+    "drift_high": {"pct": DRIFT_RED_PCT},
+    "due_soon": {"days": DUE_SOON_DAYS},
+    "launch_forecast_late": {"days": LAUNCH_SLACK_DAYS},
+    "drift_moderate": {"pct": DRIFT_AMBER_PCT},
 }
+REASON_CODES = (
+    "no_plan", "late_milestone", "release_rolled_back", "drift_high", "rejected_criteria", "due_soon",
+    "launch_forecast_late", "release_paused", "drift_moderate", "pending_changes", "on_track",
+)
+
+
+def reason(code: str) -> Message:
+    """The health reason `code` as a message (its thresholds as parameters)."""
+    return msg(f"health_{code}", **REASON_PARAMS.get(code, {}))
+
+
+# Each reason as a message, and in English, by code, in the order they are checked (the first that holds
+# is the one shown); made once, as the portfolio shows one per row.
+REASON_MESSAGES = {code: reason(code) for code in REASON_CODES}
+REASONS = {code: m.english() for code, m in REASON_MESSAGES.items()}
 
 # (code, health) in the order checked.
 RULES: tuple[tuple[str, str], ...] = (

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
+from delivery.messages import Message, msg
+
 COMPARATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
     ">=": operator.ge,
@@ -40,7 +42,14 @@ class Metric:
         return COMPARATORS[self.comparator](measured, self.threshold)
 
     def describe(self) -> str:
-        return f"{self.name} {self.comparator} {self.threshold:g}{(' ' + self.unit) if self.unit else ''}"
+        return self.message().english()
+
+    def message(self) -> Message:
+        """The threshold as a message (`latency_ms <= 1500 ms`): the unit is spaced as the language spaces it."""
+        if self.unit:
+            return msg("metric_spec", metric=self.name, comparator=self.comparator, threshold=self.threshold,
+                       unit=self.unit)
+        return msg("metric_spec_bare", metric=self.name, comparator=self.comparator, threshold=self.threshold)
 
 
 @dataclass

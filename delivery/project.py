@@ -17,8 +17,10 @@ from typing import Any, TypeVar
 from eventsourcing.domain import Aggregate, event
 
 from delivery import clock, gates
+from delivery import currency as money
 from delivery import validation as v
 from delivery.changes import KINDS, ChangeKind, ChangeRequest, ChangeStatus
+from delivery.currency import DEFAULT_CURRENCY
 from delivery.errors import (
     BaselineNotFrozen,
     ClientSignOffRequired,
@@ -39,7 +41,8 @@ from delivery.errors import (
     ThresholdNotMet,
     WrongStage,
 )
-from delivery.funnel import FRACTIONS_RULE, MAX_STEPS, MIN_STEPS, FunnelStep
+from delivery.funnel import MAX_STEPS, MIN_STEPS, FunnelStep
+from delivery.messages import msg
 from delivery.milestones import COMPARATORS, Criterion, CriterionState, Metric, Milestone, Reschedule
 from delivery.participation import (
     COMMENT_MAX,
@@ -69,6 +72,8 @@ class Project(Aggregate):
 
     # The stage template its plan came from (a class default: snapshots taken before templates lack it).
     template: str | None = None
+    # The currency of its costs (a class default: projects created before currencies are CNY).
+    currency: str = DEFAULT_CURRENCY
 
     class Event(Aggregate.Event):
         @staticmethod
@@ -160,17 +165,14 @@ class Project(Aggregate):
         current = self.stage
         note = v.optional_note("reason", reason)
         if target is current:
-            raise SameStage(f"The project is already in {current.value}.", {"stage": current.value})
+            raise SameStage(msg("stage_already_current", stage=current.value), {"stage": current.value})
         if target.order > current.order + 1:
             nxt = current.next
-            raise StageSkip(
-                f"Stages move one at a time: from {current.value} the next is "
-                f"{nxt.value if nxt else 'none'}, not {target.value}.",
-                {"from": current.value, "to": target.value, "next": nxt.value if nxt else None},
-            )
+            moves = {"from": current.value, "to": target.value, "next": nxt.value if nxt else None}
+            raise StageSkip(msg("stage_skip", **moves), moves)
         if target.order < current.order:
             if not note:
-                raise ConflictingInput("reason", "is required to move back to an earlier stage")
+                raise ConflictingInput("reason", msg("rule_reason_to_move_back"))
             self._stage_returned(from_stage=current.value, to_stage=target.value, reason=note, actor=actor)
             return
         unmet = self.gate(current)
@@ -188,10 +190,7 @@ class Project(Aggregate):
         """Close the delivery: the launch stage's gate holds, including a completed release."""
         self._check_open()
         if self.stage is not Stage.LAUNCH:
-            raise WrongStage(
-                f"Only a project in launch can complete its launch; it is in {self.stage.value}.",
-                {"stage": self.stage.value},
-            )
+            raise WrongStage(msg("launch_wrong_stage", stage=self.stage.value), {"stage": self.stage.value})
         unmet = self.gate(Stage.LAUNCH)
         if unmet:
             raise GateNotMet(Stage.LAUNCH.value, unmet)
@@ -204,10 +203,7 @@ class Project(Aggregate):
         start = v.day("start_on", start_on)
         lang = v.choice("language", language, ("en", "zh"))
         if self.milestones:
-            raise InvalidState(
-                "A template plans a new project: this one already has milestones.",
-                {"milestones": len(self.milestones)},
-            )
+            raise InvalidState(msg("template_needs_new_project"), {"milestones": len(self.milestones)})
         self._template_applied(template=name, start_on=start, language=lang, actor=actor)
 
     def waive_stage_plan(self, *, stage: str | Stage, reason: str, actor: str) -> None:
@@ -216,18 +212,12 @@ class Project(Aggregate):
         target = parse_stage(stage)
         why = v.note("reason", reason)
         if target.order < self.stage.order:
-            raise WrongStage(
-                f"Stage {target.value} is behind the project (now in {self.stage.value}): "
-                "only the current or a later stage's plan can be waived.",
-                {"stage": target.value, "current": self.stage.value},
-            )
+            where = {"stage": target.value, "current": self.stage.value}
+            raise WrongStage(msg("waiver_stage_behind", **where), where)
         if any(m.stage == target for m in self.milestones.values()):
-            raise InvalidState(
-                f"Stage {target.value} has milestones planned: its gate waits for them, not for a waiver.",
-                {"stage": target.value},
-            )
+            raise InvalidState(msg("waiver_stage_planned", stage=target.value), {"stage": target.value})
         if target.value in self.waived_plans:
-            raise InvalidState(f"The plan of stage {target.value} is already waived.", {"stage": target.value})
+            raise InvalidState(msg("waiver_exists", stage=target.value), {"stage": target.value})
         self._stage_plan_waived(stage=target.value, reason=why, actor=actor)
 
     @event("StagePlanWaived")
@@ -271,7 +261,7 @@ class Project(Aggregate):
         self._check_scope_open()
         item = self.scope_item(item_id)
         if not item.active:
-            raise InvalidState(f"Scope item {item_id} is already removed.", {"item_id": item_id})
+            raise InvalidState(msg("scope_item_already_removed", item_id=item_id), {"item_id": item_id})
         self._scope_item_removed(item_id=item_id, actor=actor)
 
     def deliver_scope_item(self, *, item_id: str, actor: str) -> None:
@@ -279,10 +269,8 @@ class Project(Aggregate):
         self._check_open()
         item = self.scope_item(item_id)
         if item.status != ItemStatus.OPEN:
-            raise InvalidState(
-                f"Scope item {item_id} is {item.status}; only an open item can be delivered.",
-                {"item_id": item_id, "status": item.status},
-            )
+            facts = {"item_id": item_id, "status": item.status}
+            raise InvalidState(msg("scope_item_not_open", **facts), facts)
         self._scope_item_delivered(item_id=item_id, actor=actor)
 
     @event("ScopeItemAdded")
@@ -301,20 +289,14 @@ class Project(Aggregate):
 
     def _check_scope_open(self) -> None:
         if self.baseline is not None:
-            raise ScopeFrozen(
-                "The scope baseline froze when the project left solution: "
-                "raise a change request to add, modify or remove an item.",
-                {"stage": self.stage.value},
-            )
+            raise ScopeFrozen(msg("scope_frozen"), {"stage": self.stage.value})
 
     def _check_unique_title(self, title: str) -> None:
         item_id = self._active_titles().get(title.casefold())
         if item_id is not None:
             item = self.scope[item_id]
-            raise Duplicate(
-                f"Scope item {item.id} already has the title '{item.title}'.",
-                {"item_id": item.id, "field": "title"},
-            )
+            raise Duplicate(msg("scope_title_taken", item_id=item.id, title=item.title),
+                            {"item_id": item.id, "field": "title"})
 
     # The active scope items by folded title: a command's uniqueness check is one look-up, whatever the
     # project's size. Kept beside the project (not in its attributes, so neither its snapshots nor a
@@ -356,11 +338,8 @@ class Project(Aggregate):
         items = v.text_list("deliverables", deliverables or [])
         delivers = self._deliverable_items(scope_item_ids or [])
         if target.order < self.stage.order:
-            raise WrongStage(
-                f"Stage {target.value} is behind the project (now in {self.stage.value}): "
-                "plan milestones for the current or a later stage.",
-                {"stage": target.value, "current": self.stage.value},
-            )
+            where = {"stage": target.value, "current": self.stage.value}
+            raise WrongStage(msg("milestone_stage_behind", **where), where)
         milestone_id = f"M{len(self.milestones) + 1}"
         self._milestone_planned(
             milestone_id=milestone_id, stage=target.value, title=title, due_on=due,
@@ -371,17 +350,17 @@ class Project(Aggregate):
     def _deliverable_items(self, item_ids: list[str]) -> list[str]:
         """The scope items a milestone delivers: each one of this project's, not removed, named once."""
         if not isinstance(item_ids, list) or len(item_ids) > MAX_ITEMS_PER_MILESTONE:
-            raise InvalidInput("scope_item_ids", f"must be a list of at most {MAX_ITEMS_PER_MILESTONE} scope item ids")
+            raise InvalidInput("scope_item_ids", msg("rule_max_scope_items", max=MAX_ITEMS_PER_MILESTONE))
         seen: list[str] = []
         for item_id in item_ids:
             item = self.scope_item(item_id)  # NotFound names an unknown one
             if item.status == ItemStatus.REMOVED:
                 raise InvalidState(
-                    f"Scope item {item.id} was removed; a milestone cannot deliver it.",
+                    msg("milestone_cannot_deliver_removed", item_id=item.id),
                     {"field": "scope_item_ids", "item_id": item.id, "status": item.status},
                 )
             if item.id in seen:
-                raise ConflictingInput("scope_item_ids", f"scope item {item.id} is named twice")
+                raise ConflictingInput("scope_item_ids", msg("rule_named_twice", item_id=item.id))
             seen.append(item.id)
         return seen
 
@@ -393,9 +372,9 @@ class Project(Aggregate):
         due = v.day("due_on", due_on)
         why = v.note("reason", reason)
         if m.done:
-            raise InvalidState(f"Milestone {m.id} is completed; it cannot be rescheduled.", {"milestone_id": m.id})
+            raise InvalidState(msg("milestone_completed_no_reschedule", milestone_id=m.id), {"milestone_id": m.id})
         if due == m.due_on:
-            raise ConflictingInput("due_on", f"must differ from the current due date {m.due_on.isoformat()}")
+            raise ConflictingInput("due_on", msg("rule_due_must_differ", due_on=m.due_on.isoformat()))
         self._milestone_rescheduled(
             milestone_id=m.id, from_on=m.due_on, to_on=due, reason=why, actor=actor
         )
@@ -407,19 +386,19 @@ class Project(Aggregate):
         m = self.milestone(milestone_id)
         on = clock.today() if completed_on is None else v.day("completed_on", completed_on)
         if on > clock.today():
-            raise ConflictingInput("completed_on", "must not be in the future")
+            raise ConflictingInput("completed_on", msg("rule_not_future"))
         if m.done:
-            raise InvalidState(f"Milestone {m.id} is already completed.", {"milestone_id": m.id})
+            raise InvalidState(msg("milestone_already_completed", milestone_id=m.id), {"milestone_id": m.id})
         if Stage(m.stage).order > self.stage.order:
             raise WrongStage(
-                f"Milestone {m.id} belongs to {m.stage}, which the project has not reached.",
+                msg("milestone_stage_not_reached", milestone_id=m.id, stage=m.stage),
                 {"milestone_id": m.id, "stage": m.stage, "current": self.stage.value},
             )
         still_open = [c for c in self.criteria_of(m.id) if not c.closed]
         if still_open:
             raise CriteriaOpen(
-                f"Milestone {m.id} has acceptance criteria not yet verified or waived: "
-                + ", ".join(f"{c.id} ({c.state})" for c in still_open) + ".",
+                msg("milestone_criteria_open", milestone_id=m.id, criteria=[
+                    msg("criterion_with_state", criterion_id=c.id, state=c.state) for c in still_open]),
                 {"milestone_id": m.id, "criteria": [{"id": c.id, "state": c.state} for c in still_open]},
             )
         self._milestone_completed(milestone_id=m.id, completed_on=on, actor=actor)
@@ -460,11 +439,9 @@ class Project(Aggregate):
         spec = _metric(metric) if metric is not None else None
         signoff = _signoff_flag(client_signoff)
         if signoff and spec is not None:
-            raise ConflictingInput(
-                "client_signoff", "cannot be asked of a measurable criterion: its measured value verifies it"
-            )
+            raise ConflictingInput("client_signoff", msg("rule_signoff_measurable"))
         if m.done:
-            raise InvalidState(f"Milestone {m.id} is completed; add no more criteria to it.", {"milestone_id": m.id})
+            raise InvalidState(msg("milestone_completed_no_criteria", milestone_id=m.id), {"milestone_id": m.id})
         criterion_id = f"AC{len(self.criteria) + 1}"
         self._criterion_added(
             criterion_id=criterion_id, milestone_id=m.id, text=wording, metric=spec, actor=actor,
@@ -481,15 +458,14 @@ class Project(Aggregate):
         value: float | None = None
         if c.metric is None:
             if measured is not None:
-                raise ConflictingInput("measured", "only a measurable criterion takes a measured value")
+                raise ConflictingInput("measured", msg("rule_measured_only_measurable"))
         else:
             if measured is None:
-                raise ConflictingInput("measured", f"is required: the criterion is {c.metric.describe()}")
+                raise ConflictingInput("measured", msg("rule_measured_required", metric=c.metric.message()))
             value = v.number("measured", measured)
             if not c.metric.met_by(value):
                 raise ThresholdNotMet(
-                    f"Measured {value:g} does not meet {c.metric.describe()}: "
-                    "fix and measure again, or reject or waive the criterion with a reason.",
+                    msg("threshold_not_met", measured=value, metric=c.metric.message()),
                     {"criterion_id": c.id, "metric": c.metric.name, "comparator": c.metric.comparator,
                      "threshold": c.metric.threshold, "unit": c.metric.unit, "measured": value},
                 )
@@ -510,14 +486,12 @@ class Project(Aggregate):
         self._check_open()
         c = self.criterion(criterion_id)
         if self.milestones[c.milestone_id].done:
-            raise InvalidState(
-                f"Criterion {c.id} belongs to completed milestone {c.milestone_id}.",
-                {"criterion_id": c.id, "milestone_id": c.milestone_id},
-            )
+            facts = {"criterion_id": c.id, "milestone_id": c.milestone_id}
+            raise InvalidState(msg("criterion_milestone_completed", **facts), facts)
         if c.state not in states:
-            allowed = " or ".join(s.value for s in states)
             raise InvalidState(
-                f"Criterion {c.id} is {c.state}; only a criterion that is {allowed} can be {verb}.",
+                msg("criterion_state_refuses", criterion_id=c.id, state=c.state,
+                    allowed=[s.value for s in states], action=verb),
                 {"criterion_id": c.id, "state": c.state},
             )
         return c
@@ -567,19 +541,15 @@ class Project(Aggregate):
         amount = v.money("impact.cost", cost)
         if kind == ChangeKind.ADD:
             if scope_item_id is not None:
-                raise ConflictingInput("scope_item_id", "must be empty when the change adds a new item")
+                raise ConflictingInput("scope_item_id", msg("rule_scope_item_empty_for_add"))
         else:
             if scope_item_id is None:
-                raise ConflictingInput("scope_item_id", f"is required for a change of kind {kind}")
+                raise ConflictingInput("scope_item_id", msg("rule_scope_item_required", kind=kind))
             item = self.scope_item(scope_item_id)
             if not item.active:
-                raise InvalidState(f"Scope item {item.id} is removed.", {"scope_item_id": item.id})
+                raise InvalidState(msg("scope_item_removed", item_id=item.id), {"scope_item_id": item.id})
         if self.baseline is None:
-            raise BaselineNotFrozen(
-                "The scope is still open in research and solution: change the scope items directly; "
-                "change requests start once the baseline freezes.",
-                {"stage": self.stage.value},
-            )
+            raise BaselineNotFrozen(msg("baseline_not_frozen"), {"stage": self.stage.value})
         change_request_id = f"CR{len(self.change_requests) + 1}"
         self._change_request_raised(
             change_request_id=change_request_id, title=title, requested_by=who, kind=kind,
@@ -599,11 +569,7 @@ class Project(Aggregate):
             assert cr.scope_item_id is not None
             item = self.scope[cr.scope_item_id]
             if not item.active:
-                raise InvalidState(
-                    f"Scope item {item.id} was removed after this request was raised; "
-                    "reject or withdraw the request.",
-                    {"scope_item_id": item.id},
-                )
+                raise InvalidState(msg("change_item_removed_since", item_id=item.id), {"scope_item_id": item.id})
         self._change_request_approved(
             change_request_id=cr.id, reason=why, new_item_id=new_item_id, actor=actor
         )
@@ -621,20 +587,16 @@ class Project(Aggregate):
         self._check_open()
         cr = self.change_request(change_request_id)
         if cr.status != ChangeStatus.APPROVED:
-            raise InvalidState(
-                f"Change request {cr.id} is {cr.status}; only an approved one can be implemented.",
-                {"change_request_id": cr.id, "status": cr.status},
-            )
+            facts = {"change_request_id": cr.id, "status": cr.status}
+            raise InvalidState(msg("change_request_not_approved", **facts), facts)
         self._change_request_implemented(change_request_id=cr.id, actor=actor)
 
     def _pending_change(self, change_request_id: str, verb: str) -> ChangeRequest:
         self._check_open()
         cr = self.change_request(change_request_id)
         if not cr.pending:
-            raise InvalidState(
-                f"Change request {cr.id} is {cr.status}; only a raised one can be {verb}.",
-                {"change_request_id": cr.id, "status": cr.status},
-            )
+            facts = {"change_request_id": cr.id, "status": cr.status}
+            raise InvalidState(msg("change_request_state_refuses", **facts, action=verb), facts)
         return cr
 
     @event("ChangeRequestRaised")
@@ -691,7 +653,7 @@ class Project(Aggregate):
         checks = _health_checks(health or [])
         self._check_release_stage()
         if any(r.version == label for r in self.releases.values()):
-            raise Duplicate(f"A release {label} is already planned.", {"field": "version"})
+            raise Duplicate(msg("release_duplicate", version=label), {"field": "version"})
         release_id = f"R{len(self.releases) + 1}"
         self._release_planned(release_id=release_id, version=label, steps=ramp, checks=checks, actor=actor)
         return release_id
@@ -703,7 +665,7 @@ class Project(Aggregate):
         other = self.active_release()
         if other is not None:
             raise ReleaseInProgress(
-                f"Release {other.id} ({other.version}) is still {other.state}: complete or roll it back first.",
+                msg("release_in_progress", release_id=other.id, version=other.version, state=other.state),
                 {"release_id": other.id},
             )
         self._release_started(release_id=r.id, actor=actor)
@@ -712,9 +674,9 @@ class Project(Aggregate):
         self._check_open()
         r = self._release_in(release_id, ReleaseState.RAMPING, ReleaseState.PAUSED, verb="observed")
         if not isinstance(metrics, dict) or not metrics:
-            raise InvalidInput("metrics", "must name at least one metric and its value")
+            raise InvalidInput("metrics", msg("rule_metrics_required"))
         if len(metrics) > MAX_METRICS:
-            raise InvalidInput("metrics", f"must have at most {MAX_METRICS} entries")
+            raise InvalidInput("metrics", msg("rule_max_entries", max=MAX_METRICS))
         values = {
             v.text("metrics", name, max_len=80): v.number(f"metrics.{name}", value)
             for name, value in metrics.items()
@@ -729,10 +691,7 @@ class Project(Aggregate):
         r = self._release_in(release_id, ReleaseState.RAMPING, verb="advanced")
         self._check_release_stage()
         if r.step_index == len(r.steps) - 1:
-            raise InvalidState(
-                f"Release {r.id} is at {r.percent}%, its last step: complete it instead.",
-                {"release_id": r.id},
-            )
+            raise InvalidState(msg("release_last_step", release_id=r.id, percent=r.percent), {"release_id": r.id})
         self._check_healthy(r)
         self._release_advanced(
             release_id=r.id, from_percent=r.percent, to_percent=r.steps[r.step_index + 1], actor=actor
@@ -752,7 +711,7 @@ class Project(Aggregate):
 
     def roll_back_release(self, *, release_id: str, reason: str, actor: str) -> None:
         self._check_open()
-        r = self._release_in(release_id, ReleaseState.RAMPING, ReleaseState.PAUSED, verb="rolled back")
+        r = self._release_in(release_id, ReleaseState.RAMPING, ReleaseState.PAUSED, verb="rolled_back")
         why = v.note("reason", reason)
         self._release_rolled_back(release_id=r.id, from_percent=r.percent, reason=why, actor=actor)
 
@@ -761,51 +720,42 @@ class Project(Aggregate):
         r = self._release_in(release_id, ReleaseState.RAMPING, verb="completed")
         self._check_release_stage()
         if r.percent != 100:
-            raise InvalidState(
-                f"Release {r.id} is at {r.percent}%: advance it to 100% before completing it.",
-                {"release_id": r.id, "percent": r.percent},
-            )
+            facts = {"release_id": r.id, "percent": r.percent}
+            raise InvalidState(msg("release_not_at_full", **facts), facts)
         self._check_healthy(r)
         self._release_completed(release_id=r.id, actor=actor)
 
     def _release_in(self, release_id: str, *states: ReleaseState, verb: str) -> Release:
         r = self.release(release_id)
         if r.state not in states:
-            allowed = " or ".join(s.value for s in states)
             raise InvalidState(
-                f"Release {r.id} is {r.state}; only a release that is {allowed} can be {verb}.",
+                msg("release_state_refuses", release_id=r.id, state=r.state,
+                    allowed=[s.value for s in states], action=verb),
                 {"release_id": r.id, "state": r.state},
             )
         return r
 
     def _check_release_stage(self) -> None:
         if self.stage not in RELEASE_STAGES:
-            raise WrongStage(
-                f"Releases run in trial or launch; the project is in {self.stage.value}.",
-                {"stage": self.stage.value},
-            )
+            raise WrongStage(msg("release_wrong_stage", stage=self.stage.value), {"stage": self.stage.value})
 
     def _check_healthy(self, r: Release) -> None:
         if not r.checks:
             return
         obs = r.latest_observation_at_step()
         if obs is None:
-            raise ReleaseUnhealthy(
-                f"Release {r.id} has no health observation at {r.percent}% yet: record one first.",
-                {"release_id": r.id, "percent": r.percent, "failures": []},
-            )
+            raise ReleaseUnhealthy(msg("release_no_observation", release_id=r.id, percent=r.percent),
+                                   {"release_id": r.id, "percent": r.percent, "failures": []})
         unmeasured = [c.metric for c in r.checks if c.metric not in obs.metrics]
         if unmeasured:
             # A check nobody measured has not passed: "healthy" must mean every threshold was looked at.
             raise ReleaseUnhealthy(
-                f"Release {r.id}'s latest observation at {r.percent}% does not measure "
-                f"{', '.join(unmeasured)}: record an observation with every checked metric.",
+                msg("release_unmeasured", release_id=r.id, percent=r.percent, unmeasured=unmeasured),
                 {"release_id": r.id, "percent": r.percent, "failures": [], "unmeasured": unmeasured},
             )
         if not obs.healthy:
             raise ReleaseUnhealthy(
-                f"Release {r.id} is unhealthy at {r.percent}%: {'; '.join(obs.failures)}. "
-                "Fix it and record a healthy observation, or roll back.",
+                msg("release_unhealthy", release_id=r.id, percent=r.percent, failures=obs.failures),
                 {"release_id": r.id, "percent": r.percent, "failures": obs.failures},
             )
 
@@ -860,24 +810,21 @@ class Project(Aggregate):
         """Write the business loop as 3 to 5 steps with the conversion expected at each."""
         self._check_open()
         if not isinstance(steps, list) or not MIN_STEPS <= len(steps) <= MAX_STEPS:
-            raise InvalidInput("steps", f"must be a list of {MIN_STEPS} to {MAX_STEPS} funnel steps")
+            raise InvalidInput("steps", msg("rule_funnel_steps", min=MIN_STEPS, max=MAX_STEPS))
         parsed: list[dict[str, Any]] = []
         rates: list[float] = []
         for i, step in enumerate(steps):
             if not isinstance(step, dict):
-                raise InvalidInput(f"steps[{i}]", "must be an object with name and expected_rate")
+                raise InvalidInput(f"steps[{i}]", msg("rule_funnel_step_object"))
             rate = v.number(f"steps[{i}].expected_rate", step.get("expected_rate"))
             if not 0 < rate <= 100:
-                raise InvalidInput(f"steps[{i}].expected_rate", "must be a percentage above 0 and at most 100")
+                raise InvalidInput(f"steps[{i}].expected_rate", msg("rule_percentage_above_zero"))
             parsed.append({"name": v.text(f"steps[{i}].name", step.get("name"), max_len=80), "expected_rate": rate})
             rates.append(rate)
         if all(rate <= 1 for rate in rates):
-            raise ConflictingInput("steps", FRACTIONS_RULE.format(field="expected_rate"))
+            raise ConflictingInput("steps", msg("rule_fractions", rate_field="expected_rate"))
         if self.baseline is not None:
-            raise WrongStage(
-                "The funnel is written in research and solution, before the baseline freezes.",
-                {"stage": self.stage.value},
-            )
+            raise WrongStage(msg("funnel_after_baseline"), {"stage": self.stage.value})
         self._funnel_defined(steps=parsed, actor=actor)
 
     def record_funnel_actuals(self, *, rates: list[Any], actor: str) -> None:
@@ -886,22 +833,19 @@ class Project(Aggregate):
         Deliberately allowed after `complete_launch` too: the real numbers arrive weeks later.
         """
         if not self.funnel:
-            raise InvalidState("No funnel was defined for this project.", {})
+            raise InvalidState(msg("funnel_missing"), {})
         if not isinstance(rates, list):
-            raise InvalidInput("rates", f"must list {len(self.funnel)} rates, one per funnel step")
+            raise InvalidInput("rates", msg("rule_rates_per_step", count=len(self.funnel)))
         if len(rates) != len(self.funnel):
-            raise ConflictingInput("rates", f"must list {len(self.funnel)} rates, one per funnel step")
+            raise ConflictingInput("rates", msg("rule_rates_per_step", count=len(self.funnel)))
         values = [v.number(f"rates[{i}]", r) for i, r in enumerate(rates)]
         for i, rate in enumerate(values):
             if not 0 <= rate <= 100:
-                raise InvalidInput(f"rates[{i}]", "must be a percentage from 0 to 100")
+                raise InvalidInput(f"rates[{i}]", msg("rule_percentage"))
         if any(values) and all(rate <= 1 for rate in values):
-            raise ConflictingInput("rates", FRACTIONS_RULE.format(field="rate"))
+            raise ConflictingInput("rates", msg("rule_fractions", rate_field="rate"))
         if self.stage is not Stage.LAUNCH:
-            raise WrongStage(
-                f"Actual conversion is recorded after launch; the project is in {self.stage.value}.",
-                {"stage": self.stage.value},
-            )
+            raise WrongStage(msg("funnel_actual_wrong_stage", stage=self.stage.value), {"stage": self.stage.value})
         self._funnel_actuals_recorded(rates=values, actor=actor)
 
     @event("FunnelDefined")
@@ -923,8 +867,16 @@ class Project(Aggregate):
         self._check_open()
         new = v.text("name", name)
         if new == self.name:
-            raise ConflictingInput("name", "must differ from the current name")
+            raise ConflictingInput("name", msg("rule_must_differ"))
         self._project_renamed(name=new, previous=self.name, actor=actor)
+
+    def set_currency(self, *, currency: str, actor: str) -> None:
+        """Choose the currency the project's costs are in (an ISO 4217 code)."""
+        self._check_open()
+        code = money.currency("currency", currency)
+        if code == self.currency:
+            raise ConflictingInput("currency", msg("rule_must_differ"))
+        self._currency_set(currency=code, previous=self.currency, actor=actor)
 
     def retitle_milestone(self, *, milestone_id: str, title: str, actor: str) -> None:
         """Correct a milestone's title (a completed one's too: the title names it, nothing was decided on it)."""
@@ -932,7 +884,7 @@ class Project(Aggregate):
         m = self.milestone(milestone_id)
         new = v.text("title", title)
         if new == m.title:
-            raise ConflictingInput("title", "must differ from the current title")
+            raise ConflictingInput("title", msg("rule_must_differ"))
         self._milestone_retitled(milestone_id=m.id, title=new, previous=m.title, actor=actor)
 
     def revise_deliverables(self, *, milestone_id: str, deliverables: list[str], actor: str) -> None:
@@ -941,12 +893,9 @@ class Project(Aggregate):
         m = self.milestone(milestone_id)
         items = v.text_list("deliverables", deliverables)
         if m.done:
-            raise InvalidState(
-                f"Milestone {m.id} is completed: its deliverables are what was delivered.",
-                {"milestone_id": m.id},
-            )
+            raise InvalidState(msg("milestone_completed_deliverables", milestone_id=m.id), {"milestone_id": m.id})
         if items == m.deliverables:
-            raise ConflictingInput("deliverables", "must differ from the current deliverables")
+            raise ConflictingInput("deliverables", msg("rule_must_differ"))
         self._deliverables_revised(milestone_id=m.id, deliverables=items, previous=list(m.deliverables), actor=actor)
 
     def retitle_scope_item(self, *, item_id: str, title: str, actor: str) -> None:
@@ -955,15 +904,12 @@ class Project(Aggregate):
         item = self.scope_item(item_id)
         new = v.text("title", title)
         if not item.active:
-            raise InvalidState(f"Scope item {item.id} is removed.", {"item_id": item.id})
+            raise InvalidState(msg("scope_item_removed", item_id=item.id), {"item_id": item.id})
         if self.baseline is not None and any(b.id == item.id for b in self.baseline):
-            raise ScopeFrozen(
-                f"Scope item {item.id} is in the baseline frozen when the project left solution: "
-                "raise a change request to modify it.",
-                {"stage": self.stage.value, "item_id": item.id},
-            )
+            raise ScopeFrozen(msg("scope_item_in_baseline", item_id=item.id),
+                              {"stage": self.stage.value, "item_id": item.id})
         if new == item.title:
-            raise ConflictingInput("title", "must differ from the current title")
+            raise ConflictingInput("title", msg("rule_must_differ"))
         if new.casefold() != item.title.casefold():
             self._check_unique_title(new)
         self._scope_item_retitled(item_id=item.id, title=new, previous=item.title, actor=actor)
@@ -974,19 +920,18 @@ class Project(Aggregate):
         c = self.criterion(criterion_id)
         wording = v.text("text", text, max_len=500)
         if self.milestones[c.milestone_id].done:
-            raise InvalidState(
-                f"Criterion {c.id} belongs to completed milestone {c.milestone_id}.",
-                {"criterion_id": c.id, "milestone_id": c.milestone_id},
-            )
+            facts = {"criterion_id": c.id, "milestone_id": c.milestone_id}
+            raise InvalidState(msg("criterion_milestone_completed", **facts), facts)
         if c.state == CriterionState.VERIFIED:
-            raise InvalidState(
-                f"Criterion {c.id} is verified: its text is what was signed off. "
-                "Reject it first (with a reason) to reword it.",
-                {"criterion_id": c.id, "state": c.state},
-            )
+            raise InvalidState(msg("criterion_verified_no_reword", criterion_id=c.id),
+                               {"criterion_id": c.id, "state": c.state})
         if wording == c.text:
-            raise ConflictingInput("text", "must differ from the current text")
+            raise ConflictingInput("text", msg("rule_must_differ"))
         self._criterion_reworded(criterion_id=c.id, text=wording, previous=c.text, actor=actor)
+
+    @event("ProjectCurrencySet")
+    def _currency_set(self, currency: str, previous: str, actor: str) -> None:
+        self.currency = currency
 
     @event("ProjectRenamed")
     def _project_renamed(self, name: str, previous: str, actor: str) -> None:
@@ -1017,9 +962,7 @@ class Project(Aggregate):
 
     def _check_open(self) -> None:
         if self.launched:
-            raise ProjectClosed(
-                "The project has completed its launch; its delivery record is closed.", {}
-            )
+            raise ProjectClosed(msg("project_closed"), {})
 
     # ------------------------------------------ client participation (issue 14)
     # Sign-off of criteria that ask for it, change proposals and comments. The client is the actor
@@ -1045,12 +988,9 @@ class Project(Aggregate):
         decision = v.choice("verdict", verdict, VERDICTS)
         note = v.note("comment", comment) if decision == "rejected" else v.optional_note("comment", comment)
         if not c.client_signoff:
-            raise NotASignOff(
-                f"Criterion {c.id} does not ask for the client's sign-off: the pm verifies it.",
-                {"criterion_id": c.id},
-            )
+            raise NotASignOff(msg("criterion_not_signoff", criterion_id=c.id), {"criterion_id": c.id})
         if decision == "verified":
-            self._decidable(c.id, CriterionState.OPEN, CriterionState.REJECTED, verb="signed off")
+            self._decidable(c.id, CriterionState.OPEN, CriterionState.REJECTED, verb="signed_off")
         else:
             self._decidable(c.id, CriterionState.OPEN, CriterionState.VERIFIED, verb="rejected")
         self._criterion_signed_off(criterion_id=c.id, verdict=decision, comment=note, actor=actor)
@@ -1096,20 +1036,15 @@ class Project(Aggregate):
 
     def _check_not_client_signed(self, c: Criterion, verb: str) -> None:
         if c.client_signoff:
-            raise ClientSignOffRequired(
-                f"Criterion {c.id} is closed by the client's sign-off only; it cannot be {verb} by the pm. "
-                "Ask the client to sign it off in the portal (or reject it with a reason).",
-                {"criterion_id": c.id},
-            )
+            raise ClientSignOffRequired(msg("criterion_signoff_only", criterion_id=c.id, action=verb),
+                                        {"criterion_id": c.id})
 
     def _pending_proposal(self, proposal_id: str, verb: str) -> Proposal:
         self._check_open()
         p = self.proposal(proposal_id)
         if not p.pending:
-            raise InvalidState(
-                f"Change proposal {p.id} is {p.status}; only a proposed one can be {verb}.",
-                {"proposal_id": p.id, "status": p.status},
-            )
+            facts = {"proposal_id": p.id, "status": p.status}
+            raise InvalidState(msg("proposal_state_refuses", **facts, action=verb), facts)
         return p
 
     @event("CriterionSignedOff")
@@ -1154,13 +1089,13 @@ def _get(table: dict[str, _T], key: str, kind: str) -> _T:
 
 def _signoff_flag(value: object) -> bool:
     if not isinstance(value, bool):
-        raise InvalidInput("client_signoff", "must be true or false")
+        raise InvalidInput("client_signoff", msg("rule_true_false"))
     return value
 
 
 def _metric(spec: object) -> dict[str, Any]:
     if not isinstance(spec, dict):
-        raise InvalidInput("metric", "must be an object with name, comparator, threshold and unit")
+        raise InvalidInput("metric", msg("rule_metric_object"))
     return {
         "name": v.text("metric.name", spec.get("name"), max_len=80),
         "comparator": v.choice("metric.comparator", spec.get("comparator"), COMPARATORS),
@@ -1171,22 +1106,22 @@ def _metric(spec: object) -> dict[str, Any]:
 
 def _ramp(steps: object) -> list[int]:
     if not isinstance(steps, list | tuple) or not 1 <= len(steps) <= MAX_RAMP_STEPS:
-        raise InvalidInput("steps", f"must be a list of 1 to {MAX_RAMP_STEPS} percentages")
+        raise InvalidInput("steps", msg("rule_ramp_steps", max=MAX_RAMP_STEPS))
     ramp = [v.integer(f"steps[{i}]", s, low=1, high=100) for i, s in enumerate(steps)]
     if any(b <= a for a, b in itertools.pairwise(ramp)):
-        raise ConflictingInput("steps", "must rise strictly, e.g. 1, 5, 20, 50, 100")
+        raise ConflictingInput("steps", msg("rule_ramp_rises"))
     if ramp[-1] != 100:
-        raise ConflictingInput("steps", "must end at 100")
+        raise ConflictingInput("steps", msg("rule_ramp_ends"))
     return ramp
 
 
 def _health_checks(specs: object) -> list[dict[str, Any]]:
     if not isinstance(specs, list | tuple) or len(specs) > MAX_CHECKS:
-        raise InvalidInput("health", f"must be a list of at most {MAX_CHECKS} checks")
+        raise InvalidInput("health", msg("rule_max_checks", max=MAX_CHECKS))
     checks = []
     for i, spec in enumerate(specs):
         if not isinstance(spec, dict):
-            raise InvalidInput(f"health[{i}]", "must be an object with metric, comparator and threshold")
+            raise InvalidInput(f"health[{i}]", msg("rule_check_object"))
         checks.append({
             "metric": v.text(f"health[{i}].metric", spec.get("metric"), max_len=80),
             "comparator": v.choice(f"health[{i}].comparator", spec.get("comparator"), COMPARATORS),

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from delivery.errors import InvalidInput
+from delivery.messages import msg
 
 DEFAULT_URL = "sqlite:///var/delivery.sqlite3"
 # How long a PostgreSQL statement waits for a pooled connection: while the database is away a request is
@@ -45,16 +46,14 @@ class Database:
             return "sqlite"
         if scheme in ("postgresql", "postgres"):
             return "postgresql"
-        raise InvalidInput(
-            "DELIVERY_DATABASE_URL", "must start with sqlite:/// or postgresql://"
-        )
+        raise InvalidInput("DELIVERY_DATABASE_URL", msg("rule_database_url"))
 
     @property
     def sqlite_path(self) -> str:
         # sqlite:///relative/path or sqlite:////absolute/path, as SQLAlchemy spells them.
         path = self.url.split(":///", 1)[1] if ":///" in self.url else ""
         if not path:
-            raise InvalidInput("DELIVERY_DATABASE_URL", "sqlite URLs need a file path: sqlite:///path")
+            raise InvalidInput("DELIVERY_DATABASE_URL", msg("rule_sqlite_path"))
         return path
 
     @property
@@ -137,5 +136,5 @@ def _whole(env: Mapping[str, str], name: str, default: int) -> int:
     if not value:
         return default
     if not value.isascii() or not value.isdigit() or len(value) > 9:
-        raise InvalidInput(name, "must be a whole number of at most 9 digits")
+        raise InvalidInput(name, msg("rule_whole_digits"))
     return int(value)

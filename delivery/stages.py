@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from delivery.errors import InvalidInput
+from delivery.messages import msg
 
 
 class Stage(StrEnum):
@@ -74,5 +75,4 @@ def parse_stage(value: object, field: str = "stage") -> Stage:
             return Stage(value.strip().lower())
         except ValueError:
             pass
-    known = ", ".join(s.value for s in _ORDER)
-    raise InvalidInput(field, f"must be one of the stage ids ({known}), got {value!r}")
+    raise InvalidInput(field, msg("rule_stage_id", known=[s.value for s in _ORDER], value=repr(value)))

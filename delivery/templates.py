@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from delivery import validation as v
 from delivery.errors import InvalidInput, NotFound
+from delivery.messages import msg
 from delivery.milestones import COMPARATORS
 from delivery.settings import templates_dir
 from delivery.stages import STAGES, Stage
@@ -109,7 +110,7 @@ def language_of(value: str) -> str:
             return "zh"
         if tag.startswith("en"):
             return "en"
-    raise InvalidInput("language", f"must be one of {', '.join(LANGUAGES)}")
+    raise InvalidInput("language", msg("rule_one_of", options=list(LANGUAGES)))
 
 
 # ---------------------------------------------------------------- parsing
@@ -366,13 +367,11 @@ class Catalog:
         if isinstance(name, str) and name.strip() in self.templates:
             return self.templates[name.strip()]
         if not isinstance(name, str):
-            raise InvalidInput("template", "must be the name of a stage template")
+            raise InvalidInput("template", msg("rule_template_name"))
         # A well-formed name the catalog does not hold: no such template (404), the known ones said.
-        error = NotFound("template", name)
-        error.message = (f"No stage template named {name!r}; known: "
-                         f"{', '.join(sorted(self.templates)) or 'none'}.")
-        error.details["known"] = sorted(self.templates)
-        raise error
+        known = sorted(self.templates)
+        raise NotFound.because(msg("template_not_found", name=repr(name), known=known or None),
+                               {"kind": "template", "id": name, "known": known})
 
 
 def plan_project(project: Project, template: Template, *, start_on: date, language: str, actor: str) -> None:

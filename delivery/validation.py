@@ -10,6 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from delivery.errors import InvalidInput
+from delivery.messages import msg
 
 TITLE_MAX = 200
 TEXT_MAX = 2000
@@ -33,9 +34,7 @@ def storable(field: str, value: str, *, multiline: bool = False) -> str:
     """`value` unless it holds a character refused in such text; the error names the field and the rule."""
     found = (_MULTI_LINE_REFUSED if multiline else _SINGLE_LINE_REFUSED).search(value)
     if found is not None:
-        raise InvalidInput(
-            field, f"must not contain control characters or lone surrogates (found U+{ord(found.group()):04X})"
-        )
+        raise InvalidInput(field, msg("rule_control_chars", char=f"U+{ord(found.group()):04X}"))
     return value
 
 
@@ -45,15 +44,15 @@ def text(field: str, value: object, *, max_len: int = TITLE_MAX, multiline: bool
     Single-line unless `multiline`, which keeps tab and line breaks (CR LF and CR become LF).
     """
     if not isinstance(value, str):
-        raise InvalidInput(field, "must be a string")
+        raise InvalidInput(field, msg("rule_string"))
     storable(field, value, multiline=multiline)
     if multiline and "\r" in value:
         value = value.replace("\r\n", "\n").replace("\r", "\n")
     stripped = value.strip()
     if not stripped:
-        raise InvalidInput(field, "must not be empty")
+        raise InvalidInput(field, msg("rule_not_empty"))
     if len(stripped) > max_len:
-        raise InvalidInput(field, f"must be at most {max_len} characters")
+        raise InvalidInput(field, msg("rule_max_chars", max=max_len))
     return stripped
 
 
@@ -78,36 +77,36 @@ def optional_note(field: str, value: object) -> str:
 def number(field: str, value: object) -> float:
     """A finite real number; booleans are refused although Python counts them as ints."""
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        raise InvalidInput(field, "must be a number")
+        raise InvalidInput(field, msg("rule_number"))
     result = float(value)
     if not math.isfinite(result):
-        raise InvalidInput(field, "must be a finite number")
+        raise InvalidInput(field, msg("rule_finite_number"))
     return result
 
 
 def integer(field: str, value: object, *, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(field, "must be a whole number")
+        raise InvalidInput(field, msg("rule_whole_number"))
     if not low <= value <= high:
-        raise InvalidInput(field, f"must be between {low} and {high}")
+        raise InvalidInput(field, msg("rule_between", low=low, high=high))
     return value
 
 
 def money(field: str, value: object) -> Decimal:
     """An amount with at most two decimal places, as Decimal (never float)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        raise InvalidInput(field, "must be an amount")
+        raise InvalidInput(field, msg("rule_amount"))
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
-        raise InvalidInput(field, "must be an amount") from None
+        raise InvalidInput(field, msg("rule_amount")) from None
     if not amount.is_finite() or abs(amount) >= Decimal("1e12"):
-        raise InvalidInput(field, "must be a finite amount below 10^12")
+        raise InvalidInput(field, msg("rule_amount_range"))
     cents = amount.quantize(Decimal("0.01"))
     # A float sent for a cent amount may carry a rounding error in its last digit (0.57 computed as
     # 57 * 0.01 is 0.5700000000000001): it is that amount. Anything further off has more decimals.
     if amount != cents and not (isinstance(value, float) and math.isclose(value, float(cents), rel_tol=1e-15)):
-        raise InvalidInput(field, "must have at most two decimal places")
+        raise InvalidInput(field, msg("rule_two_decimals"))
     return amount.quantize(Decimal("0.01"))
 
 
@@ -120,9 +119,9 @@ def day(field: str, value: object) -> date:
         with contextlib.suppress(ValueError):
             parsed = date.fromisoformat(value)
     if parsed is None:
-        raise InvalidInput(field, "must be a date in ISO 8601 form (YYYY-MM-DD)")
+        raise InvalidInput(field, msg("rule_iso_date"))
     if not FIRST_DAY <= parsed <= LAST_DAY:
-        raise InvalidInput(field, f"must be between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}")
+        raise InvalidInput(field, msg("rule_between", low=FIRST_DAY.isoformat(), high=LAST_DAY.isoformat()))
     return parsed
 
 
@@ -130,12 +129,12 @@ def choice(field: str, value: object, options: Iterable[str]) -> str:
     allowed = tuple(options)
     if isinstance(value, str) and value in allowed:
         return value
-    raise InvalidInput(field, f"must be one of {', '.join(allowed)}")
+    raise InvalidInput(field, msg("rule_one_of", options=list(allowed)))
 
 
 def text_list(field: str, value: object, *, max_items: int = 50, max_len: int = TITLE_MAX) -> list[str]:
     if not isinstance(value, list | tuple):
-        raise InvalidInput(field, "must be a list of strings")
+        raise InvalidInput(field, msg("rule_string_list"))
     if len(value) > max_items:
-        raise InvalidInput(field, f"must have at most {max_items} entries")
+        raise InvalidInput(field, msg("rule_max_entries", max=max_items))
     return [text(f"{field}[{i}]", v, max_len=max_len) for i, v in enumerate(value)]

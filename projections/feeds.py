@@ -12,6 +12,7 @@ from typing import IO, Any
 from icalendar import Calendar, Event, vText
 
 from delivery.errors import InvalidInput
+from delivery.messages import msg
 from projections.service import ReadSide
 
 Rows = Callable[[ReadSide, str | None, datetime], tuple[list[str], list[list[Any]]]]
@@ -19,7 +20,7 @@ Rows = Callable[[ReadSide, str | None, datetime], tuple[list[str], list[list[Any
 
 def _needs(project_id: str | None) -> str:
     if not project_id:
-        raise InvalidInput("project", "this view is per project: name one")
+        raise InvalidInput("project", msg("rule_view_per_project"))
     return project_id
 
 
@@ -47,12 +48,13 @@ def _checklist(reads: ReadSide, pid: str | None, now: datetime) -> tuple[list[st
 
 
 def _change_requests(reads: ReadSide, pid: str | None, now: datetime) -> tuple[list[str], list[list[Any]]]:
-    entries = reads.change_log(_needs(pid)).entries
+    log = reads.change_log(_needs(pid))
+    entries = log.entries
     header = ["id", "title", "requested_by", "kind", "tier", "scope_item_id", "schedule_days", "cost", "status",
-              "raised_in_stage", "raised_at", "raised_by", "late", "value_added_before_core"]
+              "raised_in_stage", "raised_at", "raised_by", "late", "value_added_before_core", "currency"]
     return header, [[e.id, e.title, e.requested_by, e.kind, e.tier, e.scope_item_id, e.schedule_days, e.cost,
-                     e.status, e.raised_in_stage, e.raised_at, e.raised_by, e.late, e.value_added_before_core]
-                    for e in entries]
+                     e.status, e.raised_in_stage, e.raised_at, e.raised_by, e.late, e.value_added_before_core,
+                     log.currency] for e in entries]
 
 
 def _releases(reads: ReadSide, pid: str | None, now: datetime) -> tuple[list[str], list[list[Any]]]:
@@ -78,7 +80,8 @@ def _events(reads: ReadSide, pid: str | None, now: datetime) -> tuple[list[str],
 
 def _portfolio(reads: ReadSide, pid: str | None, now: datetime) -> tuple[list[str], list[list[Any]]]:
     items = reads.portfolio_all(now=now, project_ids=[pid] if pid else None)
-    header = list(type(items[0]).model_fields) if items else ["project_id"]
+    # Cells are values: the health reason is there as its code (`health_reason`), not as a message object.
+    header = [f for f in type(items[0]).model_fields if f != "health_reason_message"] if items else ["project_id"]
     return header, [[getattr(row, name) for name in header] for row in items]
 
 
@@ -105,7 +108,7 @@ def _cell(value: Any) -> Any:
 
 def write_csv(reads: ReadSide, view: str, project_id: str | None, now: datetime, out: IO[str]) -> None:
     if view not in CSV_VIEWS:
-        raise InvalidInput("view", f"must be one of {', '.join(CSV_VIEWS)}")
+        raise InvalidInput("view", msg("rule_one_of", options=list(CSV_VIEWS)))
     header, rows = CSV_VIEWS[view](reads, project_id, now)
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)

@@ -13,6 +13,21 @@ class ReadModel(BaseModel):
     model_config = ConfigDict(validate_assignment=False)
 
 
+def currency_field() -> Any:
+    return Field(default="CNY", description="The ISO 4217 code of the project's costs (CNY unless the pm "
+                 "chose another).", examples=["CNY"], pattern="^[A-Z]{3}$")
+
+
+class MessageView(ReadModel):
+    """A sentence as data: the pages render it in the reader's language, the API also sends its English."""
+
+    code: str = Field(description="The message's stable code in delivery/messages.py (its English template "
+                      "is the gettext msgid).", examples=["warning_late_requests"])
+    params: dict[str, Any] = Field(default_factory=dict, description="The raw values of the template's "
+                                   "placeholders (ids, numbers, state names such as rolled_back).",
+                                   examples=[{"count": 2, "ids": ["CR3", "CR4"]}])
+
+
 # ------------------------------------------------------------------ summary
 
 
@@ -75,6 +90,7 @@ class ProjectSummary(ReadModel):
     funnel: list[FunnelStepView] = Field(default_factory=list)
     # The funnel step whose actual conversion falls furthest below its expectation.
     biggest_drop: str | None = None
+    currency: str = currency_field()
 
 
 # ------------------------------------------------------------------- header
@@ -153,6 +169,7 @@ class ProjectHeader(ReadModel):
     # Its P80 completion date (no floor at today), from this project's slips and its reference class as it stood
     # when this project's last event was applied; None without evidence. The portfolio's health reads it.
     launch_p80_on: date | None = None
+    currency: str = "CNY"
 
 
 # --------------------------------------------------------------- milestones
@@ -257,7 +274,9 @@ class ChecklistMilestone(ChecklistMilestoneRef):
 
 class StageGate(ReadModel):
     holds: bool
-    unmet: list[dict[str, Any]] = Field(default_factory=list)
+    unmet: list[dict[str, Any]] = Field(default_factory=list, description=(
+        "What keeps the stage from being left: each item's `kind` and ids, its English `message`, and the same "
+        "sentence as `message_code` + `params` (delivery/messages.py) for the pages to translate."))
 
 
 class StageChecklist(ReadModel):
@@ -341,7 +360,12 @@ class DriftSummary(ReadModel):
     pending: int
     late_requests: list[str]
     value_added_before_core: list[str]
-    warnings: list[str]
+    warnings: list[str] = Field(description="The warnings in English (for API readers); `warning_messages` "
+                                "holds the same, in the same order, as codes with parameters.")
+    warning_messages: list[MessageView] = Field(default_factory=list, description=(
+        "The warnings as data: each one's message code and raw parameters (delivery/messages.py), "
+        "for a reader to render in its own language."))
+    currency: str = currency_field()
     touchpoint_before_core: list[str] = Field(default_factory=list)
     # Requests for touchpoint or value-added work raised while core-path items were open, still awaiting a decision.
     raised_before_core: list[str] = Field(default_factory=list)
@@ -373,6 +397,7 @@ class ChangeLog(ReadModel):
     project_id: str
     entries: list[ChangeLogEntry]
     drift: DriftSummary
+    currency: str = currency_field()
     # The client's proposals, newest last; an accepted one names the change request it became.
     proposals: list[ChangeProposalView] = Field(default_factory=list)
 
@@ -468,8 +493,11 @@ class PortfolioRow(ReadModel):
     release_percent: int | None = None
     release_state: str | None = None
     health: Literal["red", "amber", "green", "no_plan"]
-    health_reason: str
-    health_reason_text: str
+    health_reason: str = Field(description="The health reason's code (delivery/health.py REASONS).")
+    health_reason_text: str = Field(description="The health reason in English (from the message registry).")
+    health_reason_message: MessageView | None = Field(default=None, description=(
+        "The health reason as a message code with its parameters (thresholds), for the pages to translate."))
+    currency: str = currency_field()
     # Core-path warnings: non-core work approved before the core path was done, research left without a funnel.
     warnings: int = 0
     launched: bool

@@ -23,9 +23,10 @@ from sqlalchemy.engine import Connection
 from delivery import clock
 from delivery import health as h
 from delivery.errors import InvalidInput, UnknownCursor
+from delivery.messages import msg
 from delivery.milestones import AT_RISK_DAYS, MilestoneState
 from delivery.stages import STAGES, Stage, parse_stage
-from projections.models import PortfolioPage, PortfolioRow, PortfolioTotals
+from projections.models import MessageView, PortfolioPage, PortfolioRow, PortfolioTotals
 from projections.tables import portfolio_table as t
 
 
@@ -69,7 +70,7 @@ def sort_key(sort: str, colour: ColumnElement[str]) -> ColumnElement[Any] | None
         return -t.c.open_criteria
     if sort == "pending":  # most change requests awaiting a decision first
         return -t.c.pending_change_requests
-    raise InvalidInput("sort", f"must be one of {', '.join(SORTS)}")
+    raise InvalidInput("sort", msg("rule_one_of", options=list(SORTS)))
 
 
 def health_conditions(today: date) -> dict[str, ColumnElement[bool]]:
@@ -130,7 +131,7 @@ def search_term(text: str | None) -> str | None:
     """A typed search as the stored text compares it (None when blank); InvalidInput beyond MAX_TERM."""
     term = (text or "").strip().lower()
     if len(term) > MAX_TERM:
-        raise InvalidInput("q", f"must be at most {MAX_TERM} characters")
+        raise InvalidInput("q", msg("rule_max_chars", max=MAX_TERM))
     return term or None
 
 
@@ -145,7 +146,7 @@ def filtered(stmt: Any, query: Query, colour: ColumnElement[str], *, health: boo
         stmt = stmt.where(t.c.search.contains(query.q, autoescape=True))
     if health and query.health is not None:
         if query.health not in h.HEALTHS:
-            raise InvalidInput("health", f"must be one of {', '.join(h.HEALTHS)}")
+            raise InvalidInput("health", msg("rule_one_of", options=list(h.HEALTHS)))
         stmt = stmt.where(colour == query.health)
     if query.project_ids is not None:
         stmt = stmt.where(t.c.project_id.in_(query.project_ids))
@@ -192,6 +193,10 @@ def page(conn: Connection, query: Query) -> PortfolioPage:
     )
 
 
+# The health reasons as the rows send them (immutable in use: read models are only serialised).
+REASON_VIEWS = {code: MessageView(**m.to_dict()) for code, m in h.REASON_MESSAGES.items()}
+
+
 def _row(r: Any, today: date) -> PortfolioRow:
     stage = Stage(r.stage)
     entered = clock.as_utc(r.stage_entered_at)
@@ -205,8 +210,9 @@ def _row(r: Any, today: date) -> PortfolioRow:
         open_criteria=r.open_criteria, pending_change_requests=r.pending_change_requests,
         drift_pct=r.drift_pct, release_percent=r.release_percent, release_state=r.release_state,
         health=r.health, health_reason=r.health_reason,
-        health_reason_text=h.REASONS[r.health_reason], warnings=r.warnings, launched=r.launched, version=r.version,
-        updated_at=clock.as_utc(r.updated_at),
+        health_reason_text=h.REASONS[r.health_reason],
+        health_reason_message=REASON_VIEWS[r.health_reason], currency=r.currency,
+        warnings=r.warnings, launched=r.launched, version=r.version, updated_at=clock.as_utc(r.updated_at),
     )
 
 
@@ -244,7 +250,7 @@ def decode_cursor(cursor: str, sort: str = "name") -> tuple[Any, str, str]:
 
 CSV_COLUMNS = ("project_id", "name", "client", "stage", "days_in_stage", "next_milestone_title",
                "next_milestone_due_on", "next_milestone_status", "open_criteria", "pending_change_requests",
-               "drift_pct", "release_percent", "release_state", "health", "health_reason", "launched")
+               "drift_pct", "release_percent", "release_state", "health", "health_reason", "launched", "currency")
 
 
 def csv_lines(rows: Iterable[PortfolioRow]) -> Iterator[str]:

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from delivery.application import DeliveryApplication, parse_project_id
 from delivery.errors import DeliveryError, NotFound, RuleViolation
+from delivery.messages import msg
 from delivery.settings import Database
 from projections.chain import GENESIS, canonical_bytes, link
 from projections.checkpoint import fingerprint, generate_keys, load_private
@@ -133,10 +134,7 @@ def issue(app: DeliveryApplication, store: ViewStore, project_id: str, version: 
     recorded = {r.version: r for r in verifier.recorded_links(pid)}
     linked = recorded.get(version)
     if linked is None:
-        raise ReceiptUnavailable(
-            f"The event at v{version} is not linked into the hash chain yet; try again in a moment.",
-            {"project_id": pid, "version": version},
-        )
+        raise ReceiptUnavailable(msg("receipt_not_linked", version=version), {"project_id": pid, "version": version})
     head = GENESIS
     for e in events:
         head = link(head, e.body)

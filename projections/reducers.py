@@ -86,6 +86,8 @@ def reduce_summary(state: ProjectState, event: Any) -> ProjectState:
         h.template = event.template
     elif name == "ProjectRenamed":
         h.name = event.name
+    elif name == "ProjectCurrencySet":
+        h.currency = event.currency
     elif name == "StagePlanWaived":
         h.plan_waivers.append(PlanWaiverView(stage=event.stage, reason=event.reason, by=event.actor,
                                              at=event.timestamp))

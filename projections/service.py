@@ -25,6 +25,7 @@ from sqlalchemy import bindparam, func, select, text
 from delivery import clock
 from delivery.application import DeliveryApplication, parse_project_id
 from delivery.errors import DeliveryError, InvalidInput, NotFound
+from delivery.messages import msg
 from projections import portfolio, reference, views
 from projections import state as view_state
 from projections.applier import Applier, Follower
@@ -302,8 +303,7 @@ class ReadSide:
         while True:
             if self.failure is not None and self.failure.position <= position:
                 raise ViewsBehind(
-                    f"The views cannot apply the event at position {self.failure.position}; "
-                    "an operator must look at the store.",
+                    msg("views_stuck", stuck_at=self.failure.position),
                     {"position": position, "reached": self.position(), "stuck_at": self.failure.position},
                 )
             if not self.cache.enabled:
@@ -315,11 +315,8 @@ class ReadSide:
                     return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise ViewsBehind(
-                    f"The views have not reached position {position} after {timeout:g} s; "
-                    "check that `delivery worker` or an API process is applying them.",
-                    {"position": position, "reached": self.position()},
-                )
+                raise ViewsBehind(msg("views_behind", position=position, seconds=float(timeout)),
+                                  {"position": position, "reached": self.position()})
             with self._cond:
                 if self._known >= position:
                     return
@@ -597,7 +594,7 @@ class ReadSide:
         )
         unknown = sorted(set(types) - EVENT_TYPES)
         if unknown:
-            raise InvalidInput("type", f"must name an event type such as StageAdvanced; {unknown[0]!r} is not one")
+            raise InvalidInput("type", msg("rule_event_type", value=repr(unknown[0])))
         if types:
             stmt = stmt.where(a.c.type.in_(sorted(set(types))))
         if actor is not None:

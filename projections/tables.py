@@ -105,6 +105,8 @@ portfolio_table = Table(
     Column("warnings", Integer, nullable=False),
     # The P80 forecast of the last open milestone less its due date, in days (projections/forecast.py).
     Column("launch_p80_days_late", Integer),
+    # The ISO 4217 code of the project's costs.
+    Column("currency", String(3), nullable=False, server_default="CNY"),
     Column("version", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("doc", Text, nullable=False),

@@ -8,6 +8,7 @@ from typing import Any
 
 from delivery import gates, health
 from delivery.changes import ChangeKind, ChangeStatus, drift_pct
+from delivery.messages import Message, msg
 from delivery.milestones import CLOSED_STATES, milestone_status
 from delivery.scope import TIERS
 from delivery.stages import STAGES, Stage
@@ -19,6 +20,7 @@ from projections.models import (
     ChecklistMilestone,
     CommentList,
     DriftSummary,
+    MessageView,
     MilestoneList,
     MilestoneRecord,
     MilestoneStatus,
@@ -56,7 +58,7 @@ def summary_view(state: ProjectState) -> ProjectSummary:
                           change_request_id=i.change_request_id, in_baseline=i.in_baseline)
             for i in scope
         ],
-        funnel=[f.model_copy() for f in h.funnel], biggest_drop=h.biggest_drop,
+        funnel=[f.model_copy() for f in h.funnel], biggest_drop=h.biggest_drop, currency=h.currency,
     )
 
 
@@ -129,26 +131,21 @@ def drift_summary(state: ProjectState) -> DriftSummary:
     early_touch = [e.id for e in approved if e.touchpoint_before_core]
     early_raised = [e.id for e in entries if e.raised_before_core and e.status == ChangeStatus.RAISED]
     early_scheduled = [m.id for m in state.rows.of("milestone") if m.scheduled_before_core and not m.done]
-    warnings = []
+    warnings: list[Message] = []
     if h.left_research_without_funnel:
-        warnings.append("the project left research without a conversion funnel: write the business loop first")
+        warnings.append(msg("warning_no_funnel"))
     if late:
-        warnings.append(f"{len(late)} change request(s) raised after development began: {', '.join(late)}")
+        warnings.append(msg("warning_late_requests", count=len(late), ids=late))
     if early_value:
-        warnings.append(
-            f"value-added work approved while core-path items were still open: {', '.join(early_value)}"
-        )
+        warnings.append(msg("warning_value_added_before_core", ids=early_value))
     if early_touch:
-        warnings.append(f"touchpoint work approved while core-path items were still open: {', '.join(early_touch)}")
+        warnings.append(msg("warning_touchpoint_before_core", ids=early_touch))
     if early_raised:
-        warnings.append(
-            f"touchpoint or value-added work requested while core-path items are still open: {', '.join(early_raised)}"
-        )
+        warnings.append(msg("warning_raised_before_core", ids=early_raised))
     if early_scheduled:
-        warnings.append("touchpoint or value-added work scheduled while core-path items are still open: "
-                        f"{', '.join(early_scheduled)}")
+        warnings.append(msg("warning_scheduled_before_core", ids=early_scheduled))
     if drift > health.DRIFT_AMBER_PCT:
-        warnings.append(f"scope drift {drift:g}% of the baseline")
+        warnings.append(msg("warning_drift", drift_pct=drift))
     return DriftSummary(
         baseline_frozen=h.baseline_frozen_at is not None, baseline_size=h.baseline_size,
         baseline_by_tier=by_tier, items_added=added, items_removed=removed,
@@ -156,7 +153,9 @@ def drift_summary(state: ProjectState) -> DriftSummary:
         schedule_days_added=sum(e.schedule_days for e in approved),
         cost_added=sum((e.cost for e in approved), Decimal("0.00")),
         pending=sum(1 for e in entries if e.status == ChangeStatus.RAISED),
-        late_requests=late, value_added_before_core=early_value, warnings=warnings,
+        late_requests=late, value_added_before_core=early_value, warnings=[w.english() for w in warnings],
+        warning_messages=[MessageView.model_construct(code=w.code, params=w.plain_params()) for w in warnings],
+        currency=h.currency,
         touchpoint_before_core=early_touch, raised_before_core=early_raised, scheduled_before_core=early_scheduled,
         no_funnel=h.left_research_without_funnel, drift_warning=drift > health.DRIFT_AMBER_PCT,
     )
@@ -164,7 +163,7 @@ def drift_summary(state: ProjectState) -> DriftSummary:
 
 def change_log(project_id: str, state: ProjectState) -> ChangeLog:
     return ChangeLog(project_id=project_id, entries=state.rows.of("change"), drift=drift_summary(state),
-                     proposals=state.rows.of("proposal"))
+                     proposals=state.rows.of("proposal"), currency=state.h.currency)
 
 
 def comment_list(project_id: str, state: ProjectState, target_kind: str | None = None,
@@ -227,6 +226,7 @@ def portfolio_columns(state: ProjectState) -> dict[str, Any]:
         "warnings": h.before_core_approvals + h.before_core_pending + h.before_core_scheduled
         + int(h.left_research_without_funnel),
         "launch_p80_days_late": launch_days_late(h),
+        "currency": h.currency,
         "version": h.version,
         "updated_at": h.updated_at,
     }

@@ -22,6 +22,7 @@ from api.notification_schemas import (
     SubscriptionView,
 )
 from delivery.errors import InvalidInput
+from delivery.messages import msg
 from notify.store import Attempt, Delivery, Subscription
 
 router = APIRouter(tags=["notifications"])
@@ -50,7 +51,7 @@ def create_subscription(
         try:
             project_id = str(UUID(body.project_id))
         except ValueError:
-            raise InvalidInput("project_id", "must be a project id (a UUID)") from None
+            raise InvalidInput("project_id", msg("rule_project_id")) from None
         services.app.get_project(project_id)
     sub, secret = services.notices.subscribe(
         name=body.name, project_id=project_id, kinds=body.kinds, channel=body.channel, target=body.target,

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import AsOf, CurrentUser, ProjectId, ServicesDep, Write, etag
 from api.errors import responses
 from api.schemas import (
+    CurrencyIn,
     FunnelActualsIn,
     FunnelIn,
     PlanWaiverIn,
@@ -139,6 +140,12 @@ def define_funnel(write: Write, project_id: ProjectId, body: FunnelIn) -> JSONRe
 def record_funnel_actuals(write: Write, project_id: ProjectId, body: FunnelActualsIn) -> JSONResponse:
     """Record the measured conversion of each funnel step after launch."""
     return write(write.services.app.record_funnel_actuals, project_id, body)
+
+
+@router.post("/{project_id}/currency", response_model=WriteResult, responses=WRITE_ERRORS)
+def set_project_currency(write: Write, project_id: ProjectId, body: CurrencyIn) -> JSONResponse:
+    """Set the currency of the project's costs (ProjectCurrencySet); 409 conflicting_input when unchanged."""
+    return write(write.services.app.set_project_currency, project_id, body)
 
 
 @router.post("/{project_id}/rename", response_model=WriteResult, responses=WRITE_ERRORS)

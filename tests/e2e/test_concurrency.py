@@ -35,7 +35,8 @@ def test_if_match_stale_is_412_and_records_nothing(api: Api) -> None:
     assert stale.status_code == 412
     assert stale.json()["error"] == {
         "code": "version_mismatch", "message": stale.json()["error"]["message"],
-        "details": {"expected": 1, "actual": 2},
+        "details": {"expected": 1, "actual": 2, "message_code": "version_mismatch",
+                    "params": {"expected": 1, "actual": 2}},
     }
     assert version(api, pid) == 2
     assert api.post("pm", path, {"title": "Cart", "tier": "core"}, headers={"If-Match": 'W/"2"'}).status_code == 201

@@ -184,6 +184,14 @@ def play_scheduled(app: DeliveryApplication, start: datetime = START) -> UUID:
     return pid
 
 
+def play_currency(app: DeliveryApplication, start: datetime = START) -> UUID:
+    """From v6: a project created in US dollars (ProjectCurrencySet in the creating save), then set to euros."""
+    run = Recorder(app, start)
+    pid: UUID = run("create_project", name="Golden currency 币种项目", client="Golden Client 金色客户", currency="USD")
+    run("set_project_currency", currency="EUR")
+    return pid
+
+
 def stored_records(app: DeliveryApplication) -> list[dict[str, Any]]:
     """Every stored event, in store order, as the store holds it (state as its UTF-8 JSON text)."""
     if app.mapper.compressor is not None or app.mapper.cipher is not None:
@@ -214,6 +222,8 @@ def main(argv: list[str]) -> int:
                 play_participation(app)
             if int(argv[0]) >= 5:
                 play_scheduled(app)
+            if int(argv[0]) >= 6:
+                play_currency(app)
             records = stored_records(app)
         finally:
             app.close()

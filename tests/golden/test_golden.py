@@ -195,8 +195,25 @@ EXPECTED["events_v5.jsonl"] = [
         "delivers": {"M1": ["S2"], "M2": ["S1", "S2"]},
     },
 ]
+
+
+def v6_state(p: Project) -> dict[str, Any]:
+    """v5's view, plus what v6 added: the project's currency (CNY for every project that never set one)."""
+    return {**v5_state(p), "currency": p.currency}
+
+
+EXPECTED["events_v6.jsonl"] = [
+    *({**expected, "currency": "CNY"} for expected in EXPECTED["events_v5.jsonl"]),
+    {
+        "stage": "research", "launched": False, "name": "Golden currency 币种项目", "client": "Golden Client 金色客户",
+        "scope": {}, "baseline": [], "milestones": {}, "criteria": {}, "changes": {}, "releases": {}, "funnel": [],
+        "created_on": datetime(2026, 1, 5, 9, 0, tzinfo=UTC), "template": None, "waived": [],
+        "titles": {}, "texts": {}, "signoff": [], "decided_by": {}, "proposals": {}, "comments": 0, "delivers": {},
+        "currency": "EUR",
+    },
+]
 STATE_OF = {"events_v1.jsonl": v1_state, "events_v2.jsonl": v2_state, "events_v3.jsonl": v3_state,
-            "events_v4.jsonl": v4_state, "events_v5.jsonl": v5_state}
+            "events_v4.jsonl": v4_state, "events_v5.jsonl": v5_state, "events_v6.jsonl": v6_state}
 
 
 @pytest.fixture

@@ -179,7 +179,8 @@ def test_the_applier_thread_follows_until_stopped_and_callers_can_wait_for_a_pos
         with ReadSide(app, follow=False) as idle:  # nobody applies: a wait gives up and says where it stands
             with pytest.raises(ViewsBehind) as caught:
                 idle.wait_for(1, timeout=0.05)
-            assert caught.value.details == {"position": 1, "reached": 0}
+            assert caught.value.details == {"position": 1, "reached": 0, "message_code": "views_behind",
+                                            "params": {"position": 1, "seconds": 0.05}}
     with ReadSide(app, live=True) as views:
         views.wait_for(1, timeout=5)
         recorded = app.add_scope_item(pid, title="Lead capture", tier="core", actor="pm")

@@ -216,7 +216,8 @@ def test_with_an_expected_version_one_racer_wins_and_the_other_gets_a_version_mi
     won, lost = split(outcomes)
     assert [r.version for r in won.values()] == [2]
     assert [type(e) for e in lost.values()] == [VersionMismatch]
-    assert next(iter(lost.values())).details == {"expected": 1, "actual": 2}
+    assert next(iter(lost.values())).details == {"expected": 1, "actual": 2, "message_code": "version_mismatch",
+                                                 "params": {"expected": 1, "actual": 2}}
     assert calls == {"A": 1, "B": 1}  # no retry: the caller decides what to do with a stale copy
     assert [i.title for i in app.get_project(pid).scope.values()] == list(won)
     assert_stream_intact(app, pid, accepted=1)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from delivery import clock
+from delivery import clock, messages
 from delivery.errors import DeliveryError
 from delivery.project import Project
 from delivery.stages import STAGES, Stage
@@ -137,7 +137,23 @@ def refused(project: Project, command: Command, code: str, *, actor: str = PM, *
     # A sentence a person can act on, and the same shape the API sends.
     assert error.message.strip() and error.message.rstrip().endswith("."), error.message
     assert error.to_dict() == {"code": code, "message": error.message, "details": error.details}
+    # ... said by a registered message, whose English is the message (the pages render the same code).
+    assert spoken(error) == error.message
     return error
+
+
+def spoken(error: DeliveryError) -> str:
+    """The error's English rendered anew from its message code and parameters alone."""
+    details = error.details
+    said = messages.from_dict({"code": details["message_code"], "params": details["params"]})
+    if error.code in ("invalid_input", "conflicting_input"):
+        return messages.msg("field_rule", field=details["field"], rule=said.english()).english()
+    return said.english()
+
+
+def facts(error: DeliveryError) -> dict[str, Any]:
+    """The error's details without its message code and parameters (the facts a client acts on)."""
+    return {k: v for k, v in error.details.items() if k not in ("message_code", "params")}
 
 
 def invalid(project: Project, command: Command, field: str, *, conflicting: bool = False,

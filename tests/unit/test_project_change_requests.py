@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from delivery.project import Project
-from tests.unit.domain_helpers import Given, invalid, refused, when
+from tests.unit.domain_helpers import Given, facts, invalid, refused, when
 
 
 def _frozen(stage: str = "planning") -> tuple[Given, dict[str, str]]:
@@ -184,7 +184,7 @@ def test_approving_a_change_to_an_item_removed_meanwhile_is_refused() -> None:
     remove = _raise(given, title="Drop points", kind="remove", tier="value_added", scope_item_id=ids["points"])
     given(Project.approve_change_request, change_request_id=remove)
     error = refused(given.project(), Project.approve_change_request, "invalid_state", change_request_id=modify)
-    assert error.details == {"scope_item_id": ids["points"]}
+    assert facts(error) == {"scope_item_id": ids["points"]}
 
 
 # ------------------------------------------------- reject, withdraw, implement
@@ -254,7 +254,7 @@ def test_only_an_approved_request_can_be_implemented(status: str) -> None:
     elif status == "withdrawn":
         given(Project.withdraw_change_request, change_request_id=cr)
     error = refused(given.project(), Project.implement_change_request, "invalid_state", change_request_id=cr)
-    assert error.details == {"change_request_id": cr, "status": status}
+    assert facts(error) == {"change_request_id": cr, "status": status}
 
 
 def test_an_unknown_change_request_is_not_found() -> None:
@@ -263,4 +263,4 @@ def test_an_unknown_change_request_is_not_found() -> None:
     for command in (Project.approve_change_request, Project.withdraw_change_request,
                     Project.implement_change_request):
         error = refused(project, command, "not_found", change_request_id="CR7")
-        assert error.details == {"kind": "change request", "id": "CR7"}
+        assert facts(error) == {"kind": "change request", "id": "CR7"}

@@ -9,7 +9,7 @@ from delivery.project import Project
 from projections import views
 from projections.reducers import fold
 from projections.store import next_milestone_in_memory
-from tests.unit.domain_helpers import D0, Given, invalid, refused, when
+from tests.unit.domain_helpers import D0, Given, facts, invalid, refused, when
 
 
 def _milestone() -> tuple[Given, str]:
@@ -83,7 +83,7 @@ def test_revise_deliverables_refused_on_a_completed_milestone_and_for_bad_lists(
     given(Project.complete_milestone, milestone_id=ms)
     error = refused(given.project(), Project.revise_deliverables, "invalid_state", milestone_id=ms,
                     deliverables=["More"])
-    assert error.details == {"milestone_id": ms}
+    assert facts(error) == {"milestone_id": ms}
 
 
 # -------------------------------------------------------------------- scope
@@ -151,7 +151,7 @@ def test_a_verified_criterion_keeps_its_text() -> None:
     ac = given(Project.add_criterion, milestone_id=ms, text="Client signs off")
     given(Project.verify_criterion, criterion_id=ac, evidence="Signed PDF")
     error = refused(given.project(), Project.reword_criterion, "invalid_state", criterion_id=ac, text="Other")
-    assert error.details == {"criterion_id": ac, "state": "verified"}
+    assert facts(error) == {"criterion_id": ac, "state": "verified"}
 
 
 def test_reword_refuses_bad_text_and_a_completed_milestone() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from delivery.milestones import Metric
 from delivery.project import Project
-from tests.unit.domain_helpers import D0, MEASURABLE, Given, invalid, refused, when
+from tests.unit.domain_helpers import D0, MEASURABLE, Given, facts, invalid, refused, when
 
 
 def _milestone() -> tuple[Given, str]:
@@ -97,7 +97,7 @@ def test_a_measured_value_must_meet_the_threshold(comparator: str, meets: list[f
         given, c = _criterion(metric)
         error = refused(given.project(), Project.verify_criterion, "threshold_not_met", criterion_id=c,
                         evidence="load test", measured=value)
-        assert error.details == {"criterion_id": c, "metric": "p95_load_ms", "comparator": comparator,
+        assert facts(error) == {"criterion_id": c, "metric": "p95_load_ms", "comparator": comparator,
                                  "threshold": 1000.0, "unit": "ms", "measured": float(value)}
         assert f"p95_load_ms {comparator} 1000 ms" in error.message
     for value in meets:
@@ -137,7 +137,7 @@ def test_verifying_twice_is_refused() -> None:
     given, c = _criterion()
     given(Project.verify_criterion, criterion_id=c, evidence="ok")
     error = refused(given.project(), Project.verify_criterion, "invalid_state", criterion_id=c, evidence="again")
-    assert error.details == {"criterion_id": c, "state": "verified"}
+    assert facts(error) == {"criterion_id": c, "state": "verified"}
 
 
 # --------------------------------------------------------- reject and verify again
@@ -216,7 +216,7 @@ def test_the_criteria_of_a_completed_milestone_are_settled() -> None:
     given(Project.complete_milestone, milestone_id="M1")
     project = given.project()
     error = refused(project, Project.reject_criterion, "invalid_state", criterion_id=c, reason="regression")
-    assert error.details == {"criterion_id": c, "milestone_id": "M1"}
+    assert facts(error) == {"criterion_id": c, "milestone_id": "M1"}
     refused(project, Project.waive_criterion, "invalid_state", criterion_id=c, reason="x")
 
 

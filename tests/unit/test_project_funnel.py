@@ -8,7 +8,7 @@ import pytest
 
 from delivery.funnel import FunnelStep
 from delivery.project import Project
-from tests.unit.domain_helpers import Given, invalid, refused, when
+from tests.unit.domain_helpers import Given, facts, invalid, refused, when
 
 LOOP = [
     {"name": "Visit", "expected_rate": 100},
@@ -91,7 +91,7 @@ def test_actuals_before_launch_are_refused() -> None:
     given(Project.define_funnel, steps=LOOP)
     given.walk_to("trial")
     error = refused(given.project(), Project.record_funnel_actuals, "wrong_stage", rates=[100, 18, 4.5])
-    assert error.details == {"stage": "trial"}
+    assert facts(error) == {"stage": "trial"}
 
 
 def test_actuals_without_a_funnel_are_refused() -> None:

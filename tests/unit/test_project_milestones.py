@@ -8,7 +8,7 @@ import pytest
 
 from delivery.milestones import Reschedule
 from delivery.project import Project
-from tests.unit.domain_helpers import D0, T0, Given, invalid, refused, when
+from tests.unit.domain_helpers import D0, T0, Given, facts, invalid, refused, when
 
 
 def test_plan_a_milestone_in_a_stage_with_due_date_and_deliverables() -> None:
@@ -38,7 +38,7 @@ def test_a_milestone_for_a_stage_the_project_has_left_is_refused() -> None:
     given.walk_to("development")
     error = refused(given.project(), Project.plan_milestone, "wrong_stage", title="Late research",
                     stage="research", due_on=D0)
-    assert error.details == {"stage": "research", "current": "development"}
+    assert facts(error) == {"stage": "research", "current": "development"}
 
 
 @pytest.mark.parametrize("due_on", ["2026-13-01", "next week", "", 20260501, None, T0])
@@ -118,7 +118,7 @@ def test_a_completed_milestone_cannot_be_rescheduled() -> None:
 def test_rescheduling_an_unknown_milestone_is_not_found() -> None:
     error = refused(Given().project(), Project.reschedule_milestone, "not_found", milestone_id="M7",
                     due_on=D0, reason="x")
-    assert error.details == {"kind": "milestone", "id": "M7"}
+    assert facts(error) == {"kind": "milestone", "id": "M7"}
 
 
 # ------------------------------------------------------------------ complete
@@ -159,7 +159,7 @@ def test_a_milestone_of_a_stage_not_yet_reached_cannot_be_completed() -> None:
     given = Given()
     ms = given(Project.plan_milestone, title="Prototype", stage="solution", due_on=D0)
     error = refused(given.project(), Project.complete_milestone, "wrong_stage", milestone_id=ms)
-    assert error.details == {"milestone_id": ms, "stage": "solution", "current": "research"}
+    assert facts(error) == {"milestone_id": ms, "stage": "solution", "current": "research"}
 
 
 def test_a_milestone_with_open_or_rejected_criteria_cannot_be_completed() -> None:
@@ -170,7 +170,7 @@ def test_a_milestone_with_open_or_rejected_criteria_cannot_be_completed() -> Non
     given(Project.verify_criterion, criterion_id=done, evidence="notes.pdf")
     given(Project.reject_criterion, criterion_id=rejected, reason="too few answers")
     error = refused(given.project(), Project.complete_milestone, "criteria_open", milestone_id=ms)
-    assert error.details == {"milestone_id": ms, "criteria": [
+    assert facts(error) == {"milestone_id": ms, "criteria": [
         {"id": still_open, "state": "open"}, {"id": rejected, "state": "rejected"},
     ]}
     assert still_open in error.message and rejected in error.message

@@ -9,7 +9,7 @@ import pytest
 from delivery.errors import DeliveryError
 from delivery.project import Project
 from delivery.releases import HealthCheck
-from tests.unit.domain_helpers import Given, invalid, names, refused, when
+from tests.unit.domain_helpers import Given, facts, invalid, names, refused, when
 
 CHECK = {"metric": "error_rate", "comparator": "<=", "threshold": 1.0}
 
@@ -48,7 +48,7 @@ def test_plan_a_release_in_trial_or_launch(stage: str) -> None:
 @pytest.mark.parametrize("stage", ["research", "development", "uat"])
 def test_a_release_before_trial_is_refused(stage: str) -> None:
     error = refused(_in(stage).project(), Project.plan_release, "wrong_stage", version="1.0", steps=[100])
-    assert error.details == {"stage": stage}
+    assert facts(error) == {"stage": stage}
 
 
 @pytest.mark.parametrize(("steps", "field"), [
@@ -85,7 +85,7 @@ def test_a_version_is_planned_once() -> None:
     given = _in()
     given(Project.plan_release, version="1.0", steps=[100])
     error = refused(given.project(), Project.plan_release, "duplicate", version="1.0", steps=[50, 100])
-    assert error.details == {"field": "version"}
+    assert facts(error) == {"field": "version"}
 
 
 # ---------------------------------------------------------------- start
@@ -105,7 +105,7 @@ def test_only_one_release_ramps_at_a_time() -> None:
     given, first = _ramping()
     second = given(Project.plan_release, version="2.0", steps=[100])
     error = refused(given.project(), Project.start_release, "release_in_progress", release_id=second)
-    assert error.details == {"release_id": first}
+    assert facts(error) == {"release_id": first}
 
 
 def test_starting_a_ramping_release_again_is_refused() -> None:
@@ -170,7 +170,7 @@ def test_advancing_past_a_failing_observation_is_refused() -> None:
     _observe(given, release, 0.2)
     _observe(given, release, 3.0)
     error = refused(given.project(), Project.advance_release, "release_unhealthy", release_id=release)
-    assert error.details == {"release_id": release, "percent": 5, "failures": ["error_rate <= 1 (observed 3)"]}
+    assert facts(error) == {"release_id": release, "percent": 5, "failures": ["error_rate <= 1 (observed 3)"]}
     assert "roll back" in error.message
 
 
@@ -186,7 +186,7 @@ def test_a_healthy_observation_after_a_failing_one_lets_the_ramp_go_on() -> None
 def test_with_health_checks_each_step_needs_its_own_observation() -> None:
     given, release = _ramping()
     error = refused(given.project(), Project.advance_release, "release_unhealthy", release_id=release)
-    assert error.details == {"release_id": release, "percent": 5, "failures": []}
+    assert facts(error) == {"release_id": release, "percent": 5, "failures": []}
     _observe(given, release, 0.1)
     given(Project.advance_release, release_id=release)
     # The healthy observation at 5% says nothing about 50%.
@@ -312,7 +312,7 @@ def test_complete_at_100_percent_after_a_healthy_observation() -> None:
 def test_completing_below_100_percent_is_refused() -> None:
     given, release = _ramping(health=False)
     error = refused(given.project(), Project.complete_release, "invalid_state", release_id=release)
-    assert error.details == {"release_id": release, "percent": 5}
+    assert facts(error) == {"release_id": release, "percent": 5}
 
 
 def test_completing_on_a_failing_observation_is_refused() -> None:
@@ -344,7 +344,7 @@ def test_an_unknown_release_is_not_found(command: str) -> None:
     }
     method, kwargs = calls[command]
     error = refused(_in().project(), method, "not_found", release_id="R5", **kwargs)
-    assert error.details == {"kind": "release", "id": "R5"}
+    assert facts(error) == {"kind": "release", "id": "R5"}
 
 
 def test_a_release_cannot_complete_after_the_project_moved_back_before_trial() -> None:

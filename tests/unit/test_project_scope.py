@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from delivery.project import Project
 from delivery.scope import BaselineItem
 from delivery.stages import Stage
-from tests.unit.domain_helpers import Given, invalid, names, refused, when
+from tests.unit.domain_helpers import Given, facts, invalid, names, refused, when
 
 
 @pytest.mark.parametrize("tier", ["core", "touchpoint", "value_added"])
@@ -40,7 +40,7 @@ def test_a_title_already_in_scope_is_refused_whatever_its_case() -> None:
     given = Given()
     [login] = given.scope(("Login", "core"))
     error = refused(given.project(), Project.add_scope_item, "duplicate", title="  LOGIN ", tier="touchpoint")
-    assert error.details == {"item_id": login, "field": "title"}
+    assert facts(error) == {"item_id": login, "field": "title"}
 
 
 def test_a_removed_items_title_can_be_used_again() -> None:
@@ -70,7 +70,7 @@ def test_removing_twice_is_refused() -> None:
 
 def test_removing_an_unknown_item_is_not_found() -> None:
     error = refused(Given().project(), Project.remove_scope_item, "not_found", item_id="S9")
-    assert error.details == {"kind": "scope item", "id": "S9"}
+    assert facts(error) == {"kind": "scope item", "id": "S9"}
 
 
 def test_scope_changes_freely_in_solution() -> None:
@@ -117,7 +117,7 @@ def test_after_the_baseline_freezes_adding_an_item_directly_is_refused() -> None
     given, _ = _frozen()
     error = refused(given.project(), Project.add_scope_item, "scope_frozen", title="Coupons", tier="value_added")
     assert "change request" in error.message
-    assert error.details == {"stage": "planning"}
+    assert facts(error) == {"stage": "planning"}
 
 
 def test_after_the_baseline_freezes_removing_an_item_directly_is_refused() -> None:
@@ -145,7 +145,7 @@ def test_delivering_an_item_marks_it_built_even_after_the_freeze() -> None:
     assert isinstance(event, Project.ScopeItemDelivered)
     assert project.scope_item(login).status == "delivered" and project.scope_item(login).active
     error = refused(project, Project.deliver_scope_item, "invalid_state", item_id=login)
-    assert error.details == {"item_id": login, "status": "delivered"}
+    assert facts(error) == {"item_id": login, "status": "delivered"}
 
 
 def test_a_removed_item_cannot_be_delivered() -> None:

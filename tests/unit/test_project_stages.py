@@ -10,7 +10,7 @@ from delivery import clock
 from delivery.errors import GateNotMet
 from delivery.project import Project
 from delivery.stages import STAGES, Stage
-from tests.unit.domain_helpers import D0, PM, T0, Given, invalid, names, refused, replay, state, when
+from tests.unit.domain_helpers import D0, PM, T0, Given, facts, invalid, names, refused, replay, state, when
 
 # ------------------------------------------------------------------- create
 
@@ -67,6 +67,7 @@ def test_a_stage_with_no_plan_is_not_left_silently() -> None:
     assert error.details["unmet"] == [{
         "kind": "no_plan", "stage": "research",
         "message": "no plan for this stage: plan a milestone for it, or record a skip with a reason",
+        "message_code": "gate_no_plan", "params": {},
     }]
     assert "no plan for this stage" in error.message
 
@@ -122,7 +123,7 @@ def test_stage_ids_are_read_case_insensitively() -> None:
 def test_a_skip_is_refused_naming_the_next_stage(target: str) -> None:
     project = Given().project()
     error = refused(project, Project.transition, "stage_skip", to_stage=target)
-    assert error.details == {"from": "research", "to": target, "next": "solution"}
+    assert facts(error) == {"from": "research", "to": target, "next": "solution"}
     assert "solution" in error.message
 
 
@@ -136,7 +137,7 @@ def test_moving_to_the_current_stage_is_refused() -> None:
     given = Given()
     given.walk_to("uat")
     error = refused(given.project(), Project.transition, "same_stage", to_stage="uat", reason="again")
-    assert error.details == {"stage": "uat"}
+    assert facts(error) == {"stage": "uat"}
 
 
 def test_an_unknown_stage_is_bad_input_naming_to_stage() -> None:
@@ -291,7 +292,7 @@ def test_completing_the_launch_before_launch_is_refused() -> None:
     given = Given()
     given.walk_to("trial")
     error = refused(given.project(), Project.complete_launch, "wrong_stage")
-    assert error.details == {"stage": "trial"}
+    assert facts(error) == {"stage": "trial"}
 
 
 # ------------------------------------------------------ every event: who and when

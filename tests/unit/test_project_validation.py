@@ -11,7 +11,7 @@ import pytest
 from delivery import errors
 from delivery.errors import DeliveryError, InvalidInput, NotFound
 from delivery.project import Project
-from tests.unit.domain_helpers import D0, MEASURABLE, Given, invalid, refused, when
+from tests.unit.domain_helpers import D0, MEASURABLE, Given, facts, invalid, refused, when
 
 # ------------------------------------------------------------------ create
 
@@ -43,7 +43,7 @@ def test_create_refuses_bad_input_naming_the_field(kwargs: dict[str, Any], field
     with pytest.raises(InvalidInput) as caught:
         Project.create(**args)
     assert (caught.value.code, caught.value.field, caught.value.rule) == ("invalid_input", field, rule)
-    assert caught.value.details == {"field": field, "rule": rule}
+    assert facts(caught.value) == {"field": field, "rule": rule}
     assert str(caught.value) == f"{field}: {rule}."
 
 
@@ -164,7 +164,7 @@ def test_an_unknown_id_is_not_found_naming_the_kind_and_id(case: Unknown) -> Non
     ident = next(v for k, v in kwargs.items() if k.endswith("_id"))
     error = refused(given.project(), command, "not_found", **kwargs)
     assert isinstance(error, NotFound)
-    assert error.details == {"kind": kind, "id": str(ident)}
+    assert facts(error) == {"kind": kind, "id": str(ident)}
     assert error.message == f"No {kind} with id {ident!s}."
 
 
@@ -241,5 +241,5 @@ def test_rule_violations_and_bad_input_are_told_apart() -> None:
 
 def test_version_mismatch_says_what_to_do() -> None:
     error = errors.VersionMismatch(3, 5)
-    assert error.details == {"expected": 3, "actual": 5}
+    assert facts(error) == {"expected": 3, "actual": 5}
     assert "reload it and try again" in error.message

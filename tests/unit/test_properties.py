@@ -227,8 +227,8 @@ def define_funnel(p: Project, n: int) -> None:
 
 
 def correct(p: Project, n: int) -> None:
-    """One of the corrections, on any item, sensible or not."""
-    which = n % 5
+    """One of the corrections (or the currency), on any item, sensible or not."""
+    which = n % 6
     if which == 0:
         p.rename(name=f"Project {n % 3}", actor=PM)
     elif which == 1:
@@ -237,8 +237,10 @@ def correct(p: Project, n: int) -> None:
         p.retitle_milestone(milestone_id=_pick(p.milestones, n), title=f"Goal {n % 4}", actor=PM)
     elif which == 3:
         p.revise_deliverables(milestone_id=_pick(p.milestones, n), deliverables=[f"doc {n % 3}"], actor=PM)
-    else:
+    elif which == 4:
         p.reword_criterion(criterion_id=_pick(p.criteria, n), text=f"Criterion {n % 4}", actor=PM)
+    else:
+        p.set_currency(currency=("CNY", "usd", "EUR", "XYZ")[n // 6 % 4], actor=PM)
 
 
 def record_actuals(p: Project, n: int) -> None:
