@@ -29,7 +29,7 @@ import argparse
 import json
 import random
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -183,6 +183,58 @@ def synthetic_events(count: int, seed: int) -> Iterator[Any]:
         yield from p.collect_events()
 
 
+def cascade_events(count: int, seed: int) -> Iterator[Any]:
+    """Projects whose delays are heavy-tailed and carry over: a different slip process from `synthetic_events`.
+
+    Each project works at its own speed (a multiplier of every planned duration, log-normal), now and then hits a
+    blocker whose length follows a Pareto law (no finite variance), and half of each milestone's delay carries
+    into the next one (a late dependency). Milestones are rarely early. When a milestone is going to be more than a
+    week late the pm usually moves its date two days before it falls due (the part of the slip then known).
+    """
+    rnd = random.Random(seed * 7919 + 1)
+    template_speed = {t: rnd.uniform(1.0, 1.25) for t in TEMPLATES}
+    start = date(2023, 1, 2)
+    for n in range(count):
+        template = TEMPLATES[n % len(TEMPLATES)]
+        speed = template_speed[template] * rnd.lognormvariate(0, 0.25)
+        day = start + timedelta(days=rnd.randrange(0, 900))
+        with clock.frozen_at(_at(day)):
+            p = Project.create(name=f"Cascade {n}", client=f"Client {n % 41}", actor="bench")
+            p.apply_template(template=template, start_on=day, language="en", actor="bench")
+        cursor, carry = day, 0.0
+        for stage in STAGES:
+            actions: list[tuple[date, int, Callable[[], Any]]] = []
+            with clock.frozen_at(_at(cursor)):
+                for k in range(rnd.choice((1, 1, 2, 3))):
+                    length = rnd.randint(5, 25)
+                    due = cursor + timedelta(days=length)
+                    mid = p.plan_milestone(title=f"{stage.value} {k}", stage=stage.value, due_on=due, actor="bench")
+                    blocker = rnd.paretovariate(1.3) * 4 if rnd.random() < 0.2 else 0.0
+                    delay = length * (speed - 1) + blocker + carry + rnd.gauss(0, 1.5)
+                    carry = 0.5 * max(0.0, delay)
+                    done = max(cursor + timedelta(days=1), due + timedelta(days=round(min(delay, 300))))
+                    if done > due + timedelta(days=7) and rnd.random() < 0.6:
+                        moved = due + timedelta(days=round((done - due).days * rnd.uniform(0.4, 1.0)))
+                        actions.append((max(cursor, due - timedelta(days=2)), 0, _reschedule(p, mid, moved)))
+                    actions.append((done, 1, _complete(p, mid, done)))
+            for when, _order, action in sorted(actions, key=lambda a: (a[0], a[1])):
+                with clock.frozen_at(_at(when)):
+                    action()
+                cursor = max(cursor, when)
+            if stage.next is not None:
+                with clock.frozen_at(_at(cursor)):
+                    p.transition(to_stage=stage.next, actor="bench")
+        yield from p.collect_events()
+
+
+def _reschedule(p: Project, mid: str, due: date) -> Callable[[], Any]:
+    return lambda: p.reschedule_milestone(milestone_id=mid, due_on=due, reason="Blocked by a dependency", actor="bench")
+
+
+def _complete(p: Project, mid: str, done: date) -> Callable[[], Any]:
+    return lambda: p.complete_milestone(milestone_id=mid, completed_on=done, actor="bench")
+
+
 def _at(day: date) -> datetime:
     return datetime.combine(day, time(9), tzinfo=UTC)
 
@@ -213,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--demo", type=int, default=200, help="projects from the demo's scripts (0: none)")
     parser.add_argument("--synthetic", type=int, default=300, help="projects of the synthetic slip process (0: none)")
+    parser.add_argument("--cascade", type=int, default=300,
+                        help="projects of the heavy-tailed, carried-over slip process (0: none)")
     parser.add_argument("--export", type=Path, action="append", default=[], help="a `delivery export` file")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, help="write the figures here too")
@@ -223,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         sources.append((f"demo x{args.demo} (seed {args.seed})", demo_events(args.demo, args.seed)))
     if args.synthetic:
         sources.append((f"synthetic x{args.synthetic} (seed {args.seed})", synthetic_events(args.synthetic, args.seed)))
+    if args.cascade:
+        sources.append((f"cascade x{args.cascade} (seed {args.seed})", cascade_events(args.cascade, args.seed)))
     for path in args.export:
         sources.append((f"export {path.name}", export_events(path)))
     print(f"{'source':34} {'forecasts':>9} {'P50 cov':>8} {'P80 cov':>8} {'MAE P50':>8} {'MAE naive':>9}")
