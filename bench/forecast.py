@@ -134,7 +134,7 @@ def demo_events(count: int, seed: int) -> Iterator[Any]:
     """The demo's scripts as the bench store builds them (bench/histories.py), every event of every project."""
     from histories import Built, history, specs
 
-    for spec in specs(0, count, per_project=120, seed=seed):
+    for spec in specs(0, count, per_project=120, seed=seed, vary=True):
         built = Built(spec)
         for _ in history(built, NOW):
             pass
