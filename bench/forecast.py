@@ -45,6 +45,7 @@ from projections.models import MilestoneRecord
 from projections.reducers import apply
 from projections.state import ProjectState
 
+PRIOR_LED = 0.3
 ISSUE_ON = frozenset({"MilestoneCompleted", "StageAdvanced", "StageReturned"})
 NOW = datetime(2026, 11, 2, 9, tzinfo=UTC)
 
@@ -56,6 +57,7 @@ class Pending:
     p80: date
     naive: date
     own: int
+    prior_led: bool  # the prior had more than PRIOR_LED of the weight: the organisation had too little history
 
 
 @dataclass
@@ -68,6 +70,8 @@ class Score:
     abs_error_naive: int = 0
     without_own_history: int = 0
     milestones_scored: int = 0
+    prior_led: int = 0
+    prior_led_within_p80: int = 0
 
     def add(self, pending: Pending, actual: date) -> None:
         self.forecasts += 1
@@ -76,6 +80,8 @@ class Score:
         self.abs_error_p50 += abs((actual - pending.p50).days)
         self.abs_error_naive += abs((actual - pending.naive).days)
         self.without_own_history += pending.own == 0
+        self.prior_led += pending.prior_led
+        self.prior_led_within_p80 += pending.prior_led and actual <= pending.p80
 
     def summary(self) -> dict[str, Any]:
         n = max(1, self.forecasts)
@@ -86,11 +92,19 @@ class Score:
             "mae_p50_days": round(self.abs_error_p50 / n, 1),
             "mae_naive_days": round(self.abs_error_naive / n, 1),
             "without_own_history_pct": round(100 * self.without_own_history / n, 1),
+            "prior_led_pct": round(100 * self.prior_led / n, 1),
+            "prior_led_p80_coverage_pct": round(100 * self.prior_led_within_p80 / max(1, self.prior_led), 1),
         }
 
 
-def replay(events: Iterable[Any], source: str) -> Score:
-    """Score the forecast over these events (of many projects, each project's in version order)."""
+Issued = tuple[datetime, str, str, date, date]  # when, project, milestone, P50, P80
+
+
+def replay(events: Iterable[Any], source: str, issued: list[Issued] | None = None) -> Score:
+    """Score the forecast over these events (of many projects, each project's in version order).
+
+    `issued` collects every forecast as it is made (the leakage test compares them with a replay cut short).
+    """
     ordered = sorted(events, key=lambda e: (e.timestamp, str(e.originator_id), e.originator_version))
     states: dict[str, ProjectState] = {}
     kept = reference.InMemory()
@@ -109,12 +123,15 @@ def replay(events: Iterable[Any], source: str) -> Score:
         apply(state, e)
         kept.add(reference.difference(before, reference.contribution(state.header)))
         if name in ISSUE_ON and not state.h.launched:
-            issue(state, kept, e.timestamp.date(), pending)
+            for mid, made in issue(state, kept, e.timestamp.date(), pending):
+                if issued is not None:
+                    issued.append((e.timestamp, pid, mid, made.p50, made.p80))
     return score
 
 
 def issue(state: ProjectState, kept: reference.InMemory, today: date,
-          pending: dict[tuple[str, str], list[Pending]]) -> None:
+          pending: dict[tuple[str, str], list[Pending]]) -> list[tuple[str, Pending]]:
+    """Forecast the project's open milestones from what was recorded by `today`; each forecast waits for its date."""
     h = state.h
     milestones: list[MilestoneRecord] = state.rows.of("milestone")
     result = forecast(h, milestones, kept.reference(h.template).without(h), today)
@@ -122,19 +139,30 @@ def issue(state: ProjectState, kept: reference.InMemory, today: date,
     n_own = sum(own.values())
     mean_slip = round(sum(s * n for s, n in own.items()) / n_own) if n_own else 0
     by_id = {m.id: m for m in milestones}
+    made = []
     for f in result.milestones:
         naive = by_id[f.id].original_due_on + timedelta(days=mean_slip)
-        pending.setdefault((h.id, f.id), []).append(Pending(today, f.p50_on, f.p80_on, naive, n_own))
+        p = Pending(today, f.p50_on, f.p80_on, naive, n_own, f.prior_weight > PRIOR_LED)
+        pending.setdefault((h.id, f.id), []).append(p)
+        made.append((f.id, p))
+    return made
 
 
 # ------------------------------------------------------------------ sources
 
 
-def demo_events(count: int, seed: int) -> Iterator[Any]:
-    """The demo's scripts as the bench store builds them (bench/histories.py), every event of every project."""
+def demo_events(count: int, seed: int, years: float = 2, vary: bool = True) -> Iterator[Any]:
+    """The demo's scripts as the bench store builds them (bench/histories.py), every event of every project.
+
+    Each copy runs at its own pace (`histories.Pace`), and the copies start over `years` (the bench store's start
+    within two months: an organisation with no past, whose every forecast would rest on the prior alone).
+    `vary` False: every copy keeps its script's days (its slips are the script's, the same in every copy).
+    """
     from histories import Built, history, specs
 
-    for spec in specs(0, count, per_project=120, seed=seed, vary=True):
+    spread = random.Random(seed)
+    for spec in specs(0, count, per_project=120, seed=seed, vary=vary):
+        spec.shift_days += spread.randint(0, round(365 * years))
         built = Built(spec)
         for _ in history(built, NOW):
             pass
@@ -268,27 +296,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cascade", type=int, default=300,
                         help="projects of the heavy-tailed, carried-over slip process (0: none)")
     parser.add_argument("--export", type=Path, action="append", default=[], help="a `delivery export` file")
+    parser.add_argument("--demo-years", type=float, default=2, help="the demo's copies start over this many years")
+    parser.add_argument("--demo-as-scripted", action="store_true",
+                        help="the demo's copies keep their script's days (no pace): the bench store's histories")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args(argv)
     report = Report()
     sources: list[tuple[str, Iterable[Any]]] = []
     if args.demo:
-        sources.append((f"demo x{args.demo} (seed {args.seed})", demo_events(args.demo, args.seed)))
+        paced = "" if args.demo_as_scripted else "paced "
+        sources.append((f"demo {paced}x{args.demo} over {args.demo_years:g}y (seed {args.seed})",
+                        demo_events(args.demo, args.seed, args.demo_years, not args.demo_as_scripted)))
     if args.synthetic:
         sources.append((f"synthetic x{args.synthetic} (seed {args.seed})", synthetic_events(args.synthetic, args.seed)))
     if args.cascade:
         sources.append((f"cascade x{args.cascade} (seed {args.seed})", cascade_events(args.cascade, args.seed)))
     for path in args.export:
         sources.append((f"export {path.name}", export_events(path)))
-    print(f"{'source':34} {'forecasts':>9} {'P50 cov':>8} {'P80 cov':>8} {'MAE P50':>8} {'MAE naive':>9}")
+    print(f"{'source':34} {'forecasts':>9} {'P50 cov':>8} {'P80 cov':>8} {'MAE P50':>8} {'MAE naive':>9} "
+          f"{'prior-led':>9} {'its P80':>8}")
     for label, events in sources:
         s = replay(events, label).summary()
         report.scores.append(s)
         print(f"{label:34} {s['forecasts']:9d} {s['p50_coverage_pct']:7.1f}% {s['p80_coverage_pct']:7.1f}% "
-              f"{s['mae_p50_days']:7.1f}d {s['mae_naive_days']:8.1f}d")
+              f"{s['mae_p50_days']:7.1f}d {s['mae_naive_days']:8.1f}d {s['prior_led_pct']:8.1f}% "
+              f"{s['prior_led_p80_coverage_pct']:7.1f}%")
     print("P50/P80 cov: share of actual dates on or before the forecast (targets 50% and 75-85%); MAE in days, "
-          "naive = first plan + the project's average slip so far.")
+          "naive = first plan + the project's average slip so far; prior-led: forecasts where the prior had more than "
+          f"{PRIOR_LED:.0%} of the weight, and their P80 coverage.")
     if args.json:
         args.json.write_text(json.dumps(asdict(report), indent=2, ensure_ascii=False) + "\n")
     return 0
