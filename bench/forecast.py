@@ -32,6 +32,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ from delivery.project import Project
 from delivery.stages import STAGES
 from projections import reference
 from projections.events import kind
-from projections.forecast import forecast, own_histogram
+from projections.forecast import SLIP_MAX, SLIP_MIN, clamp_slip, forecast, own_histogram
 from projections.models import MilestoneRecord
 from projections.reducers import apply
 from projections.state import ProjectState
@@ -284,9 +285,68 @@ def export_events(path: Path) -> Iterator[Any]:
             app.close()
 
 
+def cost(repeat: int = 200) -> list[dict[str, Any]]:
+    """Microseconds per forecast and per portfolio launch column, as the project's history and the class grow.
+
+    The histograms hold one entry per distinct slip (at most SLIP_MAX - SLIP_MIN + 1), whatever the count of
+    milestones behind them: the cost must stay flat as the counts grow.
+    """
+    import timeit
+
+    from projections.forecast import Reference
+    from projections.models import MilestoneRef, ProjectHeader
+
+    rnd = random.Random(1)
+    t0 = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    plan = date(2026, 6, 1)
+    rows = []
+    def slips(n: int, draws: int = 400) -> dict[str, dict[int, int]]:
+        """`n` milestones of `draws` drawn slips repeated (the histogram's cells are the draws' distinct slips)."""
+        out: dict[str, dict[int, int]] = {}
+        for _ in range(draws):
+            stage = rnd.choice(STAGES).value
+            slip = clamp_slip(round(rnd.expovariate(1 / 6) - 3 if rnd.random() < 0.85 else rnd.expovariate(1 / 25)))
+            out.setdefault(stage, {})[slip] = out.setdefault(stage, {}).get(slip, 0) + max(1, n // draws)
+        return out
+
+    every = {s.value: dict.fromkeys(range(SLIP_MIN, SLIP_MAX + 1), 1) for s in STAGES}  # the ceiling: all cells
+    cases = [(400, 4_000, slips(400), slips(4_000)), (40_000, 400_000, slips(40_000), slips(400_000)),
+             (4_000_000, 40_000_000, slips(4_000_000), slips(40_000_000)),
+             (len(every) * len(every["launch"]), len(every) * len(every["launch"]), every, every)]
+    for own_n, ref_n, own_slips, ref_slips in cases:
+
+        header = ProjectHeader(id="p", name="P", client="C", stage="development", stage_entered_at=t0, version=1,
+                               created_at=t0, created_by="pm", updated_at=t0, template="generic", slips=own_slips)
+        ref = Reference(ref_slips, projects=max(1, ref_n // 20))
+        last = MilestoneRef(id="M9", stage="launch", due_on=plan, original_due_on=plan)
+        opened = [MilestoneRecord(id=f"M{k}", stage=s.value, title="t", due_on=plan, original_due_on=plan,
+                                  planned_at=t0, planned_by="pm") for k, s in enumerate(STAGES)]
+        per_call = {
+            "launch_p80_us": timeit.timeit(partial(_launch_column, header, last, ref), number=repeat),
+            "forecast_8_open_us": timeit.timeit(partial(_view, header, opened, ref, plan), number=repeat),
+        }
+        rows.append({"own_milestones": own_n, "reference_milestones": ref_n,
+                     "cells": sum(map(len, own_slips.values())) + sum(map(len, ref_slips.values())),
+                     **{k: round(1e6 * v / repeat, 1) for k, v in per_call.items()}})
+    return rows
+
+
+def _launch_column(header: Any, last: Any, ref: Any) -> Any:
+    """What the portfolio computes per applied batch for a touched project."""
+    from projections.forecast import launch_p80
+
+    return launch_p80(header, last, ref.without(header))
+
+
+def _view(header: Any, milestones: Any, ref: Any, today: date) -> Any:
+    """What the forecast endpoint computes."""
+    return forecast(header, milestones, ref.without(header), today)
+
+
 @dataclass
 class Report:
     scores: list[dict[str, Any]] = field(default_factory=list)
+    cost: list[dict[str, Any]] = field(default_factory=list)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -300,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demo-as-scripted", action="store_true",
                         help="the demo's copies keep their script's days (no pace): the bench store's histories")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--cost", action="store_true", help="also time one forecast as the history grows")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args(argv)
     report = Report()
@@ -325,6 +386,13 @@ def main(argv: list[str] | None = None) -> int:
     print("P50/P80 cov: share of actual dates on or before the forecast (targets 50% and 75-85%); MAE in days, "
           "naive = first plan + the project's average slip so far; prior-led: forecasts where the prior had more than "
           f"{PRIOR_LED:.0%} of the weight, and their P80 coverage.")
+    if args.cost:
+        report.cost = cost()
+        print(f"{'own milestones':>14} {'class':>10} {'cells':>6} {'launch_p80':>11} {'forecast (8 open)':>18}")
+        for row in report.cost:
+            print(f"{row['own_milestones']:14d} {row['reference_milestones']:10d} {row['cells']:6d} "
+                  f"{row['launch_p80_us']:9.1f}us "
+                  f"{row['forecast_8_open_us']:16.1f}us")
     if args.json:
         args.json.write_text(json.dumps(asdict(report), indent=2, ensure_ascii=False) + "\n")
     return 0

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
+from itertools import pairwise
 from typing import Any
 
 from delivery import clock
@@ -163,7 +164,7 @@ class Pace:
         days = sorted({script.started, *ends, last})
         team = rnd.lognormvariate(0, 0.2)
         stretched = [0.0]
-        for a, b in zip(days, days[1:], strict=False):
+        for a, b in pairwise(days):
             # A span that ends by entering uat (trial) ends integration testing (uat): setbacks are likelier there.
             odds = 0.4 if ends.get(b) in ("uat", "trial") else 0.2
             setback = rnd.expovariate(1 / 6) if rnd.random() < odds else 0.0
@@ -178,7 +179,7 @@ class Pace:
             return day
         if day <= knots[0][0]:
             return day + knots[0][1] - knots[0][0]
-        for (a, a2), (b, b2) in zip(knots, knots[1:], strict=False):
+        for (a, a2), (b, b2) in pairwise(knots):
             if day <= b:
                 return a2 + round((day - a) * (b2 - a2) / (b - a))
         return day + knots[-1][1] - knots[-1][0]
