@@ -4,11 +4,14 @@ A milestone's *slip* is the days from its first planned due date to its completi
 A forecast for an open milestone is its first due date plus a quantile of a blend of
 three slip distributions, each an empirical histogram of whole days:
 
-- **own**: every milestone this project has completed (any stage);
 - **reference**: the milestones of the same stage completed by the organisation's
   other projects of the same template (kept as a small aggregate per template, stage
   and slip: projections/reference.py);
-- **prior**: a fixed set of pseudo-observations for when both are thin.
+- **prior**: a fixed set of pseudo-observations for when the class is thin;
+- **own**: every milestone this project has completed, each carried to the open
+  milestone's stage by its rank among the class of its own stage (a project at the 70th
+  percentile of its peers in research counts as the 70th percentile of the open stage's
+  class and prior); with no class for either stage a slip stays as it is.
 
 Credibility weights (Bühlmann's n / (n + k)) blend them: the own history gets
 Z = n_own / (n_own + OWN_K), the rest goes to the reference class with
@@ -18,6 +21,7 @@ and one moved to a later date finishes no earlier than that date, so the quantil
 taken of the blend conditioned on slip >= that floor.
 
 Pure functions of their arguments: the API, the portfolio and bench/forecast.py call the same ones.
+Their cost follows the histograms' cells (at most stages x distinct slips), never the counts behind them.
 """
 
 from __future__ import annotations
@@ -40,7 +44,9 @@ from projections.models import (
 
 # Slips are clamped to this range (days) so the per-project and reference histograms stay bounded.
 SLIP_MIN, SLIP_MAX = -90, 365
-# Credibility constants: the evidence at which a source gets half the weight left to it.
+# Credibility constants: the evidence at which a source gets half the weight left to it. OWN_K was 4 until the
+# own slips were ranked among their peers; 3 is the value of {2, 3, 4, 6} that met the targets on seed 7 of
+# every bench source (docs/forecast.md has the grid and the held-out seeds).
 OWN_K = 3
 REFERENCE_K = 5
 # The prior: pseudo-observations of slip days (four in ten on time, eight in ten within a week, a tail to a
