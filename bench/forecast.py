@@ -14,13 +14,17 @@ is scored:
 
 Sources (docs/forecast.md):
   --demo N        N projects from the demo's scripts (delivery/demo_portfolio.toml), shifted and padded with
-                  seeded randomness (bench/histories.py, as the bench store is built);
+                  seeded randomness (bench/histories.py, as the bench store is built), each run at its own pace
+                  (histories.Pace) and started over --demo-years (--demo-as-scripted: the script's own days);
   --synthetic N   N projects of the four templates whose milestones slip by a seeded random process
                   (a template and stage effect, a project's own pace, noise with a long tail to the late side);
+  --cascade N     N projects of another process: a multiplicative pace, Pareto blockers, delays carried from
+                  one milestone to the next, dates moved once a slip is known;
   --export FILE   a real store exported with `delivery export` (JSON Lines, projections/export.py).
+  --cost          also time one forecast and one portfolio launch column as the histories grow.
 
-Usage: python bench/forecast.py [--demo 200] [--synthetic 300] [--export FILE] [--seed 7] [--json PATH]
-(`make bench-forecast` runs the first two).
+Usage: python bench/forecast.py [--demo 200] [--synthetic 300] [--cascade 300] [--export FILE] [--seed 7]
+[--json PATH] (`make bench-forecast` runs the first three).
 """
 
 from __future__ import annotations
