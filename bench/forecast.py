@@ -110,7 +110,12 @@ def replay(events: Iterable[Any], source: str, issued: list[Issued] | None = Non
 
     `issued` collects every forecast as it is made (the leakage test compares them with a replay cut short).
     """
-    ordered = sorted(events, key=lambda e: (e.timestamp, str(e.originator_id), e.originator_version))
+    events = list(events)
+    # Ties in time go by the order projects come in (seeded), not by their random ids: the figures repeat.
+    first: dict[Any, int] = {}
+    for e in events:
+        first.setdefault(e.originator_id, len(first))
+    ordered = sorted(events, key=lambda e: (e.timestamp, first[e.originator_id], e.originator_version))
     states: dict[str, ProjectState] = {}
     kept = reference.InMemory()
     pending: dict[tuple[str, str], list[Pending]] = {}
