@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
+from itertools import pairwise
 from typing import Any
 
 from delivery import clock
@@ -43,6 +44,7 @@ class Spec:
     minute: int = 0  # an offset within the working day, so copies do not share timestamps
     seed: int = 0
     pad: bool = True  # after the script, keep going with filler commands up to `target`
+    vary: bool = False  # stretch the script's stages by a seeded pace and setbacks (`Pace`): its slips then vary
 
 
 @dataclass
@@ -80,8 +82,9 @@ def history(built: Built, now: datetime, watch: Sequence[int] = ()) -> Iterator[
         return value
 
     steps = sorted(enumerate(script.steps), key=lambda pair: (pair[1].day, pair[0]))
+    pace = Pace.drawn(script, random.Random(spec.seed * 7_919 + 17)) if spec.vary else Pace.none()
     rank, last_day = 0, None
-    start = _moment(today, script.started - spec.shift_days, 0, spec.minute)
+    start = _moment(today, pace.day(script.started) - spec.shift_days, 0, spec.minute)
     yield start
 
     def create() -> Project:
@@ -99,11 +102,16 @@ def history(built: Built, now: datetime, watch: Sequence[int] = ()) -> Iterator[
     for _index, step in steps:
         if built.version >= spec.target:
             return
-        rank = rank + 1 if step.day == last_day else 0
-        last_day = step.day
-        moment = max(_moment(today, step.day - spec.shift_days, rank, spec.minute), last)
+        day = pace.day(step.day)
+        rank = rank + 1 if day == last_day else 0
+        last_day = day
+        moment = max(_moment(today, day - spec.shift_days, rank, spec.minute), last)
         yield moment
-        args = {name: _resolve(value, today, spec.shift_days, keys) for name, value in step.args.items()}
+        # A date the script names is as far from the step that names it as in the script (a plan made then).
+        moved = day - step.day
+        args = {name: _resolve(value, today, spec.shift_days - moved, keys) for name, value in step.args.items()}
+        if step.command == "reschedule_milestone" and args["due_on"] == project.milestones[args["milestone_id"]].due_on:
+            args["due_on"] += timedelta(days=1)  # stretched, the move could land on the date it moves from
         scripted = partial(scripted_command(step.command), project, actor=step.actor or script.pm, **args)
         value = run(moment, scripted)
         if step.key is not None:
@@ -128,6 +136,53 @@ def history(built: Built, now: datetime, watch: Sequence[int] = ()) -> Iterator[
             run(last, command)
         except DeliveryError:
             refused += 1  # a filler command the rules refuse records nothing; the next one is another kind
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How one copy of a script runs slower or faster than the script: its stages stretched, setbacks added.
+
+    The script's stage transitions are the knots: the time between two transitions is multiplied by the team's
+    pace (log-normal, shared by the copy's stages: a team is slow or fast throughout) and by the stage's own
+    noise, and now and then a setback is added (a client review moved, defects found in testing sent back to
+    development: more often in integration testing and UAT, as the seeds describe). Days between knots are
+    stretched in proportion, and the whole copy is moved so that its last step stays on the script's day
+    (a project under way at `now` stays under way). The plans the template records at creation do not move,
+    and a date the script names is as far from its step as in the script: what the stretch adds is slip.
+    """
+
+    knots: tuple[tuple[int, int], ...]  # (script day, stretched day), ascending
+
+    @staticmethod
+    def none() -> Pace:
+        return Pace(())
+
+    @staticmethod
+    def drawn(script: ProjectScript, rnd: random.Random) -> Pace:
+        ends = {s.day: str(s.args.get("to_stage")) for s in script.steps if s.command == "transition"}
+        last = max((s.day for s in script.steps), default=script.started)
+        days = sorted({script.started, *ends, last})
+        team = rnd.lognormvariate(0, 0.2)
+        stretched = [0.0]
+        for a, b in pairwise(days):
+            # A span that ends by entering uat (trial) ends integration testing (uat): setbacks are likelier there.
+            odds = 0.4 if ends.get(b) in ("uat", "trial") else 0.2
+            setback = rnd.expovariate(1 / 6) if rnd.random() < odds else 0.0
+            stretched.append(stretched[-1] + (b - a) * team * rnd.lognormvariate(0, 0.15) + setback)
+        end = days[-1] - stretched[-1]
+        return Pace(tuple((a, round(b + end)) for a, b in zip(days, stretched, strict=True)))
+
+    def day(self, day: int) -> int:
+        """Where a script's day falls in this copy."""
+        knots = self.knots
+        if not knots:
+            return day
+        if day <= knots[0][0]:
+            return day + knots[0][1] - knots[0][0]
+        for (a, a2), (b, b2) in pairwise(knots):
+            if day <= b:
+                return a2 + round((day - a) * (b2 - a2) / (b - a))
+        return day + knots[-1][1] - knots[-1][0]
 
 
 def _moment(today: date, day: int, rank: int, minute: int) -> datetime:
@@ -269,15 +324,18 @@ class Filler:
         return run
 
 
-def specs(start: int, count: int, per_project: int, seed: int = 7) -> list[Spec]:
-    """`count` projects numbered from `start`: the demo's scripts in turn, each about `per_project` events."""
+def specs(start: int, count: int, per_project: int, seed: int = 7, vary: bool = False) -> list[Spec]:
+    """`count` projects numbered from `start`: the demo's scripts in turn, each about `per_project` events.
+
+    `vary`: each copy runs at its own pace (`Pace`); the bench store's copies keep the script's days.
+    """
     rnd = random.Random(seed * 1_000_003 + start)
     out = []
     for number in range(start, start + count):
         script = PORTFOLIO[number % len(PORTFOLIO)]
         target = max(1, rnd.randint(per_project // 2, per_project * 3 // 2)) if per_project > 1 else 1
         out.append(Spec(script, f"{script.name} #{number:05d}", target, shift_days=rnd.randint(0, 60),
-                        minute=number % 180, seed=number))
+                        minute=number % 180, seed=number, vary=vary))
     return out
 
 

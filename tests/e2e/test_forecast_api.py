@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from delivery import clock
+from projections.forecast import OWN_K
 from tests.e2e.conftest import Api, new_project
 
 V1 = "/api/v1"
@@ -29,7 +30,7 @@ def test_the_forecast_of_a_project_that_finished_its_milestones_late(api: Api) -
     [go_live] = body["milestones"]
     # Every earlier milestone finished exactly 10 days late: P50 is the plan plus 10 days.
     assert date.fromisoformat(go_live["p50_on"]) == plan + timedelta(days=10)
-    assert go_live["p50_slip_days"] == 10 and go_live["own_weight"] == 0.6
+    assert go_live["p50_slip_days"] == 10 and go_live["own_weight"] == round(6 / (6 + OWN_K), 3)
     assert body["launch"]["planned_on"] == plan.isoformat()
     assert body["launch"]["at_risk"] is True
 

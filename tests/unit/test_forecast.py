@@ -13,6 +13,7 @@ from projections.forecast import (
     REFERENCE_K,
     SLIP_MAX,
     Blend,
+    Cumulative,
     Reference,
     forecast,
     launch_p80,
@@ -39,17 +40,17 @@ def test_every_earlier_milestone_ten_days_late_gives_p50_plan_plus_ten() -> None
     [m] = forecast(own, [milestone()], Reference.empty(), today=PLAN - timedelta(days=60)).milestones
     assert m.p50_on == PLAN + timedelta(days=10)
     assert m.p50_slip_days == 10
-    # Six of this project's milestones weigh 6 / (6 + 4) = 0.6, the prior 0.4, 0.8 of it below 10 days:
-    # 0.32 + 0.6 of the blend is at most 10 days late, so P80 is 10 days too.
+    # Six of this project's milestones weigh 6 / (6 + 3) = 2/3, the prior 1/3, 0.8 of it below 10 days:
+    # 0.27 + 0.67 of the blend is at most 10 days late, so P80 is 10 days too.
     assert m.own_weight == pytest.approx(6 / (6 + OWN_K), abs=1e-3)
     assert m.p80_slip_days == 10
 
 
-def test_two_earlier_milestones_leave_more_room_to_the_prior() -> None:
-    own = header({"research": {10: 2}})
+def test_one_earlier_milestone_leaves_more_room_to_the_prior() -> None:
+    own = header({"research": {10: 1}})
     [m] = forecast(own, [milestone()], Reference.empty(), today=PLAN - timedelta(days=60)).milestones
-    # Own weight 2 / 6; the prior's 2/3 puts 0.8 x 2/3 = 0.53 of the blend at a week or less: P50 = 7 days,
-    # and P80 = 10 (0.53 + 1/3).
+    # Own weight 1 / (1 + 3); the prior's 3/4 puts 0.8 x 3/4 = 0.6 of the blend at a week or less: P50 = 7 days,
+    # and P80 = 10 (0.6 + 1/4).
     assert (m.p50_slip_days, m.p80_slip_days) == (7, 10)
 
 
@@ -181,3 +182,32 @@ def test_dates_at_the_calendar_ends_are_held_there() -> None:
     assert {m.id: m.p80_on for m in result.milestones} == {"M1": date.max, "M2": PLAN}
     assert launch_p80(own, MilestoneRef(id="M1", stage="uat", due_on=date.max, original_due_on=date.max),
                       Reference.empty()) == date.max
+
+
+def test_a_project_keeps_its_place_among_its_peers_from_stage_to_stage() -> None:
+    # Its research milestones finished 10 days late, the later half of its peers (mid-rank 0.75); its peers'
+    # UAT runs 20 or 40 days late: the 75th percentile of that is 40, not the project's own 10.
+    ref = Reference({"research": {0: 50, 10: 50}, "uat": {20: 50, 40: 50}}, projects=20)
+    [m] = forecast(header({"research": {10: 30}}), [milestone("uat")], ref, today=PLAN - timedelta(days=60)).milestones
+    assert (m.p50_slip_days, m.p80_slip_days) == (40, 40)
+
+
+def test_a_project_ahead_of_late_peers_is_forecast_ahead_of_them() -> None:
+    # On time where nine in ten peers were late (mid-rank 0.05): the peers' best UAT slip, 5 days, not their 15.
+    ref = Reference({"research": {0: 10, 5: 10, 10: 80}, "uat": {5: 10, 15: 80, 30: 10}}, projects=20)
+    [m] = forecast(header({"research": {0: 30}}), [milestone("uat")], ref, today=PLAN - timedelta(days=60)).milestones
+    assert m.p50_slip_days == 5
+
+
+def test_without_peers_for_the_open_stage_the_project_s_own_slips_stand() -> None:
+    # The prior is no peer group: ranks are not carried into it.
+    ref = Reference({"research": {0: 50, 10: 50}}, projects=20)
+    [m] = forecast(header({"research": {10: 30}}), [milestone("uat")], ref, today=PLAN - timedelta(days=60)).milestones
+    assert (m.p50_slip_days, m.p80_slip_days) == (10, 10)
+
+
+def test_ranks_and_quantiles_of_a_histogram() -> None:
+    peers = Cumulative({0: 1, 10: 2, 20: 1})
+    assert [peers.rank(s) for s in (-5, 0, 10, 15, 20, 30)] == [0.0, 0.125, 0.5, 0.75, 0.875, 1.0]
+    assert [peers.quantile(q) for q in (0.0, 0.25, 0.26, 0.75, 0.8, 1.0)] == [0, 0, 10, 10, 20, 20]
+    assert Cumulative({}).rank(3) is None
