@@ -484,6 +484,7 @@ def console_context(request: Request, pid: str, **extra: Any) -> dict[str, Any]:
     participation = {"comments": services.reads.comments(pid), "signers": auth.store(request).signers(pid),
                      "targets": comment_targets(t, views)}
     return {"pid": pid, "links": auth.store(request).links(pid), "now": now, "options": options, **participation,
+            "currency": summary.currency,
             "open_milestone": _milestone_of(left.get("anchor", "") if left else "", criteria),
             "offers": offers, "criteria_of": criteria, "gate": gate, "sections": console.SECTIONS,
             "observations": {r.id: console.observations_by_step(r) for r in views["releases"].items},

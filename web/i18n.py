@@ -20,6 +20,7 @@ from babel.numbers import format_currency, format_decimal, format_percent
 from babel.support import Translations
 
 from delivery.health import DRIFT_AMBER_PCT, DRIFT_RED_PCT
+from delivery.messages import MESSAGES, TERMS
 from delivery.stages import STAGES, Stage
 from web.words import PLURALS, WORDS
 
@@ -277,22 +278,65 @@ class Translator:
         """Items as a list in the locale: `a, b and c` / `a、b和c`."""
         return format_list(items, locale=self.locale) if items else ""
 
+    def coded(self, message: Any) -> str:
+        """A sentence the domain or the views sent as data (delivery/messages.py): a `Message`, a view's
+        `MessageView` or its JSON `{"code", "params"}`, in this language. Vocabulary words (a template's
+        `terms`: states, statuses, actions) are translated one by one; nested messages are rendered too."""
+        if isinstance(message, Mapping):
+            code, params = str(message.get("code", "")), dict(message.get("params") or {})
+        else:
+            code, params = str(message.code), dict(message.params)
+        template = MESSAGES.get(code)
+        if template is None:
+            return code
+        for name, value in params.items():
+            if _is_coded(value):
+                params[name] = self.coded(value)
+            elif isinstance(value, list) and value and all(_is_coded(v) for v in value):
+                params[name] = ("；" if self.zh else "; ").join(self.coded(v) for v in value)
+            elif name in template.terms:
+                words = value if isinstance(value, list | tuple) else [value]
+                shown = [self.gettext(TERMS.get(str(w), str(w))) for w in words]
+                params[name] = format_list(shown, style="or", locale=self.locale) if len(shown) > 1 else shown[0]
+        n = params.get(template.count) if template.count else None
+        return self.message(template.singular, params, template.plural, int(n) if n is not None else None)
+
     def error(self, code: str, message: str, details: dict[str, Any]) -> list[str]:
-        """A refusal as lines a person can act on: in English the domain's own sentence; in another language
-        what the code means (the "refusal" words) and the structured details (which milestone, which criterion)."""
+        """A refusal as lines a person can act on, in this language: the domain's sentence from its message code
+        and parameters (a gate's unmet conditions one per line); an error without a code (an operator's text)
+        as it came, under the refusal's heading in another language."""
+        unmet = details.get("unmet") or []
+        if unmet and all(isinstance(u, Mapping) and u.get("message_code") in MESSAGES for u in unmet):
+            head = self.word("refusal", code) if self.has_word("refusal", code) else message
+            return [head, *(self.coded({"code": u["message_code"], "params": u.get("params")}) for u in unmet)]
+        message_code = details.get("message_code")
+        if message_code in MESSAGES:
+            sentence = self.coded({"code": message_code, "params": details.get("params")})
+            field = details.get("field")
+            if isinstance(field, str) and "rule" in details and message_code != "field_rule":
+                # An invalid_input names its rule by code; the whole sentence is "{field}: {rule}."
+                sentence = self.coded({"code": "field_rule", "params": {"field": self.field_label(field),
+                                                                        "rule": sentence}})
+            return [sentence]
         if not self.zh or not self.has_word("refusal", code):
             return [message]
         lines = [self.word("refusal", code)]
-        for item in details.get("unmet", []) or []:
-            kind = str(item.get("kind"))
-            if self.has_word("unmet", kind):
-                values = {**item, "state": self.word("criterion state", str(item.get("state", "")))}
-                if "stage" in item:
-                    values["stage"] = self.stage_name(str(item["stage"]))
-                lines.append(self.word("unmet", kind, **values))
         if code == "invalid_input" and details.get("field"):
-            lines.append(f"{details['field']}: {details.get('rule', '')}")
+            lines.append(f"{self.field_label(str(details['field']))}: {details.get('rule', '')}")
         return lines
+
+    def field_label(self, name: str) -> str:
+        """A refused field as a reader calls it; a list item keeps its place (`steps[1]` -> "steps [2]" as 步骤 [2])."""
+        base, bracket, rest = name.partition("[")
+        if bracket and rest.endswith("]") and rest[:-1].isdigit():
+            return f"{self.field(base)} [{int(rest[:-1]) + 1}]"
+        return self.field(name)
+
+
+def _is_coded(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return "code" in value and str(value["code"]) in MESSAGES
+    return hasattr(value, "code") and hasattr(value, "params") and str(value.code) in MESSAGES
 
 
 class _Default(dict[str, Any]):
