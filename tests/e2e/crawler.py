@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
-from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from fastapi.testclient import TestClient
@@ -30,18 +29,34 @@ ALLOWED_LATIN = frozenset({
     "URL",  # the address of a webhook or share link; Chinese product pages write "URL" / "链接" alike
 })
 ALLOWED_UNITS = frozenset({"ms", "MB", "GB", "KB", "px"})  # two letters: never a leak anyway; kept for clarity
+# Names that stay as they are in Chinese text: "Slack" is a product's name; "Webhook" is what the Chinese
+# chat products (企业微信, 钉钉, 飞书) themselves call their incoming hooks.
+ALLOWED_LATIN |= {"Slack", "Webhook"}
 # CJK that may stand in English text: the language switch names Chinese in Chinese.
-ALLOWED_CJK = frozenset({"简体中文"})
+ALLOWED_CJK = frozenset({"简体中文", "中文"})
 LATIN = re.compile(r"[A-Za-z]+")
 CJK = re.compile(r"[\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]+")
-# An address is no word of any language (the share link's URL is shown for copying).
-ADDRESS = re.compile(r"https?://\S+|/s/[A-Za-z0-9_-]{16,}|/share/\S+")
+# What is no word of any language, blanked before the check: addresses (the share link is shown for
+# copying), ids and hashes (a UUID, a hex digest or its prefix, a base64 signature), a file's name or
+# extension, the CLI's commands (typed as written), and the names of a digest and a file format.
+NOT_WORDS = re.compile("|".join((
+    r"https?://\S+|/s/[A-Za-z0-9_-]{16,}|/share/\S+",
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+    r"(?<![0-9A-Za-z])(?=[0-9a-f]*\d)[0-9a-f]{7,}(?![0-9A-Za-z])",
+    r"(?=[A-Za-z0-9+/_-]*\d)(?=[A-Za-z0-9+/_-]*[A-Z])(?=[A-Za-z0-9+/_-]*[a-z])[A-Za-z0-9+/_-]{20,}={0,2}",
+    r"(?<![\w/])[\w-]+(?:/[\w.-]+)*/[\w.-]+\.md\b",
+    r"(?<![\w])\.(?:ics|csv|jsonl?|pem)\b",
+    r"`delivery [^`]*`",
+    r"\bsha256(?=:)",
+    r"\bJSON Lines\b",
+)))
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-LONG_ID = re.compile(r"/(?=[^/]*\d)[A-Za-z0-9_-]{16,}(?=/|$)")  # a share link's secret, a link id
+DIGITS = re.compile(r"/\d+(?=/|$)")
+LONG_ID = re.compile(r"/(?=[^/]*\d)[A-Za-z0-9_-]{8,}(?=/|$)")  # a share link's secret, a link id
 SKIP = ("/static/", "/lang/", "/api/", "/docs", "/redoc", "/s/", "/share/")
 DOWNLOADS = (".csv", ".ics", ".json", ".jsonl", ".pem", "/export")
 BUTTON_TYPES = {"submit", "button", "reset"}
-SHAPE_CAP = 3  # addresses followed per shape (same path with ids blanked, same query keys)
+SHAPE_CAP = 2  # addresses followed per shape (same path with ids blanked, same query keys)
 
 
 class VisibleText(HTMLParser):
@@ -82,7 +97,7 @@ class VisibleText(HTMLParser):
             self._select = Field(a["name"], "select", "")
             form.fields.append(self._select)
         elif tag == "option" and self._select is not None:
-            self._option = [a.get("value", "")]
+            self._option = [a["value"]] if "value" in a else []
             if "selected" in a:
                 self._select.value = a.get("value", "")
         elif form is not None and tag == "textarea" and a.get("name"):
@@ -107,7 +122,7 @@ class VisibleText(HTMLParser):
         if data.strip():
             self.chunks.append(data)
         if self._option is not None and self._select is not None:
-            self._select.options.append(self._option[0] or data.strip())
+            self._select.options.append(self._option[0] if self._option else data.strip())
             self._option = None
         if self._textarea is not None:
             self._textarea.value += data
@@ -259,8 +274,7 @@ def local(here: str, href: str) -> str | None:
     if parts.netloc != "testserver":
         return None
     path = parts.path
-    if path.startswith(SKIP) or path.endswith(DOWNLOADS) or "/export" in path or "/receipts/" in path \
-            and path.endswith(".json"):
+    if path.startswith(SKIP) or path.endswith(DOWNLOADS) or "/export" in path:
         return None
     return path + (f"?{parts.query}" if parts.query else "")
 
@@ -269,7 +283,7 @@ def shape_of(url: str) -> str:
     """An address with its ids blanked and its query reduced to its keys: pages of the same kind."""
     parts = urlsplit(url)
     path = LONG_ID.sub("/{id}", UUID.sub("{id}", parts.path))
-    path = re.sub(r"/(AC|CR|M|S|R|P|C)\d+(?=/|$)", r"/{item}", path)
+    path = DIGITS.sub("/{n}", re.sub(r"/(AC|CR|M|S|R|P|C)\d+(?=/|$)", r"/{item}", path))
     keys = sorted({kv.split("=", 1)[0] for kv in parts.query.split("&") if kv})
     return path + ("?" + "&".join(keys) if keys else "")
 
@@ -286,7 +300,7 @@ def user_data_pattern(texts: Iterable[str]) -> re.Pattern[str]:
 def leaks(url: str, role: str, text: str, lang: str, user_data: re.Pattern[str]) -> list[Leak]:
     """The words of the other language in a page's visible text, user data and addresses aside."""
     blank = lambda m: " " * len(m[0])  # noqa: E731 - same length: positions in the original still line up
-    masked = ADDRESS.sub(blank, user_data.sub(blank, text))
+    masked = NOT_WORDS.sub(blank, user_data.sub(blank, text))
     found = []
     if lang == "zh":
         for m in LATIN.finditer(masked):
@@ -307,23 +321,30 @@ def around(text: str, start: int, end: int, width: int = 60) -> str:
 
 
 def report(found: Iterable[Leak], lang: str) -> str:
-    """Every leak once per page kind, role, word and context, grouped by page kind; then the words by count."""
-    groups: dict[str, dict[tuple[str, str, str], list[str]]] = defaultdict(lambda: defaultdict(list))
+    """The leaks grouped by kind of page, one line per word (an example address, the roles that saw it, up to
+    two different contexts, how often); then the words and the kinds of page by count."""
+    groups: dict[str, dict[str, list[Leak]]] = defaultdict(lambda: defaultdict(list))
     words: Counter[str] = Counter()
     for leak in found:
-        urls = groups[shape_of(leak.url.split(" → ")[0].removeprefix("POST "))][(leak.role, leak.word, leak.context)]
-        urls.append(leak.url)
+        groups[shape_of(leak.url.split(" → ")[0].removeprefix("POST "))][leak.word].append(leak)
         words[leak.word] += 1
-    total = sum(len(v) for v in groups.values())
     name = "Latin words in the Chinese pages" if lang == "zh" else "Chinese in the English pages"
-    lines = [f"{name}: {total} distinct leaks ({sum(words.values())} occurrences, {len(words)} words) "
-             f"on {len(groups)} kinds of page"]
-    for shape in sorted(groups, key=lambda s: -len(groups[s])):
-        entries = groups[shape]
-        lines.append(f"\n## {shape} ({len(entries)} distinct)")
-        for (role, word, context), urls in sorted(entries.items(), key=lambda kv: (kv[0][1].lower(), kv[0])):
-            more = f" (+{len(urls) - 1} pages)" if len(urls) > 1 else ""
-            lines.append(f"- {urls[0]} · {role} · {word} · {context}{more}")
+    distinct = sum(len(w) for w in groups.values())
+    lines = [f"{name}: {sum(words.values())} occurrences of {len(words)} words; {distinct} (page kind, word) "
+             f"pairs on {len(groups)} kinds of page"]
+    for shape in sorted(groups, key=lambda s: (-len(groups[s]), s)):
+        by_word = groups[shape]
+        lines.append(f"\n## {shape} ({len(by_word)} words, {sum(map(len, by_word.values()))} occurrences)")
+        for word in sorted(by_word, key=lambda w: (-len(by_word[w]), w.lower())):
+            seen = by_word[word]
+            roles = ", ".join(sorted({leak.role for leak in seen}))
+            contexts = list(dict.fromkeys(leak.context for leak in seen))
+            pages = len({leak.url for leak in seen})
+            lines.append(f"- {seen[0].url} · {roles} · {word} · {contexts[0]}  [×{len(seen)} on {pages} page(s)]")
+            lines.extend(f"    also: {c}" for c in contexts[1:3])
     lines.append("\n## Words by count")
     lines.extend(f"- {word}: {count}" for word, count in words.most_common())
+    lines.append("\n## Kinds of page by count")
+    lines.extend(f"- {shape}: {sum(map(len, groups[shape].values()))}"
+                 for shape in sorted(groups, key=lambda s: -sum(map(len, groups[s].values()))))
     return "\n".join(lines)
