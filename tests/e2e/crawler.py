@@ -56,6 +56,7 @@ LONG_ID = re.compile(r"/(?=[^/]*\d)[A-Za-z0-9_-]{8,}(?=/|$)")  # a share link's 
 SKIP = ("/static/", "/lang/", "/api/", "/docs", "/redoc", "/s/", "/share/")
 DOWNLOADS = (".csv", ".ics", ".json", ".jsonl", ".pem", "/export")
 BUTTON_TYPES = {"submit", "button", "reset"}
+TYPED = {"text", "textarea", "number", "date", "datetime-local", "url", "email", "search", "password", "tel"}
 SHAPE_CAP = 2  # addresses followed per shape (same path with ids blanked, same query keys)
 
 
@@ -234,6 +235,8 @@ class Crawler:
                 if form is None:
                     break
                 self.tried.add(f"{variant} {shape_of(form.action)}")
+                if variant == "blank" and not any(f.kind in TYPED for f in form.fields):
+                    continue  # nothing to leave blank: the filled post sends the same
                 self.posted[variant] += 1
                 after = self.visit(form.action or page, "POST", self._fill(form, variant))
                 current = after if after is not None and any(f.method == "post" for f in after.forms) \

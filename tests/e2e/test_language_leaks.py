@@ -102,7 +102,8 @@ def test_no_page_shows_a_word_of_the_other_language(store: Store) -> None:
     assert {200, 400, 403, 404} <= statuses, statuses
     assert any("/pm/p/" in u for u in pages) and any("/audit/p/" in u and "/diff" in u for u in pages)
     pm = crawlers[1]
-    assert pm.posted["blank"] >= 20 and pm.posted["filled"] >= 20, pm.posted
+    assert pm.posted["blank"] >= 15 and pm.posted["filled"] >= 20, pm.posted
+    assert crawlers[3].posted["filled"] >= 3, crawlers[3].posted  # the client's sign-off, proposal, comment
     text = report(found, store.lang)
     target = os.environ.get("LEAK_REPORT")
     if target:
