@@ -27,21 +27,21 @@ ALLOWED_LATIN = frozenset({
     "HTTP",  # a protocol, like API: "HTTP 500" is what a webhook receiver answered
     "English",  # the language switch names English in English, as it names 简体中文 in Chinese
     "URL",  # the address of a webhook or share link; Chinese product pages write "URL" / "链接" alike
+    "Slack",  # a product's name
+    "Webhook",  # what the Chinese chat products (企业微信, 钉钉, 飞书) themselves call their incoming hooks
 })
-ALLOWED_UNITS = frozenset({"ms", "MB", "GB", "KB", "px"})  # two letters: never a leak anyway; kept for clarity
-# Names that stay as they are in Chinese text: "Slack" is a product's name; "Webhook" is what the Chinese
-# chat products (企业微信, 钉钉, 飞书) themselves call their incoming hooks.
-ALLOWED_LATIN |= {"Slack", "Webhook"}
+# Units (ms, MB, GB, px) and ids (M1, CR2, R1, AC10, P50) have fewer than three letters in a row: never a leak.
 # CJK that may stand in English text: the language switch names Chinese in Chinese.
 ALLOWED_CJK = frozenset({"简体中文", "中文"})
 LATIN = re.compile(r"[A-Za-z]+")
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 CJK = re.compile(r"[\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]+")
 # What is no word of any language, blanked before the check: addresses (the share link is shown for
 # copying), ids and hashes (a UUID, a hex digest or its prefix, a base64 signature), a file's name or
 # extension, the CLI's commands (typed as written), and the names of a digest and a file format.
 NOT_WORDS = re.compile("|".join((
     r"https?://\S+|/s/[A-Za-z0-9_-]{16,}|/share/\S+",
-    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+    UUID.pattern,
     r"(?<![0-9A-Za-z])(?=[0-9a-f]*\d)[0-9a-f]{7,}(?![0-9A-Za-z])",
     r"(?=[A-Za-z0-9+/_-]*\d)(?=[A-Za-z0-9+/_-]*[A-Z])(?=[A-Za-z0-9+/_-]*[a-z])[A-Za-z0-9+/_-]{20,}={0,2}",
     r"(?<![\w/])[\w-]+(?:/[\w.-]+)*/[\w.-]+\.md\b",
@@ -50,7 +50,6 @@ NOT_WORDS = re.compile("|".join((
     r"\bsha256(?=:)",
     r"\bJSON Lines\b",
 )))
-UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 DIGITS = re.compile(r"/\d+(?=/|$)")
 LONG_ID = re.compile(r"/(?=[^/]*\d)[A-Za-z0-9_-]{8,}(?=/|$)")  # a share link's secret, a link id
 SKIP = ("/static/", "/lang/", "/api/", "/docs", "/redoc", "/s/", "/share/")
