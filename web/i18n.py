@@ -325,6 +325,14 @@ class Translator:
             lines.append(f"{self.field_label(str(details['field']))}: {details.get('rule', '')}")
         return lines
 
+    # View fields the API sends in English beside their coded twin (warning_messages, health_reason_message):
+    # pages show the twin.
+    english_twins = frozenset({"warnings", "health_reason_text"})
+
+    def is_coded(self, value: Any) -> bool:
+        """Whether a value is a message sent as data (`{"code", "params"}`), shown with `coded`."""
+        return _is_coded(value)
+
     def field_label(self, name: str) -> str:
         """A refused field as a reader calls it; a list item keeps its place (`steps[1]` -> "steps [2]" as 步骤 [2])."""
         base, bracket, rest = name.partition("[")
