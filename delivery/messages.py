@@ -281,19 +281,19 @@ MESSAGES: dict[str, Template] = {
     "release_duplicate": one(N_("A release {version} is already planned.")),
     "release_in_progress": one(N_(
         "Release {release_id} ({version}) is still {state}: complete or roll it back first."), "state"),
-    "release_last_step": one(N_("Release {release_id} is at {percent}%, its last step: complete it instead.")),
+    "release_last_step": one(N_("Release {release_id} is at {percent}, its last step: complete it instead.")),
     "release_not_at_full": one(N_(
-        "Release {release_id} is at {percent}%: advance it to 100% before completing it.")),
+        "Release {release_id} is at {percent}: advance it to 100% before completing it.")),
     "release_state_refuses": one(N_(
         "Release {release_id} is {state}; only a release that is {allowed} can be {action}."), *STATE_TERMS),
     "release_wrong_stage": one(N_("Releases run in trial or launch; the project is in {stage}.")),
     "release_no_observation": one(N_(
-        "Release {release_id} has no health observation at {percent}% yet: record one first.")),
+        "Release {release_id} has no health observation at {percent} yet: record one first.")),
     "release_unmeasured": one(N_(
-        "Release {release_id}'s latest observation at {percent}% does not measure {unmeasured}: "
+        "Release {release_id}'s latest observation at {percent} does not measure {unmeasured}: "
         "record an observation with every checked metric.")),
     "release_unhealthy": one(N_(
-        "Release {release_id} is unhealthy at {percent}%: {failures}. "
+        "Release {release_id} is unhealthy at {percent}: {failures}. "
         "Fix it and record a healthy observation, or roll back.")),
     # ------------------------------------------------------------------ funnel
     "funnel_after_baseline": one(N_(
@@ -316,7 +316,7 @@ MESSAGES: dict[str, Template] = {
         "touchpoint or value-added work requested while core-path items are still open: {ids}")),
     "warning_scheduled_before_core": one(N_(
         "touchpoint or value-added work scheduled while core-path items are still open: {ids}")),
-    "warning_drift": one(N_("scope drift {drift_pct}% of the baseline")),
+    "warning_drift": one(N_("scope drift {drift_pct} of the baseline")),
     # Short flags beside one change request, milestone or portfolio row.
     "flag_late": one(N_("⚠ late")),
     "flag_value_added_before_core": one(N_("⚠ value-added before core")),
@@ -328,7 +328,7 @@ MESSAGES: dict[str, Template] = {
     "health_no_plan": one(N_("no plan yet: no milestone is planned")),
     "health_late_milestone": one(N_("a milestone is past its due date")),
     "health_release_rolled_back": one(N_("the latest release was rolled back")),
-    "health_drift_high": one(N_("scope drift above {pct}% of the baseline")),
+    "health_drift_high": one(N_("scope drift above {pct} of the baseline")),
     "health_rejected_criteria": one(N_("acceptance criteria were rejected")),
     "health_due_soon": plural(NP_("a milestone is due within {days} day", "a milestone is due within {days} days"),
                               "days"),
@@ -336,7 +336,7 @@ MESSAGES: dict[str, Template] = {
         "the P80 launch forecast is more than {days} day after the planned launch",
         "the P80 launch forecast is more than {days} days after the planned launch"), "days"),
     "health_release_paused": one(N_("a release is paused")),
-    "health_drift_moderate": one(N_("scope drift above {pct}% of the baseline")),
+    "health_drift_moderate": one(N_("scope drift above {pct} of the baseline")),
     "health_pending_changes": one(N_("change requests await a decision")),
     "health_on_track": one(N_("on track")),
     # ------------------------------------------------------------------ forecast basis
@@ -391,9 +391,20 @@ def from_dict(data: Mapping[str, Any]) -> Message:
     return Message(str(data["code"]), {k: _revive(v) for k, v in dict(data.get("params") or {}).items()})
 
 
+def is_percentage(name: str) -> bool:
+    """A parameter holding a percentage (0-100) by its name: `percent`, `pct`, `*_pct`; shown with its sign.
+
+    Templates write `{pct}` with no sign after it: a `%` before a letter reads as an old-style format code
+    to gettext tools, and each language places the sign its own way.
+    """
+    return name in ("percent", "pct") or name.endswith("_pct")
+
+
 def _english_value(name: str, value: Any, template: Template) -> str:
     if isinstance(value, Message):
         return value.english()
+    if is_percentage(name) and isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:g}%"
     if name in template.terms:
         words = value if isinstance(value, list | tuple) else [value]
         return " or ".join(TERMS.get(str(w), str(w)) for w in words)

@@ -20,7 +20,7 @@ from babel.numbers import format_currency, format_decimal, format_percent
 from babel.support import Translations
 
 from delivery.health import DRIFT_AMBER_PCT, DRIFT_RED_PCT
-from delivery.messages import MESSAGES, TERMS
+from delivery.messages import MESSAGES, TERMS, is_percentage
 from delivery.stages import STAGES, Stage
 from web.words import PLURALS, WORDS
 
@@ -187,6 +187,8 @@ class Translator:
         for name, value in (params or {}).items():
             if name in ("stage", "from_stage", "to_stage", "raised_in_stage") and isinstance(value, str):
                 shown[name] = self.stage_name(value)
+            elif is_percentage(name) and isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+                shown[name] = self.percent(value, 1)
             elif name in PARAM_FAMILIES and isinstance(value, str):
                 shown[name] = self.word(PARAM_FAMILIES[name], value)
             elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
@@ -294,6 +296,8 @@ class Translator:
                 params[name] = self.coded(value)
             elif isinstance(value, list) and value and all(_is_coded(v) for v in value):
                 params[name] = ("；" if self.zh else "; ").join(self.coded(v) for v in value)
+            elif name == "field" and isinstance(value, str) and code != "field_rule":
+                params[name] = self.field_label(value)
             elif name in template.terms:
                 words = value if isinstance(value, list | tuple) else [value]
                 shown = [self.gettext(TERMS.get(str(w), str(w))) for w in words]

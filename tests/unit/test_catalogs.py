@@ -16,6 +16,7 @@ from eventsourcing.domain import DomainEvent
 from delivery import project
 from delivery.changes import ChangeKind, ChangeStatus
 from delivery.health import HEALTHS, REASONS
+from delivery.messages import MESSAGES
 from delivery.milestones import CriterionState, MilestoneState
 from delivery.participation import ProposalStatus
 from delivery.releases import ReleaseState
@@ -91,12 +92,18 @@ def test_chinese_has_one_plural_form() -> None:
     assert ZH.plural_forms == "nplurals=1; plural=0;"
 
 
+# The parameter that counts in each of the domain's plural messages (delivery/messages.py: `{max}`, `{days}`...).
+DOMAIN_COUNTS = {t.singular: t.count for t in MESSAGES.values() if t.plural is not None and t.count}
+
+
 def _fill(text: str, message: Message, n: int) -> str:
-    """A form with its count put in (`%(num)s` in templates, `{n}` / `{count}` in Python) and `<name>` for the rest."""
+    """A form with its count put in (`%(num)s` in templates, `{n}` / `{count}` or the domain message's own count
+    parameter in Python) and `<name>` for the rest."""
     names = _placeholders(message.id[1])
     if "python-format" in message.flags:
         return text % {name: (n if name == "num" else f"<{name}>") for name in names}
-    return text.format(**{name: (n if name in ("n", "count") else f"<{name}>") for name in names})
+    counting = {"n", "count", DOMAIN_COUNTS.get(message.id[0], "count")}
+    return text.format(**{name: (n if name in counting else f"<{name}>") for name in names})
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
