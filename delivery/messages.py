@@ -184,6 +184,20 @@ MESSAGES: dict[str, Template] = {
     "rule_json": one(N_("is not valid JSON")),
     "rule_role_names_projects": one(N_("must be a project id")),
     "rule_share_link": one(N_("must name an active share link")),
+    # ------------------------------------------------------------------ the pages' own form fields (web/)
+    "rule_form_version": one(N_("must be the project version the form was rendered from")),
+    "rule_check_line": one(N_("must read like error_rate <= 1 (a metric, a comparison, a threshold)")),
+    "rule_metric_line": one(N_("must read like error_rate = 0.4 (a metric and its value)")),
+    "rule_funnel_line": one(N_("must read like Browse = 60 (a step and its expected percentage)")),
+    "rule_some_percentage": one(N_("must list at least one percentage")),
+    "rule_whole_percentage": one(N_("must be a whole percentage")),
+    "rule_some_metric": one(N_("must name at least one metric")),
+    # ------------------------------------------------------------------ notification subscriptions (notify/)
+    "rule_some_kind": one(N_("must name at least one kind")),
+    "rule_email": one(N_("must be one email address (name@example.com)")),
+    "rule_http_url": one(N_("must be an http:// or https:// URL of at most {max} characters")),
+    "rule_language": one(N_("must be en or zh-CN")),
+    "rule_secret_robots_only": one(N_("is given only for DingTalk and Feishu robots (a webhook's is made for it)")),
     # ------------------------------------------------------------------ the API's edge (api/, projections/)
     "sign_in": one(N_("Sign in: send `Authorization: Bearer <token>` with a valid token.")),
     "token_unknown": one(N_("The token is unknown or revoked.")),

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from delivery import clock
 from delivery.errors import InvalidInput, NotFound, RuleViolation
+from delivery.messages import msg
 from delivery.milestones import AT_RISK_DAYS
 from delivery.validation import storable
 from notify import kinds as K
@@ -112,31 +113,31 @@ def check_subscription(*, name: str, kinds: Sequence[str], channel: str, target:
                        secret: str | None) -> dict[str, Any]:
     """The columns of a new subscription, or InvalidInput naming the field and the rule."""
     if channel not in CHANNELS:
-        raise InvalidInput("channel", f"must be one of {', '.join(CHANNELS)}")
+        raise InvalidInput("channel", msg("rule_one_of", options=list(CHANNELS)))
     chosen = list(dict.fromkeys(kinds))
     if not chosen:
-        raise InvalidInput("kinds", "must name at least one kind")
+        raise InvalidInput("kinds", msg("rule_some_kind"))
     for i, k in enumerate(chosen):
         if k not in K.KINDS:
-            raise InvalidInput(f"kinds[{i}]", f"must be one of {', '.join(K.KINDS)}")
+            raise InvalidInput(f"kinds[{i}]", msg("rule_one_of", options=list(K.KINDS)))
     target = storable("target", target.strip())
     if channel == "email":
         if len(target) > 254 or not EMAIL.match(target):
-            raise InvalidInput("target", "must be one email address (name@example.com)")
+            raise InvalidInput("target", msg("rule_email"))
     else:
         parts = urlsplit(target)
         if len(target) > 2000 or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidInput("target", "must be an http:// or https:// URL of at most 2000 characters")
+            raise InvalidInput("target", msg("rule_http_url", max=2000))
     if language.replace("_", "-") not in ("en", "zh-CN", "zh"):
-        raise InvalidInput("language", "must be en or zh-CN")
+        raise InvalidInput("language", msg("rule_language"))
     label = storable("name", name.strip())
     if len(label) > 120:
-        raise InvalidInput("name", "must be at most 120 characters")
+        raise InvalidInput("name", msg("rule_max_chars", max=120))
     given = storable("secret", (secret or "").strip())
     if given and channel not in ("dingtalk", "feishu"):
-        raise InvalidInput("secret", "is given only for dingtalk and feishu robots (a webhook's is made for it)")
+        raise InvalidInput("secret", msg("rule_secret_robots_only"))
     if len(given) > 200:
-        raise InvalidInput("secret", "must be at most 200 characters")
+        raise InvalidInput("secret", msg("rule_max_chars", max=200))
     made = "whsec_" + secrets.token_urlsafe(32) if channel == "webhook" else given
     return {"name": label or f"{channel} subscription", "kinds": json.dumps(chosen), "channel": channel,
             "target": target, "language": language_of(language), "secret": made}

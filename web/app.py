@@ -18,6 +18,7 @@ from api.errors import RETRY_AFTER_SECONDS
 from delivery import clock
 from delivery.errors import DeliveryError, InvalidInput, NotFound, VersionMismatch
 from delivery.health import HEALTHS
+from delivery.messages import msg
 from delivery.milestones import COMPARATORS
 from delivery.stages import STAGES
 from projections import feeds
@@ -86,7 +87,9 @@ def services_of(request: Request) -> Services:
 
 
 def translator(request: Request) -> Translator:
-    return Translator(negotiate(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language")))
+    t = Translator(negotiate(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language")))
+    t.templates = services_of(request).app.templates  # names the template a project was planned from
+    return t
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -145,7 +148,7 @@ def query_position(field: str, value: str) -> int | None:
         return None
     # isdigit() alone admits "²" and other digits int() refuses; 19 digits bound the int() work.
     if not (text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_POSITION):
-        raise PageError(400, InvalidInput(field, f"must be a whole number between 0 and {MAX_POSITION}"))
+        raise PageError(400, InvalidInput(field, msg("rule_between", low=0, high=MAX_POSITION)))
     return int(text)
 
 
@@ -264,7 +267,7 @@ def timeline_zoom(request: Request) -> tuple[str, dict[str, str]]:
     address with each zoom, every other query value kept."""
     zoom = request.query_params.get("zoom", "").strip() or "project"
     if zoom not in charts.ZOOMS:
-        raise PageError(400, InvalidInput("zoom", "must be one of " + ", ".join(charts.ZOOMS)))
+        raise PageError(400, InvalidInput("zoom", msg("rule_one_of", options=list(charts.ZOOMS))))
     # A console's one-shot confirmation and new share link are not part of the page's address.
     kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("zoom", "done", "link")]
     links = {}
@@ -351,14 +354,14 @@ def portfolio_filters(stage: str, health: str, client: str, q: str, sort: str) -
 
     A value no filter takes is refused naming its field (PageError 400), never silently dropped."""
     if stage and stage not in {s.value for s in STAGES}:
-        raise PageError(400, InvalidInput("stage", "must be one of " + ", ".join(s.value for s in STAGES)))
+        raise PageError(400, InvalidInput("stage", msg("rule_one_of", options=[s.value for s in STAGES])))
     if health and health not in HEALTHS:
-        raise PageError(400, InvalidInput("health", "must be one of " + ", ".join(HEALTHS)))
+        raise PageError(400, InvalidInput("health", msg("rule_one_of", options=list(HEALTHS))))
     if sort not in SORTS:
-        raise PageError(400, InvalidInput("sort", "must be one of " + ", ".join(SORTS)))
+        raise PageError(400, InvalidInput("sort", msg("rule_one_of", options=list(SORTS))))
     for field, value in (("client", client), ("q", q)):
         if len(value.strip()) > MAX_TERM:
-            raise PageError(400, InvalidInput(field, f"must be at most {MAX_TERM} characters"))
+            raise PageError(400, InvalidInput(field, msg("rule_max_chars", max=MAX_TERM)))
     filters: dict[str, Any] = {"stage": stage or None, "health": health or None,
                                "client": client.strip() or None, "q": q.strip() or None, "sort": SORTS[sort]}
     kept = {k: v.strip() for k, v in (("q", q), ("stage", stage), ("health", health), ("client", client)) if v.strip()}
@@ -532,7 +535,7 @@ def _form_version(raw: str) -> int | None:
     if not text:
         return None
     if not (text.isascii() and text.isdigit() and len(text) <= 9):
-        raise InvalidInput("version", "must be the project version the form was rendered from")
+        raise InvalidInput("version", msg("rule_form_version"))
     return int(text)
 
 
@@ -610,7 +613,7 @@ def audit(request: Request, project_id: str, as_of: str = "", position: str = ""
     cut_position = query_position("position", position)
     start = query_position("after", after) or 0
     if len(actor) > 120:
-        raise PageError(400, InvalidInput("actor", "must be at most 120 characters"))
+        raise PageError(400, InvalidInput("actor", msg("rule_max_chars", max=120)))
     event_filter = {k: v for k, v in (("type", type.strip()), ("actor", actor)) if v}
     try:
         # The cut, the picker and "before the project existed" go by the whole log; a filter narrows the table.

@@ -12,6 +12,7 @@ from typing import Any
 
 from delivery.application import DeliveryApplication, Recorded
 from delivery.errors import InvalidInput
+from delivery.messages import msg
 
 Form = Mapping[str, str]
 # (application, project id, form, actor, the project version the form was rendered from) -> what was recorded
@@ -33,16 +34,16 @@ def _int(form: Form, name: str, default: int | None = None) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise InvalidInput(name, "must be a whole number") from None
+        raise InvalidInput(name, msg("rule_whole_number")) from None
 
 
 def _float(raw: str, name: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise InvalidInput(name, "must be a number") from None
+        raise InvalidInput(name, msg("rule_number")) from None
     if value != value or value in (float("inf"), float("-inf")):
-        raise InvalidInput(name, "must be a finite number")
+        raise InvalidInput(name, msg("rule_finite_number"))
     return value
 
 
@@ -64,7 +65,7 @@ def _health(form: Form) -> list[dict[str, Any]]:
     for i, line in enumerate(_lines(form, "health")):
         match = _CHECK.match(line)
         if match is None:
-            raise InvalidInput(f"health[{i}]", "must read like error_rate <= 1")
+            raise InvalidInput(f"health[{i}]", msg("rule_check_line"))
         checks.append({"metric": match[1], "comparator": match[2], "threshold": _float(match[3], f"health[{i}]")})
     return checks
 
@@ -74,23 +75,23 @@ def _metrics(form: Form) -> dict[str, Any]:
     for i, line in enumerate(_lines(form, "metrics")):
         match = _METRIC.match(line)
         if match is None:
-            raise InvalidInput(f"metrics[{i}]", "must read like error_rate = 0.4")
+            raise InvalidInput(f"metrics[{i}]", msg("rule_metric_line"))
         metrics[match[1]] = _float(match[2], f"metrics[{i}]")
     if not metrics:
-        raise InvalidInput("metrics", "must name at least one metric")
+        raise InvalidInput("metrics", msg("rule_some_metric"))
     return metrics
 
 
 def _steps(form: Form) -> list[int]:
     parts = [p for p in re.split(r"[\s,，]+", _text(form, "steps")) if p]
     if not parts:
-        raise InvalidInput("steps", "must list at least one percentage")
+        raise InvalidInput("steps", msg("rule_some_percentage"))
     out = []
     for i, part in enumerate(parts):
         try:
             out.append(int(part.rstrip("%")))
         except ValueError:
-            raise InvalidInput(f"steps[{i}]", "must be a whole percentage") from None
+            raise InvalidInput(f"steps[{i}]", msg("rule_whole_percentage")) from None
     return out
 
 
@@ -103,7 +104,7 @@ def _funnel_steps(form: Form) -> list[dict[str, Any]]:
     for i, line in enumerate(_lines(form, "steps")):
         match = _FUNNEL_STEP.match(line)
         if match is None:
-            raise InvalidInput(f"steps[{i}]", "must read like Browse = 60 (a percentage)")
+            raise InvalidInput(f"steps[{i}]", msg("rule_funnel_line"))
         steps.append({"name": match[1], "expected_rate": _float(match[2], f"steps[{i}].expected_rate")})
     return steps
 

@@ -56,6 +56,8 @@ def _values(t: Translator, data: dict[str, Any]) -> dict[str, Any]:
         out["health"] = t.gettext("unhealthy") if data.get("failures") else t.gettext("healthy")
     if "verdict" in data:
         out["verdict"] = t.word("criterion state", str(data["verdict"]))
+    if isinstance(data.get("template"), str):
+        out["template"] = t.template_title(data["template"])
     if "measured" in data:
         measured = data["measured"]
         shown = "" if measured is None else t.number(measured, 2 if float(measured) % 1 else 0)

@@ -4,6 +4,7 @@ percentages and money formatted per locale with Babel."""
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -41,6 +42,8 @@ VALUE_FAMILIES = ("release state", "milestone status", "criterion state", "chang
 STAGE_IDS = frozenset(s.value for s in STAGES)
 COMPARATORS = {"<=": "≤", ">=": "≥", "<": "<", ">": ">", "==": "=", "=": "="}
 ISO_DATE_LEN, ISO_MOMENT_LENS = 10, range(19, 33)
+# How delivery.releases words a failed health check in the events it records.
+FAILED_CHECK = re.compile(r"(.+) \(observed (-?[0-9.e+-]+)\)")
 
 
 def catalog_path(lang: str) -> Path:
@@ -167,6 +170,9 @@ class Translator:
         if isinstance(value, str):
             if value in STAGE_IDS:
                 return self.stage_name(value)
+            failed = FAILED_CHECK.fullmatch(value)
+            if failed:  # a release check that failed, as the event recorded it: "error_rate <= 1 (observed 3.5)"
+                return self.gettext("{check} (observed {value})", check=failed[1], value=failed[2])
             for family in VALUE_FAMILIES:
                 if self.has_word(family, value):
                     return self.word(family, value)
@@ -266,11 +272,19 @@ class Translator:
         pattern = ("¤#,##0" if self.zh else "¤¤\u00a0#,##0") + digits
         return format_currency(value, currency, format=pattern, locale=self.locale, currency_digits=False)
 
+    def metric(self, name: str) -> str:
+        """A measurable criterion's metric as a reader calls it (the built-in templates' metrics have words)."""
+        return self.word("metric", name) if self.has_word("metric", name) else name
+
+    def unit(self, unit: str) -> str:
+        return self.word("unit", unit) if self.has_word("unit", unit) else unit
+
     def measure(self, value: float | int | Decimal | None, unit: str | None = None) -> str:
         """A number with its unit, spaced as the locale writes it (`1,500 ms`; a percent sign stays close)."""
         shown = self.number(value, 2 if value is not None and Decimal(str(value)) % 1 else 0)
         if not unit:
             return shown
+        unit = self.unit(unit)
         return f"{shown}{unit}" if unit in ("%", "‰", "°") else f"{shown}\u00a0{unit}"
 
     def comparator(self, symbol: str) -> str:
@@ -296,6 +310,9 @@ class Translator:
                 params[name] = self.coded(value)
             elif isinstance(value, list) and value and all(_is_coded(v) for v in value):
                 params[name] = ("；" if self.zh else "; ").join(self.coded(v) for v in value)
+            elif name in ("options", "known") and isinstance(value, list | tuple):
+                shown_options = [self.option(str(v)) for v in value]
+                params[name] = format_list(shown_options, style="or", locale=self.locale) if shown_options else ""
             elif name == "field" and isinstance(value, str) and code != "field_rule":
                 params[name] = self.field_label(value)
             elif name in template.terms:
@@ -336,6 +353,26 @@ class Translator:
     def is_coded(self, value: Any) -> bool:
         """Whether a value is a message sent as data (`{"code", "params"}`), shown with `coded`."""
         return _is_coded(value)
+
+    # The stage templates on offer (delivery.templates.Catalog), set by the page that renders with this translator.
+    templates: Any = None
+
+    def template_title(self, name: str) -> str:
+        """A stage template's title in this language (its name when no catalog is at hand or it lacks the name)."""
+        try:
+            return str(self.templates.get(name).title.pick(self.lang))
+        except Exception:  # no catalog, or a template since removed from the organisation's folder
+            return name
+
+    def option(self, value: str) -> str:
+        """One of the values a refused parameter may take, as a reader calls it (a stage, a field to sort by,
+        a zoom, a state); the value itself when it has no name."""
+        if value in STAGE_IDS:
+            return self.stage_name(value)
+        for family in ("timeline zoom", "field", *VALUE_FAMILIES):
+            if self.has_word(family, value):
+                return self.word(family, value)
+        return value
 
     def field_label(self, name: str) -> str:
         """A refused field as a reader calls it; a list item keeps its place (`steps[1]` -> "steps [2]" as 步骤 [2])."""

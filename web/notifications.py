@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from delivery import clock
 from delivery.errors import DeliveryError, InvalidInput, NotFound
+from delivery.messages import msg
 from notify.kinds import KINDS
 from notify.store import CHANNELS, AttentionItem
 from web import auth
@@ -75,7 +76,7 @@ async def subscribe(request: Request) -> Response:
             try:
                 project_id = str(UUID(project_id))
             except ValueError:
-                raise InvalidInput("project_id", "must be a project id (a UUID)") from None
+                raise InvalidInput("project_id", msg("rule_project_id")) from None
             services.app.get_project(project_id)
         _sub, secret = services.notices.subscribe(
             name=form.get("name", ""), project_id=project_id, kinds=kinds, channel=form.get("channel", ""),

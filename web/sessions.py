@@ -17,6 +17,7 @@ from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, delete
 from api.auth import Principal, tokens_table
 from delivery import clock
 from delivery.errors import InvalidInput, NotFound
+from delivery.messages import msg
 from delivery.validation import NAME_MAX, text
 from projections.tables import create_all
 
@@ -157,7 +158,7 @@ class WebStore:
     def create_link(self, project_id: str, *, days: int, created_by: str) -> tuple[str, ShareLink]:
         """A new link's secret (shown once) and what is stored about it."""
         if not 1 <= days <= MAX_SHARE_DAYS:
-            raise InvalidInput("days", f"must be between 1 and {MAX_SHARE_DAYS}")
+            raise InvalidInput("days", msg("rule_between", low=1, high=MAX_SHARE_DAYS))
         secret = secrets.token_urlsafe(24)
         now = clock.now()
         link = ShareLink(secrets.token_hex(4), project_id, created_by, now, now + timedelta(days=days), None)
@@ -204,7 +205,7 @@ class WebStore:
         if link is None or link.project_id != project_id:
             raise NotFound("share link", link_id)
         if link.status(clock.now()) != "active":
-            raise InvalidInput("link_id", "must name an active share link")
+            raise InvalidInput("link_id", msg("rule_share_link"))
         with self.engine.begin() as conn:
             conn.execute(delete(share_signers_table).where(share_signers_table.c.link_id == link_id))
             conn.execute(insert(share_signers_table).values(

@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 ALLOWED_LATIN = frozenset({
     "UTC", "CSV", "JSON", "iCal", "API", "CNY", "RMB",  # the issue's list: formats, a time zone, currency codes
     "JSONL",  # the export's file format (JSON Lines), named like CSV
+    "ISO",  # a standard's name, as in "ISO 8601" (the form dates and times are given in)
     "UAT",  # the stage's own Chinese name is "UAT测试" (docs: PRODUCT.md, the eight stages)
     "HTTP",  # a protocol, like API: "HTTP 500" is what a webhook receiver answered
     "English",  # the language switch names English in English, as it names 简体中文 in Chinese
@@ -40,7 +41,7 @@ CJK = re.compile(r"[\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\
 # copying), ids and hashes (a UUID, a hex digest or its prefix, a base64 signature), a file's name or
 # extension, the CLI's commands (typed as written), and the names of a digest and a file format.
 NOT_WORDS = re.compile("|".join((
-    r"https?://\S+|/s/[A-Za-z0-9_-]{16,}|/share/\S+",
+    r"https?://\S*|/s/[A-Za-z0-9_-]{16,}|/share/\S+",
     UUID.pattern,
     r"(?<![0-9A-Za-z])(?=[0-9a-f]*\d)[0-9a-f]{7,}(?![0-9A-Za-z])",
     r"(?=[A-Za-z0-9+/_-]*\d)(?=[A-Za-z0-9+/_-]*[A-Z])(?=[A-Za-z0-9+/_-]*[a-z])[A-Za-z0-9+/_-]{20,}={0,2}",
@@ -68,6 +69,7 @@ class VisibleText(HTMLParser):
         self.links: list[str] = []
         self.forms: list[Form] = []
         self._hidden = 0  # inside <script>/<style>
+        self._code = 0  # inside <code>/<kbd>: text kept in backticks, as a command is written (NOT_WORDS)
         self._select: Field | None = None
         self._option: list[str] | None = None
         self._textarea: Field | None = None
@@ -77,6 +79,8 @@ class VisibleText(HTMLParser):
         if tag in ("script", "style"):
             self._hidden += 1
             return
+        if tag in ("code", "kbd"):
+            self._code += 1
         for name in ("title", "alt", "aria-label", "placeholder"):
             if a.get(name, "").strip():
                 self.chunks.append(a[name])
@@ -107,6 +111,8 @@ class VisibleText(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in ("script", "style"):
             self._hidden = max(0, self._hidden - 1)
+        elif tag in ("code", "kbd"):
+            self._code = max(0, self._code - 1)
         elif tag == "form" and self.forms:
             self.forms[-1].open = False
         elif tag == "select":
@@ -120,7 +126,7 @@ class VisibleText(HTMLParser):
         if self._hidden:
             return
         if data.strip():
-            self.chunks.append(data)
+            self.chunks.append(f"`{data}`" if self._code else data)
         if self._option is not None and self._select is not None:
             self._select.options.append(self._option[0] if self._option else data.strip())
             self._option = None
