@@ -88,6 +88,10 @@ def crawl(store: Store) -> list[Crawler]:
     return [anon, pm, shared, client, auditor]
 
 
+# A message's placeholder shown as written: `%(name)s` (templates) or `{name}` (Python and the domain).
+UNFILLED = re.compile(r"%\(\w+\)[sd]|\{[a-z_]+\}")
+
+
 def test_no_page_shows_a_word_of_the_other_language(store: Store) -> None:
     crawlers = crawl(store)
     user_data = user_data_pattern(store.user_text)
@@ -95,6 +99,9 @@ def test_no_page_shows_a_word_of_the_other_language(store: Store) -> None:
     for crawler in crawlers:
         for url, text in crawler.pages.items():
             found.extend(leaks(url, crawler.role, text, store.lang, user_data))
+    unfilled = sorted({f"{url} · {m[0]}" for c in crawlers for url, text in c.pages.items()
+                       for m in UNFILLED.finditer(user_data.sub(" ", text))})
+    assert not unfilled, "a placeholder left unfilled on a page:\n" + "\n".join(unfilled[:40])
     pages = [url for c in crawlers for url in c.pages]
     statuses = {s for c in crawlers for s in c.statuses.values()}
     # The walk reached what it must read before its silence means anything.
