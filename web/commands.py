@@ -196,6 +196,8 @@ COMMANDS: dict[str, Command] = {
         p, rates=_rates(f), actor=who, expected_version=v),
     # Corrections (a new event each, keeping the text they replace).
     "rename_project": lambda a, p, f, who, v: a.rename_project(p, name=_text(f, "name"), actor=who, expected_version=v),
+    "set_currency": lambda a, p, f, who, v: a.set_project_currency(
+        p, currency=_text(f, "currency"), actor=who, expected_version=v),
     "retitle_milestone": lambda a, p, f, who, v: a.retitle_milestone(
         p, milestone_id=_text(f, "milestone_id"), title=_text(f, "title"), actor=who, expected_version=v),
     "revise_deliverables": lambda a, p, f, who, v: a.revise_deliverables(

@@ -248,6 +248,7 @@ WORDS: dict[str, dict[str, str]] = {
         "define_funnel": NC_("command done", "Funnel defined."),
         "record_funnel_actuals": NC_("command done", "Actual conversion recorded."),
         "rename_project": NC_("command done", "Project renamed."),
+        "set_currency": NC_("command done", "Currency set: costs are shown in it."),
         "retitle_milestone": NC_("command done", "Milestone retitled."),
         "revise_deliverables": NC_("command done", "Deliverables revised."),
         "retitle_scope_item": NC_("command done", "Scope item retitled."),

@@ -19,6 +19,8 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 from fastapi.testclient import TestClient
 
+from delivery.currency import CURRENCIES
+
 # Latin words of three letters or more that may stand in Chinese text.
 ALLOWED_LATIN = frozenset({
     "UTC", "CSV", "JSON", "iCal", "API", "CNY", "RMB",  # the list: formats, a time zone, currency codes
@@ -31,6 +33,8 @@ ALLOWED_LATIN = frozenset({
     "Slack",  # a product's name
     "Webhook",  # what the Chinese chat products (企业微信, 钉钉, 飞书) themselves call their incoming hooks
 })
+# ISO 4217 currency codes name a project's currency the way M1 names a milestone: ids, in any language.
+ALLOWED_LATIN |= CURRENCIES
 # Units (ms, MB, GB, px) and ids (M1, CR2, R1, AC10, P50) have fewer than three letters in a row: never a leak.
 # CJK that may stand in English text: the language switch names Chinese in Chinese.
 ALLOWED_CJK = frozenset({"简体中文", "中文"})

@@ -235,3 +235,31 @@ def test_the_console_shows_the_decision_trails(site: Site) -> None:
     assert re.search(r"raised by pm, .*\(Milestones &amp; detailed planning\)", change)
     assert "rejected by Kim" in change and "Core path first" in change
     assert "/do/approve_change_request" not in change  # decided: nothing left to do on it
+
+
+def test_the_currency_is_set_on_the_console_and_costs_are_shown_in_it(site: Site) -> None:
+    pid = site.project("Mall app")
+    app = site.services.app
+    app.add_scope_item(pid, title="Checkout", tier="core", actor="pm")
+    app.plan_milestone(pid, title="Research", stage="research", due_on=clock.today() + timedelta(days=20),
+                       actor="pm")
+    app.complete_milestone(pid, milestone_id="M1", actor="pm")
+    app.waive_stage_plan(pid, stage="solution", reason="In the tender", actor="pm")
+    app.transition(pid, to_stage="solution", actor="pm")
+    app.transition(pid, to_stage="planning", actor="pm")
+    app.raise_change_request(pid, title="Coupons", kind="add", tier="touchpoint", requested_by="Client",
+                             schedule_days=3, cost="1500", actor="pm")
+    site.services.reads.catch_up()
+    pm = _pm(site)
+    console = f"/pm/p/{pid}"
+    assert "CNY\u00a01,500" in pm.client.get(console).text  # the default, named
+    refused = pm.post(console, f"{console}/do/set_currency", anchor="currency", currency="DOLLARS",
+                      version=_version(pm.client.get(console).text))
+    assert "currency: must be an ISO 4217 currency code" in refused.text
+    page = pm.post(console, f"{console}/do/set_currency", anchor="currency", currency="usd",
+                   version=_version(pm.client.get(console).text))
+    assert 'class="ok flash"' in page.text, page.text[-3000:]
+    assert "USD\u00a01,500" in page.text and "CNY\u00a01,500" not in page.text
+    zh = pm.client.get(console, cookies={"dt_lang": "zh-CN"}).text
+    assert "US$1,500" in zh  # the locale's symbol for the project's currency
+    assert app.get_project(pid).currency == "USD"
