@@ -128,6 +128,7 @@ MESSAGES: dict[str, Template] = {
     "rule_finite_number": one(N_("must be a finite number")),
     "rule_whole_number": one(N_("must be a whole number")),
     "rule_between": one(N_("must be between {low} and {high}")),
+    "rule_whole_between": one(N_("must be a whole number between {low} and {high}")),
     "rule_amount": one(N_("must be an amount")),
     "rule_amount_range": one(N_("must be a finite amount below 10^12")),
     "rule_two_decimals": one(N_("must have at most two decimal places")),

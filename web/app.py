@@ -148,7 +148,7 @@ def query_position(field: str, value: str) -> int | None:
         return None
     # isdigit() alone admits "²" and other digits int() refuses; 19 digits bound the int() work.
     if not (text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_POSITION):
-        raise PageError(400, InvalidInput(field, msg("rule_between", low=0, high=MAX_POSITION)))
+        raise PageError(400, InvalidInput(field, msg("rule_whole_between", low=0, high=MAX_POSITION)))
     return int(text)
 
 

@@ -43,6 +43,7 @@ STAGE_IDS = frozenset(s.value for s in STAGES)
 COMPARATORS = {"<=": "≤", ">=": "≥", "<": "<", ">": ">", "==": "=", "=": "="}
 ISO_DATE_LEN, ISO_MOMENT_LENS = 10, range(19, 33)
 # How delivery.releases words a failed health check in the events it records.
+LIST_ITEM = re.compile(r"(\w+)\[(\d+)\](?:\.(\w+))?")  # a refused list item: steps[1], steps[1].expected_rate
 FAILED_CHECK = re.compile(r"(.+) \(observed (-?[0-9.e+-]+)\)")
 
 
@@ -342,6 +343,13 @@ class Translator:
         if not self.zh or not self.has_word("refusal", code):
             return [message]
         lines = [self.word("refusal", code)]
+        for item in unmet:  # a refusal recorded before its conditions carried codes
+            kind = str(item.get("kind")) if isinstance(item, Mapping) else ""
+            if self.has_word("unmet", kind):
+                values = {**item, "state": self.word("criterion state", str(item.get("state", "")))}
+                if "stage" in item:
+                    values["stage"] = self.stage_name(str(item["stage"]))
+                lines.append(self.word("unmet", kind, **values))
         if code == "invalid_input" and details.get("field"):
             lines.append(f"{self.field_label(str(details['field']))}: {details.get('rule', '')}")
         return lines
@@ -375,11 +383,13 @@ class Translator:
         return value
 
     def field_label(self, name: str) -> str:
-        """A refused field as a reader calls it; a list item keeps its place (`steps[1]` -> "steps [2]" as 步骤 [2])."""
-        base, bracket, rest = name.partition("[")
-        if bracket and rest.endswith("]") and rest[:-1].isdigit():
-            return f"{self.field(base)} [{int(rest[:-1]) + 1}]"
-        return self.field(name)
+        """A refused field as a reader calls it; a list item keeps its place, counted from 1 as readers count
+        (`steps[1].expected_rate` -> "steps [2] · expected %")."""
+        item = LIST_ITEM.fullmatch(name)
+        if item is None:
+            return self.field(name)
+        label = f"{self.field(item[1])} [{int(item[2]) + 1}]"
+        return f"{label} · {self.field(item[3])}" if item[3] else label
 
 
 def _is_coded(value: Any) -> bool:

@@ -72,7 +72,7 @@ def test_each_criterion_and_milestone_action_confirms_beside_its_item(served: Se
     measured.get_by_label("Evidence (to verify) or reason (to reject or waive)").fill("load test")
     measured.get_by_role("button", name="Verify").click()
     refusal = page.locator("#crit-AC9 [role=alert]")
-    expect(refusal).to_contain_text("does not meet p95_ms <= 1000 ms")
+    expect(refusal).to_contain_text("does not meet p95_ms <= 1,000 ms")
     _on_screen(page, "#crit-AC9 [role=alert]")
     expect(page.locator("#crit-AC9").get_by_label("Measured p95_ms")).to_have_value("1400")
     page.reload()  # a reload asks for the page, never re-sends the refused verify

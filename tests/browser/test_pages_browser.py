@@ -94,7 +94,7 @@ def test_a_pm_creates_a_project_from_a_template_picked_on_the_portfolio(served: 
     form.get_by_label("Stage template").select_option("website_inquiry")
     form.get_by_label("Start date").fill("2026-03-02")
     form.get_by_role("button", name="Create project").click()
-    expect(page.locator("#plan-template")).to_contain_text("website_inquiry")
+    expect(page.locator("#plan-template")).to_contain_text("Website inquiry system")
     expect(page.locator("main")).to_contain_text("Inquiry loop and conversion funnel")
     expect(page.locator("main")).to_contain_text("Concurrent visitors sustained")
 

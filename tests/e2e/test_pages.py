@@ -189,7 +189,7 @@ def test_refusals_read_in_chinese(site: Site) -> None:
     visitor.client.cookies.set("dt_lang", "zh-CN")
     visitor.sign_in(site.token("pm"))
     page = visitor.post(f"/pm/p/{pid}", f"/pm/p/{pid}/do/transition", to_stage="solution")
-    assert "当前阶段尚不能结束" in page.text and "里程碑 M1 尚未完成" in page.text
+    assert "当前阶段尚不能结束" in page.text and "里程碑 M1「调研」尚未完成" in page.text
 
 
 def test_a_stage_without_a_plan_is_named_in_chinese(site: Site) -> None:
@@ -198,7 +198,7 @@ def test_a_stage_without_a_plan_is_named_in_chinese(site: Site) -> None:
     visitor.client.cookies.set("dt_lang", "zh-CN")
     visitor.sign_in(site.token("pm"))
     page = visitor.post(f"/pm/p/{pid}", f"/pm/p/{pid}/do/transition", to_stage="solution")
-    assert page.status_code == 200 and "阶段「需求调研与沟通」尚无计划" in page.text
+    assert page.status_code == 200 and "此阶段尚无计划：请为其计划里程碑，或记录跳过原因" in page.text
 
 
 def test_the_auditor_sees_an_earlier_state(site: Site) -> None:
@@ -289,10 +289,10 @@ def test_the_funnel_is_defined_and_measured_on_the_console_and_shown_on_the_port
     visitor.sign_in(site.token("pm"))
     console = f"/pm/p/{pid}"
     bad = visitor.post(console, f"{console}/do/define_funnel", steps="Browse = 60\nCart thirty", anchor="define-funnel")
-    assert bad.status_code == 200 and "steps[1]" in bad.text
+    assert bad.status_code == 200 and "steps [2]: must read like" in bad.text
     assert re.search(r'id="define-funnel-steps"[^>]*aria-invalid="true"', bad.text)
     too_high = visitor.post(console, f"{console}/do/define_funnel", steps="Browse = 60\nCart = 130%\nPay = 80")
-    assert too_high.status_code == 200 and "steps[1].expected_rate" in too_high.text
+    assert too_high.status_code == 200 and "steps [2] · " in too_high.text
     ok = visitor.post(console, f"{console}/do/define_funnel", steps="Browse = 60\nCart: 35%\n下单：80")
     assert ok.status_code == 200 and "✓ Funnel defined." in ok.text
     assert [(s.name, s.expected_rate) for s in site.services.reads.summary(pid).funnel] == [

@@ -11,6 +11,7 @@ import pytest
 from delivery import clock
 from delivery.settings import Database
 from tests.e2e.pages_helpers import Site, Visitor, make_site
+from web.i18n import Translator
 
 
 @pytest.fixture
@@ -58,7 +59,9 @@ def test_a_bad_query_value_answers_a_page_naming_the_field(site: Site, lang: str
     assert page.status_code == status, page.text[:300]
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     assert f'<html lang="{lang}">' in page.text
-    assert FIELD_SENTENCE[lang].format(field=field) in page.text
+    # The field by the name readers know it by; the machine name stays on the element.
+    assert FIELD_SENTENCE[lang].format(field=Translator(lang).field_label(field)) in page.text
+    assert f'data-field="{field}"' in page.text
     assert 'role="alert"' in page.text
 
 

@@ -14,6 +14,7 @@ from delivery import clock
 from delivery.demo import PORTFOLIO, load_demo
 from delivery.settings import Database
 from tests.e2e.pages_helpers import Site, Visitor, make_site
+from web.i18n import Translator
 
 
 @pytest.fixture
@@ -131,7 +132,7 @@ def test_a_bad_filter_answers_a_page_naming_the_field_in_both_languages(site: Si
     for path in ("/portfolio", "/portfolio.csv"):
         page = visitor.client.get(path, params=query)
         assert page.status_code == 400 and page.headers["content-type"].startswith("text/html")
-        assert f"{field}:" in page.text
+        assert f"{Translator('en').field_label(field)}:" in page.text and f'data-field="{field}"' in page.text
     visitor.client.cookies.set("dt_lang", "zh-CN")
     page = visitor.client.get("/portfolio", params=query)
-    assert page.status_code == 400 and f"参数「{field}」的值无效" in page.text
+    assert page.status_code == 400 and f"参数「{Translator('zh-CN').field_label(field)}」的值无效" in page.text
