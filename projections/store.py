@@ -144,9 +144,10 @@ def make_engine(database: Database, *, writer: bool = True, ping: bool = True, p
 
         if writer:
             @event.listens_for(engine, "checkin")
-            def _sqlite_checkin(_dbapi_connection: Any, record: Any) -> None:
-                # After the commit or rollback, when the connection goes back to the pool.
-                turn = record.info.pop(TURN, None)
+            @event.listens_for(engine, "invalidate")
+            def _sqlite_give_back_turn(_dbapi_connection: Any, record: Any, *_exception: Any) -> None:
+                # After the commit or rollback, when the connection goes back to the pool (or is thrown away).
+                turn = record.info.pop(TURN, None) if record is not None else None
                 if turn is not None:
                     turn.release()
 
