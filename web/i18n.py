@@ -319,7 +319,7 @@ class Translator:
             elif name in template.terms:
                 words = value if isinstance(value, list | tuple) else [value]
                 shown = [self.gettext(TERMS.get(str(w), str(w))) for w in words]
-                params[name] = format_list(shown, style="or", locale=self.locale) if len(shown) > 1 else shown[0]
+                params[name] = format_list(shown, style="or", locale=self.locale) if shown else ""
         n = params.get(template.count) if template.count else None
         return self.message(template.singular, params, template.plural, int(n) if n is not None else None)
 

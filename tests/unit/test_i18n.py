@@ -3,6 +3,7 @@ template and parameters, and a catalog that works before anyone compiled it."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -97,3 +98,32 @@ def test_a_checkout_that_has_not_compiled_its_catalogs_still_translates(tmp_path
     finally:
         monkeypatch.undo()
         i18n.translations.cache_clear()
+
+
+def test_a_coded_message_reads_in_each_language_with_its_words_translated() -> None:
+    from delivery.messages import msg
+
+    en, zh = Translator("en"), Translator("zh-CN")
+    state = msg("release_state_refuses", release_id="R1", state="rolled_back", allowed=["planned", "paused"],
+                action="started")
+    assert "rolled back" in en.coded(state) and "rolled_back" not in en.coded(state)
+    assert "R1" in zh.coded(state) and not re.search(r"[A-Za-z]{3,}", zh.coded(state))
+    drift = {"code": "warning_drift", "params": {"drift_pct": 42.9}}  # as the API sends it
+    assert en.coded(drift) == "scope drift 42.9% of the baseline"
+    assert "42.9%" in zh.coded(drift)
+    late = msg("warning_late_requests", count=1, ids=["CR3"])
+    assert en.coded(late).startswith("1 change request raised")
+    assert en.coded(msg("warning_late_requests", count=2, ids=["CR3", "CR4"])).startswith("2 change requests")
+    empty_terms = msg("release_state_refuses", release_id="R1", state="paused", allowed=[], action="started")
+    assert "R1" in en.coded(empty_terms)  # no allowed state listed: no failure either
+    assert en.coded({"code": "no_such_code", "params": {}}) == "no_such_code"
+
+
+def test_a_refused_field_and_its_allowed_values_read_as_words() -> None:
+    from delivery.errors import InvalidInput
+    from delivery.messages import msg
+
+    error = InvalidInput("stage", msg("rule_one_of", options=["research", "launch"]))
+    zh = Translator("zh-CN").error(error.code, error.message, error.details)
+    assert len(zh) == 1 and "stage" not in zh[0] and "research" not in zh[0]
+    assert Translator("en").field_label("steps[1].expected_rate").startswith("steps [2] · ")
