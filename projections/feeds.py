@@ -124,8 +124,27 @@ def _ics_text(value: str) -> vText:
     return vText(_NOT_ICS_TEXT.sub("", value.replace("\r\n", "\n").replace("\r", "\n")))
 
 
-def milestones_ics(reads: ReadSide, project_id: str, now: datetime) -> bytes:
+class FeedWords:
+    """The calendar feed's words: English here (the API's feed); the pages pass their reader's (web/feeds.py)."""
+
+    def calendar_name(self, project: str) -> str:
+        return f"{project} — milestones"
+
+    def summary(self, m: Any) -> str:
+        return f"{m.title} ({m.stage}, {m.status.replace('_', ' ')})"
+
+    def description(self, m: Any) -> list[str]:
+        lines = [f"Status: {m.status}", f"Due: {m.due_on}"]
+        if m.due_on != m.original_due_on:
+            lines.append(f"Originally due: {m.original_due_on} (slipped {m.slip_days} days)")
+        if m.deliverables:
+            lines.append("Deliverables: " + "; ".join(m.deliverables))
+        return lines
+
+
+def milestones_ics(reads: ReadSide, project_id: str, now: datetime, words: FeedWords | None = None) -> bytes:
     """One all-day event per milestone on its current due date (or the day it was completed)."""
+    words = words or FeedWords()
     summary = reads.summary(project_id)
     milestones = reads.milestones(project_id, now=now)
     calendar = Calendar()
@@ -133,7 +152,7 @@ def milestones_ics(reads: ReadSide, project_id: str, now: datetime) -> bytes:
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     # An X- property is not known to icalendar as TEXT: without vText its value would go out unescaped.
-    calendar.add("x-wr-calname", _ics_text(f"{summary.name} — milestones"))
+    calendar.add("x-wr-calname", _ics_text(words.calendar_name(summary.name)))
     for m in milestones.items:
         day = m.completed_on or m.due_on
         event = Event()
@@ -142,13 +161,8 @@ def milestones_ics(reads: ReadSide, project_id: str, now: datetime) -> bytes:
         event.add("dtstart", day)
         if day < date.max:  # without DTEND an all-day event lasts the one day (RFC 5545 3.6.1)
             event.add("dtend", day + timedelta(days=1))
-        event.add("summary", _ics_text(f"{m.title} ({m.stage}, {m.status.replace('_', ' ')})"))
-        lines = [f"Status: {m.status}", f"Due: {m.due_on}"]
-        if m.due_on != m.original_due_on:
-            lines.append(f"Originally due: {m.original_due_on} (slipped {m.slip_days} days)")
-        if m.deliverables:
-            lines.append("Deliverables: " + "; ".join(m.deliverables))
-        event.add("description", _ics_text("\n".join(lines)))
+        event.add("summary", _ics_text(words.summary(m)))
+        event.add("description", _ics_text("\n".join(words.description(m))))
         event.add("categories", [m.stage])
         calendar.add_component(event)
     return bytes(calendar.to_ical())

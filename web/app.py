@@ -28,6 +28,7 @@ from web import auth, charts, console, flash, history
 from web.audit import DiffForm, export_stream, integrity_badge, picker, run_diff
 from web.auth import BadCsrf, PageError, SignInRequired
 from web.commands import COMMANDS
+from web.feeds import TranslatedFeedWords
 from web.i18n import COOKIE as LANG_COOKIE
 from web.i18n import CURRENCY, LANGUAGES, Translator, negotiate, translations
 from web.i18n import DEFAULT as DEFAULT_LANG
@@ -236,12 +237,15 @@ def share_link_calendar(request: Request, secret: str) -> Response:
     link = auth.store(request).live_link(secret)
     if link is None:
         return render(request, "error.html", 404, kind="share")
-    return calendar_response(services_of(request), link.project_id)
+    return calendar_response(request, link.project_id)
 
 
-def calendar_response(services: Services, pid: str) -> Response:
+def calendar_response(request: Request, pid: str) -> Response:
+    """The feed in the language the address names (`?lang=`: a calendar app sends no cookie), else the reader's."""
+    asked = request.query_params.get("lang")
+    t = Translator(asked) if asked in LANGUAGES else translator(request)
     try:
-        body = feeds.milestones_ics(services.reads, pid, clock.now())
+        body = feeds.milestones_ics(services_of(request).reads, pid, clock.now(), TranslatedFeedWords(t))
     except NotFound:
         raise PageError(404) from None
     return Response(body, media_type="text/calendar; charset=utf-8", headers={
@@ -336,14 +340,14 @@ def _share_feed_url(request: Request, session: Session) -> str | None:
     link = auth.store(request).live_link(secret) if session.share_link and secret else None
     if link is None or link.id != session.share_link:
         return None
-    return f"{request.base_url}share/{secret}/milestones.ics"
+    return f"{request.base_url}share/{secret}/milestones.ics?lang={translator(request).lang}"
 
 
 @router.get("/p/{project_id}/milestones.ics")
 def portal_calendar(request: Request, project_id: str) -> Response:
     """The milestones feed for anyone who may see the project (a download in the signed-in browser)."""
     _session, pid = auth.require_project(request, project_id)
-    return calendar_response(services_of(request), pid)
+    return calendar_response(request, pid)
 
 
 # ------------------------------------------------------------ PM console

@@ -145,13 +145,15 @@ def test_the_calendar_feed_through_a_share_link_stops_when_revoked(site: Site) -
     response = calendar_app.client.get(feed[1])
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/calendar")
     events = Calendar.from_ical(response.content).walk("VEVENT")
-    assert [str(e["summary"]) for e in events] == ["Research signed off (research, in progress)"]
+    # In the reader's language (English here): the stage by its name, the status as a word.
+    assert [str(e["summary"]) for e in events] == [
+        "Research signed off (Requirement research & communication, in progress)"]
 
     # The portal opened by the link gives the feed's address.
     guest = site.visitor()
     portal = guest.client.get(f"/s/{secret}")
     assert portal.url.path == f"/p/{pid}"
-    assert f'value="http://testserver{feed[1]}" id="feed-url"' in portal.text
+    assert f'value="http://testserver{feed[1]}?lang=en" id="feed-url"' in portal.text
     assert "data-valid" not in portal.text and "/export" not in portal.text and "diff-form" not in portal.text
 
     (link_id,) = re.findall(r'data-link="(\w+)"', created.text)
@@ -177,7 +179,7 @@ def test_a_client_sees_no_badge_export_or_diff(site: Site) -> None:
     portal = client.client.get(f"/p/{pid}")
     assert portal.status_code == 200
     assert "data-valid" not in portal.text and "/export" not in portal.text and "diff-form" not in portal.text
-    assert f'href="/p/{pid}/milestones.ics"' in portal.text  # signed in with a token: a download
+    assert f'href="/p/{pid}/milestones.ics?lang=en"' in portal.text  # signed in with a token: a download
     assert client.client.get(f"/p/{pid}/milestones.ics").status_code == 200
     for path in ("", "/export", "/diff", "/diff?from=2030-03-02"):
         assert client.client.get(f"/audit/p/{pid}{path}").status_code == 403, path

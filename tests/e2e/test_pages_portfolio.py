@@ -6,6 +6,7 @@ import csv
 import io
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from html import unescape
 
 import pytest
@@ -136,3 +137,16 @@ def test_a_bad_filter_answers_a_page_naming_the_field_in_both_languages(site: Si
     visitor.client.cookies.set("dt_lang", "zh-CN")
     page = visitor.client.get("/portfolio", params=query)
     assert page.status_code == 400 and f"参数「{Translator('zh-CN').field_label(field)}」的值无效" in page.text
+
+
+def test_the_calendar_feed_reads_in_the_language_its_address_names(site: Site) -> None:
+    pid = site.project("Mall app")
+    app = site.services.app
+    app.plan_milestone(pid, title="调研", stage="research", due_on=clock.today() + timedelta(days=5),
+                       deliverables=["访谈纪要"], actor="pm")
+    site.services.reads.catch_up()
+    visitor = pm(site)
+    zh = visitor.client.get(f"/p/{pid}/milestones.ics?lang=zh-CN").text
+    assert "里程碑" in zh and "状态：" in zh and "需求调研" in zh and "Status:" not in zh
+    en = visitor.client.get(f"/p/{pid}/milestones.ics?lang=en").text
+    assert "Status: " in en and "— milestones" in en
