@@ -318,7 +318,10 @@ def _swap(store: ViewStore, app: DeliveryApplication, shadow: ViewTables, cut: i
         store.lock_groups(conn)
         position = cut
         while True:
-            notifications = app.recorder.select_notifications(position + 1, SWAP_BATCH, inclusive_of_start=True)
+            # Read through the followers' own pool: inside this writer's turn, the library's one queue for
+            # connections may hold a writer waiting for that turn (delivery/keyed.py writer_lock).
+            notifications = app.follower_recorder.select_notifications(
+                position + 1, SWAP_BATCH, inclusive_of_start=True)
             if not notifications:
                 break
             batch = [(decode(app.mapper, n), Tracking(app.name, n.id)) for n in notifications]
