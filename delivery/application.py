@@ -100,6 +100,13 @@ class DeliveryApplication(Application[UUID]):
         self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
         # Called with the store position after every save (the in-process views follow this way).
         self.after_save: list[Callable[[int], None]] = []
+        # Called with a save's stored events (their positions set) as soon as it commits, before the project's
+        # lock is released: the in-process applier takes them from here instead of reading them back.
+        self.on_recorded: list[Callable[[list[Any]], None]] = []
+        # Saves under way in this process (between asking to write and the commit), so the applier can let
+        # those land and apply them in one batch.
+        self._saving = 0
+        self._saving_changed = threading.Condition()
         self._keyed_saves = 0
         self._templates: Catalog | None = None
 
@@ -206,17 +213,35 @@ class DeliveryApplication(Application[UUID]):
 
     def _save(self, project: Project, value: object = None) -> int | None:
         key = _command_key.get()
-        if key is None:
-            recordings = self.save(project)
-        else:
-            keyed = KeyedSave(key, project.id, value if isinstance(value, str) else None)
-            recordings = self.save(project, keyed=keyed)
+        with self._saving_changed:
+            self._saving += 1
+        try:
+            if key is None:
+                recordings = self.save(project)
+            else:
+                keyed = KeyedSave(key, project.id, value if isinstance(value, str) else None)
+                recordings = self.save(project, keyed=keyed)
+            if recordings:
+                for hand in self.on_recorded:
+                    hand([r.notification for r in recordings])
+        finally:
+            with self._saving_changed:
+                self._saving -= 1
+                if not self._saving:
+                    self._saving_changed.notify_all()
+        if key is not None:
             self._keyed_saves += 1
             if self._keyed_saves % FORGET_KEYS_EVERY == 1:
                 self.forget_commands()
         if not recordings:
             return None
         return recordings[-1].notification.id
+
+    def let_saves_land(self, seconds: float) -> None:
+        """Wait until no save of this process is under way, at most `seconds` (the applier gathers a batch)."""
+        with self._saving_changed:
+            if self._saving:
+                self._saving_changed.wait_for(lambda: not self._saving, seconds)
 
     def _saved(self, position: int | None) -> None:
         """Tell the listeners (the in-process views) once the project's lock is released."""

@@ -18,6 +18,8 @@ from projections.service import ReadSide
 # The counters the read side keeps (`ReadSide.metrics`), shown even before they first move.
 READ_COUNTERS = {
     "events_applied": "Events the views applied in this process.",
+    "batches_applied": "Batches (one transaction each) the views applied in this process.",
+    "events_handed": "Events this process's applier took from its own saves instead of reading the store.",
     "apply_failures": "Events the views could not apply (the views stop there: see /readyz).",
     "applier_errors": "Errors of this process's applier thread (database away...); it backs off and retries.",
 }

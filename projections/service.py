@@ -65,6 +65,8 @@ SNAPSHOTS_PER_IDLE = 10
 MAX_PAGE = 500
 # A catch-up stops after this many batches without progress: the store is inconsistent, say where.
 STALLED_BATCHES = 3
+# Events handed over by this process's saves and not yet taken by the applier, at most (then it reads them).
+HANDED_MAX = 10_000
 # A write (or an as-of read) waits this long for the views to reach its event, then answers 503 with
 # Retry-After: the applier normally takes milliseconds, and another process takes over a dead one within a
 # second or two; a longer wait would only hold a server thread while the worker is down.
@@ -113,9 +115,14 @@ class ReadSide:
         self._known = self.stored_position()
         self.applier: Applier | None = None
         self.follower: Follower | None = None
+        # Events this process saved, by position, handed over at their commit (`_recorded`): the applier
+        # takes a run of them from here instead of reading the store again; anything missing is read.
+        self._handed: dict[int, Any] = {}
+        self._handed_lock = threading.Lock()
         if live:
             self.applier = Applier(self)
             app.after_save.append(self._after_save)
+            app.on_recorded.append(self._recorded)
             self.applier.start()
         if self.postgres and (follow if follow is not None else live):
             self.follower = Follower(self, self._advanced)
@@ -169,6 +176,8 @@ class ReadSide:
         self.stopping.set()
         if self._after_save in self.app.after_save:
             self.app.after_save.remove(self._after_save)
+        if self._recorded in self.app.on_recorded:
+            self.app.on_recorded.remove(self._recorded)
         if self.applier is not None:
             self.applier.stop()
         if self.follower is not None:
@@ -256,7 +265,8 @@ class ReadSide:
         # the compare-and-set of the positions (nothing applied) and the stored position read then.
         start = self.position() + 1
         while not self.stopping.is_set():
-            notifications = self.app.follower_recorder.select_notifications(
+            handed = self._take_handed(start)
+            notifications = handed or self.app.follower_recorder.select_notifications(
                 start, self.batch_size, inclusive_of_start=True)
             if not notifications:
                 break
@@ -285,13 +295,43 @@ class ReadSide:
             self._due.update(done.versions)
             self._advanced(done.position, done.projects)
             self.metrics["events_applied"] += done.count
+            self.metrics["batches_applied"] += 1
+            if handed:
+                self.metrics["events_handed"] += len(handed)
             if progress is not None:
                 if total is None:
                     total = (self.app.recorder.max_notification_id() or 0) - start + 1 + applied
                 progress(min(applied, total), total)
             if len(notifications) < self.batch_size:
-                break  # at the head: the next save or NOTIFY wakes the applier again
+                # At the head (or at the end of what this process saved; anything another process saved after
+                # it is read at the next wake, or within IDLE_SECONDS): the next save or NOTIFY wakes the applier.
+                break
         return applied
+
+    def _recorded(self, notifications: list[Any]) -> None:
+        """A save of this process committed these (stored events with their positions): keep them for the applier."""
+        if self.postgres and not (self.applier is not None and self.applier.leading):
+            return  # another process applies: nobody here would take them
+        with self._handed_lock:
+            if len(self._handed) >= HANDED_MAX:
+                self._handed.clear()  # the applier is not taking them (stuck, or far behind): it reads instead
+            for n in notifications:
+                self._handed[n.id] = n
+
+    def _take_handed(self, start: int) -> list[Any]:
+        """The run of handed-over events from `start` on without a gap (at most a batch), dropping older ones."""
+        with self._handed_lock:
+            if not self._handed:
+                return []
+            run: list[Any] = []
+            position = start
+            while len(run) < self.batch_size and (n := self._handed.pop(position, None)) is not None:
+                run.append(n)
+                position += 1
+            if run or min(self._handed) < start:
+                for old in [p for p in self._handed if p < start]:
+                    del self._handed[old]
+            return run
 
     def wait_for(self, position: int | None, timeout: float = WAIT_SECONDS) -> None:
         """Return once the views include `position` (read your writes)."""
