@@ -86,18 +86,51 @@ def define_table(metadata: Any) -> Table:
     )
 
 
-def apply_chain(conn: Connection, table: Table, batch: Sequence[tuple[Any, Tracking]]) -> None:
-    """Link a batch of events (in store order) onto the stored heads of both chains."""
+class Heads:
+    """The heads of both chains as the last batch left them, kept by the applier between batches (the stored
+    ones are read when missing). Whoever keeps one forgets it when a batch rolls back or finds the positions
+    moved by someone else."""
+
+    # Projects whose head is kept, at most (the least recently linked are read again).
+    KEPT = 5_000
+
+    def __init__(self) -> None:
+        self.store: bytes | None = None
+        self.projects: dict[str, bytes] = {}
+
+    def project(self, pid: str) -> bytes | None:
+        head = self.projects.pop(pid, None)
+        if head is not None:
+            self.projects[pid] = head  # most recent last
+        return head
+
+    def keep(self, pid: str, head: bytes) -> None:
+        self.projects.pop(pid, None)
+        self.projects[pid] = head
+        while len(self.projects) > self.KEPT:
+            del self.projects[next(iter(self.projects))]
+
+
+def apply_chain(conn: Connection, table: Table, batch: Sequence[tuple[Any, Tracking]],
+                kept: Heads | None = None) -> None:
+    """Link a batch of events (in store order) onto the heads of both chains (stored, or `kept` from the last
+    batch); `kept` is left at the new heads."""
     store_head_stmt, project_head_stmt, insert_stmt = _statements(table)
-    last = conn.execute(store_head_stmt).scalar()
-    store_head = bytes.fromhex(last) if last else GENESIS
+    kept = kept or Heads()
+    if kept.store is None:
+        last = conn.execute(store_head_stmt).scalar()
+        kept.store = bytes.fromhex(last) if last else GENESIS
+    store_head = kept.store
     heads: dict[str, bytes] = {}
     rows = []
     for event, tracking in batch:
         pid = str(event.originator_id)
         if pid not in heads:
-            previous = conn.execute(project_head_stmt, {"pid": pid}).scalar()
-            heads[pid] = bytes.fromhex(previous) if previous else GENESIS
+            head = kept.project(pid)
+            if head is None:
+                previous = conn.execute(project_head_stmt, {"pid": pid}).scalar()
+                head = bytes.fromhex(previous) if previous else GENESIS
+            heads[pid] = head
         body = canonical(event)
         heads[pid] = link(heads[pid], body)
         store_head = link(store_head, body)
@@ -106,6 +139,9 @@ def apply_chain(conn: Connection, table: Table, batch: Sequence[tuple[Any, Track
             "project_link": heads[pid].hex(), "store_link": store_head.hex(),
         })
     conn.execute(insert_stmt, rows)
+    kept.store = store_head
+    for pid, head in heads.items():
+        kept.keep(pid, head)
 
 
 _STATEMENTS: dict[str, tuple[Any, Any, Any]] = {}

@@ -369,6 +369,7 @@ class ReadSide:
         from projections.rebuild import rebuild
 
         count = rebuild(self.store, self.app, progress, processes)
+        self.store.forget_applied()
         self._advanced(self.stored_position(), None)
         return count
 

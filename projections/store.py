@@ -162,6 +162,9 @@ def make_engine(database: Database, *, writer: bool = True, ping: bool = True, p
     )
 
 
+# Project headers the applier keeps between batches (the least recently applied are read again).
+KEPT_HEADERS = 2_000
+
 TURN = "delivery_writer_turn"
 # A writer that waited this long for its turn goes ahead and lets SQLite's own lock decide (never a deadlock).
 TURN_WAIT_SECONDS = 2.0
@@ -248,6 +251,20 @@ class ViewStore(TrackingRecorder):
         )
         create_all(self.engine, metadata)
         self._ensure_positions()
+        # What this store's own last batch left, valid while the positions stand where it left them: every
+        # batch first moves them from there (compare-and-set), so a batch that finds them moved by anyone
+        # else (another applier, a rebuild, a reset) rolls back and everything below is forgotten.
+        self._claimed: int | None = None
+        self._chain_heads = chain.Heads()
+        self._references: dict[str | None, Reference] = {}
+        self._headers_kept: dict[str, ProjectHeader] = {}
+
+    def forget_applied(self) -> None:
+        """Forget what the last batch left (positions, chain heads, reference classes, headers): read them again."""
+        self._claimed = None
+        self._chain_heads = chain.Heads()
+        self._references = {}
+        self._headers_kept = {}
 
     def close(self) -> None:
         self.engine.dispose()
@@ -356,6 +373,7 @@ class ViewStore(TrackingRecorder):
                     conn.execute(delete(table))
             self.set_positions(conn, groups, 0)
             self.record_versions(conn, groups)
+        self.forget_applied()
 
     def drop_legacy(self, conn: Connection) -> None:
         present = set(inspect(conn).get_table_names())
@@ -393,10 +411,19 @@ class ViewStore(TrackingRecorder):
         if not batch:
             return result
         last = batch[-1][1].notification_id
+        claimed = self._claimed
         try:
             with self.engine.begin() as conn:
-                self.lock_groups(conn)
-                positions = self.positions(conn)
+                if claimed is not None and claimed < batch[0][1].notification_id:
+                    # Where this store's last batch left every group: move them on first (compare-and-set, which
+                    # also locks them), so nothing needs reading; moved by someone else: roll back, read again.
+                    self._advance(conn, list(GROUP_TABLES), claimed, last)
+                    positions = dict.fromkeys(GROUP_TABLES, claimed)
+                else:
+                    claimed = None
+                    self.forget_applied()  # kept for positions that are not these: read everything
+                    self.lock_groups(conn)
+                    positions = self.positions(conn)
                 behind: dict[int, list[str]] = {}
                 for group, position in positions.items():
                     todo = [(e, t) for e, t in batch if t.notification_id > position]
@@ -406,20 +433,29 @@ class ViewStore(TrackingRecorder):
                         if group == "projects":
                             result.versions = self.apply_projects(conn, self.live, [e for e, _ in todo])
                         elif group == "chain":
-                            chain.apply_chain(conn, chain_table, todo)
+                            chain.apply_chain(conn, chain_table, todo, self._chain_heads)
                         else:
                             self.apply_audit(conn, self.live, todo)
                     except (IntegrityError, KeyError, AssertionError, ValueError, TypeError, AttributeError) as exc:
                         raise ApplyFailed(todo[0][1].notification_id, last, group, exc) from exc
                     behind.setdefault(position, []).append(group)
                     result.count = max(result.count, len(todo))
-                for old, groups in behind.items():
-                    self._advance(conn, groups, old, last)
+                if claimed is None:
+                    for old, groups in behind.items():
+                        self._advance(conn, groups, old, last)
                 result.position = last
                 if notify and self.dialect == "postgresql" and result.count:
                     conn.execute(select(func.pg_notify(self.views_channel, announce(last, result.projects))))
         except _Raced:
+            self.forget_applied()
             return Applied()
+        except BaseException:
+            self.forget_applied()  # rolled back: what was kept in memory for this batch is not stored
+            raise
+        every_group_moved = claimed is not None or sum(len(g) for g in behind.values()) == len(GROUP_TABLES)
+        self._claimed = last if every_group_moved else None
+        if self._claimed is None:
+            self.forget_applied()
         return result
 
     def apply_projects(self, conn: Connection, tables: ViewTables, events: Sequence[Any]) -> dict[str, int]:
@@ -427,7 +463,11 @@ class ViewStore(TrackingRecorder):
         by_project: dict[str, list[Any]] = {}
         for e in events:
             by_project.setdefault(str(e.originator_id), []).append(e)
-        headers = self._headers(conn, tables, list(by_project))
+        live = tables is self.live
+        kept_headers = self._headers_kept if live else {}
+        headers = {pid: h for pid in by_project if (h := kept_headers.pop(pid, None)) is not None}
+        if len(headers) < len(by_project):
+            headers.update(self._headers(conn, tables, [pid for pid in by_project if pid not in headers]))
         before = {pid: reference.contribution(h) for pid, h in headers.items()}
         wanted = {pid: sorted({k for e in evs for k in referenced(e)}) for pid, evs in by_project.items()}
         found = self._fetch(conn, tables, [(pid, *k) for pid, keys in wanted.items() for k in keys])
@@ -448,12 +488,22 @@ class ViewStore(TrackingRecorder):
             if state.milestones_moved:
                 state.h.next_milestone = self._next_milestone(conn, tables, state.h.id)
                 state.h.last_milestone = self._last_milestone(conn, tables, state.h.id)
-        reference.add(conn, tables, [
-            reference.difference(before.get(pid, {}), reference.contribution(state.header))
-            for pid, state in states.items()
-        ])
-        self.forecast_launches(conn, tables, [s.h for s in states.values() if s.header is not None])
+        changes = [reference.difference(before.get(pid, {}), reference.contribution(state.header))
+                   for pid, state in states.items()]
+        reference.add(conn, tables, changes)
+        kept = self._references if live else {}
+        for change in changes:
+            for template, _stage, _slip in change:
+                kept.pop(template, None)  # its class changed: read again below
+        self.forecast_launches(conn, tables, [s.h for s in states.values() if s.header is not None], kept)
         self.write_headers(conn, tables, states.values())
+        if live:
+            # Folded in place: the headers as this batch leaves them (forgotten if it does not commit).
+            for pid, state in states.items():
+                if state.header is not None:
+                    kept_headers[pid] = state.header
+            while len(kept_headers) > KEPT_HEADERS:
+                del kept_headers[next(iter(kept_headers))]
         return {pid: state.h.version for pid, state in states.items()}
 
     def write_rows(self, conn: Connection, tables: ViewTables, states: Iterable[ProjectState]) -> None:
@@ -503,9 +553,13 @@ class ViewStore(TrackingRecorder):
         doc = conn.execute(tables.select_last_milestone, {"pid": pid}).scalar()
         return None if doc is None else ref_of(MilestoneRecord.model_validate_json(doc))
 
-    def forecast_launches(self, conn: Connection, tables: ViewTables, headers: Iterable[ProjectHeader]) -> None:
-        """Each header's launch P80 against its template's reference class as stored now (one read per template)."""
-        classes: dict[str | None, Reference] = {}
+    def forecast_launches(
+        self, conn: Connection, tables: ViewTables, headers: Iterable[ProjectHeader],
+        classes: dict[str | None, Reference] | None = None,
+    ) -> None:
+        """Each header's launch P80 against its template's reference class as stored now (one read per template,
+        none for a class in `classes`, which is filled as classes are read)."""
+        classes = {} if classes is None else classes
         for h in headers:
             if h.template not in classes:
                 classes[h.template] = reference.load(conn, tables, h.template)
