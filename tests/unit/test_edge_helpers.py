@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 import pytest
 
+from api import edge
 from api.edge import FailureLimiter
 from api.terminal import printable
 from delivery.logs import JsonFormatter, redact
@@ -92,3 +94,11 @@ def test_a_request_left_unanswered_counts_as_499_not_500() -> None:
     worker.join(10)
     labels = {"method": "POST", "route": "unmatched", "status": "499"}
     assert registry.get_sample_value("delivery_http_requests_total", labels) == 1.0
+
+
+def test_request_ids_are_32_hex_digits_unique_within_and_across_processes() -> None:
+    one, other = edge._request_ids(), edge._request_ids()
+    ids = [next(one) for _ in range(1000)] + [next(other) for _ in range(1000)]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    assert len(set(ids)) == len(ids)
+    assert ids[0][:16] != ids[1000][:16]  # each process draws its own random half
