@@ -33,8 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rebuild", help="build every view anew from event zero beside the old ones, then swap them in",
     )
     rebuild.add_argument("--processes", type=int,
-                         help="folding processes (default: 2 from 50,000 events on a machine with 2 cores or more, "
-                              "else 1)")
+                         help="folding processes (default 1; more pay off only with cores to spare)")
     rebuild.set_defaults(handler=_rebuild)
 
     worker = commands.add_parser("worker", help="follow the store and keep the views current")
@@ -158,12 +157,7 @@ def _rebuild(args: argparse.Namespace) -> int:
     try:
         with ReadSide(app, rebuild_stale=False) as views:
             started = time.monotonic()
-            processes = args.processes
-            if processes is None:
-                from projections.rebuild import auto_processes
-
-                processes = auto_processes(app.recorder.max_notification_id() or 0)
-            count = views.rebuild(progress=ProgressLine("Rebuilding views"), processes=processes)
+            count = views.rebuild(progress=ProgressLine("Rebuilding views"), processes=args.processes)
             elapsed = time.monotonic() - started
             print(f"Rebuilt every view from {count} events in {elapsed:.2f} s "
                   f"({count / max(elapsed, 1e-9):,.0f} events/s).", file=sys.stderr)

@@ -5,7 +5,11 @@ that only pages through `app.recorder.select_notifications` (500 at a time) and 
 each with `app.mapper.to_domain_event`. They alternate `--reps` times at each size and
 the medians are compared. Rates are the processes' own timings (start-up excluded:
 the rebuild's from its "Rebuilt every view from N events in S s" line, else wall time);
-peak RSS is each child's `ru_maxrss` from `os.wait4`.
+peak RSS is the sum of the high-water marks (`VmHWM` in /proc/PID/status, sampled every
+20 ms) of the child and of every process it starts (a parallel rebuild's folding
+processes), each its own since its exec. Not `ru_maxrss`: Linux carries the parent's peak
+into a child started by vfork, so on a bench process grown by generating the store every
+child read at least that much.
 
 Usage: python bench/rebuild.py [--sizes 10000,100000] [--url URL] [--reps 3] [--per-project 100]
        python bench/rebuild.py --decode-only --url URL   (the baseline alone; prints JSON)
@@ -47,17 +51,46 @@ class Run:
 
 
 def _measured(command: list[str], env: dict[str, str]) -> tuple[int, str, str, float, float]:
-    """Run a child to its end: exit code, stdout, stderr, wall seconds, peak RSS in MB."""
+    """Run a child to its end: exit code, stdout, stderr, wall seconds, peak RSS in MB (with its children's)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         popen = subprocess.Popen(command, env=env, stdout=out, stderr=err)
-        _pid, status, usage = os.wait4(popen.pid, 0)
+        peaks: dict[int, int] = {}
+        while popen.poll() is None:
+            for pid in _tree(popen.pid):
+                peaks[pid] = max(peaks.get(pid, 0), _high_water_kb(pid))
+            time.sleep(0.02)
         wall = time.perf_counter() - started
-        popen.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         return (popen.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace"), wall,
-                usage.ru_maxrss / 1024)
+                sum(peaks.values()) / 1024)
+
+
+def _tree(pid: int) -> list[int]:
+    """The process and its descendants, as /proc lists them now."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                children = Path(f"/proc/{current}/task/{task}/children").read_text().split()
+                todo.extend(int(c) for c in children)
+        except OSError:
+            continue  # it ended meanwhile
+    return found
+
+
+def _high_water_kb(pid: int) -> int:
+    """The process's peak resident set since its exec (VmHWM), in KiB; 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def rebuild_once(url: str, events: int) -> Run:

@@ -15,7 +15,6 @@ import fcntl
 import gc
 import logging
 import multiprocessing
-import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -52,23 +51,11 @@ Progress = Callable[[int, int], None]
 # Projects folded and written together: at most this many, and about this many events in all.
 WINDOW = 200
 WINDOW_EVENTS = 10_000
-# Folding processes by default (a server rebuilding a changed view at start-up, tests). Several pay for
-# starting them (about a second each) and share the database's write lock.
+# Folding processes by default. Several (`delivery rebuild --processes N`) pay for starting them and
+# share the database's write lock: at 100,000 events on 2 cores two folded in 4.2 s against 5.3 s on SQLite
+# (5.2 against 5.7-6.0 s on PostgreSQL), but each is a whole interpreter: 326 MB at their peaks against
+# 120 MB for one (docs/performance.md, fifth pass).
 DEFAULT_PROCESSES = 1
-# `delivery rebuild` folds with two processes from this many events on, where a second core is there: at
-# 100,000 events on 2 cores, 4.2 s against 5.3 s on SQLite and 5.2 against 5.7-6.0 s on PostgreSQL (a third
-# process was slower than one there); below it, starting a process costs more than it saves.
-PARALLEL_FROM_EVENTS = 50_000
-
-
-def auto_processes(events: int, cores: int | None = None) -> int:
-    """Folding processes for a rebuild of `events` events on this machine (`delivery rebuild`'s default)."""
-    if cores is None:
-        try:
-            cores = len(os.sched_getaffinity(0))  # the cores this process may run on
-        except AttributeError:  # not on Linux
-            cores = os.cpu_count() or 1
-    return 2 if events >= PARALLEL_FROM_EVENTS and cores >= 2 else 1
 # Events recorded while the rebuild ran, applied to the shadow tables per batch inside the swap.
 SWAP_BATCH = 500
 

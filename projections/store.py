@@ -134,7 +134,6 @@ def make_engine(database: Database, *, writer: bool = True, ping: bool = True, p
             dbapi_connection.isolation_level = None
             dbapi_connection.execute("PRAGMA journal_mode=WAL")
             dbapi_connection.execute("PRAGMA synchronous=NORMAL")
-            dbapi_connection.execute("PRAGMA mmap_size=1073741824")
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:

@@ -1,0 +1,127 @@
+"""Where a command's CPU goes: `delivery serve` under a steady POST load, its CPU per command by thread.
+
+Not a figure of the table (no baseline): the breakdown behind the commands figure. It serves a
+store (a fresh SQLite one of `--events` events by default, or `--url`), POSTs scope items over
+every project in research or solution with wrk (or the httpx fallback) at `--connections`,
+waits for the server to go idle, then reads each thread's CPU ticks (`/proc/PID/task/*/stat`)
+over a counted run of `--seconds`. Thread names come from `py-spy dump` when py-spy is on the
+PATH (`--py-spy` to name it), else the native thread ids are printed. The applier's batch size
+comes from `/metrics` (`delivery_events_applied_total` / `delivery_batches_applied_total`).
+
+Usage: python bench/cpu.py [--events 10000] [--connections 8] [--seconds 8] [--url URL] [--py-spy PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import servers
+from load import Load, run
+
+BODY = '{"title": "Bench feature {n}", "tier": "core"}'
+
+
+def thread_ticks(pid: int) -> dict[int, int]:
+    """Each thread's user + system clock ticks so far."""
+    ticks = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended
+        ticks[int(tid)] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def thread_names(pid: int, py_spy: str | None) -> dict[int, str]:
+    if not py_spy:
+        return {}
+    dump = subprocess.run([py_spy, "dump", "-p", str(pid)], capture_output=True, text=True, check=False).stdout
+    names = {}
+    for match in re.finditer(r'Thread (\d+) \(\w+\): "([^"]*)"', dump):
+        name = re.sub(r"_\d+$", "", match.group(2))
+        names[int(match.group(1))] = "worker threads (requests)" if name.startswith("AnyIO") else name
+    return names
+
+
+def counter(metrics: str, name: str) -> float:
+    found = re.search(rf"^{name} ([0-9.e+]+)$", metrics, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def measure(url: str, connections: int, seconds: float, py_spy: str | None, logs: Path) -> int:
+    token = servers.create_token(url)
+    server, base = servers.start_server(url, logs, token)
+    try:
+        auth = {"Authorization": f"Bearer {token}"}
+        page = httpx.get(f"{base}/api/v1/projects?limit=500", headers=auth, timeout=30).json()
+        open_projects = [p["project_id"] for p in page["items"] if p["stage"] in ("research", "solution")]
+        if not open_projects:
+            print("no project in research or solution to add scope items to", file=sys.stderr)
+            return 1
+        load = Load(tuple(f"/api/v1/projects/{pid}/scope-items" for pid in open_projects), "POST",
+                    (("Authorization", f"Bearer {token}"), ("Content-Type", "application/json")), BODY)
+        run(base, load, connections=connections, seconds=1.0, warm=0.5)  # warm up: caches, connections
+        pid = server.popen.pid
+        servers.settle((pid,))
+        names = thread_names(pid, py_spy)
+        before_metrics = httpx.get(f"{base}/metrics", timeout=30).text
+        before, started = thread_ticks(pid), time.monotonic()
+        result = run(base, load, connections=connections, seconds=seconds)
+        after, elapsed = thread_ticks(pid), time.monotonic() - started
+        after_metrics = httpx.get(f"{base}/metrics", timeout=30).text
+    finally:
+        server.stop()
+    per_tick = 1000 / os.sysconf("SC_CLK_TCK")  # ms
+    done = max(1, result.ok)
+    total = sum(after.values()) - sum(before.get(t, 0) for t in after)
+    print(f"{result.rate:,.0f} commands/s at {connections} connections (p50 {result.p50_ms:.1f} ms); the server "
+          f"used {total * per_tick / 1000 / elapsed:.0%} of a core: {total * per_tick / done:.2f} ms of CPU "
+          "per command")
+    groups: dict[str, int] = {}
+    for tid, ticks in after.items():
+        name = names.get(tid, f"thread {tid}" if tid != pid else "MainThread")
+        groups[name] = groups.get(name, 0) + ticks - before.get(tid, 0)
+    for name, ticks in sorted(groups.items(), key=lambda kv: -kv[1]):
+        if ticks:
+            print(f"  {ticks * per_tick / done:6.2f} ms/command  {ticks / max(1, total):6.1%}  {name}")
+    events = counter(after_metrics, "delivery_events_applied_total") - counter(before_metrics,
+                                                                               "delivery_events_applied_total")
+    batches = counter(after_metrics, "delivery_batches_applied_total") - counter(before_metrics,
+                                                                                 "delivery_batches_applied_total")
+    handed = counter(after_metrics, "delivery_events_handed_total") - counter(before_metrics,
+                                                                             "delivery_events_handed_total")
+    if batches:
+        print(f"  applier: {events:,.0f} events in {batches:,.0f} batches ({events / batches:.1f} per batch), "
+              f"{handed / max(1, events):.0%} taken from the saves")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", help="a store made by bench/generate.py (default: a fresh SQLite one)")
+    parser.add_argument("--events", type=int, default=10_000, help="events of the fresh store")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--py-spy", default=shutil.which("py-spy"), help="py-spy, to name the threads")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-cpu-") as folder:
+        url = args.url or f"sqlite:///{folder}/delivery.sqlite"
+        if args.url is None:
+            subprocess.run([servers.PYTHON, str(servers.HERE / "generate.py"), "--url", url, "--events",
+                            str(args.events), "--projects", str(max(1, args.events // 50))], check=True,
+                           stdout=subprocess.DEVNULL)
+        return measure(url, args.connections, args.seconds, args.py_spy, Path(folder))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
