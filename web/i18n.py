@@ -148,8 +148,11 @@ class Translator:
         return self.word("health reason", code, pct=self.percent(pct))
 
     def field(self, name: str) -> str:
-        """A field's name as a reader calls it (the code itself for a field the catalog does not know)."""
-        return self.word("field", name)
+        """A field's name as a reader calls it; a key that is a value (a stage, a tier, a state: the keys of a
+        view's per-stage or per-tier counts) by its word; the code itself for a name the catalog does not know."""
+        if self.has_word("field", name):
+            return self.word("field", name)
+        return self.option(name)
 
     def event_name(self, kind: str) -> str:
         """An event type's human name (`CriterionVerified` -> "criterion verified" / "验收项已通过")."""
@@ -354,9 +357,10 @@ class Translator:
             lines.append(f"{self.field_label(str(details['field']))}: {details.get('rule', '')}")
         return lines
 
-    # View fields the API sends in English beside their coded twin (warning_messages, health_reason_message):
-    # pages show the twin.
-    english_twins = frozenset({"warnings", "health_reason_text"})
+    # View fields the pages show through another: the English texts the API sends beside their coded twin
+    # (warning_messages, health_reason_message), and a stage's label in each language beside the stage itself
+    # (shown by its name in the reader's language; a diff listed the other language's label as a change).
+    twins = frozenset({"warnings", "health_reason_text", "stage_label_en", "stage_label_zh"})
 
     def is_coded(self, value: Any) -> bool:
         """Whether a value is a message sent as data (`{"code", "params"}`), shown with `coded`."""

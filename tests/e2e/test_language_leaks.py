@@ -58,13 +58,16 @@ def crawl(store: Store) -> list[Crawler]:
         "/", "/portfolio", "/pm/notifications",
         *(f"/pm/p/{p}" for p in projects), *(f"/audit/p/{p}" for p in projects),
         *(f"/audit/p/{p}/diff" for p in projects),
+        # each project's whole history (blank: from before it began to now), so what a diff shows does not
+        # depend on the day the suite runs
+        *(f"/audit/p/{p}/diff?from=&to=" for p in projects),
         f"/pm/p/{late}?zoom=quarter", f"/audit/p/{late}?as_of={_moment(-45)}",
         f"/audit/p/{release}?as_of={_moment(-30)}", f"/audit/p/{late}/diff?from={_moment(-60)}&to={_moment(-20)}",
         # the error pages: unknown, bad input, before the project existed
         "/nope", f"/pm/p/{UNKNOWN_PROJECT}", "/portfolio?stage=nowhere", "/portfolio?sort=nothing",
         f"/pm/p/{late}?zoom=decade", f"/audit/p/{late}?position=abc", f"/audit/p/{late}?as_of=2000-01-01T00:00",
         f"/audit/p/{late}?position=1", f"/audit/p/{late}/diff?from=yesterday",
-    ], limit=160)
+    ], limit=160 + len(projects))  # the whole-history diffs come on top of what the walk read before
     pm.visit(f"/pm/p/{late}/do/add_scope_item", "POST", {"csrf": "forged", "title": store.names["filler"]})
     pm.visit(f"/pm/p/{late}/do/rename_project", "POST", {  # a form rendered before the others' changes: stale
         "csrf": Visitor(pm.client).csrf(f"/pm/p/{late}"), "name": store.names["filler"], "version": "2"})
