@@ -32,14 +32,7 @@ BODY = '{"title": "Bench feature {n}", "tier": "core"}'
 
 def thread_ticks(pid: int) -> dict[int, int]:
     """Each thread's user + system clock ticks so far."""
-    ticks = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # the thread ended
-        ticks[int(tid)] = int(fields[11]) + int(fields[12])
-    return ticks
+    return {int(tid): servers.stat_ticks(f"/proc/{pid}/task/{tid}/stat") for tid in os.listdir(f"/proc/{pid}/task")}
 
 
 def thread_names(pid: int, py_spy: str | None) -> dict[int, str]:
@@ -94,12 +87,9 @@ def measure(url: str, connections: int, seconds: float, py_spy: str | None, logs
     for name, ticks in sorted(groups.items(), key=lambda kv: -kv[1]):
         if ticks:
             print(f"  {ticks * per_tick / done:6.2f} ms/command  {ticks / max(1, total):6.1%}  {name}")
-    events = counter(after_metrics, "delivery_events_applied_total") - counter(before_metrics,
-                                                                               "delivery_events_applied_total")
-    batches = counter(after_metrics, "delivery_batches_applied_total") - counter(before_metrics,
-                                                                                 "delivery_batches_applied_total")
-    handed = counter(after_metrics, "delivery_events_handed_total") - counter(before_metrics,
-                                                                             "delivery_events_handed_total")
+    events, batches, handed = (counter(after_metrics, f"delivery_{name}_total") - counter(before_metrics,
+                                                                                          f"delivery_{name}_total")
+                               for name in ("events_applied", "batches_applied", "events_handed"))
     if batches:
         print(f"  applier: {events:,.0f} events in {batches:,.0f} batches ({events / batches:.1f} per batch), "
               f"{handed / max(1, events):.0%} taken from the saves")

@@ -67,16 +67,18 @@ class Process:
             self.popen.wait(5)
 
 
+def stat_ticks(stat: str) -> int:
+    """User + system clock ticks in a /proc `stat` file (a process's, or one thread's under task/); 0 once gone."""
+    try:
+        fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+
+
 def cpu_ticks(pids: tuple[int, ...]) -> int:
     """User + system clock ticks used so far by these processes (all their threads)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total
+    return sum(stat_ticks(f"/proc/{pid}/stat") for pid in pids)
 
 
 def settle(pids: tuple[int, ...], timeout: float = 30.0) -> float:
