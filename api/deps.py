@@ -196,16 +196,10 @@ IdempotencyKey = Annotated[str | None, Header(
 
 
 class Writer:
-    """Runs one command for a pm: If-Match, Idempotency-Key, read-your-writes, ETag."""
+    """Runs one command for its principal: If-Match, Idempotency-Key, read-your-writes, ETag."""
 
-    def __init__(
-        self,
-        request: Request,
-        services: ServicesDep,
-        principal: ProjectManager,
-        if_match: IfMatch = None,
-        idempotency_key: IdempotencyKey = None,
-    ) -> None:
+    def __init__(self, request: Request, services: Services, principal: Principal, if_match: str | None,
+                 idempotency_key: str | None) -> None:
         self.request = request
         self.services = services
         self.principal = principal
@@ -266,7 +260,16 @@ class Writer:
         raise AssertionError("unreachable")
 
 
-Write = Annotated[Writer, Depends()]
+async def pm_writer(
+    request: Request, services: ServicesDep, principal: ProjectManager,
+    if_match: IfMatch = None, idempotency_key: IdempotencyKey = None,
+) -> Writer:
+    """A writer for a pm. Built in the event loop: a class as the dependency would cost each command a
+    hop to the thread pool before the one its endpoint takes (FastAPI runs a class's `__init__` there)."""
+    return Writer(request, services, principal, if_match, idempotency_key)
+
+
+Write = Annotated[Writer, Depends(pm_writer)]
 
 
 # ---------------------------------------------- client participation (issue 14)
@@ -284,26 +287,21 @@ async def require_participant(principal: CurrentUser) -> Principal:
     return principal
 
 
-class ClientWriter(Writer):
-    """Runs one command for the project's client (a client token: the event names it as the actor)."""
-
-    def __init__(
-        self, request: Request, services: ServicesDep, principal: Annotated[Principal, Depends(require_client)],
-        if_match: IfMatch = None, idempotency_key: IdempotencyKey = None,
-    ) -> None:
-        super().__init__(request, services, principal, if_match, idempotency_key)
+async def client_writer(
+    request: Request, services: ServicesDep, principal: Annotated[Principal, Depends(require_client)],
+    if_match: IfMatch = None, idempotency_key: IdempotencyKey = None,
+) -> Writer:
+    """A writer for the project's client (a client token: the event names it as the actor)."""
+    return Writer(request, services, principal, if_match, idempotency_key)
 
 
-class ParticipantWriter(Writer):
-    """Runs one command for the pm or the project's client."""
-
-    def __init__(
-        self, request: Request, services: ServicesDep,
-        principal: Annotated[Principal, Depends(require_participant)],
-        if_match: IfMatch = None, idempotency_key: IdempotencyKey = None,
-    ) -> None:
-        super().__init__(request, services, principal, if_match, idempotency_key)
+async def participant_writer(
+    request: Request, services: ServicesDep, principal: Annotated[Principal, Depends(require_participant)],
+    if_match: IfMatch = None, idempotency_key: IdempotencyKey = None,
+) -> Writer:
+    """A writer for the pm or the project's client."""
+    return Writer(request, services, principal, if_match, idempotency_key)
 
 
-ClientWrite = Annotated[ClientWriter, Depends()]
-ParticipantWrite = Annotated[ParticipantWriter, Depends()]
+ClientWrite = Annotated[Writer, Depends(client_writer)]
+ParticipantWrite = Annotated[Writer, Depends(participant_writer)]

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 import servers
+from generate import Manifest
 from load import Load, run
 
 BODY = '{"title": "Bench feature {n}", "tier": "core"}'
@@ -51,13 +52,16 @@ def counter(metrics: str, name: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def measure(url: str, connections: int, seconds: float, py_spy: str | None, logs: Path) -> int:
+def measure(url: str, connections: int, seconds: float, py_spy: str | None, logs: Path,
+            projects: list[str] | None = None) -> int:
     token = servers.create_token(url)
     server, base = servers.start_server(url, logs, token)
     try:
         auth = {"Authorization": f"Bearer {token}"}
-        page = httpx.get(f"{base}/api/v1/projects?limit=500", headers=auth, timeout=30).json()
-        open_projects = [p["project_id"] for p in page["items"] if p["stage"] in ("research", "solution")]
+        open_projects = projects
+        if open_projects is None:
+            page = httpx.get(f"{base}/api/v1/projects?limit=500", headers=auth, timeout=30).json()
+            open_projects = [p["project_id"] for p in page["items"] if p["stage"] in ("research", "solution")]
         if not open_projects:
             print("no project in research or solution to add scope items to", file=sys.stderr)
             return 1
@@ -103,14 +107,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--py-spy", default=shutil.which("py-spy"), help="py-spy, to name the threads")
+    parser.add_argument("--manifest", type=Path, help="the store's manifest (bench/generate.py): POST to its "
+                        "projects in research or solution, as the commands figure does")
+    parser.add_argument("--projects", type=int, default=1000, help="how many of the manifest's projects")
     args = parser.parse_args(argv)
+    projects = None
+    if args.manifest is not None:
+        projects = [str(p) for p in Manifest.load(args.manifest).scope_open[:args.projects]]
     with tempfile.TemporaryDirectory(prefix="bench-cpu-") as folder:
         url = args.url or f"sqlite:///{folder}/delivery.sqlite"
         if args.url is None:
             subprocess.run([servers.PYTHON, str(servers.HERE / "generate.py"), "--url", url, "--events",
                             str(args.events), "--projects", str(max(1, args.events // 50))], check=True,
                            stdout=subprocess.DEVNULL)
-        return measure(url, args.connections, args.seconds, args.py_spy, Path(folder))
+        return measure(url, args.connections, args.seconds, args.py_spy, Path(folder), projects)
 
 
 if __name__ == "__main__":

@@ -206,9 +206,31 @@ class Generator:
 
 
 def rebuild_views(url: str) -> int:
-    """`delivery rebuild` on the store, as its own process; its exit code."""
+    """`delivery rebuild` on the store, as its own process, then the hash chain linked; an exit code.
+
+    A rebuild builds the views, not the chain (its links are made once, in store order): without
+    linking it here, the first server on the store would link every event before serving anything.
+    """
     env = {**os.environ, "DELIVERY_DATABASE_URL": url}
-    return subprocess.call([str(ROOT / ".venv" / "bin" / "delivery"), "rebuild"], env=env)
+    code = subprocess.call([str(ROOT / ".venv" / "bin" / "delivery"), "rebuild"], env=env)
+    return code or link_chain(url)
+
+
+def link_chain(url: str) -> int:
+    """Link the store's events into the hash chain (what a serving process would do first)."""
+    from api.cli import ProgressLine
+    from projections.service import ReadSide
+
+    app = DeliveryApplication(Database(url))
+    try:
+        # As a server would start: the chain's version is recorded (it has no links yet), then it is linked.
+        with ReadSide(app) as views:
+            started = time.monotonic()
+            linked = views.catch_up(progress=ProgressLine("Linking the chain"))
+            print(f"Linked {linked:,} events in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    finally:
+        app.close()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

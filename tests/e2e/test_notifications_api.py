@@ -59,7 +59,9 @@ def test_a_subscription_made_over_the_api_hears_a_gate_passed_with_its_secret_sh
     assert receiver.refused == []
     [body] = receiver.bodies()
     assert body["kind"] == "gate_passed" and body["project"]["id"] == pid
-    log = api.ok("pm", "GET", f"/api/v1/subscriptions/{created['id']}/deliveries")["items"]
+    # The receiver has the body before the sender has its answer and records the delivery: wait for that.
+    log = wait_until(lambda: [d for d in api.ok("pm", "GET", f"/api/v1/subscriptions/{created['id']}/deliveries")[
+        "items"] if d["state"] != "pending"])
     assert [(d["state"], d["delivery_id"]) for d in log] == [("delivered", body["delivery_id"])]
     assert [t["ok"] for t in log[0]["tries"]] == [True]
     metrics = api.client.get("/metrics").text
@@ -82,6 +84,8 @@ def test_dead_letters_are_listed_and_retried_over_the_api(fast_api: Api, receive
     assert retried["state"] == "pending" and retried["delivery_id"] == dead["delivery_id"]
     wait_until(receiver.delivered)
     assert list(receiver.delivered()) == [dead["delivery_id"]]
+    wait_until(lambda: api.ok("pm", "GET", f"/api/v1/subscriptions/{sub['id']}/deliveries")["items"][0]["state"]
+               == "delivered")  # the sender records it once it has the receiver's answer
     again = api.post("pm", f"/api/v1/notifications/dead-letters/{dead['delivery_id']}/retry")
     assert again.status_code == 409 and again.json()["error"]["details"]["state"] == "delivered"
     assert api.post("pm", "/api/v1/notifications/dead-letters/nope/retry").status_code == 404

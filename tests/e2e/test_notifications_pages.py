@@ -63,7 +63,12 @@ def test_a_pm_subscribes_a_webhook_sees_its_secret_once_then_retries_a_dead_lett
         wait_until(receiver.delivered)
         assert list(receiver.delivered()) == [dead.delivery_id]
         [sub] = services.notices.subscriptions()
-        log = visitor.client.get(f"{PAGE}?log={sub.id}")
+        # The receiver has the body before the sender has its answer and records the delivery: wait for that.
+        def recorded() -> Any:
+            answer = visitor.client.get(f"{PAGE}?log={sub.id}")
+            return answer if "No dead letter." in answer.text else None
+
+        log = wait_until(recorded)
         assert "Delivery log: Ops hook" in log.text and "delivered" in log.text and "✗" in log.text
         assert "No dead letter." in log.text
     finally:
