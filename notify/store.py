@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, and_, delete, insert, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from delivery import clock
@@ -143,6 +143,22 @@ def check_subscription(*, name: str, kinds: Sequence[str], channel: str, target:
             "target": target, "language": language_of(language), "secret": made}
 
 
+# The planner's statements, built once (each event's effects run a few of them; building a statement per event
+# cost more than running it).
+_MILESTONE_KEY = and_(milestones.c.project_id == bindparam("pid"), milestones.c.milestone_id == bindparam("mid"))
+_DROP_PROJECT = delete(projects).where(projects.c.project_id == bindparam("pid"))
+_ADD_PROJECT = insert(projects)
+_PROJECT_NAME = select(projects.c.name, projects.c.client).where(projects.c.project_id == bindparam("pid"))
+_DROP_MILESTONE = delete(milestones).where(_MILESTONE_KEY)
+_ADD_MILESTONE = insert(milestones)
+_MILESTONE_DONE = update(milestones).where(_MILESTONE_KEY).values(done=True)
+_MILESTONE_MOVED = update(milestones).where(_MILESTONE_KEY).values(due_on=bindparam("due"), raised="")
+_MILESTONE_RAISED = update(milestones).where(_MILESTONE_KEY).values(raised=bindparam("status"))
+_DROP_ATTENTION = (delete(attention).where(attention.c.project_id == bindparam("pid"))
+                   .where(attention.c.kind == bindparam("kind")).where(attention.c.ref == bindparam("ref")))
+_ADD_ATTENTION = insert(attention)
+
+
 def _insert_ignoring_duplicates(engine: Engine, table: Any) -> Any:
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     return dialect.insert(table).on_conflict_do_nothing()
@@ -232,39 +248,37 @@ class NotifyStore:
         return planned
 
     def _apply(self, conn: Any, e: K.Effects, subs: list[Subscription], now: datetime) -> int:
+        pid = e.project_pid
         if e.project is not None:
-            conn.execute(delete(projects).where(projects.c.project_id == e.project_pid))
-            conn.execute(insert(projects).values(project_id=e.project_pid, **e.project))
+            conn.execute(_DROP_PROJECT, {"pid": pid})
+            conn.execute(_ADD_PROJECT, {"project_id": pid, **e.project})
         if e.milestone is not None:
-            m = dict(e.milestone)
-            key = and_(milestones.c.project_id == e.project_pid, milestones.c.milestone_id == m["milestone_id"])
+            m = e.milestone
+            key = {"pid": pid, "mid": m["milestone_id"]}
             if "title" in m:
-                conn.execute(delete(milestones).where(key))
-                conn.execute(insert(milestones).values(project_id=e.project_pid, milestone_id=m["milestone_id"],
-                                                       title=m["title"], due_on=m["due_on"], done=False, raised=""))
+                conn.execute(_DROP_MILESTONE, key)
+                conn.execute(_ADD_MILESTONE, {"project_id": pid, "milestone_id": m["milestone_id"],
+                                              "title": m["title"], "due_on": m["due_on"], "done": False, "raised": ""})
             elif m.get("done"):
-                conn.execute(update(milestones).where(key).values(done=True))
+                conn.execute(_MILESTONE_DONE, key)
             else:  # rescheduled: the new date has transitions of its own
-                conn.execute(update(milestones).where(key).values(due_on=m["due_on"], raised=""))
+                conn.execute(_MILESTONE_MOVED, {**key, "due": m["due_on"]})
         for kind, ref in e.attention_drop:
-            conn.execute(delete(attention).where(attention.c.project_id == e.project_pid)
-                         .where(attention.c.kind == kind).where(attention.c.ref == ref))
+            conn.execute(_DROP_ATTENTION, {"pid": pid, "kind": kind, "ref": ref})
         for kind, ref, detail in e.attention_add:
-            self._attend(conn, e.project_pid, kind, ref, detail, e.occurred_at, e.position)
-        return self._enqueue(conn, e.notices, subs, now)
+            self._attend(conn, pid, kind, ref, detail, e.occurred_at, e.position)
+        return self._enqueue(conn, e.notices, subs, now) if e.notices else 0
 
     def _attend(self, conn: Any, pid: str, kind: str, ref: str, detail: dict[str, Any], since: datetime,
                 position: int) -> None:
-        conn.execute(delete(attention).where(attention.c.project_id == pid).where(attention.c.kind == kind)
-                     .where(attention.c.ref == ref))
-        conn.execute(insert(attention).values(project_id=pid, kind=kind, ref=ref, detail=json.dumps(detail),
-                                              since=since, position=position))
+        conn.execute(_DROP_ATTENTION, {"pid": pid, "kind": kind, "ref": ref})
+        conn.execute(_ADD_ATTENTION, {"project_id": pid, "kind": kind, "ref": ref, "detail": json.dumps(detail),
+                                      "since": since, "position": position})
 
     def _enqueue(self, conn: Any, notices: list[K.Notice], subs: list[Subscription], now: datetime) -> int:
         rows = []
         for n in notices:
-            name = conn.execute(select(projects.c.name, projects.c.client)
-                                .where(projects.c.project_id == n.project_id)).first()
+            name = conn.execute(_PROJECT_NAME, {"pid": n.project_id}).first()
             doc = {"kind": n.kind, "project": {"id": n.project_id, "name": name.name if name else "",
                                                "client": name.client if name else ""},
                    "position": n.position, "occurred_at": n.occurred_at, "actor": n.actor, "data": n.data}
@@ -298,13 +312,11 @@ class NotifyStore:
                 status = K.timed_status(r.due_on, today.isoformat(), AT_RISK_DAYS)
                 if K.RANKS[status] == K.RANKS[r.raised]:
                     continue
-                key = and_(milestones.c.project_id == r.project_id, milestones.c.milestone_id == r.milestone_id)
-                conn.execute(update(milestones).where(key).values(raised=status))
+                conn.execute(_MILESTONE_RAISED, {"pid": r.project_id, "mid": r.milestone_id, "status": status})
                 if K.RANKS[status] < K.RANKS[r.raised]:
                     if r.raised == "late":
-                        conn.execute(delete(attention).where(attention.c.project_id == r.project_id)
-                                     .where(attention.c.kind == K.ATTENTION_LATE)
-                                     .where(attention.c.ref == r.milestone_id))
+                        conn.execute(_DROP_ATTENTION, {"pid": r.project_id, "kind": K.ATTENTION_LATE,
+                                                       "ref": r.milestone_id})
                     continue
                 m = {"milestone_id": r.milestone_id, "title": r.title, "due_on": r.due_on}
                 notice = K.timed_notice(r.project_id, m, status, position=position, occurred_at=now.isoformat())
