@@ -103,10 +103,10 @@ class DeliveryApplication(Application[UUID]):
         # Called with a save's stored events (their positions set) as soon as it commits, before the project's
         # lock is released: the in-process applier takes them from here instead of reading them back.
         self.on_recorded: list[Callable[[list[Any]], None]] = []
-        # Saves under way in this process (between asking to write and the commit), so the applier can let
-        # those land and apply them in one batch.
-        self._saving = 0
-        self._saving_changed = threading.Condition()
+        # Commands under way in this process (from their start to their commit or refusal), so the applier
+        # can let those land and apply them in one batch.
+        self._under_way = 0
+        self._under_way_changed = threading.Condition()
         self._keyed_saves = 0
         self._templates: Catalog | None = None
 
@@ -213,22 +213,14 @@ class DeliveryApplication(Application[UUID]):
 
     def _save(self, project: Project, value: object = None) -> int | None:
         key = _command_key.get()
-        with self._saving_changed:
-            self._saving += 1
-        try:
-            if key is None:
-                recordings = self.save(project)
-            else:
-                keyed = KeyedSave(key, project.id, value if isinstance(value, str) else None)
-                recordings = self.save(project, keyed=keyed)
-            if recordings:
-                for hand in self.on_recorded:
-                    hand([r.notification for r in recordings])
-        finally:
-            with self._saving_changed:
-                self._saving -= 1
-                if not self._saving:
-                    self._saving_changed.notify_all()
+        if key is None:
+            recordings = self.save(project)
+        else:
+            keyed = KeyedSave(key, project.id, value if isinstance(value, str) else None)
+            recordings = self.save(project, keyed=keyed)
+        if recordings:
+            for hand in self.on_recorded:
+                hand([r.notification for r in recordings])
         if key is not None:
             self._keyed_saves += 1
             if self._keyed_saves % FORGET_KEYS_EVERY == 1:
@@ -237,11 +229,33 @@ class DeliveryApplication(Application[UUID]):
             return None
         return recordings[-1].notification.id
 
+    @contextmanager
+    def _command_under_way(self) -> Iterator[Callable[[], None]]:
+        """Count a command as under way until it calls what this yields (once saved) or ends."""
+        with self._under_way_changed:
+            self._under_way += 1
+        done = False
+
+        def landed() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                with self._under_way_changed:
+                    self._under_way -= 1
+                    if not self._under_way:
+                        self._under_way_changed.notify_all()
+
+        try:
+            yield landed
+        finally:
+            landed()
+
     def let_saves_land(self, seconds: float) -> None:
-        """Wait until no save of this process is under way, at most `seconds` (the applier gathers a batch)."""
-        with self._saving_changed:
-            if self._saving:
-                self._saving_changed.wait_for(lambda: not self._saving, seconds)
+        """Wait until no command of this process is under way, at most `seconds` (the applier gathers a batch:
+        under load, the commands already running save within a few milliseconds of each other)."""
+        with self._under_way_changed:
+            if self._under_way:
+                self._under_way_changed.wait_for(lambda: not self._under_way, seconds)
 
     def _saved(self, position: int | None) -> None:
         """Tell the listeners (the in-process views) once the project's lock is released."""
@@ -282,6 +296,13 @@ class DeliveryApplication(Application[UUID]):
         self, pid: UUID, command: Callable[..., T], who: str, expected_version: int | None, retries: int,
         kwargs: dict[str, Any],
     ) -> Recorded[T]:
+        with self._command_under_way() as landed:
+            return self._run(pid, command, who, expected_version, retries, kwargs, landed)
+
+    def _run(
+        self, pid: UUID, command: Callable[..., T], who: str, expected_version: int | None, retries: int,
+        kwargs: dict[str, Any], landed: Callable[[], None],
+    ) -> Recorded[T]:
         attempt = 0
         while True:
             with self._lock(pid):
@@ -309,6 +330,7 @@ class DeliveryApplication(Application[UUID]):
                     # Read while the lock is held: the cached project is shared, and the next writer changes it.
                     saved_version = project.version
             if not lost:
+                landed()  # before waking the applier: it waits for the commands still under way
                 self._saved(position)
                 return Recorded(pid, value, saved_version, position)
             key = _command_key.get()
