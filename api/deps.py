@@ -70,12 +70,14 @@ _bearer = HTTPBearer(auto_error=False, description="A token from `delivery token
 
 
 async def current_principal(
-    services: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    # Async all the way: a known token costs no thread hand-off (TokenStore keeps live ones in memory).
+    # Async all the way: a known token costs no thread hand-off (TokenStore keeps live ones in memory). The
+    # services come from the request, not from a dependency: FastAPI walks a dependency's own dependencies on
+    # every use, and a command's route uses this one twice (its writer, its project).
     if credentials is None:
         raise Unauthenticated()
+    services: Services = request.app.state.services
     principal = services.tokens.cached(credentials.credentials)
     if principal is None:
         principal = await run_in_threadpool(services.tokens.authenticate, credentials.credentials)
@@ -261,12 +263,12 @@ class Writer:
 
 
 async def pm_writer(
-    request: Request, services: ServicesDep, principal: ProjectManager,
+    request: Request, principal: ProjectManager,
     if_match: IfMatch = None, idempotency_key: IdempotencyKey = None,
 ) -> Writer:
     """A writer for a pm. Built in the event loop: a class as the dependency would cost each command a
     hop to the thread pool before the one its endpoint takes (FastAPI runs a class's `__init__` there)."""
-    return Writer(request, services, principal, if_match, idempotency_key)
+    return Writer(request, request.app.state.services, principal, if_match, idempotency_key)
 
 
 Write = Annotated[Writer, Depends(pm_writer)]
@@ -288,19 +290,19 @@ async def require_participant(principal: CurrentUser) -> Principal:
 
 
 async def client_writer(
-    request: Request, services: ServicesDep, principal: Annotated[Principal, Depends(require_client)],
+    request: Request, principal: Annotated[Principal, Depends(require_client)],
     if_match: IfMatch = None, idempotency_key: IdempotencyKey = None,
 ) -> Writer:
     """A writer for the project's client (a client token: the event names it as the actor)."""
-    return Writer(request, services, principal, if_match, idempotency_key)
+    return Writer(request, request.app.state.services, principal, if_match, idempotency_key)
 
 
 async def participant_writer(
-    request: Request, services: ServicesDep, principal: Annotated[Principal, Depends(require_participant)],
+    request: Request, principal: Annotated[Principal, Depends(require_participant)],
     if_match: IfMatch = None, idempotency_key: IdempotencyKey = None,
 ) -> Writer:
     """A writer for the pm or the project's client."""
-    return Writer(request, services, principal, if_match, idempotency_key)
+    return Writer(request, request.app.state.services, principal, if_match, idempotency_key)
 
 
 ClientWrite = Annotated[Writer, Depends(client_writer)]
