@@ -8,7 +8,7 @@ import copy
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -185,6 +185,18 @@ class DeliveryApplication(Application[UUID]):
         with contextlib.suppress(KeyError):
             self.repository.cache.get(pid, evict=True)  # type: ignore[union-attr]
 
+    def trust_cached_projects(self) -> None:
+        """Use cached projects as they are, without asking the store for events saved since (a query per
+        command): for a process told of every other process's writes (`forget_projects`), as the SQLite
+        views applier is. A command on a copy gone stale meanwhile fails to save and runs again on a fresh
+        one; one that names a newer version (If-Match) has the project read again before it is refused."""
+        self.repository.fastforward = False
+
+    def forget_projects(self, pids: Iterable[UUID | str]) -> None:
+        """Drop these cached projects: another process wrote to them."""
+        for pid in pids:
+            self._forget(pid if isinstance(pid, UUID) else UUID(str(pid)))
+
     # ------------------------------------------------------------- machinery
 
     @contextmanager
@@ -307,6 +319,10 @@ class DeliveryApplication(Application[UUID]):
         while True:
             with self._lock(pid):
                 project = self._load(pid)
+                if expected_version is not None and project.version < expected_version \
+                        and not self.repository.fastforward:
+                    self._forget(pid)  # the client knows a newer version than the cached copy: read it again
+                    project = self._load(pid)
                 if expected_version is not None and project.version != expected_version:
                     raise VersionMismatch(expected_version, project.version)
                 try:

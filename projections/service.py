@@ -119,7 +119,15 @@ class ReadSide:
         # takes a run of them from here instead of reading the store again; anything missing is read.
         self._handed: dict[int, Any] = {}
         self._handed_lock = threading.Lock()
+        # SQLite, views applied here: this process sees every event recorded in the file, its own as they are
+        # saved and any other process's when the applier reads it. So the cached projects are not brought up
+        # to date by a query per command; the applier forgets a cached project another process wrote to before
+        # that write shows in any view (a command on the stale copy meanwhile fails to save, and is run again
+        # on a fresh one).
+        self._forget_foreign = live and not self.postgres
         if live:
+            if self._forget_foreign:
+                app.trust_cached_projects()
             self.applier = Applier(self)
             app.after_save.append(self._after_save)
             app.on_recorded.append(self._recorded)
@@ -270,6 +278,8 @@ class ReadSide:
                 start, self.batch_size, inclusive_of_start=True)
             if not notifications:
                 break
+            if not handed and self._forget_foreign:
+                self.app.forget_projects({n.originator_id for n in notifications})
             batch = [(decode(self.app.mapper, n), Tracking(self.app.name, n.id)) for n in notifications]
             try:
                 done = self.store.apply_batch(batch, notify=self.postgres)

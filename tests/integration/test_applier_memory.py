@@ -10,6 +10,7 @@ process hands it from its own saves: never a different view from reading everyth
 from __future__ import annotations
 
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -143,3 +144,34 @@ def _now() -> Any:
     from tests.integration.test_as_of_property import NOW
 
     return NOW
+
+
+def test_a_project_another_process_wrote_to_is_read_again_before_its_write_shows(tmp_path: Path) -> None:
+    """SQLite, views applied in the process: cached projects are used without a query per command, and the
+    applier drops the ones another process wrote to before those writes show in a view."""
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    app = DeliveryApplication(Database(url))
+    other = DeliveryApplication(Database(url))  # another process writing the same file
+    try:
+        with ReadSide(app, live=True) as views:
+            assert app.repository.fastforward is False
+            pid = play(app, [], name="Shared")
+            app.add_scope_item(pid, title="Ours", tier="core", actor="pm@agency")  # cached here now
+            item = other.add_scope_item(pid, title="Theirs", tier="core", actor="pm@agency").value
+            theirs = other.get_project(pid).version
+            deadline = time.monotonic() + 10
+            while views.summary(pid).version < theirs:  # the applier finds it within its idle look
+                assert time.monotonic() < deadline, "the other process's write never showed"
+                time.sleep(0.05)
+            # Their item is known here as soon as it shows: the command runs on the project read again.
+            app.retitle_scope_item(pid, item_id=item, title="Theirs, retitled", actor="pm@agency")
+            # A client that saw a newer version than a stale copy holds (If-Match) is not refused for it.
+            other.add_scope_item(pid, title="Later", tier="core", actor="pm@agency")
+            latest = other.get_project(pid).version
+            app.add_scope_item(pid, title="Mine", tier="core", actor="pm@agency", expected_version=latest)
+            assert [s.title for s in app.get_project(pid).scope.values()][-1] == "Mine"
+        # Without views in the process (a CLI command), every command asks the store for what is new.
+        assert other.repository.fastforward is True
+    finally:
+        other.close()
+        app.close()
