@@ -44,6 +44,11 @@ T = TypeVar("T")
 # Projects kept in memory per process, and the locks their commands take (two projects may share one).
 CACHED_PROJECTS = 1000
 LOCK_STRIPES = 256
+# Commands running at once in a process; more wait their turn. They would only queue on their project's lock
+# and the store's one writer, and every switch between that many threads costs the interpreter's lock: at 32
+# connections on SQLite, 8 at once ran 202-264 commands/s at 3.8-4.7 ms of CPU each, up to 40 (the thread
+# pool's size) 160-193/s at 5.1-5.7 ms; 4 or 16 at once did worse than 8 (bench/cpu.py, docs/performance.md).
+COMMANDS_AT_ONCE = 8
 # A write that loses a race is replayed on the fresh state this many times before giving up.
 DEFAULT_RETRIES = 5
 RETRY_BACKOFF_SECONDS = 0.005
@@ -98,6 +103,7 @@ class DeliveryApplication(Application[UUID]):
         with schema_lock(self.database):
             super().__init__(env={**cache, **self.database.eventsourcing_env(), **keyed, **(env or {})})
         self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
+        self._at_once = threading.BoundedSemaphore(COMMANDS_AT_ONCE)
         # Called with the store position after every save (the in-process views follow this way).
         self.after_save: list[Callable[[int], None]] = []
         # Called with a save's stored events (their positions set) as soon as it commits, before the project's
@@ -308,7 +314,7 @@ class DeliveryApplication(Application[UUID]):
         self, pid: UUID, command: Callable[..., T], who: str, expected_version: int | None, retries: int,
         kwargs: dict[str, Any],
     ) -> Recorded[T]:
-        with self._command_under_way() as landed:
+        with self._at_once, self._command_under_way() as landed:
             return self._run(pid, command, who, expected_version, retries, kwargs, landed)
 
     def _run(
