@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import copy
+import os
 import random
 import threading
 import time
@@ -49,6 +50,18 @@ LOCK_STRIPES = 256
 # connections on SQLite, 8 at once ran 202-264 commands/s at 3.8-4.7 ms of CPU each, up to 40 (the thread
 # pool's size) 160-193/s at 5.1-5.7 ms; 4 or 16 at once did worse than 8 (bench/cpu.py, docs/performance.md).
 COMMANDS_AT_ONCE = 8
+
+
+def commands_at_once() -> int:
+    """COMMANDS_AT_ONCE, or DELIVERY_COMMANDS_AT_ONCE (a whole number from 1) where set."""
+    text = os.environ.get("DELIVERY_COMMANDS_AT_ONCE", "").strip()
+    if not text:
+        return COMMANDS_AT_ONCE
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"DELIVERY_COMMANDS_AT_ONCE must be a whole number from 1, not {text!r}")
+    return int(text)
+
+
 # A write that loses a race is replayed on the fresh state this many times before giving up.
 DEFAULT_RETRIES = 5
 RETRY_BACKOFF_SECONDS = 0.005
@@ -103,7 +116,7 @@ class DeliveryApplication(Application[UUID]):
         with schema_lock(self.database):
             super().__init__(env={**cache, **self.database.eventsourcing_env(), **keyed, **(env or {})})
         self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
-        self._at_once = threading.BoundedSemaphore(COMMANDS_AT_ONCE)
+        self._at_once = threading.BoundedSemaphore(commands_at_once())
         # Called with the store position after every save (the in-process views follow this way).
         self.after_save: list[Callable[[int], None]] = []
         # Called with a save's stored events (their positions set) as soon as it commits, before the project's
