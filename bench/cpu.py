@@ -53,7 +53,7 @@ def counter(metrics: str, name: str) -> float:
 
 
 def measure(url: str, connections: int, seconds: float, py_spy: str | None, logs: Path,
-            projects: list[str] | None = None) -> int:
+            projects: list[str] | None = None, warm: float = 1.0) -> int:
     token = servers.create_token(url)
     server, base = servers.start_server(url, logs, token)
     try:
@@ -67,7 +67,7 @@ def measure(url: str, connections: int, seconds: float, py_spy: str | None, logs
             return 1
         load = Load(tuple(f"/api/v1/projects/{pid}/scope-items" for pid in open_projects), "POST",
                     (("Authorization", f"Bearer {token}"), ("Content-Type", "application/json")), BODY)
-        run(base, load, connections=connections, seconds=1.0, warm=0.5)  # warm up: caches, connections
+        run(base, load, connections=connections, seconds=warm, warm=0.5)  # warm up: caches, connections
         pid = server.popen.pid
         servers.settle((pid,))
         names = thread_names(pid, py_spy)
@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--manifest", type=Path, help="the store's manifest (bench/generate.py): POST to its "
                         "projects in research or solution, as the commands figure does")
     parser.add_argument("--projects", type=int, default=1000, help="how many of the manifest's projects")
+    parser.add_argument("--warm", type=float, default=1.0, help="seconds of load before the counted run")
     args = parser.parse_args(argv)
     projects = None
     if args.manifest is not None:
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run([servers.PYTHON, str(servers.HERE / "generate.py"), "--url", url, "--events",
                             str(args.events), "--projects", str(max(1, args.events // 50))], check=True,
                            stdout=subprocess.DEVNULL)
-        return measure(url, args.connections, args.seconds, args.py_spy, Path(folder), projects)
+        return measure(url, args.connections, args.seconds, args.py_spy, Path(folder), projects, args.warm)
 
 
 if __name__ == "__main__":
