@@ -114,12 +114,18 @@ def test_a_live_applier_takes_its_own_saves_and_reads_what_another_process_saved
     try:
         with ReadSide(app, live=True) as views:
             mine = play(app, [], name="Mine")  # in research: scope items may be added
+            # Saves of this process one after another: the applier takes them from the saves. (Right after
+            # another process's event it reads from the store, and its own events in that run with it.)
+            for k in range(3):
+                app.add_scope_item(mine, title=f"Mine {k}", tier="core", actor="pm@agency")
             theirs = play(other, [], name="Theirs")
-            for k in range(6):
+            for k in range(3, 6):
                 app.add_scope_item(mine, title=f"Mine {k}", tier="core", actor="pm@agency")
                 other.add_scope_item(theirs, title=f"Theirs {k}", tier="core", actor="pm@agency")
             app.add_scope_item(mine, title="Last", tier="core", actor="pm@agency")  # waits for its views
-            assert views.metrics["events_handed"] > 0
+            # Each save hands its event before it wakes the applier; one may still meet the applier's idle look
+            # between its commit and the hand-over, and be read instead.
+            assert views.metrics["events_handed"] >= 2
             assert views.summary(mine).version == app.get_project(mine).version
             assert views.summary(theirs).version == other.get_project(theirs).version
             assert views.metrics["events_applied"] == app.recorder.max_notification_id()
