@@ -281,7 +281,7 @@ class DeliveryApplication(Application[UUID]):
         finally:
             landed()
 
-    def let_saves_land(self, seconds: float) -> None:
+    def let_commands_land(self, seconds: float) -> None:
         """Wait until no command of this process is under way, at most `seconds` (the applier gathers a batch:
         under load, the commands already running save within a few milliseconds of each other)."""
         with self._under_way_changed:

@@ -77,7 +77,7 @@ class Applier:
                 if self.postgres and not self._lead():
                     self.stop_event.wait(1.0)
                     continue
-                self.reads.app.let_saves_land(GATHER_SECONDS)
+                self.reads.app.let_commands_land(GATHER_SECONDS)
                 self.reads.catch_up()
                 self.reads.failure = None
                 delay = RETRY_FIRST_SECONDS
