@@ -20,7 +20,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Notification, Tracking
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import bindparam, select, text
 
 from delivery import clock
 from delivery.application import DeliveryApplication, parse_project_id
@@ -534,18 +534,22 @@ class ReadSide:
         events after it, up to the cut; leaves snapshots behind where it folded far.
         """
         pid = parse_project_id(project_id)
-        version = self._version_at(str(pid), as_of=as_of, position=position)
+        # Read your writes: the views hold every event recorded before this read began.
+        self.wait_for(self.app.recorder.max_notification_id() or 0)
+        recorded_by = clock.as_utc(as_of) if as_of is not None else None
+        version, snapshot = self.store.as_of_cut(str(pid), recorded_by=recorded_by, position=position)
         if version is None:
             return None
         # History does not change: a project as of a version is kept (never dropped by new events), a few
         # at a time (a whole state is many objects: more would cost memory and long collector pauses).
         return self.past.get_or_make(  # type: ignore[no-any-return]
-            str(pid), version, lambda: self._fold_to(pid, version),
+            str(pid), version, lambda: self._fold_to(pid, version, snapshot),
         )
 
-    def _fold_to(self, pid: UUID, version: int) -> ProjectState | None:
-        found = self.store.snapshot_at_or_before(str(pid), version)
-        start, state = found if found is not None else (0, ProjectState())
+    def _fold_to(self, pid: UUID, version: int, snapshot: int | None) -> ProjectState | None:
+        parts = self.store.snapshot_parts(str(pid), snapshot) if snapshot is not None else None
+        start, state = (snapshot, ProjectState.from_parts(parts)) if snapshot is not None and parts is not None \
+            else (0, ProjectState())
         # One snapshot left behind at most (the last multiple passed): the next read near here starts from it.
         last_multiple = version - version % view_state.SNAPSHOT_EVERY
         saved: list[dict[str, Any]] = []
@@ -556,19 +560,6 @@ class ReadSide:
                 saved.append({"project_id": str(pid), "version": v, "doc": state.dumps()})
         self.store.save_snapshots(saved)
         return state if state.header is not None else None
-
-    def _version_at(self, project_id: str, *, as_of: datetime | None, position: int | None) -> int | None:
-        """The project's last version recorded up to the cut (the audit view maps one to the other)."""
-        self.wait_for(self.app.recorder.max_notification_id() or 0)
-        conditions = [audit_table.c.project_id == project_id]
-        if position is not None:
-            conditions.append(audit_table.c.position <= position)
-        if as_of is not None:
-            conditions.append(audit_table.c.recorded_at <= clock.as_utc(as_of))
-        stmt = select(func.max(audit_table.c.version)).where(*conditions)
-        with self.store.reader.connect() as conn:
-            version = conn.execute(stmt).scalar()
-        return int(version) if version is not None else None
 
     # ----------------------------------------------------------- portfolio
 

@@ -12,6 +12,7 @@ complete state (projections/views.py).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -59,11 +60,17 @@ Loader = Callable[[list[Key]], dict[Key, tuple[int, BaseModel]]]
 
 
 class Rows:
-    """A project's rows by (kind, key), each with its `seq` (the version that created it)."""
+    """A project's rows by (kind, key), each with its `seq` (the version that created it).
 
-    def __init__(self, load: Loader | None = None) -> None:
+    Rows from a view snapshot may be kept as their JSON until first asked for (`raw`): an *as of*
+    view decodes the rows its fold touches and the kinds its view lists, not the whole project.
+    """
+
+    def __init__(self, load: Loader | None = None, raw: dict[Key, str] | None = None,
+                 seqs: dict[Key, int] | None = None) -> None:
         self._rows: dict[Key, BaseModel] = {}
-        self._seq: dict[Key, int] = {}
+        self._seq: dict[Key, int] = seqs if seqs is not None else {}
+        self._raw: dict[Key, str] = raw if raw is not None else {}
         self._absent: set[Key] = set()
         self._load = load
         self.dirty: set[Key] = set()
@@ -79,9 +86,18 @@ class Rows:
             self._seq[key] = seq
         self._absent.update(k for k in asked if k not in found)
 
+    def _decode(self, k: Key) -> BaseModel | None:
+        text = self._raw.pop(k, None)
+        if text is None:
+            return None
+        row = self._rows[k] = ROW_TYPES[k[0]].model_validate_json(text)
+        return row
+
     def get(self, kind: str, key: str) -> Any:
         k = (kind, key)
         row = self._rows.get(k)
+        if row is None and self._raw:
+            row = self._decode(k)
         if row is None and self._load is not None and k not in self._absent:
             found = self._load([k])
             if k in found:
@@ -102,6 +118,8 @@ class Rows:
     def add(self, kind: str, key: str, seq: int, row: BaseModel) -> None:
         k = (kind, key)
         self._rows[k], self._seq[k] = row, seq
+        if self._raw:
+            self._raw.pop(k, None)
         self._absent.discard(k)
         self.dirty.add(k)
 
@@ -111,12 +129,24 @@ class Rows:
     def of(self, kind: str) -> list[Any]:
         """Every row of a kind in the order they were created (complete states only)."""
         assert self.complete, "only a complete state can be listed"
-        keys = sorted((k for k in self._rows if k[0] == kind), key=lambda k: self._seq[k])
+        keys = sorted((k for k in self._seq if k[0] == kind), key=self._seq.__getitem__)
+        if self._raw:
+            for k in keys:
+                if k in self._raw:
+                    self._decode(k)
         return [self._rows[k] for k in keys]
 
     def items(self) -> Iterator[tuple[Key, int, BaseModel]]:
+        for key in list(self._raw):
+            self._decode(key)
         for key, row in self._rows.items():
             yield key, self._seq[key], row
+
+    def encoded(self) -> Iterator[tuple[Key, int, str]]:
+        """Every row as its JSON (a row still undecoded as it came), for a view snapshot."""
+        for key, seq in self._seq.items():
+            text = self._raw.get(key)
+            yield key, seq, text if text is not None else self._rows[key].model_dump_json()
 
     def changed(self) -> Iterator[tuple[Key, int, BaseModel]]:
         for key in self.dirty:
@@ -146,8 +176,22 @@ class ProjectState:
     # --------------------------------------------------------- snapshots
 
     def dumps(self) -> str:
-        """The whole (complete) state as JSON, rows in creation order: a view snapshot."""
+        """The whole (complete) state as text, rows in creation order: a view snapshot.
+
+        The header's JSON on the first line, then one line per row, `kind TAB seq TAB key TAB row JSON`
+        (JSON holds no raw tab or newline), so `loads` splits it without decoding a row it is not asked
+        for. A key with a tab or newline in it (none is made so) falls back to one JSON document.
+        """
         assert self.header is not None and self.rows.complete
+        rows = sorted(self.rows.encoded(), key=lambda r: (r[0][0], r[1]))
+        if any("\t" in key or "\n" in key for (_kind, key), _seq, _text in rows):
+            return self._document()
+        lines = [self.header.model_dump_json()]
+        lines += [f"{kind}\t{seq}\t{key}\t{text}" for (kind, key), seq, text in rows]
+        return "\n".join(lines)
+
+    def _document(self) -> str:
+        assert self.header is not None
         kinds: dict[str, list[tuple[str, int, BaseModel]]] = {kind: [] for kind in ROW_TYPES}
         for (kind, key), seq, row in sorted(self.rows.items(), key=lambda r: (r[0][0], r[1])):
             kinds[kind].append((key, seq, row))
@@ -155,15 +199,59 @@ class ProjectState:
 
     @classmethod
     def loads(cls, text: str) -> ProjectState:
-        """A state from `dumps` (decoded in one pass by pydantic's core)."""
-        snap = Snapshot.model_validate_json(text)
-        rows = Rows()
-        for kind in ROW_TYPES:
-            for key, seq, row in getattr(snap, kind):
-                rows.add(kind, key, seq, row)
-        state = cls(snap.header, rows)
+        """A state from `dumps`; rows are decoded when first used (either form: lines or one document)."""
+        return cls.from_parts(parse_snapshot(text))
+
+    @classmethod
+    def from_parts(cls, parts: SnapshotParts) -> ProjectState:
+        """A state of its own from a parsed snapshot (which stays as it is: it may be kept and used again)."""
+        header, raw, seqs = parts
+        state = cls(ProjectHeader.model_validate_json(header), Rows(raw=dict(raw), seqs=dict(seqs)))
         state.clean()
         return state
+
+
+# How a view snapshot in one JSON document begins (`Snapshot`'s first field); the line form begins with the
+# header's own JSON.
+DOCUMENT = '{"header":'
+
+# A view snapshot split but not decoded: the header's JSON, each row's JSON and each row's seq by (kind, key).
+SnapshotParts = tuple[str, dict[Key, str], dict[Key, int]]
+
+
+def parse_snapshot(text: str) -> SnapshotParts:
+    """Split a view snapshot into its header and rows, decoding nothing (the line form of `dumps`).
+
+    One JSON document (an older snapshot, or a key that cannot go on a line) is decoded and
+    each row encoded alone, into the same parts.
+    """
+    raw: dict[Key, str] = {}
+    seqs: dict[Key, int] = {}
+    if text.startswith(DOCUMENT):
+        snap = Snapshot.model_validate_json(text)
+        for kind in ROW_TYPES:
+            for key, seq, row in getattr(snap, kind):
+                raw[(kind, key)], seqs[(kind, key)] = row.model_dump_json(), seq
+        return snap.header.model_dump_json(), raw, seqs
+    lines = text.split("\n")
+    for line in lines[1:]:
+        kind, seq, key, body = line.split("\t", 3)
+        k = (kind, key)
+        raw[k], seqs[k] = body, int(seq)
+    return lines[0], raw, seqs
+
+
+def snapshot_document(text: str) -> dict[str, Any]:
+    """A view snapshot (either form) as plain JSON data: the header and each kind's [key, seq, row]."""
+    if text.startswith(DOCUMENT):
+        found: dict[str, Any] = json.loads(text)
+        return found
+    lines = text.split("\n")
+    doc: dict[str, Any] = {"header": json.loads(lines[0]), **{kind: [] for kind in ROW_TYPES}}
+    for line in lines[1:]:
+        kind, seq, key, body = line.split("\t", 3)
+        doc.setdefault(kind, []).append([key, int(seq), json.loads(body)])
+    return doc
 
 
 class Snapshot(BaseModel):

@@ -18,8 +18,11 @@ import functools
 import hashlib
 import json
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -49,7 +52,7 @@ from projections.events import ENVELOPE, jsonable, kind
 from projections.forecast import Reference, launch_p80
 from projections.models import MilestoneRecord, MilestoneRef, NextMilestone, ProjectHeader
 from projections.reducers import REDUCERS, apply
-from projections.state import ROW_TYPES, Key, ProjectState, Rows
+from projections.state import ROW_TYPES, Key, ProjectState, Rows, SnapshotParts, parse_snapshot
 from projections.tables import (
     ViewTables,
     audit_table,
@@ -165,6 +168,9 @@ def make_engine(database: Database, *, writer: bool = True, ping: bool = True, p
     )
 
 
+# View snapshots kept in memory, split into rows (KeptSnapshots), by the size of their text.
+KEPT_SNAPSHOT_BYTES = 64 * 1024 * 1024
+
 # Project headers the applier keeps between batches (the least recently applied are read again).
 KEPT_HEADERS = 2_000
 
@@ -180,6 +186,39 @@ def _take_turn(info: dict[str, Any], path: str) -> None:
     lock = keyed.writer_lock(path)
     if lock is not None and lock.acquire(timeout=TURN_WAIT_SECONDS):
         info[TURN] = lock
+
+
+class KeptSnapshots:
+    """View snapshots already read, split into rows, least recently used first out, up to `max_bytes` of text.
+
+    An auditor stepping through a long project's history reads the same few snapshots again and
+    again; each is a whole project's rows (half a megabyte at 5,000 events). Never stale: a snapshot
+    stands for its version's history, which does not change.
+    """
+
+    def __init__(self, max_bytes: int = KEPT_SNAPSHOT_BYTES) -> None:
+        self._kept: OrderedDict[tuple[str, int], tuple[SnapshotParts, int]] = OrderedDict()
+        self._bytes = 0
+        self._max = max_bytes
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int]) -> SnapshotParts | None:
+        with self._lock:
+            found = self._kept.get(key)
+            if found is None:
+                return None
+            self._kept.move_to_end(key)
+            return found[0]
+
+    def put(self, key: tuple[str, int], parts: SnapshotParts, size: int) -> None:
+        with self._lock:
+            if key in self._kept or size > self._max:
+                return
+            self._kept[key] = (parts, size)
+            self._bytes += size
+            while self._bytes > self._max:
+                _, (_, gone) = self._kept.popitem(last=False)
+                self._bytes -= gone
 
 
 class ApplyFailed(Exception):
@@ -261,6 +300,7 @@ class ViewStore(TrackingRecorder):
         self._chain_heads = chain.Heads()
         self._references: dict[str | None, Reference] = {}
         self._headers_kept: dict[str, ProjectHeader] = {}
+        self.kept_snapshots: KeptSnapshots = KeptSnapshots()
 
     def forget_applied(self) -> None:
         """Forget what the last batch left (positions, chain heads, reference classes, headers): read them again."""
@@ -627,11 +667,49 @@ class ViewStore(TrackingRecorder):
     def snapshot_at_or_before(self, project_id: str, version: int) -> tuple[int, ProjectState] | None:
         s = snapshots_table
         with self.reader.connect() as conn:
-            row = conn.execute(
-                select(s.c.version, s.c.doc).where(s.c.project_id == project_id, s.c.version <= version)
-                .order_by(s.c.version.desc()).limit(1)
-            ).first()
-        return None if row is None else (int(row.version), ProjectState.loads(row.doc))
+            found = conn.execute(
+                select(func.max(s.c.version)).where(s.c.project_id == project_id, s.c.version <= version)
+            ).scalar()
+            if found is None:
+                return None
+            parts = self.snapshot_parts(project_id, int(found), conn)
+        return None if parts is None else (int(found), ProjectState.from_parts(parts))
+
+    def as_of_cut(
+        self, project_id: str, *, recorded_by: datetime | None, position: int | None,
+    ) -> tuple[int | None, int | None]:
+        """The project's last version recorded up to the cut, and its nearest view snapshot's (one statement)."""
+        a, s = audit_table, snapshots_table
+        conditions = [a.c.project_id == project_id]
+        if position is not None:
+            conditions.append(a.c.position <= position)
+        if recorded_by is not None:
+            conditions.append(a.c.recorded_at <= recorded_by)
+        cut = select(func.max(a.c.version).label("version")).where(*conditions).cte("cut")
+        nearest = (select(func.max(s.c.version)).where(s.c.project_id == project_id, s.c.version <= cut.c.version)
+                   .scalar_subquery())
+        with self.reader.connect() as conn:
+            row = conn.execute(select(cut.c.version, nearest)).one()
+        version, snapshot = row
+        return (int(version) if version is not None else None, int(snapshot) if snapshot is not None else None)
+
+    def snapshot_parts(self, project_id: str, version: int, conn: Connection | None = None) -> SnapshotParts | None:
+        """A view snapshot split into its rows, kept in memory (history does not change: nor do its snapshots)."""
+        parts = self.kept_snapshots.get((project_id, version))
+        if parts is not None:
+            return parts
+        s = snapshots_table
+        stmt = select(s.c.doc).where(s.c.project_id == project_id, s.c.version == version)
+        if conn is None:
+            with self.reader.connect() as own:
+                doc = own.execute(stmt).scalar()
+        else:
+            doc = conn.execute(stmt).scalar()
+        if doc is None:
+            return None
+        parts = parse_snapshot(doc)
+        self.kept_snapshots.put((project_id, version), parts, len(doc))
+        return parts
 
     def latest_snapshot_version(self, project_id: str) -> int:
         s = snapshots_table

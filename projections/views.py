@@ -183,7 +183,9 @@ def release_list(project_id: str, state: ProjectState, now: datetime) -> Release
     observed: dict[str, list[ObservationView]] = {}
     o: ObservationRow
     for o in state.rows.of("observation"):
-        observed.setdefault(o.release_id, []).append(ObservationView(**o.model_dump(exclude={"release_id"})))
+        # A stored row is an ObservationView with its release's id: the list's declared type decides what is
+        # sent (pydantic serialises a subclass by the field's schema), so the row goes in as it is.
+        observed.setdefault(o.release_id, []).append(o)
     items = []
     r: ReleaseView
     for r in state.rows.of("release"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -13,7 +14,7 @@ from delivery import clock
 from delivery.project import Project
 from projections import views
 from projections.reducers import fold
-from projections.state import ProjectState
+from projections.state import ProjectState, snapshot_document
 from projections.store import next_milestone_in_memory
 
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
@@ -323,3 +324,21 @@ def test_non_core_work_requested_while_core_items_are_open_is_a_warning_until_de
     r(Project.raise_change_request, title="Campaign page", requested_by="marketing", kind="add",
       tier="value_added", schedule_days=3, cost=500)
     assert views.drift_summary(r.state()).raised_before_core == []  # the core path is done: in order
+
+
+def test_a_view_snapshot_decodes_only_the_rows_asked_for_and_reads_its_older_form() -> None:
+    r = Recorder()
+    walk_to_trial(r)
+    half = len(r.events) // 2
+    first = fold(r.events[:half])
+    lines = first.dumps()
+    older = first._document()  # one JSON document: snapshots written before the line form
+    lazy = ProjectState.loads(lines)
+    assert lazy.rows._rows == {} and len(lazy.rows._raw) == len(list(first.rows.items()))
+    milestones = lazy.rows.of("milestone")
+    assert milestones == first.rows.of("milestone") and all(k[0] != "milestone" for k in lazy.rows._raw)
+    assert lazy.dumps() == lines  # undecoded rows go back out as they came
+    assert snapshot_document(lines) == snapshot_document(older) == json.loads(older)
+    once = fold(r.events)
+    for start in (lines, older):
+        assert fold(r.events[half:], ProjectState.loads(start)).dumps() == once.dumps()

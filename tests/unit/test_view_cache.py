@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from projections.cache import ViewCache
+from projections.store import KeptSnapshots
 
 
 def _cache() -> ViewCache:
@@ -50,3 +51,16 @@ def test_portfolio_pages_go_with_any_project() -> None:
     cache.get_or_make("*", ("portfolio", 1), lambda: "page")
     cache.drop({"p"})
     assert cache.get("*", ("portfolio", 1)) is None
+
+
+def test_kept_snapshots_let_the_least_recently_used_go_beyond_their_bytes() -> None:
+    kept = KeptSnapshots(max_bytes=100)
+    parts = ("{}", {}, {})
+    kept.put(("p", 100), parts, 40)
+    kept.put(("p", 200), parts, 40)
+    assert kept.get(("p", 100)) is parts  # now the most recently used
+    kept.put(("p", 300), parts, 40)  # 120 bytes: the least recently used goes
+    assert kept.get(("p", 200)) is None
+    assert kept.get(("p", 100)) is parts and kept.get(("p", 300)) is parts
+    kept.put(("q", 100), parts, 101)  # larger than the whole budget: never kept, nothing else goes
+    assert kept.get(("q", 100)) is None and kept.get(("p", 300)) is parts
