@@ -14,9 +14,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import contract, docs, errors
 from api.auth import TokenStore
-from api.deps import Services
+from api.deps import WRITE_HEADERS, WRITER_ROLES, Services, Writer, visible_project
 from api.edge import Edge, FailureLimiter, HttpMetrics
-from api.fastpath import KeptReads
+from api.fastpath import DirectCommands, KeptReads, direct_commands, replaying
 from api.routers import (
     audit,
     change_requests,
@@ -87,17 +87,7 @@ class BodyLimit:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        body = b"".join(chunks)
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(b"".join(chunks), receive), send)
 
     async def _refuse(self, send: Send) -> None:
         response = errors.error_response(errors.PayloadTooLarge(self.limit))
@@ -168,6 +158,11 @@ def _not_ready(code: str, message: str, details: dict[str, Any]) -> JSONResponse
                         headers={"Retry-After": "5"})
 
 
+# The API's routers, each at PREFIX (and the participation keys' and integrity routers beside them).
+ROUTERS = (projects, templates, scope, milestones, criteria, change_requests, releases, views, audit, tokens,
+           participation, notifications)
+
+
 def create_app(database: Database | None = None, *, live: bool | None = None,
                auth_limit: AuthLimit | None = None) -> FastAPI:
     """The API on `database` (default: DELIVERY_DATABASE_URL); `live` overrides in-process view catch-up;
@@ -192,13 +187,16 @@ def create_app(database: Database | None = None, *, live: bool | None = None,
     errors.install(api)
     docs.install(api)  # /docs and /redoc with their assets from the package (no CDN)
     contract.install(api)
-    for module in (projects, templates, scope, milestones, criteria, change_requests, releases, views, audit, tokens,
-                   participation, notifications):
+    for module in ROUTERS:
         api.include_router(module.router, prefix=PREFIX)
     api.include_router(participation.keys, prefix=PREFIX)
     api.include_router(integrity_router, prefix=PREFIX)
     install_probes(api, services, registry)
     api.add_middleware(KeptReads, services=services)
+    api.add_middleware(DirectCommands, services=services, prefix=PREFIX, handlers=api.exception_handlers,
+                       make_writer=Writer, headers=WRITE_HEADERS,
+                       commands=lambda: direct_commands([m.router for m in ROUTERS], PREFIX, WRITER_ROLES,
+                                                        visible_project))
     api.add_middleware(BodyLimit)
     web.install(api)  # the pages at `/` (web/), on the same services
     # Added last, so it is the outermost of the app's own layers: it sees every answer, 413s included.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,6 +51,9 @@ class Services:
     notifier: Notifier | None = None
     # Validated portfolio filters by raw query string, for the kept-reads layer (api/fastpath.py).
     portfolio_queries: PortfolioQueries = field(default_factory=PortfolioQueries)
+    # Commands in order run without FastAPI's routing (api/fastpath.py DirectCommands); off, every one goes
+    # through the routes (tests compare the two).
+    direct_commands: bool = True
 
     def close(self) -> None:
         if self.notifier is not None:
@@ -89,8 +93,14 @@ async def current_principal(
 CurrentUser = Annotated[Principal, Depends(current_principal)]
 
 
+# Who may write through each writer (below): the routes' dependencies and the direct path read these.
+PM = frozenset({"pm"})
+CLIENT = frozenset({"client"})
+PARTICIPANTS = frozenset({"pm", "client"})
+
+
 async def require_pm(principal: CurrentUser) -> Principal:
-    if principal.role != "pm":
+    if principal.role not in PM:
         raise Forbidden(principal.role, "forbidden_write")
     return principal
 
@@ -278,13 +288,13 @@ Write = Annotated[Writer, Depends(pm_writer)]
 
 
 async def require_client(principal: CurrentUser) -> Principal:
-    if principal.role != "client":
+    if principal.role not in CLIENT:
         raise Forbidden(principal.role, "forbidden_participation")
     return principal
 
 
 async def require_participant(principal: CurrentUser) -> Principal:
-    if principal.role not in ("pm", "client"):
+    if principal.role not in PARTICIPANTS:
         raise Forbidden(principal.role, "forbidden_comment")
     return principal
 
@@ -307,3 +317,11 @@ async def participant_writer(
 
 ClientWrite = Annotated[Writer, Depends(client_writer)]
 ParticipantWrite = Annotated[Writer, Depends(participant_writer)]
+
+# The writers and who may use each; the write headers' rules as their declarations above state them.
+WRITER_ROLES: dict[Callable[..., Any], frozenset[str]] = {
+    pm_writer: PM, client_writer: CLIENT, participant_writer: PARTICIPANTS,
+}
+WRITE_HEADERS: dict[str, tuple[re.Pattern[str], int]] = {
+    "If-Match": (re.compile(IF_MATCH_PATTERN), 16), "Idempotency-Key": (re.compile(KEY_PATTERN), 200),
+}

@@ -16,13 +16,28 @@ is answered here afterwards without parsing it again.
 
 from __future__ import annotations
 
+import inspect
+import json
+import re
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Annotated, Any, get_args, get_origin, get_type_hints
 from uuid import UUID
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from fastapi import APIRouter, params
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.convertors import StringConvertor
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from delivery import clock
+from delivery.application import parse_project_id
+from delivery.errors import DeliveryError
 
 PREFIX = "/api/v1/projects"
 # The per-project views the read side keeps as bytes, by the last segment of their path.
@@ -126,3 +141,210 @@ class KeptReads:
                     return None
                 return self.services.tokens.cached(token)
         return None
+
+
+# --------------------------------------------------------------------------- commands
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True)
+class DirectCommand:
+    """One command route as the direct path runs it: what its endpoint's parameters are made from."""
+
+    methods: frozenset[str]
+    regex: re.Pattern[str]  # the path after the API's prefix
+    answered: Answered  # its template, for the request metrics
+    endpoint: Callable[..., Any]
+    writer: str  # the Writer parameter
+    roles: frozenset[str]  # who may write through it
+    project: str | None  # the visible project's parameter (`ProjectId`), if any
+    path: tuple[tuple[str, TypeAdapter[Any]], ...]  # other path parameters, validated as their route declares
+    body: tuple[str, TypeAdapter[Any]] | None  # the body's parameter and model
+
+
+def direct_commands(routers: Iterable[APIRouter], prefix: str, writers: dict[Callable[..., Any], frozenset[str]],
+                    visible: Callable[..., Any]) -> list[DirectCommand]:
+    """The routes (included at `prefix`) the direct path can run, found from their endpoints' own signatures.
+
+    A route qualifies when every parameter is one the path knows (a writer dependency from
+    `writers`, the visible project from `visible`, a path parameter, one pydantic body) and
+    its endpoint returns a Response; any other route is left to FastAPI alone.
+    """
+    found = []
+    for router in routers:
+        for route in router.routes:
+            if isinstance(route, APIRoute) and route.methods and route.methods <= WRITE_METHODS:
+                command = _direct(route, prefix, writers, visible)
+                if command is not None:
+                    found.append(command)
+    return found
+
+
+def _direct(route: APIRoute, prefix: str, writers: dict[Callable[..., Any], frozenset[str]],
+            visible: Callable[..., Any]) -> DirectCommand | None:
+    hints = get_type_hints(route.endpoint, include_extras=True)
+    returns = hints.pop("return", None)
+    if not (isinstance(returns, type) and issubclass(returns, Response)):
+        return None
+    regex, _format, convertors = compile_path(route.path)
+    if any(type(c) is not StringConvertor for c in convertors.values()):
+        return None
+    writer = project = None
+    roles: frozenset[str] = frozenset()
+    path: list[tuple[str, TypeAdapter[Any]]] = []
+    body = None
+    for name in inspect.signature(route.endpoint).parameters:
+        hint = hints.get(name)
+        meta = get_args(hint)[1:] if get_origin(hint) is Annotated else ()
+        depends = next((m.dependency for m in meta if isinstance(m, params.Depends)), None)
+        if depends in writers and writer is None:
+            writer, roles = name, writers[depends]
+        elif depends is visible and name == "project_id" and project is None:
+            project = name
+        elif hint is not None and depends is None and any(isinstance(m, params.Path) for m in meta) \
+                and name in convertors:
+            path.append((name, TypeAdapter(hint)))
+        elif isinstance(hint, type) and issubclass(hint, BaseModel) and body is None:
+            body = (name, TypeAdapter(hint))
+        else:
+            return None
+    if writer is None or set(convertors) != {n for n, _ in path} | ({project} if project else set()):
+        return None
+    return DirectCommand(frozenset(route.methods or ()), re.compile(regex.pattern), Answered(prefix + route.path),
+                         route.endpoint, writer, roles, project, tuple(path), body)
+
+
+class DirectCommands:
+    """ASGI layer in front of the routes: runs a command whose request is in order, passes the rest on.
+
+    A command whose token is one the token store saw in the last few seconds and whose role may
+    write, whose headers, path and body validate, runs here: its endpoint (the route's own
+    function) in the thread pool with the same writer, and its errors answered by the app's own
+    exception handlers, so the answer is the one the route gives. Anything else (unknown
+    token, a role that may not, an invalid header, path or body) goes on to the routes with the
+    body as it came, and they answer exactly as before: every refusal is theirs.
+    """
+
+    def __init__(self, app: ASGIApp, services: Any, prefix: str, commands: Callable[[], list[DirectCommand]],
+                 handlers: dict[Any, Callable[..., Any]], make_writer: Callable[..., Any],
+                 headers: dict[str, tuple[re.Pattern[str], int]]) -> None:
+        self.app = app
+        self.services = services
+        self.prefix = prefix
+        self.handlers = handlers
+        self.make_writer = make_writer
+        self.headers = headers
+        self.by_method: dict[str, list[DirectCommand]] = {}
+        for command in commands():
+            for method in command.methods:
+                self.by_method.setdefault(method, []).append(command)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in WRITE_METHODS and self.services.direct_commands:
+            passed = await self._run(scope, receive, send)
+            if passed is None:
+                return
+            receive = passed
+        await self.app(scope, receive, send)
+
+    async def _run(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
+        """None once answered; else the receive to pass on (replaying the body when it was read)."""
+        path: str = scope["path"]
+        if not path.startswith(self.prefix):
+            return receive
+        rest = path[len(self.prefix):]
+        for command in self.by_method.get(scope["method"], ()):
+            match = command.regex.match(rest)
+            if match is not None:
+                break
+        else:
+            return receive
+        found = _headers(scope)
+        principal = self.services.tokens.cached(found["authorization"]) if "authorization" in found else None
+        if principal is None or principal.role not in command.roles:
+            return receive
+        for name, (pattern, most) in self.headers.items():
+            value = found.get(name.lower())
+            if value is not None and (len(value) > most or not value or not pattern.fullmatch(value)):
+                return receive
+        values = match.groupdict()
+        arguments: dict[str, Any] = {}
+        try:
+            if command.project is not None:
+                raw = values[command.project]
+                pid = str(parse_project_id(raw))
+                if len(raw) > 64 or not principal.may_see(pid):
+                    return receive
+                arguments[command.project] = pid
+            for name, adapter in command.path:
+                arguments[name] = adapter.validate_python(values[name])
+        except (DeliveryError, ValidationError):
+            return receive
+        if command.body is not None:
+            content_type = found.get("content-type", "")
+            kind = content_type.partition(";")[0].strip().lower()
+            if not (kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))):
+                return receive
+            message = await receive()
+            body: bytes = message.get("body", b"")
+            replay = replaying(body, receive)
+            if message["type"] != "http.request" or message.get("more_body") or not body:
+                return replay
+            try:
+                arguments[command.body[0]] = command.body[1].validate_python(json.loads(body), from_attributes=True)
+            except (ValueError, RecursionError, ValidationError):  # the routes refuse it (nested too deep: 422)
+                return replay
+        request = Request(scope, receive)
+        arguments[command.writer] = self.make_writer(request, self.services, principal, found.get("if-match"),
+                                                     found.get("idempotency-key"))
+        scope["route"] = command.answered
+        self.services.reads.metrics["direct_commands"] += 1
+        try:
+            response = await run_in_threadpool(command.endpoint, **arguments)
+        except Exception as exc:
+            handler = self._handler(exc)
+            if handler is None:
+                raise
+            response = handler(request, exc)
+            if inspect.isawaitable(response):
+                response = await response
+        await response(scope, receive, send)
+        return None
+
+    def _handler(self, exc: Exception) -> Callable[..., Any] | None:
+        for cls in type(exc).__mro__:
+            if cls in self.handlers:
+                return self.handlers[cls]
+        return None
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """The request's headers by lower-case name, the first of each (as the routes read them)."""
+    found: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        key = name.decode("latin-1")
+        if key not in found:
+            found[key] = value.decode("latin-1")
+    if "authorization" in found:
+        # As FastAPI's HTTPBearer reads it: the scheme, one space, the rest is the token.
+        scheme, _, token = found["authorization"].partition(" ")
+        if scheme.lower() == "bearer" and token:
+            found["authorization"] = token
+        else:
+            del found["authorization"]
+    return found
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands over `body` (already read) once, then whatever the request's own receive says."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

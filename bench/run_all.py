@@ -37,7 +37,17 @@ from load import tool
 from reads import Bench, as_of_figure, capture, deep_cursor, read_figures, read_paths
 from rebuild import flatness, measure
 from report import Figure, failed, table, write
-from servers import Process, create_token, pg_available, pg_schema, start_bare, start_server, start_worker, wait_http
+from servers import (
+    Process,
+    caught_up,
+    create_token,
+    pg_available,
+    pg_schema,
+    start_bare,
+    start_server,
+    start_worker,
+    wait_http,
+)
 from writes import command_figures, history_figure, lag_figure
 
 HERE = Path(__file__).resolve().parent
@@ -96,6 +106,8 @@ def http_figures(kind: str, url: str, manifest: Manifest, work: Path, args: argp
         processes.append(server)
         wait_http(server, f"{base}/api/v1/projects/{manifest.probe}/milestones", timeout=600,
                   headers={"Authorization": f"Bearer {token}"})  # the views have caught up
+        waited = caught_up(base)  # and the notification planner: figures are of a server with no backlog
+        log(f"{kind}: the server caught up with its backlog in {waited:.0f} s")
         # A keyset page deep in the portfolio: its cost should not grow with the depth (bench/portfolio.py's
         # question before, asked here over HTTP against the same bare app).
         paths = read_paths(manifest, deep_cursor(base, token, min(5000, manifest.projects // 2)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import secrets
 import signal
 import socket
@@ -93,6 +94,45 @@ def settle(pids: tuple[int, ...], timeout: float = 30.0) -> float:
             break
         before = now
     return time.monotonic() - started
+
+
+# What a server still has to do after its start on a store with a backlog (views to apply, events to plan
+# notifications for): every figure is taken once these are done, or no longer moving (nothing in the
+# server works on them: a PostgreSQL server plans no notifications without `delivery worker`).
+BACKLOGS = {"delivery_projection_lag_events": "views", "delivery_notify_lag_events": "notifications"}
+STILL_SECONDS = 5.0
+
+
+def caught_up(base: str, timeout: float = 3600.0) -> float:
+    """Wait until the server's backlogs (BACKLOGS, from /metrics) are done or still; the seconds waited.
+
+    A store grown outside the server (the generator, `delivery rebuild`) leaves the notification planner
+    at its start: at a million events it plans for minutes, and a figure taken meanwhile measures that.
+    Progress goes to stderr.
+    """
+    started = last_move = time.monotonic()
+    seen: dict[str, float] = {}
+    while time.monotonic() - started < timeout:
+        text = httpx.get(f"{base}/metrics", timeout=30).text
+        lags = {name: _gauge(text, name) for name in BACKLOGS}
+        if all(v == 0 for v in lags.values()):
+            break
+        if lags != seen:
+            seen, last_move = lags, time.monotonic()
+            left = ", ".join(f"{BACKLOGS[name]} {lag:,.0f}" for name, lag in lags.items())
+            print(f"\r  server catching up: events to go: {left}", end="", file=sys.stderr, flush=True)
+        elif time.monotonic() - last_move > STILL_SECONDS:
+            break
+        time.sleep(1.0)
+    waited = time.monotonic() - started
+    if waited > 1.0:
+        print(f"\r  server caught up in {waited:.0f} s" + " " * 40, file=sys.stderr, flush=True)
+    return waited
+
+
+def _gauge(metrics: str, name: str) -> float:
+    found = re.search(rf"^{name} ([0-9.e+]+)$", metrics, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
 
 
 def spawn(name: str, command: list[str], env: Mapping[str, str], logs: Path) -> Process:
