@@ -22,6 +22,8 @@ READ_COUNTERS = {
     "events_handed": "Events this process's applier took from its own saves instead of reading the store.",
     "apply_failures": "Events the views could not apply (the views stop there: see /readyz).",
     "applier_errors": "Errors of this process's applier thread (database away...); it backs off and retries.",
+    "kept_reads": "Reads answered from kept bytes before routing (api/fastpath.py KeptReads).",
+    "direct_commands": "Commands run without FastAPI's routing (api/fastpath.py DirectCommands).",
 }
 
 
