@@ -87,10 +87,13 @@ class Rows:
         self._absent.update(k for k in asked if k not in found)
 
     def _decode(self, k: Key) -> BaseModel | None:
-        text = self._raw.pop(k, None)
+        # A kept *as of* state is read by several requests at once: a row goes into `_rows` before it leaves
+        # `_raw`, so a reader finds it in one or the other (two decoding it at once keep equal rows).
+        text = self._raw.get(k)
         if text is None:
-            return None
+            return self._rows.get(k)
         row = self._rows[k] = ROW_TYPES[k[0]].model_validate_json(text)
+        self._raw.pop(k, None)
         return row
 
     def get(self, kind: str, key: str) -> Any:

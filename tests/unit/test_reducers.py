@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -14,7 +16,7 @@ from delivery import clock
 from delivery.project import Project
 from projections import views
 from projections.reducers import fold
-from projections.state import ProjectState, snapshot_document
+from projections.state import ROW_TYPES, ProjectState, snapshot_document
 from projections.store import next_milestone_in_memory
 
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
@@ -342,3 +344,38 @@ def test_a_view_snapshot_decodes_only_the_rows_asked_for_and_reads_its_older_for
     once = fold(r.events)
     for start in (lines, older):
         assert fold(r.events[half:], ProjectState.loads(start)).dumps() == once.dumps()
+
+
+def test_a_snapshot_state_read_by_many_threads_at_once_lists_every_row() -> None:
+    """A kept *as of* state is shared by the requests of one moment: decoding its rows as they are asked for
+    must never leave a reader without one (run with a tiny switch interval, so threads interleave often)."""
+    r = Recorder()
+    walk_to_trial(r)
+    whole = fold(r.events)
+    text = whole.dumps()
+    expected = {kind: whole.rows.of(kind) for kind in ROW_TYPES}
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(30):
+            shared = ProjectState.loads(text)
+            start = threading.Barrier(6)
+            failures: list[BaseException] = []
+
+            def read(state: ProjectState = shared, gate: threading.Barrier = start,
+                     failures: list[BaseException] = failures) -> None:
+                gate.wait()
+                try:
+                    for kind in ROW_TYPES:
+                        assert state.rows.of(kind) == expected[kind]
+                except BaseException as exc:  # collected: the thread's failure is the test's
+                    failures.append(exc)
+
+            readers = [threading.Thread(target=read) for _ in range(6)]
+            for t in readers:
+                t.start()
+            for t in readers:
+                t.join()
+            assert failures == []
+    finally:
+        sys.setswitchinterval(interval)
