@@ -189,7 +189,9 @@ def parse_if_match(value: str | None) -> int | None:
 # Rounds of the application's own retries a write may take before answering version_conflict.
 CONFLICT_ROUNDS = 4
 IF_MATCH_PATTERN = r'^(\*|(W/)?"?[0-9]{1,9}"?)$'
+IF_MATCH_MAX = 16
 KEY_PATTERN = r"^[!-~]{1,200}$"
+KEY_MAX = 200
 # For tests of exactly once across crashes: the process exits at once after recording a command sent with this
 # Idempotency-Key, before answering it (as a kill -9 would). Unset in any real deployment.
 EXIT_AFTER_SAVE = os.environ.get("DELIVERY_TEST_EXIT_AFTER_SAVE") or None
@@ -197,11 +199,11 @@ EXIT_STATUS = 137
 
 
 IfMatch = Annotated[str | None, Header(
-    alias="If-Match", max_length=16, pattern=IF_MATCH_PATTERN,
+    alias="If-Match", max_length=IF_MATCH_MAX, pattern=IF_MATCH_PATTERN,
     description="The project version (ETag) this write expects; 412 and nothing recorded when stale.",
 )]
 IdempotencyKey = Annotated[str | None, Header(
-    alias="Idempotency-Key", min_length=1, max_length=200, pattern=KEY_PATTERN,
+    alias="Idempotency-Key", min_length=1, max_length=KEY_MAX, pattern=KEY_PATTERN,
     description="Send the same key with the same body to retry safely: the first response comes back "
     "and nothing is recorded again.",
 )]
@@ -323,5 +325,5 @@ WRITER_ROLES: dict[Callable[..., Any], frozenset[str]] = {
     pm_writer: PM, client_writer: CLIENT, participant_writer: PARTICIPANTS,
 }
 WRITE_HEADERS: dict[str, tuple[re.Pattern[str], int]] = {
-    "If-Match": (re.compile(IF_MATCH_PATTERN), 16), "Idempotency-Key": (re.compile(KEY_PATTERN), 200),
+    "If-Match": (re.compile(IF_MATCH_PATTERN), IF_MATCH_MAX), "Idempotency-Key": (re.compile(KEY_PATTERN), KEY_MAX),
 }

@@ -20,7 +20,7 @@ import inspect
 import json
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, get_args, get_origin, get_type_hints
 from uuid import UUID
@@ -36,7 +36,6 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from delivery import clock
-from delivery.application import parse_project_id
 from delivery.errors import DeliveryError
 
 PREFIX = "/api/v1/projects"
@@ -135,12 +134,15 @@ class KeptReads:
     def _principal(self, scope: Scope) -> Any:
         for name, value in scope["headers"]:
             if name == b"authorization":
-                # As FastAPI's HTTPBearer reads it: the scheme, one space, the rest is the token.
-                scheme, _, token = value.decode("latin-1").partition(" ")
-                if scheme.lower() != "bearer" or not token:
-                    return None
-                return self.services.tokens.cached(token)
+                token = bearer(value.decode("latin-1"))
+                return None if token is None else self.services.tokens.cached(token)
         return None
+
+
+def bearer(authorization: str) -> str | None:
+    """The token of an Authorization header as FastAPI's HTTPBearer reads it: the scheme, one space, the rest."""
+    scheme, _, token = authorization.partition(" ")
+    return token if scheme.lower() == "bearer" and token else None
 
 
 # --------------------------------------------------------------------------- commands
@@ -158,7 +160,8 @@ class DirectCommand:
     endpoint: Callable[..., Any]
     writer: str  # the Writer parameter
     roles: frozenset[str]  # who may write through it
-    project: str | None  # the visible project's parameter (`ProjectId`), if any
+    # The visible project's parameter (`ProjectId`), its declaration in the dependency, and the dependency.
+    project: tuple[str, TypeAdapter[Any], Callable[..., Awaitable[str]]] | None
     path: tuple[tuple[str, TypeAdapter[Any]], ...]  # other path parameters, validated as their route declares
     body: tuple[str, TypeAdapter[Any]] | None  # the body's parameter and model
 
@@ -200,8 +203,11 @@ def _direct(route: APIRoute, prefix: str, writers: dict[Callable[..., Any], froz
         depends = next((m.dependency for m in meta if isinstance(m, params.Depends)), None)
         if depends in writers and writer is None:
             writer, roles = name, writers[depends]
-        elif depends is visible and name == "project_id" and project is None:
-            project = name
+        elif depends is visible and name in convertors and project is None:
+            declared = get_type_hints(visible, include_extras=True).get(name)
+            if declared is None:
+                return None
+            project = (name, TypeAdapter(declared), visible)
         elif hint is not None and depends is None and any(isinstance(m, params.Path) for m in meta) \
                 and name in convertors:
             path.append((name, TypeAdapter(hint)))
@@ -209,7 +215,7 @@ def _direct(route: APIRoute, prefix: str, writers: dict[Callable[..., Any], froz
             body = (name, TypeAdapter(hint))
         else:
             return None
-    if writer is None or set(convertors) != {n for n, _ in path} | ({project} if project else set()):
+    if writer is None or set(convertors) != {n for n, _ in path} | ({project[0]} if project else set()):
         return None
     return DirectCommand(frozenset(route.methods or ()), re.compile(regex.pattern), Answered(prefix + route.path),
                          route.endpoint, writer, roles, project, tuple(path), body)
@@ -261,7 +267,8 @@ class DirectCommands:
         else:
             return receive
         found = _headers(scope)
-        principal = self.services.tokens.cached(found["authorization"]) if "authorization" in found else None
+        token = bearer(found.get("authorization", ""))
+        principal = self.services.tokens.cached(token) if token is not None else None
         if principal is None or principal.role not in command.roles:
             return receive
         for name, (pattern, most) in self.headers.items():
@@ -272,11 +279,8 @@ class DirectCommands:
         arguments: dict[str, Any] = {}
         try:
             if command.project is not None:
-                raw = values[command.project]
-                pid = str(parse_project_id(raw))
-                if len(raw) > 64 or not principal.may_see(pid):
-                    return receive
-                arguments[command.project] = pid
+                name, adapter, visible = command.project
+                arguments[name] = await visible(adapter.validate_python(values[name]), principal)
             for name, adapter in command.path:
                 arguments[name] = adapter.validate_python(values[name])
         except (DeliveryError, ValidationError):
@@ -326,13 +330,6 @@ def _headers(scope: Scope) -> dict[str, str]:
         key = name.decode("latin-1")
         if key not in found:
             found[key] = value.decode("latin-1")
-    if "authorization" in found:
-        # As FastAPI's HTTPBearer reads it: the scheme, one space, the rest is the token.
-        scheme, _, token = found["authorization"].partition(" ")
-        if scheme.lower() == "bearer" and token:
-            found["authorization"] = token
-        else:
-            del found["authorization"]
     return found
 
 

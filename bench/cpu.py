@@ -47,11 +47,6 @@ def thread_names(pid: int, py_spy: str | None) -> dict[int, str]:
     return names
 
 
-def counter(metrics: str, name: str) -> float:
-    found = re.search(rf"^{name} ([0-9.e+]+)$", metrics, re.MULTILINE)
-    return float(found.group(1)) if found else 0.0
-
-
 def measure(url: str, connections: int, seconds: float, py_spy: str | None, logs: Path,
             projects: list[str] | None = None, warm: float = 1.0) -> int:
     token = servers.create_token(url)
@@ -92,7 +87,7 @@ def measure(url: str, connections: int, seconds: float, py_spy: str | None, logs
     for name, ticks in sorted(groups.items(), key=lambda kv: -kv[1]):
         if ticks:
             print(f"  {ticks * per_tick / done:6.2f} ms/command  {ticks / max(1, total):6.1%}  {name}")
-    events, batches, handed = (counter(after_metrics, f"delivery_{name}_total") - counter(before_metrics,
+    events, batches, handed = (servers.gauge(after_metrics, f"delivery_{name}_total") - servers.gauge(before_metrics,
                                                                                           f"delivery_{name}_total")
                                for name in ("events_applied", "batches_applied", "events_handed"))
     if batches:

@@ -114,7 +114,7 @@ def caught_up(base: str, timeout: float = 3600.0) -> float:
     seen: dict[str, float] = {}
     while time.monotonic() - started < timeout:
         text = httpx.get(f"{base}/metrics", timeout=30).text
-        lags = {name: _gauge(text, name) for name in BACKLOGS}
+        lags = {name: gauge(text, name) for name in BACKLOGS}
         if all(v == 0 for v in lags.values()):
             break
         if lags != seen:
@@ -130,7 +130,8 @@ def caught_up(base: str, timeout: float = 3600.0) -> float:
     return waited
 
 
-def _gauge(metrics: str, name: str) -> float:
+def gauge(metrics: str, name: str) -> float:
+    """A sample's value in /metrics text (0 when absent)."""
     found = re.search(rf"^{name} ([0-9.e+]+)$", metrics, re.MULTILINE)
     return float(found.group(1)) if found else 0.0
 

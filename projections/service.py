@@ -547,9 +547,9 @@ class ReadSide:
         )
 
     def _fold_to(self, pid: UUID, version: int, snapshot: int | None) -> ProjectState | None:
-        parts = self.store.snapshot_parts(str(pid), snapshot) if snapshot is not None else None
-        start, state = (snapshot, ProjectState.from_parts(parts)) if snapshot is not None and parts is not None \
-            else (0, ProjectState())
+        start, state = 0, ProjectState()
+        if snapshot is not None and (parts := self.store.snapshot_parts(str(pid), snapshot)) is not None:
+            start, state = snapshot, ProjectState.from_parts(parts)
         # One snapshot left behind at most (the last multiple passed): the next read near here starts from it.
         last_multiple = version - version % view_state.SNAPSHOT_EVERY
         saved: list[dict[str, Any]] = []

@@ -249,11 +249,10 @@ def snapshot_document(text: str) -> dict[str, Any]:
     if text.startswith(DOCUMENT):
         found: dict[str, Any] = json.loads(text)
         return found
-    lines = text.split("\n")
-    doc: dict[str, Any] = {"header": json.loads(lines[0]), **{kind: [] for kind in ROW_TYPES}}
-    for line in lines[1:]:
-        kind, seq, key, body = line.split("\t", 3)
-        doc.setdefault(kind, []).append([key, int(seq), json.loads(body)])
+    header, raw, seqs = parse_snapshot(text)
+    doc: dict[str, Any] = {"header": json.loads(header), **{kind: [] for kind in ROW_TYPES}}
+    for (kind, key), body in raw.items():
+        doc.setdefault(kind, []).append([key, seqs[(kind, key)], json.loads(body)])
     return doc
 
 
