@@ -253,10 +253,9 @@ class Writer:
         if summary:
             # A replay shows the project as the first answer did: as of the command's own position.
             view = reads.summary(pid, position=recorded.position) if recorded.replayed else reads.summary(pid)
-            content = jsonable_encoder(view)
-        else:
-            content = jsonable_encoder(result)
-        return JSONResponse(content, status, headers=headers)
+            return JSONResponse(jsonable_encoder(view), status, headers=headers)
+        # The same bytes JSONResponse would write (compact, UTF-8), encoded by pydantic in one call.
+        return EncodedJSON(_WRITE_RESULT.to_json(result), status, headers=headers)
 
     def _record(self, command: Callable[..., Recorded[Any]], project_id: str | None,
                 arguments: dict[str, Any]) -> Recorded[Any]:
@@ -272,6 +271,16 @@ class Writer:
                     raise
                 time.sleep(random.uniform(0, 0.02 * attempt))
         raise AssertionError("unreachable")
+
+
+class EncodedJSON(JSONResponse):
+    """A JSON answer whose body is already encoded."""
+
+    def render(self, content: Any) -> bytes:
+        return bytes(content)
+
+
+_WRITE_RESULT = WriteResult.__pydantic_serializer__
 
 
 async def pm_writer(

@@ -9,6 +9,7 @@ PATH (`--py-spy` to name it), else the native thread ids are printed. The applie
 comes from `/metrics` (`delivery_events_applied_total` / `delivery_batches_applied_total`).
 
 Usage: python bench/cpu.py [--events 10000] [--connections 8] [--seconds 8] [--url URL] [--py-spy PATH]
+                           [--record STACKS]   (then: python bench/stacks.py STACKS)
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def thread_names(pid: int, py_spy: str | None) -> dict[int, str]:
 
 
 def measure(url: str, connections: int, seconds: float, py_spy: str | None, logs: Path,
-            projects: list[str] | None = None, warm: float = 1.0) -> int:
+            projects: list[str] | None = None, warm: float = 1.0, record: Path | None = None) -> int:
     token = servers.create_token(url)
     server, base = servers.start_server(url, logs, token)
     try:
@@ -68,9 +69,12 @@ def measure(url: str, connections: int, seconds: float, py_spy: str | None, logs
         servers.settle((pid,))
         names = thread_names(pid, py_spy)
         before_metrics = httpx.get(f"{base}/metrics", timeout=30).text
+        recorder = _record(py_spy, pid, seconds, record) if record is not None else None
         before, started = thread_ticks(pid), time.monotonic()
         result = run(base, load, connections=connections, seconds=seconds)
         after, elapsed = thread_ticks(pid), time.monotonic() - started
+        if recorder is not None:
+            recorder.wait(timeout=60)
         after_metrics = httpx.get(f"{base}/metrics", timeout=30).text
     finally:
         server.stop()
@@ -96,6 +100,16 @@ def measure(url: str, connections: int, seconds: float, py_spy: str | None, logs
     return 0
 
 
+def _record(py_spy: str | None, pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling the server through the counted run, every thread, as collapsed stacks (`--format raw`):
+    `bench/stacks.py OUT` sums them by thread and function."""
+    if not py_spy:
+        raise SystemExit("--record needs py-spy (--py-spy PATH)")
+    return subprocess.Popen([py_spy, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))),
+                             "--rate", "200", "--threads", "--nonblocking", "--format", "raw", "--output", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="a store made by bench/generate.py (default: a fresh SQLite one)")
@@ -107,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
                         "projects in research or solution, as the commands figure does")
     parser.add_argument("--projects", type=int, default=1000, help="how many of the manifest's projects")
     parser.add_argument("--warm", type=float, default=1.0, help="seconds of load before the counted run")
+    parser.add_argument("--record", type=Path, help="also sample the server with py-spy through the counted run "
+                        "into this file (collapsed stacks; read it with bench/stacks.py)")
     args = parser.parse_args(argv)
     projects = None
     if args.manifest is not None:
@@ -117,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run([servers.PYTHON, str(servers.HERE / "generate.py"), "--url", url, "--events",
                             str(args.events), "--projects", str(max(1, args.events // 50))], check=True,
                            stdout=subprocess.DEVNULL)
-        return measure(url, args.connections, args.seconds, args.py_spy, Path(folder), projects, args.warm)
+        return measure(url, args.connections, args.seconds, args.py_spy, Path(folder), projects, args.warm,
+                       args.record)
 
 
 if __name__ == "__main__":

@@ -35,12 +35,16 @@ from delivery.errors import (
 from delivery.keyed import PERSISTENCE_MODULES, CommandKey, KeptCommand, KeyedRecorder, KeyedSave, follower_recorder
 from delivery.messages import msg
 from delivery.project import Project
+from delivery.protocols import keep_protocol_members
 from delivery.settings import Database
 from delivery.stages import Stage
 from delivery.templates import Catalog, language_of, plan_project
 from delivery.transcodings import register_transcodings
 
 T = TypeVar("T")
+
+# The library checks every event it saves or loads against runtime protocols: cheap on 3.12, not on 3.11.
+keep_protocol_members()
 
 # Projects kept in memory per process, and the locks their commands take (two projects may share one).
 CACHED_PROJECTS = 1000
