@@ -49,11 +49,12 @@ keep_protocol_members()
 # Projects kept in memory per process, and the locks their commands take (two projects may share one).
 CACHED_PROJECTS = 1000
 LOCK_STRIPES = 256
-# Commands running at once in a process; more wait their turn. They would only queue on their project's lock
-# and the store's one writer, and every switch between that many threads costs the interpreter's lock: at 32
-# connections on SQLite, 8 at once ran 202-264 commands/s at 3.8-4.7 ms of CPU each, up to 40 (the thread
-# pool's size) 160-193/s at 5.1-5.7 ms; 4 or 16 at once did worse than 8 (bench/cpu.py, docs/performance.md).
-COMMANDS_AT_ONCE = 8
+# Commands running at once in a process; more wait their turn. Since saves that meet go in one transaction
+# (delivery/keyed.py Together) and the views applier folds all that landed in one batch, more at once cost
+# less each: at 32 connections on SQLite, 8 at once ran 823-841 commands/s, 16 963-1,017/s, 32 1,164-1,225/s
+# (bench/cpu.py, docs/performance.md eighth pass). Not all 40 of the thread pool: reads that need it still
+# find a thread.
+COMMANDS_AT_ONCE = 32
 
 
 def commands_at_once() -> int:

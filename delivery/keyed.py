@@ -13,9 +13,10 @@ application. On PostgreSQL they also fail fast while the database is away.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -107,12 +108,120 @@ def writer_lock(path: str) -> Any | None:
     return _WRITER_LOCKS.get(path)
 
 
+@dataclass(eq=False)
+class _Save:
+    """One caller's events waiting to be written, then what became of them."""
+
+    events: Sequence[StoredEvent]
+    kwargs: dict[str, Any]
+    turn: threading.Event = field(default_factory=threading.Event)
+    done: bool = False
+    ids: Sequence[int] | None = None
+    error: BaseException | None = None
+
+    def recorded(self, ids: Sequence[int] | None) -> None:
+        self.ids, self.done = ids, True
+
+    def failed(self, error: BaseException) -> None:
+        self.error, self.done = error, True
+
+
+class Together:
+    """Group commit: saves that arrive while another transaction is being written go together in the next one.
+
+    One caller at a time writes (the leader): every save waiting when it starts, in one transaction,
+    so they share one BEGIN, one COMMIT with its fsync and one turn of the writer lock. It then hands
+    the lead to the first save that arrived meanwhile. Each caller gets its own positions, or its own
+    error: when the shared transaction fails, each of its saves is written again alone (`write_alone`),
+    so a conflict fails only the save that conflicts, and nothing is recorded twice (the shared one
+    rolled back whole).
+    """
+
+    def __init__(self, write_all: Callable[[list[_Save]], list[Sequence[int] | None]],
+                 write_alone: Callable[[_Save], Sequence[int] | None]) -> None:
+        self._write_all = write_all
+        self._write_alone = write_alone
+        self._lock = threading.Lock()
+        self._waiting: list[_Save] = []
+        self._leading = False
+        self.saves = 0  # saves written, and the transactions they took (the shared ones, and any alone)
+        self.transactions = 0
+
+    def save(self, events: Sequence[StoredEvent], kwargs: dict[str, Any]) -> Sequence[int] | None:
+        mine = _Save(events, kwargs)
+        with self._lock:
+            self._waiting.append(mine)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            mine.turn.wait()  # set once written, or when handed the lead
+        if not mine.done:
+            self._lead()
+        if mine.error is not None:
+            raise mine.error
+        return mine.ids
+
+    def _lead(self) -> None:
+        with self._lock:
+            saves, self._waiting = self._waiting, []
+        try:
+            self._write(saves)
+        except BaseException as exc:
+            for save in saves:
+                if not save.done:
+                    save.failed(exc)
+            raise
+        finally:
+            with self._lock:
+                following = self._waiting[0] if self._waiting else None
+                self._leading = following is not None
+            for save in saves:
+                save.turn.set()
+            if following is not None:
+                following.turn.set()
+
+    def _write(self, saves: list[_Save]) -> None:
+        self.saves += len(saves)
+        self.transactions += 1
+        try:
+            written = self._write_all(saves)
+        except Exception as exc:
+            if len(saves) == 1:
+                saves[0].failed(exc)
+                return
+        else:
+            for save, ids in zip(saves, written, strict=True):
+                save.recorded(ids)
+            return
+        for save in saves:
+            self.transactions += 1
+            try:
+                save.recorded(self._write_alone(save))
+            except Exception as exc:  # the caller raises it
+                save.failed(exc)
+
+
 class KeyedSQLiteRecorder(SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events") -> None:
         self.keys_table_name = "command_keys"
         super().__init__(datastore, events_table_name)
+        self._together: Together | None = None
         if not datastore.pool.is_sqlite_memory_mode:
             _WRITER_LOCKS[datastore.pool.db_name] = datastore.pool._writer_lock
+            self._together = Together(self._insert_together, self._insert_alone)
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """The library's insert, in a transaction shared with the saves that wait beside it (`Together`)."""
+        if self._together is None or not stored_events:
+            return super().insert_events(stored_events, **kwargs)
+        return self._together.save(stored_events, kwargs)
+
+    def _insert_together(self, saves: list[_Save]) -> list[Sequence[int] | None]:
+        with self.datastore.transaction(commit=True) as c:
+            return [self._insert_events(c, s.events, **s.kwargs) for s in saves]
+
+    def _insert_alone(self, save: _Save) -> Sequence[int] | None:
+        return super().insert_events(save.events, **save.kwargs)
 
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), (

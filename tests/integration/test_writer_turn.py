@@ -5,6 +5,9 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from delivery import keyed
 from delivery.application import DeliveryApplication
@@ -41,4 +44,62 @@ def test_a_views_transaction_holds_the_turn_until_its_connection_goes_back(tmp_p
         assert saved and saved[0] - began >= 0.3
     finally:
         store.close()
+        app.close()
+
+
+def test_saves_that_meet_share_a_transaction_and_a_conflict_among_them_fails_alone(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'store.db'}")
+    app = DeliveryApplication(database)
+    try:
+        pids = [app.create_project(name=f"Together {i}", client="C", actor="pm").project_id for i in range(5)]
+        recorder: Any = app.recorder
+        together = recorder._together
+        first = recorder.select_notifications(1, 1)[0]  # project 0's creation: stored again, it conflicts
+        again = StoredEvent(originator_id=first.originator_id, originator_version=first.originator_version,
+                            topic=first.topic, state=first.state)
+        before = (together.saves, together.transactions)
+        outcomes: dict[str, Any] = {}
+
+        def add(i: int) -> None:
+            outcomes[f"add {i}"] = app.add_scope_item(pids[i], title=f"Item {i}", tier="core", actor="pm")
+
+        def conflict() -> None:
+            try:
+                recorder.insert_events([again])
+            except IntegrityError as exc:
+                outcomes["conflict"] = exc
+
+        # The first save leads and is held inside its transaction until the rest have queued behind it.
+        write_all, held, release = together._write_all, threading.Event(), threading.Event()
+
+        def first_held(saves: list[Any]) -> Any:
+            if not held.is_set():
+                held.set()
+                release.wait(10)
+            return write_all(saves)
+
+        together._write_all = first_held
+        threads = [threading.Thread(target=add, args=(i,)) for i in range(5)] + [threading.Thread(target=conflict)]
+        threads[0].start()
+        assert held.wait(10)
+        for t in threads[1:]:
+            t.start()
+        deadline = time.monotonic() + 10
+        while len(together._waiting) < 5 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert len(together._waiting) == 5
+        release.set()
+        for t in threads:
+            t.join(10)
+        assert isinstance(outcomes["conflict"], IntegrityError)
+        assert all(outcomes[f"add {i}"].version == 2 for i in range(5))
+        assert together.saves - before[0] == 6
+        # The leader alone, then the five that met: shared, rolled back for the conflict, then each alone.
+        assert together.transactions - before[1] == 1 + 1 + 5
+        positions = sorted(outcomes[f"add {i}"].position for i in range(5))
+        assert len(set(positions)) == 5
+        stored = recorder.select_notifications(1, 100)
+        assert len(stored) == 10  # five creations, five scope items: nothing twice
+        assert all(app.get_project(pid).version == 2 for pid in pids)
+    finally:
         app.close()
