@@ -211,10 +211,25 @@ class DeliveryApplication(Application[UUID]):
 
     def trust_cached_projects(self) -> None:
         """Use cached projects as they are, without asking the store for events saved since (a query per
-        command): for a process told of every other process's writes (`forget_projects`), as the SQLite
-        views applier is. A command on a copy gone stale meanwhile fails to save and runs again on a fresh
+        command): for a process told of every other process's writes, as the SQLite views applier is
+        (`forget_projects`) and a PostgreSQL process following the views' announcements
+        (`forget_projects_behind`). A command on a copy gone stale meanwhile fails to save and runs again on a fresh
         one; one that names a newer version (If-Match) has the project read again before it is refused."""
         self.repository.fastforward = False
+
+    def forget_projects_behind(self, versions: Mapping[str, int] | None) -> None:
+        """Drop each cached project older than its version here (another process wrote it); None: every one."""
+        cache: Any = self.repository.cache
+        if cache is None:
+            return
+        if versions is None:
+            cache.clear()
+            return
+        for pid, version in versions.items():
+            uid = UUID(pid)
+            with contextlib.suppress(KeyError):
+                if cache.get(uid).version < version:
+                    cache.get(uid, evict=True)
 
     def forget_projects(self, pids: Iterable[UUID | str]) -> None:
         """Drop these cached projects: another process wrote to them."""

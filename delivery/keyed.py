@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
@@ -130,11 +130,12 @@ class Together:
     """Group commit: saves that arrive while another transaction is being written go together in the next one.
 
     One caller at a time writes (the leader): every save waiting when it starts, in one transaction,
-    so they share one BEGIN, one COMMIT with its fsync and one turn of the writer lock. It then hands
-    the lead to the first save that arrived meanwhile. Each caller gets its own positions, or its own
-    error: when the shared transaction fails, each of its saves is written again alone (`write_alone`),
-    so a conflict fails only the save that conflicts, and nothing is recorded twice (the shared one
-    rolled back whole).
+    so they share one BEGIN, one COMMIT (with its fsync, or its round trip) and one turn of the lock
+    that serialises writers. It then hands the lead to the first save that arrived meanwhile. Each
+    caller gets its own positions, or its own error: when the shared transaction is refused with an
+    IntegrityError (rolled back whole), each of its saves is written again alone (`write_alone`), so a
+    conflict fails only the save that conflicts. Any other error (a database gone away, a commit cut)
+    is every save's own: one of them written again after a cut commit could be recorded twice.
     """
 
     def __init__(self, write_all: Callable[[list[_Save]], list[Sequence[int] | None]],
@@ -185,10 +186,14 @@ class Together:
         self.transactions += 1
         try:
             written = self._write_all(saves)
-        except Exception as exc:
+        except IntegrityError as exc:
             if len(saves) == 1:
                 saves[0].failed(exc)
                 return
+        except Exception as exc:
+            for save in saves:
+                save.failed(exc)
+            return
         else:
             for save, ids in zip(saves, written, strict=True):
                 save.recorded(ids)
@@ -212,7 +217,7 @@ class KeyedSQLiteRecorder(SQLiteApplicationRecorder):
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """The library's insert, in a transaction shared with the saves that wait beside it (`Together`)."""
-        if self._together is None or not stored_events:
+        if self._together is None or not stored_events or kwargs.get("tracking") is not None:
             return super().insert_events(stored_events, **kwargs)
         return self._together.save(stored_events, kwargs)
 
@@ -268,24 +273,51 @@ class KeyedPostgresRecorder(PostgresApplicationRecorder):
             "version bigint NOT NULL, position bigint NOT NULL, value text, recorded_at double precision NOT NULL, "
             "PRIMARY KEY (owner, key))"
         ).format(self.keys_table))
+        self._together = Together(self._insert_together, self._insert_alone)
 
-    insert_events = _unretried(PostgresApplicationRecorder.insert_events)
+    _insert_once = _unretried(PostgresApplicationRecorder.insert_events)
     select_events = _read_twice(_unretried(PostgresApplicationRecorder.select_events))
     select_notifications = _read_twice(_unretried(PostgresApplicationRecorder.select_notifications))
     max_notification_id = _read_twice(_unretried(PostgresApplicationRecorder.max_notification_id))
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """The library's insert (tried once), in a transaction shared with the saves waiting beside it."""
+        if not stored_events or kwargs.get("tracking") is not None:
+            return self._insert_alone(_Save(stored_events, kwargs))
+        return self._together.save(stored_events, kwargs)
+
+    def _insert_together(self, saves: list[_Save]) -> list[Sequence[int] | None]:
+        # One INSERT of every save's events, in order; each save's key row goes in with its own positions.
+        ids = self._insert_once([e for s in saves for e in s.events],
+                                together=[(s.kwargs.get("keyed"), len(s.events)) for s in saves])
+        assert ids is not None and len(ids) == sum(len(s.events) for s in saves)
+        split, at = [], 0
+        for save in saves:
+            split.append(ids[at:at + len(save.events)])
+            at += len(save.events)
+        return split
+
+    def _insert_alone(self, save: _Save) -> Sequence[int] | None:
+        ids: Sequence[int] | None = self._insert_once(save.events, **save.kwargs)
+        return ids
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any,
     ) -> Sequence[int] | None:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        keyed: KeyedSave | None = kwargs.get("keyed")
-        if keyed is not None:
-            # In the same transaction as the events (committed or rolled back with them); a second
-            # row for the same key is a unique violation, raised as IntegrityError at the commit.
-            curs.execute(SQL(
-                "INSERT INTO {0} VALUES (%(owner)s, %(key)s, %(fingerprint)s, %(project_id)s, %(version)s, "
-                "%(position)s, %(value)s, %(recorded_at)s)"
-            ).format(self.keys_table), _row(keyed, stored_events, ids))
+        saves: list[tuple[KeyedSave | None, int]] = (kwargs.get("together")
+                                                      or [(kwargs.get("keyed"), len(stored_events))])
+        at = 0
+        for keyed, count in saves:
+            if keyed is not None:
+                # In the same transaction as the events (committed or rolled back with them); a second
+                # row for the same key is a unique violation, raised as IntegrityError at the commit.
+                own = ids[at:at + count] if ids else ids
+                curs.execute(SQL(
+                    "INSERT INTO {0} VALUES (%(owner)s, %(key)s, %(fingerprint)s, %(project_id)s, %(version)s, "
+                    "%(position)s, %(value)s, %(recorded_at)s)"
+                ).format(self.keys_table), _row(keyed, stored_events[at:at + count], own))
+            at += count
         return ids
 
     @_read_twice

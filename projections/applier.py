@@ -138,7 +138,7 @@ class Applier:
 class Follower:
     """Hears the applier's announcements on PostgreSQL and passes them to the read side."""
 
-    def __init__(self, reads: ReadSide, on_advance: Callable[[int, set[str] | None], None]) -> None:
+    def __init__(self, reads: ReadSide, on_advance: Callable[[int, dict[str, int] | None], None]) -> None:
         self.reads = reads
         self.on_advance = on_advance
         self.stop_event = threading.Event()
@@ -170,7 +170,7 @@ class Follower:
                         self.on_advance(*parse_announcement(note.payload))
                     if time.monotonic() - checked > FOLLOWER_CHECK_SECONDS:
                         checked = time.monotonic()
-                        self.on_advance(self.reads.stored_position(), set())
+                        self.on_advance(self.reads.stored_position(), {})
             except Exception as exc:  # the database went away: listen again when it is back
                 log.warning("views follower: %s: %s; retrying in %.1f s", type(exc).__name__, exc, delay)
                 self.stop_event.wait(delay)
@@ -181,9 +181,18 @@ class Follower:
                         conn.close()
 
 
-def parse_announcement(payload: str) -> tuple[int, set[str] | None]:
+# The version given to a project announced without one (by a process from before versions were announced).
+UNKNOWN_VERSION = 2**62
+
+
+def parse_announcement(payload: str) -> tuple[int, dict[str, int] | None]:
+    """(position, each project touched with its version now), or None for the projects when they were too many."""
     head, _, rest = payload.partition(" ")
     if rest.strip() == "*":
         return int(head), None
-    return int(head), set(rest.split())
+    versions: dict[str, int] = {}
+    for item in rest.split():
+        pid, _, version = item.partition(":")
+        versions[pid] = int(version) if version.isdigit() else UNKNOWN_VERSION
+    return int(head), versions
 

@@ -51,6 +51,13 @@ class ReadSideCollector(Collector):
                                       stored)
             yield GaugeMetricFamily("delivery_projection_lag_events",
                                     "Events recorded that the views have not applied yet.", max(0, stored - views))
+        together = getattr(self.app.recorder, "_together", None)
+        if together is not None:
+            yield CounterMetricFamily("delivery_saves", "Saves of events this process wrote (commands, mostly).",
+                                      together.saves)
+            yield CounterMetricFamily("delivery_save_transactions",
+                                      "Transactions those saves took: saves that meet share one (group commit).",
+                                      together.transactions)
         counts = reads.metrics
         for name in sorted(set(READ_COUNTERS) | set(counts)):
             yield CounterMetricFamily(f"delivery_{name}", READ_COUNTERS.get(name, name.replace("_", " ")),

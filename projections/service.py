@@ -115,6 +115,7 @@ class ReadSide:
         self._known = self.stored_position()
         self.applier: Applier | None = None
         self.follower: Follower | None = None
+        self._trust_announced = False
         # Events this process saved, by position, handed over at their commit (`_recorded`): the applier
         # takes a run of them from here instead of reading the store again; anything missing is read.
         self._handed: dict[int, Any] = {}
@@ -133,7 +134,15 @@ class ReadSide:
             app.on_recorded.append(self._recorded)
             self.applier.start()
         if self.postgres and (follow if follow is not None else live):
-            self.follower = Follower(self, self._advanced)
+            # PostgreSQL: every batch applied, here or in another process, is announced with the projects it
+            # touched and their versions. Heard here, they drop the cached projects another process wrote to,
+            # so a command trusts its cached copy instead of asking the store for newer events (a query per
+            # command). Until the announcement comes, a command on a stale copy fails to save and runs again on
+            # a fresh one, as on SQLite.
+            self._trust_announced = live
+            if live:
+                app.trust_cached_projects()
+            self.follower = Follower(self, self._heard)
             self.follower.start()
         # Kept reads are dropped by whoever applies (this process) or announces (the follower).
         self.cache.enabled = (self.applier is not None and not self.postgres) or self.follower is not None
@@ -202,6 +211,15 @@ class ReadSide:
         if self.cache.enabled:
             return self._known
         return self.stored_position()
+
+    def _heard(self, position: int, versions: dict[str, int] | None) -> None:
+        """An announcement (or the follower's own look at the stored position, with no projects named)."""
+        if self._trust_announced:
+            if versions is None or (not versions and position > self._known):
+                self.app.forget_projects_behind(None)  # moved without saying which projects
+            elif versions:
+                self.app.forget_projects_behind(versions)
+        self._advanced(position, None if versions is None else set(versions))
 
     def _advanced(self, position: int, projects: set[str] | None) -> None:
         """The views reached `position`, changing these projects (None or unknown: any project)."""

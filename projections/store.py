@@ -488,7 +488,7 @@ class ViewStore(TrackingRecorder):
                         self._advance(conn, groups, old, last)
                 result.position = last
                 if notify and self.dialect == "postgresql" and result.count:
-                    conn.execute(select(func.pg_notify(self.views_channel, announce(last, result.projects))))
+                    conn.execute(select(func.pg_notify(self.views_channel, announce(last, result.versions))))
         except _Raced:
             self.forget_applied()
             return Applied()
@@ -814,7 +814,8 @@ def last_milestone_in_memory(state: ProjectState) -> MilestoneRef | None:
     return None if best is None else ref_of(best[2])
 
 
-def announce(position: int, projects: set[str]) -> str:
-    """A NOTIFY payload: the position, then the projects touched ('*' when too many to list)."""
-    listed = " ".join(sorted(projects))
+def announce(position: int, versions: dict[str, int]) -> str:
+    """A NOTIFY payload: the position, then each project touched with its version now (`id:version`; '*' when
+    too many to list)."""
+    listed = " ".join(f"{pid}:{version}" for pid, version in sorted(versions.items()))
     return f"{position} {listed if len(listed) < 7000 else '*'}"

@@ -187,6 +187,7 @@ def test_metrics_in_the_prometheus_format(api: Api) -> None:
         'delivery_http_request_duration_seconds_count{method="GET",route="/api/v1/projects/{project_id}"} 2.0',
         "delivery_events_recorded_total 1.0", "delivery_projection_lag_events 0.0", "delivery_views_position 1.0",
         "delivery_database_up 1.0", "delivery_applier_errors_total 0.0", "delivery_apply_failures_total 0.0",
+        "delivery_saves_total 1.0", "delivery_save_transactions_total 1.0",
     ):
         assert line in text, line
     assert re.search(r'delivery_http_request_duration_seconds_bucket\{le="0.1",method="GET",route=', text)

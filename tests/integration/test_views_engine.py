@@ -240,3 +240,35 @@ def test_one_process_applies_and_another_takes_over_when_it_goes(postgres_url: s
         first.close()
         first_app.close()
         second_app.close()
+
+
+def test_a_project_another_process_wrote_is_dropped_from_the_cache_when_announced(postgres_url: str) -> None:
+    """PostgreSQL: commands trust cached projects; the views' announcements drop those written elsewhere."""
+    database = Database(postgres_url)
+    first_app, second_app = DeliveryApplication(database), DeliveryApplication(database)
+    first, second = ReadSide(first_app, live=True), ReadSide(second_app, live=True)
+    try:
+        assert not first_app.repository.fastforward and not second_app.repository.fastforward
+        pid = first_app.create_project(name="CRM", client="Northwind", actor="pm").value
+        own = first_app.add_scope_item(pid, title="Leads", tier="core", actor="pm")
+        first.wait_for(own.position, timeout=10)
+        cache: Any = first_app.repository.cache
+        assert cache.get(pid).version == 2  # its own write announced: kept
+        other = second_app.add_scope_item(pid, title="Deals", tier="core", actor="pm")  # another process
+        first.wait_for(other.position, timeout=10)
+        deadline = time.monotonic() + 10
+        while pid in cache.cache and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert pid not in cache.cache  # announced at version 3: the copy at 2 is dropped
+        again = first_app.add_scope_item(pid, title="Quotes", tier="core", actor="pm", expected_version=3)
+        assert again.version == 4
+        # A copy gone stale before the announcement comes fails to save and runs again on a fresh one.
+        cache.put(pid, first_app.repository.get(pid, version=2))
+        late = first_app.add_scope_item(pid, title="Orders", tier="core", actor="pm")
+        assert late.version == 5
+        assert [s.title for s in first_app.get_project(pid).scope.values()] == ["Leads", "Deals", "Quotes", "Orders"]
+    finally:
+        first.close()
+        second.close()
+        first_app.close()
+        second_app.close()

@@ -1,4 +1,5 @@
-"""SQLite: the views' writers and the library's writers of one file take turns on one lock (delivery/keyed.py)."""
+"""Writers taking turns: on SQLite the views' and the library's writers share one lock; on both stores saves that
+meet share one transaction (delivery/keyed.py)."""
 
 from __future__ import annotations
 
@@ -47,8 +48,7 @@ def test_a_views_transaction_holds_the_turn_until_its_connection_goes_back(tmp_p
         app.close()
 
 
-def test_saves_that_meet_share_a_transaction_and_a_conflict_among_them_fails_alone(tmp_path: Path) -> None:
-    database = Database(f"sqlite:///{tmp_path / 'store.db'}")
+def test_saves_that_meet_share_a_transaction_and_a_conflict_among_them_fails_alone(database: Database) -> None:
     app = DeliveryApplication(database)
     try:
         pids = [app.create_project(name=f"Together {i}", client="C", actor="pm").project_id for i in range(5)]
@@ -61,7 +61,9 @@ def test_saves_that_meet_share_a_transaction_and_a_conflict_among_them_fails_alo
         outcomes: dict[str, Any] = {}
 
         def add(i: int) -> None:
-            outcomes[f"add {i}"] = app.add_scope_item(pids[i], title=f"Item {i}", tier="core", actor="pm")
+            key = keyed.CommandKey("token", f"key {i}", f"fingerprint {i}") if i % 2 else None
+            with app.keyed(key):  # keyed and unkeyed saves meet: each key's row gets its own save's position
+                outcomes[f"add {i}"] = app.add_scope_item(pids[i], title=f"Item {i}", tier="core", actor="pm")
 
         def conflict() -> None:
             try:
@@ -101,5 +103,9 @@ def test_saves_that_meet_share_a_transaction_and_a_conflict_among_them_fails_alo
         stored = recorder.select_notifications(1, 100)
         assert len(stored) == 10  # five creations, five scope items: nothing twice
         assert all(app.get_project(pid).version == 2 for pid in pids)
+        for i in (1, 3):
+            kept = app.kept_command(keyed.CommandKey("token", f"key {i}", f"fingerprint {i}"))
+            recorded = outcomes[f"add {i}"]
+            assert kept is not None and (kept.position, kept.version) == (recorded.position, 2)
     finally:
         app.close()

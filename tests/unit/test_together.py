@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from eventsourcing.persistence import IntegrityError, OperationalError
 
 from delivery.keyed import Together, _Save
 
@@ -28,7 +29,7 @@ class FakeStore:
         if not self.transactions:
             self.release.wait(10)
         if self.refuse & set(names):
-            raise ValueError(f"refused {sorted(self.refuse & set(names))}")  # the shared one rolls back whole
+            raise IntegrityError(f"refused {sorted(self.refuse & set(names))}")  # the shared one rolls back whole
         self.transactions.append(names)
         start = len(self.rows)
         self.rows += names
@@ -37,7 +38,7 @@ class FakeStore:
     def write_alone(self, save: _Save) -> Sequence[int] | None:
         name = str(save.events[0])
         if name in self.refuse:
-            raise ValueError(f"refused {name}")
+            raise IntegrityError(f"refused {name}")
         self.transactions.append([name])
         self.rows.append(name)
         return [len(self.rows) - 1]
@@ -49,7 +50,7 @@ def save_all(together: Together, store: FakeStore, names: list[str]) -> dict[str
     def one(name: str) -> None:
         try:
             outcomes[name] = together.save([name], {})  # type: ignore[list-item]
-        except ValueError as exc:
+        except (IntegrityError, OperationalError) as exc:
             outcomes[name] = exc
 
     first = threading.Thread(target=one, args=(names[0],))
@@ -86,7 +87,7 @@ def test_a_refused_save_in_a_shared_transaction_fails_alone_and_the_others_are_w
     together = Together(store.write_all, store.write_alone)
     names = [f"s{i}" for i in range(6)]
     outcomes = save_all(together, store, names)
-    assert isinstance(outcomes["s3"], ValueError) and "s3" in str(outcomes["s3"])
+    assert isinstance(outcomes["s3"], IntegrityError) and "s3" in str(outcomes["s3"])
     assert sorted(store.rows) == sorted(n for n in names if n != "s3")  # nothing twice, nothing refused
     assert all(store.rows[outcomes[n][0]] == n for n in names if n != "s3")
     assert [len(t) for t in store.transactions] == [1, 1, 1, 1, 1]  # s0; then s1..s5 alone but s3
@@ -96,10 +97,26 @@ def test_a_save_alone_that_fails_raises_its_own_error_and_the_next_still_leads()
     store = FakeStore(refuse={"bad"})
     store.release.set()
     together = Together(store.write_all, store.write_alone)
-    with pytest.raises(ValueError, match="bad"):
+    with pytest.raises(IntegrityError, match="bad"):
         together.save(["bad"], {})  # type: ignore[list-item]
     assert together.save(["good"], {}) == [0]  # type: ignore[list-item]
     assert store.rows == ["good"] and not together._leading
+
+
+def test_any_other_error_of_a_shared_transaction_is_every_save_s_own_and_none_is_written_again() -> None:
+    # A commit cut by a database gone away may have been recorded: written again alone, a save could count twice.
+    class Away(FakeStore):
+        def write_all(self, saves: list[_Save]) -> list[Sequence[int] | None]:
+            if self.transactions:
+                raise OperationalError("server closed the connection unexpectedly")
+            return super().write_all(saves)
+
+    store = Away()
+    together = Together(store.write_all, store.write_alone)
+    outcomes = save_all(together, store, [f"s{i}" for i in range(4)])
+    assert outcomes["s0"] == [0]
+    assert all(isinstance(outcomes[f"s{i}"], OperationalError) for i in (1, 2, 3))
+    assert store.rows == ["s0"] and together.transactions == 2
 
 
 def test_an_interrupt_while_writing_reaches_every_save_of_the_transaction() -> None:
