@@ -12,6 +12,17 @@ from pydantic import BaseModel, ConfigDict, Field
 class ReadModel(BaseModel):
     model_config = ConfigDict(validate_assignment=False)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # The reducers set a few fields per event (a header's version and time on every one). Assignment is
+        # not validated; a field already in the instance is stored as is, skipping pydantic's handler lookup
+        # (~0.35 us a set, ~5 sets an event: a tenth of a rebuild's fold). The fields set stay those given at
+        # construction (nothing here dumps with exclude_unset); any other name goes through pydantic.
+        fields = self.__dict__
+        if name in fields:
+            fields[name] = value
+        else:
+            BaseModel.__setattr__(self, name, value)
+
 
 def currency_field() -> Any:
     return Field(default="CNY", description="The ISO 4217 code of the project's costs (CNY unless the pm "
