@@ -12,6 +12,7 @@ rose between rollbacks and never past a failing observation.
 
 from __future__ import annotations
 
+import itertools
 import random
 import tempfile
 from collections.abc import Callable, Sequence
@@ -24,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from delivery import clock
-from delivery.application import DeliveryApplication
+from delivery.application import DeliveryApplication, snapshot_due
 from delivery.errors import DeliveryError, GateNotMet
 from delivery.milestones import COMPARATORS
 from delivery.project import Project
@@ -490,8 +491,8 @@ def test_reloading_from_the_store_gives_an_equal_project(
         reader = DeliveryApplication(database)
         try:
             # The store holds snapshots on the way, so loading went through one whenever there were 7+ events:
-            # one per save that crossed a multiple of 7.
-            crossed = sum(1 for low, high in saves if high // 7 > low // 7)
+            # one per save that reached a version due one (every 7th, spaced wider past 70).
+            crossed = sum(1 for low, high in saves if any(snapshot_due(v, 7) for v in range(low + 1, high + 1)))
             assert len(list(reader.snapshots.get(project.id))) == crossed  # type: ignore[union-attr]
             loaded = reader.get_project(project.id)
             assert loaded.__dict__ == project.__dict__
@@ -499,3 +500,13 @@ def test_reloading_from_the_store_gives_an_equal_project(
             assert state(reader.get_project(project.id, version=version)) == state(replay(checker.events[:version]))
         finally:
             reader.close()
+
+
+def test_snapshots_are_spaced_with_the_project_so_their_cost_per_event_stays_flat() -> None:
+    due = [v for v in range(1, 10_001) if snapshot_due(v, 50)]
+    assert due[:20] == list(range(50, 1001, 50))  # every 50 up to 1,000 events
+    assert [v for v in due if 1000 <= v < 2000] == [1000, 1100, 1200, 1300, 1400, 1500, 1650, 1800, 1950]
+    gaps = [b - a for a, b in itertools.pairwise(due)]
+    # Past 10 intervals, each gap is about a tenth of the version it reaches: snapshots cost O(1) per event.
+    assert all(gap <= b // 10 + 50 for gap, b in zip(gaps, due[1:], strict=False) if b > 500)
+    assert len(due) < 10_000 // 50
