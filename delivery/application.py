@@ -58,8 +58,8 @@ COMMANDS_AT_ONCE = 32
 
 
 def snapshot_due(version: int, interval: int) -> bool:
-    """Whether a project is snapshotted at `version`: every `interval` events up to 10 intervals, then about
-    every tenth of its versions (at 5,000 events, every 500).
+    """Whether a project is snapshotted at `version`: every `interval` events up to 20 intervals (1,000 events
+    at 50), then about every tenth of its versions (at 5,000 events, every 500).
 
     A snapshot encodes the whole project, so at a fixed interval its cost per event grew with the project:
     on one project written to by 32 connections, ~5,000 scope items in, the snapshots took a quarter of the
