@@ -210,16 +210,16 @@ class KeyedSQLiteRecorder(SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events") -> None:
         self.keys_table_name = "command_keys"
         super().__init__(datastore, events_table_name)
-        self._together: Together | None = None
+        self.group_commit: Together | None = None
         if not datastore.pool.is_sqlite_memory_mode:
             _WRITER_LOCKS[datastore.pool.db_name] = datastore.pool._writer_lock
-            self._together = Together(self._insert_together, self._insert_alone)
+            self.group_commit = Together(self._insert_together, self._insert_alone)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """The library's insert, in a transaction shared with the saves that wait beside it (`Together`)."""
-        if self._together is None or not stored_events or kwargs.get("tracking") is not None:
+        if self.group_commit is None or not stored_events or kwargs.get("tracking") is not None:
             return super().insert_events(stored_events, **kwargs)
-        return self._together.save(stored_events, kwargs)
+        return self.group_commit.save(stored_events, kwargs)
 
     def _insert_together(self, saves: list[_Save]) -> list[Sequence[int] | None]:
         with self.datastore.transaction(commit=True) as c:
@@ -273,7 +273,7 @@ class KeyedPostgresRecorder(PostgresApplicationRecorder):
             "version bigint NOT NULL, position bigint NOT NULL, value text, recorded_at double precision NOT NULL, "
             "PRIMARY KEY (owner, key))"
         ).format(self.keys_table))
-        self._together = Together(self._insert_together, self._insert_alone)
+        self.group_commit = Together(self._insert_together, self._insert_alone)
 
     _insert_once = _unretried(PostgresApplicationRecorder.insert_events)
     select_events = _read_twice(_unretried(PostgresApplicationRecorder.select_events))
@@ -284,7 +284,7 @@ class KeyedPostgresRecorder(PostgresApplicationRecorder):
         """The library's insert (tried once), in a transaction shared with the saves waiting beside it."""
         if not stored_events or kwargs.get("tracking") is not None:
             return self._insert_alone(_Save(stored_events, kwargs))
-        return self._together.save(stored_events, kwargs)
+        return self.group_commit.save(stored_events, kwargs)
 
     def _insert_together(self, saves: list[_Save]) -> list[Sequence[int] | None]:
         # One INSERT of every save's events, in order; each save's key row goes in with its own positions.

@@ -51,7 +51,7 @@ class ReadSideCollector(Collector):
                                       stored)
             yield GaugeMetricFamily("delivery_projection_lag_events",
                                     "Events recorded that the views have not applied yet.", max(0, stored - views))
-        together = getattr(self.app.recorder, "_together", None)
+        together = getattr(self.app.recorder, "group_commit", None)
         if together is not None:
             yield CounterMetricFamily("delivery_saves", "Saves of events this process wrote (commands, mostly).",
                                       together.saves)

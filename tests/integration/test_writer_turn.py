@@ -53,7 +53,7 @@ def test_saves_that_meet_share_a_transaction_and_a_conflict_among_them_fails_alo
     try:
         pids = [app.create_project(name=f"Together {i}", client="C", actor="pm").project_id for i in range(5)]
         recorder: Any = app.recorder
-        together = recorder._together
+        together = recorder.group_commit
         first = recorder.select_notifications(1, 1)[0]  # project 0's creation: stored again, it conflicts
         again = StoredEvent(originator_id=first.originator_id, originator_version=first.originator_version,
                             topic=first.topic, state=first.state)
