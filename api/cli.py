@@ -33,7 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rebuild", help="build every view anew from event zero beside the old ones, then swap them in",
     )
     rebuild.add_argument("--processes", type=int,
-                         help="folding processes (default 1; more pay off only with cores to spare)")
+                         help="processes folding at once: this one and forked helpers (default: one per core, "
+                              "up to 4; 1 folds here alone)")
     rebuild.set_defaults(handler=_rebuild)
 
     worker = commands.add_parser("worker", help="follow the store and keep the views current")
@@ -151,13 +152,15 @@ def _width(text: str) -> int:
 
 
 def _rebuild(args: argparse.Namespace) -> int:
+    from projections.rebuild import cpu_processes
     from projections.service import ReadSide
 
     app = DeliveryApplication()
     try:
         with ReadSide(app, rebuild_stale=False) as views:
             started = time.monotonic()
-            count = views.rebuild(progress=ProgressLine("Rebuilding views"), processes=args.processes)
+            processes = args.processes if args.processes is not None else cpu_processes()
+            count = views.rebuild(progress=ProgressLine("Rebuilding views"), processes=processes)
             elapsed = time.monotonic() - started
             print(f"Rebuilt every view from {count} events in {elapsed:.2f} s "
                   f"({count / max(elapsed, 1e-9):,.0f} events/s).", file=sys.stderr)

@@ -15,30 +15,36 @@ import fcntl
 import gc
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import Notification, Tracking
-from sqlalchemy import Connection, DateTime, Table, bindparam, func, select, text
+from eventsourcing.persistence import Tracking
+from sqlalchemy import Connection, DateTime, Engine, Table, bindparam, func, select, text
 
 from delivery.application import DeliveryApplication
 from projections import integrity, reference
 from projections import state as view_state
+from projections.decoding import FastDecoder
 from projections.reducers import apply
-from projections.state import ProjectState
+from projections.state import Key, ProjectState
 from projections.store import (
+    AUDIT_COLUMNS,
+    UNREADABLE,
     ApplyFailed,
     ViewStore,
-    audit_values,
+    audit_row,
     decode,
     header_values,
     last_milestone_in_memory,
+    make_engine,
     next_milestone_in_memory,
     row_values,
 )
@@ -51,11 +57,13 @@ Progress = Callable[[int, int], None]
 # Projects folded and written together: at most this many, and about this many events in all.
 WINDOW = 200
 WINDOW_EVENTS = 10_000
-# Folding processes by default. Several (`delivery rebuild --processes N`) pay for starting them and
-# share the database's write lock: at 100,000 events on 2 cores two folded in 4.2 s against 5.3 s on SQLite
-# (5.2 against 5.7-6.0 s on PostgreSQL), but each is a whole interpreter: 326 MB at their peaks against
-# 120 MB for one (docs/performance.md, fifth pass).
+# Folding processes when the caller names none: this one alone. `delivery rebuild` asks for `cpu_processes()`.
 DEFAULT_PROCESSES = 1
+# Below this many events a store is folded in this process alone: a helper's fork and its first window
+# would cost about what it saves.
+PARALLEL_FROM = 20_000
+# Smaller windows when several processes fold: the last ones to finish leave the others idle.
+PARALLEL_WINDOW_EVENTS = 4_000
 # Events recorded while the rebuild ran, applied to the shadow tables per batch inside the swap.
 SWAP_BATCH = 500
 
@@ -90,20 +98,34 @@ def rebuild_lock(store: ViewStore) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def cpu_processes() -> int:
+    """Folding processes for a rebuild run from the command line: one per core this process may use, up to
+    MAX_PROCESSES (the one writer is the limit beyond that); one where processes cannot be forked."""
+    if not hasattr(os, "fork") or not hasattr(os, "sched_getaffinity"):
+        return 1
+    return max(1, min(MAX_PROCESSES, len(os.sched_getaffinity(0))))
+
+
+# More folding processes than this only queue on the writer (this process).
+MAX_PROCESSES = 4
+
+
 @contextmanager
 def few_collections() -> Iterator[None]:
-    """Fewer cyclic garbage collections while folding: a window's objects are freed by reference counts.
+    """No cyclic garbage collection while folding: a window's objects are freed by reference counts.
 
-    Objects alive before are frozen out of the collector's sight and young-generation
-    collections wait for many more allocations; both are put back afterwards.
+    Objects alive before are frozen out of the collector's sight, and the collector runs on
+    the young generations once per window (`_collect`) instead of every few hundred
+    allocations: a rebuild spent ~6 % of its time in it. All is put back afterwards.
     """
-    thresholds = gc.get_threshold()
+    enabled = gc.isenabled()
     gc.freeze()
-    gc.set_threshold(*view_state.COLLECTOR_THRESHOLDS)
+    gc.disable()
     try:
         yield
     finally:
-        gc.set_threshold(*thresholds)
+        if enabled:
+            gc.enable()
         gc.unfreeze()
 
 
@@ -113,9 +135,9 @@ def rebuild(
 ) -> int:
     """Build every rebuildable view anew from the events; returns the events folded (up to the swap).
 
-    With `processes` above 1, windows of projects are folded by that many worker
-    processes, each writing its own windows. `only_if_stale` (a process starting on a
-    changed view version) skips the work when another process did it meanwhile.
+    With `processes` above 1, this process and that many less forked helpers fold windows of
+    projects at once; this one writes them all (see `_in_parallel`). `only_if_stale` (a process
+    starting on a changed view version) skips the work when another process did it meanwhile.
     """
     with rebuild_lock(store), few_collections():
         if only_if_stale and not set(store.groups_needing_rebuild()) & set(store.rebuildable_groups()):
@@ -127,71 +149,224 @@ def rebuild(
                 table.drop(conn, checkfirst=True)
             for table in shadow.all:
                 table.create(conn)
-        done = 0
-        events, position = events_table(app, store)
+        folder = Folder(app, store, store.reader, cut)
         workers = processes if processes is not None else DEFAULT_PROCESSES
-        if workers <= 1:
-            for pids in _windows(store, events, position, cut):
-                done += fold_and_write(app, store, shadow, pids, cut)
+        if workers > 1 and cut >= PARALLEL_FROM and hasattr(os, "fork"):
+            done = _in_parallel(store, folder, shadow, workers, progress)
+        else:
+            done = 0
+            for pids in _windows(store, folder.events, folder.position, cut):
+                done += _write(store, shadow, folder.fold(pids))
+                _collect()
                 if progress is not None:
                     progress(min(done, cut), cut)
-        else:
-            done = _in_parallel(store, events, position, cut, workers, progress)
         done += _swap(store, app, shadow, cut)
         if progress is not None:
             progress(done, done)
         return done
 
 
-def fold_and_write(app: DeliveryApplication, store: ViewStore, shadow: ViewTables, pids: list[str], cut: int) -> int:
-    """Fold one window of projects and write its rows into the shadow tables; returns its events."""
-    events, position = events_table(app, store)
-    states, audit = _fold_window(app, store, events, position, cut, pids)
-    _write(store, shadow, states, audit)
-    return len(audit)
+@dataclass
+class Folded:
+    """One window of projects folded: each table's rows as tuples in its columns' order (plain data, so a
+    helper process hands it over pickled), and what the projects add to the reference class."""
+
+    events: int
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    headers: list[tuple[Any, ...]] = field(default_factory=list)
+    snapshots: list[tuple[Any, ...]] = field(default_factory=list)
+    audit: list[tuple[Any, ...]] = field(default_factory=list)
+    references: list[dict[Any, int]] = field(default_factory=list)
+
+    def written(self) -> Folded:
+        """What is left to hand over once the rows are written where they were folded."""
+        return Folded(self.events, references=self.references)
 
 
-def _in_parallel(store: ViewStore, events: str, position: str, cut: int, workers: int,
+def _columns(table: Table) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A row's values (a dict by column name) as a tuple in the table's column order."""
+    names = [c.name for c in table.columns]
+    if len(names) == 1:
+        only = names[0]
+        return lambda row: (row[only],)
+    return itemgetter(*names)  # type: ignore[return-value]
+
+
+class Folder:
+    """Reads windows of projects up to the cut and folds each project's whole history in memory."""
+
+    def __init__(self, app: DeliveryApplication, store: ViewStore, reader: Engine, cut: int) -> None:
+        self.store = store
+        self.reader = reader
+        self.cut = cut
+        self.events, self.position = events_table(app, store)
+        self.decoder = FastDecoder(app.mapper)
+        self.sql = text(
+            f"SELECT {self.position} AS position, originator_id, originator_version, topic, state "
+            f"FROM {self.events} WHERE originator_id IN :ids AND {self.position} <= :cut "
+            f"ORDER BY originator_id, originator_version"
+        ).bindparams(bindparam("ids", expanding=True))
+        live = store.live
+        self.row_tuple, self.header_tuple = _columns(live.rows), _columns(live.portfolio)
+        # Tuples built by hand below follow these tables' columns.
+        assert [c.name for c in live.snapshots.columns] == ["project_id", "version", "doc"]
+        assert tuple(c.name for c in live.audit.columns) == AUDIT_COLUMNS
+
+    def fold(self, pids: list[str]) -> Folded:
+        """One window: every event of these projects read in one query, decoded and folded."""
+        keys: list[Any] = pids if self.store.dialect == "sqlite" else [UUID(p) for p in pids]
+        with self.reader.connect() as conn:
+            found = conn.execute(self.sql, {"ids": keys, "cut": self.cut}).tuples().all()
+        decoder = self.decoder
+        every = view_state.SNAPSHOT_EVERY
+        folded = Folded(len(found))
+        audit = folded.audit
+        # Each project's state and its rows' JSON as of its latest snapshot (rows changed since are dirty).
+        states: list[tuple[ProjectState, dict[Key, str]]] = []
+        last: Any = None
+        uuid = UUID(int=0)
+        pid = ""
+        state = ProjectState()
+        texts: dict[Key, str] = {}
+        for position, originator_id, version, topic, stored in found:
+            if originator_id != last:
+                last = originator_id
+                uuid = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
+                pid = str(uuid)
+                state, texts = ProjectState(), {}
+                states.append((state, texts))
+            try:
+                event = decoder(position, uuid, version, topic, stored)
+                apply(state, event)
+            except UNREADABLE as exc:
+                raise ApplyFailed(int(position), int(position), "projects", exc) from exc
+            except AssertionError as exc:
+                raise ApplyFailed(int(position), int(position), "projects", exc) from exc
+            if version % every == 0:
+                _encode_changed(state, texts)
+                folded.snapshots.append((pid, version, state.dumps(texts)))
+            audit.append(audit_row(event, position, pid))
+        row_tuple = self.row_tuple
+        for state, texts in states:
+            header = state.h
+            header.next_milestone = next_milestone_in_memory(state)
+            header.last_milestone = last_milestone_in_memory(state)
+            _encode_changed(state, texts)
+            folded.rows += [row_tuple(row_values(header.id, k, seq, row, texts[k]))
+                            for k, seq, row in state.rows.items()]
+            folded.headers.append(self.header_tuple(header_values(state)))
+            folded.references.append(reference.contribution(header))
+        return folded
+
+
+def _encode_changed(state: ProjectState, texts: dict[Key, str]) -> None:
+    """The JSON of the rows changed since the last call (every change goes through `Rows.add` or `edit`,
+    which mark the row dirty, as the live applier relies on); the others' stays as it was."""
+    rows = state.rows
+    for key in rows.dirty:
+        texts[key] = rows.get(*key).model_dump_json()
+    rows.dirty.clear()
+
+
+def _collect() -> None:
+    """The young objects a window left (few_collections holds the collector off while folding)."""
+    gc.collect(1)
+
+
+def _in_parallel(store: ViewStore, folder: Folder, shadow: ViewTables, workers: int,
                  progress: Progress | None) -> int:
-    """Hand windows to worker processes, a few in flight each (memory stays bounded by the windows)."""
-    done = 0
-    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no connection crosses a fork
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_start,
-                             initargs=(store.database.url, store.application_name)) as pool:
-        pending: set[Future[int]] = set()
-        for pids in _windows(store, events, position, cut):
-            pending.add(pool.submit(_worker_window, pids, cut))
-            if len(pending) >= workers * 2:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+    """Fold and write windows here and in `workers - 1` forked helpers.
+
+    A helper is this process forked (its modules loaded, nothing to start): it reads, folds and
+    writes its windows through engines of its own, and hands back only the count and what its
+    projects add to the reference class (written here, in one place). This process keeps two
+    windows in flight per helper and folds the next one itself while they are all busy: each
+    window costs about the same wherever it is folded, so the work balances without a knob.
+    On SQLite the writers take turns on a lock file (`_write_turn`), not SQLite's busy loop.
+    """
+    global _forked
+    done, cut = 0, folder.cut
+    # What the helpers' projects add to the reference class, written with this process's next window.
+    references: list[dict[Any, int]] = []
+    _forked = (store, folder)
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers - 1, mp_context=context, initializer=_helper_start) as pool:
+            pending: set[Future[Folded]] = set()
+
+            def take_finished(block: bool) -> None:
+                nonlocal pending, done
+                if not pending:
+                    return
+                finished, pending = wait(pending, timeout=None if block else 0, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    done += future.result()
+                    folded = future.result()
+                    done += folded.events
+                    references.extend(folded.references)
+                if finished and progress is not None:
+                    progress(min(done, cut), cut)
+
+            for pids in _windows(store, folder.events, folder.position, cut, PARALLEL_WINDOW_EVENTS):
+                take_finished(block=False)
+                if len(pending) < 2 * (workers - 1):
+                    pending.add(pool.submit(_helper_fold, pids))
+                    continue
+                folded = folder.fold(pids)
+                folded.references += references
+                references.clear()
+                done += _write(store, shadow, folded)
+                _collect()
                 if progress is not None:
                     progress(min(done, cut), cut)
-        for future in pending:
-            done += future.result()
-            if progress is not None:
-                progress(min(done, cut), cut)
+            while pending:
+                take_finished(block=True)
+            _write(store, shadow, Folded(0, references=references))
+    finally:
+        _forked = None
     return done
 
 
-_worker: dict[str, Any] = {}
+# What a forked helper inherits: the store and the folder of the rebuild that forked it.
+_forked: tuple[ViewStore, Folder] | None = None
+_helper: dict[str, Any] = {}
 
 
-def _worker_start(url: str, application_name: str) -> None:
-    from delivery.settings import Database
-
-    logging.basicConfig(level=logging.WARNING)
-    database = Database(url)
-    app = DeliveryApplication(database)
-    store = ViewStore(database, application_name)
-    _worker.update(app=app, store=store, shadow=ViewTables(store.dialect, rebuilding=True, schema=database.schema))
-
-
-def _worker_window(pids: list[str], cut: int) -> int:
-    return fold_and_write(_worker["app"], _worker["store"], _worker["shadow"], pids, cut)
+def _helper_start() -> None:
+    """In a helper just forked: engines of its own (the inherited connections stay the parent's, unused)."""
+    assert _forked is not None
+    store, folder = _forked
+    own = Folder.__new__(Folder)
+    own.__dict__.update(folder.__dict__, reader=make_engine(store.database, writer=False, pool_size=1))
+    _helper.update(store=store, folder=own, writer=make_engine(store.database, pool_size=1),
+                   shadow=ViewTables(store.dialect, rebuilding=True, schema=store.database.schema))
 
 
-def _windows(store: ViewStore, table: str, position: str, cut: int) -> Iterator[list[str]]:
+def _helper_fold(pids: list[str]) -> Folded:
+    folded: Folded = _helper["folder"].fold(pids)
+    _collect()
+    with _write_turn(_helper["store"]), _helper["writer"].begin() as conn:
+        _write_into(_helper["store"], conn, _helper["shadow"], folded)
+    return folded.written()
+
+
+@contextmanager
+def _write_turn(store: ViewStore) -> Iterator[None]:
+    """SQLite: the rebuild's processes write one at a time, each waiting on a lock file (PostgreSQL takes
+    concurrent writers)."""
+    if store.dialect != "sqlite":
+        yield
+        return
+    path = Path(str(store.database.sqlite_path) + ".rebuild-write-lock")
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _windows(store: ViewStore, table: str, position: str, cut: int,
+             window_events: int = WINDOW_EVENTS) -> Iterator[list[str]]:
     """The ids of the projects created up to the cut, in order of creation, a window at a time.
 
     A window holds at most WINDOW projects and about WINDOW_EVENTS events (a project longer
@@ -203,7 +378,7 @@ def _windows(store: ViewStore, table: str, position: str, cut: int) -> Iterator[
         window: list[str] = []
         events = 0
         for pid, versions in conn.execution_options(yield_per=WINDOW).execute(sql, {"cut": cut}):
-            if window and (len(window) == WINDOW or events + versions > WINDOW_EVENTS):
+            if window and (len(window) == WINDOW or events + versions > window_events):
                 yield window
                 window, events = [], 0
             window.append(pid if isinstance(pid, str) else str(pid))
@@ -212,62 +387,25 @@ def _windows(store: ViewStore, table: str, position: str, cut: int) -> Iterator[
             yield window
 
 
-def _fold_window(
-    app: DeliveryApplication, store: ViewStore, table: str, position: str, cut: int, pids: list[str],
-) -> tuple[list[tuple[ProjectState, list[dict[str, Any]]]], list[dict[str, Any]]]:
-    sql = text(
-        f"SELECT {position} AS position, originator_id, originator_version, topic, state FROM {table} "
-        f"WHERE originator_id IN :ids AND {position} <= :cut ORDER BY originator_id, originator_version"
-    ).bindparams(bindparam("ids", expanding=True))
-    keys: list[Any] = pids if store.dialect == "sqlite" else [UUID(p) for p in pids]
-    states: dict[str, tuple[ProjectState, list[dict[str, Any]]]] = {}
-    audit: list[dict[str, Any]] = []
-    mapper = app.mapper
-    with store.reader.connect() as conn:
-        rows = conn.execute(sql, {"ids": keys, "cut": cut}).tuples().all()
-    last: Any = None
-    for position_, originator_id, version, topic, stored in rows:
-        if originator_id != last:
-            last = originator_id
-            uuid = originator_id if isinstance(originator_id, UUID) else UUID(originator_id)
-            pid = str(uuid)
-            state, snapshots = states.setdefault(pid, (ProjectState(), []))
-        event = decode(mapper, Notification(
-            id=position_, originator_id=uuid, originator_version=version, topic=topic, state=stored,
-        ))
-        try:
-            apply(state, event)
-        except (KeyError, AssertionError, ValueError, TypeError, AttributeError) as exc:
-            raise ApplyFailed(int(position_), int(position_), "projects", exc) from exc
-        if version % view_state.SNAPSHOT_EVERY == 0:
-            snapshots.append({"project_id": pid, "version": version, "doc": state.dumps()})
-        audit.append(audit_values(event, position_, pid))
-    for state, _snapshots in states.values():
-        state.h.next_milestone = next_milestone_in_memory(state)
-        state.h.last_milestone = last_milestone_in_memory(state)
-    return list(states.values()), audit
+def _write(store: ViewStore, tables: ViewTables, folded: Folded) -> int:
+    """A folded window into the shadow tables, in one transaction; returns its events."""
+    with _write_turn(store), store.engine.begin() as conn:
+        _write_into(store, conn, tables, folded)
+        reference.add(conn, tables, folded.references)
+    return folded.events
 
 
-def _write(
-    store: ViewStore, tables: ViewTables, states: list[tuple[ProjectState, list[dict[str, Any]]]],
-    audit: list[dict[str, Any]],
-) -> None:
-    rows = [row_values(s.h.id, k, seq, row) for s, _ in states for k, seq, row in s.rows.items()]
-    headers = [header_values(s) for s, _ in states]
-    snapshots = [snap for _, snaps in states for snap in snaps]
-    with store.engine.begin() as conn:
-        for table, values in (
-            (tables.rows, rows), (tables.portfolio, headers), (tables.snapshots, snapshots), (tables.audit, audit),
-        ):
-            if store.dialect == "postgresql":
-                _copy(store, conn, table, values)
-            else:
-                _insert_many(conn, table, values)
-        reference.add(conn, tables, [reference.contribution(s.header) for s, _ in states])
+def _write_into(store: ViewStore, conn: Connection, tables: ViewTables, folded: Folded) -> None:
+    for table, values in ((tables.rows, folded.rows), (tables.portfolio, folded.headers),
+                          (tables.snapshots, folded.snapshots), (tables.audit, folded.audit)):
+        if store.dialect == "postgresql":
+            _copy(store, conn, table, values)
+        else:
+            _insert_many(conn, table, values)
 
 
-def _insert_many(conn: Connection, table: Table, values: list[dict[str, Any]]) -> None:
-    """SQLite: one prepared INSERT run over plain tuples by the driver (each value converted by its column's type)."""
+def _insert_many(conn: Connection, table: Table, values: list[tuple[Any, ...]]) -> None:
+    """SQLite: one prepared INSERT run over the tuples by the driver (each value converted by its column's type)."""
     if not values:
         return
     dialect = conn.dialect
@@ -276,15 +414,15 @@ def _insert_many(conn: Connection, table: Table, values: list[dict[str, Any]]) -
     statement = (f"INSERT INTO {dialect.identifier_preparer.quote(table.name)} "
                  f"({', '.join(dialect.identifier_preparer.quote(n) for n, _ in columns)}) "
                  f"VALUES ({', '.join('?' for _ in columns)})")
-    picked = itemgetter(*(name for name, _ in columns))
     converted = [(i, convert) for i, (_, convert) in enumerate(columns) if convert is not None]
-    rows: list[Any] = [picked(row) for row in values]
+    rows: list[Any] = values
     if converted:
-        for n, row in enumerate(rows):
+        rows = []
+        for row in values:
             listed = list(row)
             for i, convert in converted:
                 listed[i] = convert(listed[i])
-            rows[n] = listed
+            rows.append(listed)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(statement, rows)
@@ -297,7 +435,7 @@ def sqlite_datetime(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat(" ", "microseconds")[:26]
 
 
-def _copy(store: ViewStore, conn: Connection, table: Table, values: list[dict[str, Any]]) -> None:
+def _copy(store: ViewStore, conn: Connection, table: Table, values: list[tuple[Any, ...]]) -> None:
     """PostgreSQL's COPY: rows streamed in one command, not one INSERT each."""
     if not values:
         return
@@ -310,7 +448,7 @@ def _copy(store: ViewStore, conn: Connection, table: Table, values: list[dict[st
     assert raw is not None
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
         for row in values:
-            copy.write_row([row[c] for c in columns])
+            copy.write_row(row)
 
 
 def _swap(store: ViewStore, app: DeliveryApplication, shadow: ViewTables, cut: int) -> int:

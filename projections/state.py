@@ -145,10 +145,16 @@ class Rows:
         for key, row in self._rows.items():
             yield key, self._seq[key], row
 
-    def encoded(self) -> Iterator[tuple[Key, int, str]]:
-        """Every row as its JSON (a row still undecoded as it came), for a view snapshot."""
+    def encoded(self, texts: dict[Key, str] | None = None) -> Iterator[tuple[Key, int, str]]:
+        """Every row as its JSON (a row still undecoded as it came), for a view snapshot.
+
+        `texts` holds rows already encoded that have not changed since (a rebuild keeps them from one
+        snapshot of a project to the next, and for its rows at the end).
+        """
         for key, seq in self._seq.items():
             text = self._raw.get(key)
+            if text is None and texts is not None:
+                text = texts.get(key)
             yield key, seq, text if text is not None else self._rows[key].model_dump_json()
 
     def changed(self) -> Iterator[tuple[Key, int, BaseModel]]:
@@ -178,7 +184,7 @@ class ProjectState:
 
     # --------------------------------------------------------- snapshots
 
-    def dumps(self) -> str:
+    def dumps(self, texts: dict[Key, str] | None = None) -> str:
         """The whole (complete) state as text, rows in creation order: a view snapshot.
 
         The header's JSON on the first line, then one line per row, `kind TAB seq TAB key TAB row JSON`
@@ -186,7 +192,7 @@ class ProjectState:
         for. A key with a tab or newline in it (none is made so) falls back to one JSON document.
         """
         assert self.header is not None and self.rows.complete
-        rows = sorted(self.rows.encoded(), key=lambda r: (r[0][0], r[1]))
+        rows = sorted(self.rows.encoded(texts), key=lambda r: (r[0][0], r[1]))
         if any("\t" in key or "\n" in key for (_kind, key), _seq, _text in rows):
             return self._document()
         lines = [self.header.model_dump_json()]

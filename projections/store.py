@@ -755,22 +755,29 @@ _REFERENCES = (
 )
 
 
-def row_values(project_id: str, key: Key, seq: int, row: Any) -> dict[str, Any]:
+def row_values(project_id: str, key: Key, seq: int, row: Any, doc: str | None = None) -> dict[str, Any]:
+    """A view row as stored; `doc`, when given, is the row's JSON already made."""
     open_due = row.due_on if key[0] == "milestone" and row.completed_on is None else None
     return {"project_id": project_id, "kind": key[0], "key": key[1], "seq": seq, "due_open": open_due,
-            "doc": row.model_dump_json()}
+            "doc": row.model_dump_json() if doc is None else doc}
 
 
 def header_values(state: ProjectState) -> dict[str, Any]:
     return {**portfolio_columns(state), "doc": state.h.model_dump_json()}
 
 
+# The audit table's columns, in order (`audit_row`).
+AUDIT_COLUMNS = ("position", "project_id", "version", "type", "actor", "recorded_at")
+
+
+def audit_row(e: Any, position: int, project_id: str) -> tuple[Any, ...]:
+    """An audit row as a tuple in AUDIT_COLUMNS' order (a rebuild writes ~one per event)."""
+    return position, project_id, e.originator_version, type(e).__name__, getattr(e, "actor", ""), e.timestamp
+
+
 def audit_values(e: Any, position: int, project_id: str | None = None) -> dict[str, Any]:
     """An audit row: where and when, by whom; its data stays in the event the position names (`audit_data`)."""
-    return {
-        "position": position, "project_id": project_id or str(e.originator_id), "version": e.originator_version,
-        "type": kind(e), "actor": getattr(e, "actor", ""), "recorded_at": e.timestamp,
-    }
+    return dict(zip(AUDIT_COLUMNS, audit_row(e, position, project_id or str(e.originator_id)), strict=True))
 
 
 def audit_data(event: Any) -> dict[str, Any]:

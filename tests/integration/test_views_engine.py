@@ -178,12 +178,16 @@ def test_a_rebuild_beside_a_reader_never_shows_a_partial_view(tmp_path: Path) ->
 def test_a_rebuild_folded_by_several_processes_equals_one_folded_in_process(database: Database) -> None:
     app = DeliveryApplication(database)
     try:
-        with ReadSide(app) as views, mock.patch.object(rebuild_module, "WINDOW", 4):
+        with ReadSide(app) as views, mock.patch.multiple(
+            rebuild_module, WINDOW=4, PARALLEL_FROM=0, PARALLEL_WINDOW_EVENTS=60,
+        ), mock.patch.object(rebuild_module.ProcessPoolExecutor, "submit", autospec=True,
+                             side_effect=rebuild_module.ProcessPoolExecutor.submit) as handed:
             pids = [play(app, [(k % 15, k * 11 + i) for k in range(25)], name=f"P{i}") for i in range(12)]
             assert views.rebuild(processes=1) == app.recorder.max_notification_id()
             alone = stored(views), [every_view(views, p) for p in pids]
             assert views.rebuild(processes=2) == app.recorder.max_notification_id()
             assert (stored(views), [every_view(views, p) for p in pids]) == alone
+            assert handed.call_count >= 2  # windows were folded by the forked helper, not all here
     finally:
         app.close()
 
