@@ -59,14 +59,19 @@ COMMANDS_AT_ONCE = 32
 
 def snapshot_due(version: int, interval: int) -> bool:
     """Whether a project is snapshotted at `version`: every `interval` events up to 20 intervals (1,000 events
-    at 50), then about every tenth of its versions (at 5,000 events, every 500).
+    at 50), then every tenth to twentieth of its versions: `interval` times the power of two that puts ten
+    snapshots in each doubling (1,000-2,000 events: every 100; 16,000-32,000: every 1,600).
 
     A snapshot encodes the whole project, so at a fixed interval its cost per event grew with the project:
     on one project written to by 32 connections, ~5,000 scope items in, the snapshots took a quarter of the
     request threads' CPU (bench/cpu.py --projects 1). Spaced with the project's size, their cost per event
     stays flat, and a project read cold folds at most a tenth of its history past its latest snapshot.
+    The step is a power of two so that every version a step divides lies in that step's own doubling
+    (a step of `interval * (version // (interval * 10))`, the first form, divided every multiple of
+    500: a snapshot every 500 events at any size, a cost per event growing with the project).
     """
-    step = interval * max(1, version // (interval * 10))
+    doublings = (version // (interval * 10)).bit_length() - 1
+    step = interval << max(0, doublings)
     return version % step == 0
 
 

@@ -297,7 +297,17 @@ class ReadSide:
             if not notifications:
                 break
             if not handed and self._forget_foreign:
-                self.app.forget_projects({n.originator_id for n in notifications})
+                # Read from the store, not handed over: some may be another process's. A cached project
+                # already at an event's version has it (this process saved it, and a save that lost is
+                # forgotten at once); one behind is dropped. Dropping every project named (as before)
+                # dropped this process's own projects whenever a batch was read before its saves were
+                # handed over, and each was read again from its last snapshot: on one project written
+                # by 32 connections, a growing share of every command (docs/performance.md, ninth pass).
+                versions: dict[str, int] = {}
+                for n in notifications:
+                    pid = str(n.originator_id)
+                    versions[pid] = max(versions.get(pid, 0), n.originator_version)
+                self.app.forget_projects_behind(versions)
             batch = [(decode(self.app.mapper, n), Tracking(self.app.name, n.id)) for n in notifications]
             try:
                 done = self.store.apply_batch(batch, notify=self.postgres)

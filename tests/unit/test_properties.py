@@ -503,10 +503,16 @@ def test_reloading_from_the_store_gives_an_equal_project(
 
 
 def test_snapshots_are_spaced_with_the_project_so_their_cost_per_event_stays_flat() -> None:
-    due = [v for v in range(1, 10_001) if snapshot_due(v, 50)]
+    due = [v for v in range(1, 200_001) if snapshot_due(v, 50)]
     assert due[:20] == list(range(50, 1001, 50))  # every 50 up to 1,000 events
-    assert [v for v in due if 1000 <= v < 2000] == [1000, 1100, 1200, 1300, 1400, 1500, 1650, 1800, 1950]
+    assert [v for v in due if 1000 <= v < 2000] == list(range(1000, 2000, 100))
+    assert [v for v in due if 16_000 <= v < 32_000] == list(range(16_000, 32_000, 1_600))
     gaps = [b - a for a, b in itertools.pairwise(due)]
-    # Past 10 intervals, each gap is about a tenth of the version it reaches: snapshots cost O(1) per event.
-    assert all(gap <= b // 10 + 50 for gap, b in zip(gaps, due[1:], strict=False) if b > 500)
-    assert len(due) < 10_000 // 50
+    # Past 20 intervals, each gap is a tenth to a twentieth of the version it reaches: a snapshot's cost
+    # (the whole project) spread over that many events stays the same per event at any size.
+    assert all(b // 20 <= gap <= b // 10 for gap, b in zip(gaps, due[1:], strict=False) if b > 1000)
+    # 19 below 1,000 events, then ten in each doubling of the history (1,000 to 128,000: seven), not one
+    # every few hundred events; 128,000 to 200,000 is part of the eighth (a step of 12,800).
+    assert len([v for v in due if v < 1000]) == 19
+    assert all(len([v for v in due if 1000 * 2**k <= v < 2000 * 2**k]) == 10 for k in range(7))
+    assert [v for v in due if v >= 128_000] == list(range(128_000, 200_001, 12_800))
