@@ -11,6 +11,7 @@ Memory is bounded by the window, not by the store.
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import gc
 import logging
@@ -90,7 +91,13 @@ def rebuild_lock(store: ViewStore) -> Iterator[None]:
                 conn.execute(select(func.pg_advisory_unlock(key)))
                 conn.commit()
         return
-    path = Path(str(store.database.sqlite_path) + ".rebuild-lock")
+    with _file_lock(Path(str(store.database.sqlite_path) + ".rebuild-lock")):
+        yield
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on a file beside the store, held by one process at a time (waiting, not polling)."""
     with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -186,11 +193,7 @@ class Folded:
 
 def _columns(table: Table) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
     """A row's values (a dict by column name) as a tuple in the table's column order."""
-    names = [c.name for c in table.columns]
-    if len(names) == 1:
-        only = names[0]
-        return lambda row: (row[only],)
-    return itemgetter(*names)  # type: ignore[return-value]
+    return itemgetter(*[c.name for c in table.columns])  # type: ignore[return-value]
 
 
 class Folder:
@@ -239,9 +242,7 @@ class Folder:
             try:
                 event = decoder(position, uuid, version, topic, stored)
                 apply(state, event)
-            except UNREADABLE as exc:
-                raise ApplyFailed(int(position), int(position), "projects", exc) from exc
-            except AssertionError as exc:
+            except (*UNREADABLE, AssertionError) as exc:
                 raise ApplyFailed(int(position), int(position), "projects", exc) from exc
             if version % every == 0:
                 _encode_changed(state, texts)
@@ -338,8 +339,8 @@ def _helper_start() -> None:
     """In a helper just forked: engines of its own (the inherited connections stay the parent's, unused)."""
     assert _forked is not None
     store, folder = _forked
-    own = Folder.__new__(Folder)
-    own.__dict__.update(folder.__dict__, reader=make_engine(store.database, writer=False, pool_size=1))
+    own = copy.copy(folder)
+    own.reader = make_engine(store.database, writer=False, pool_size=1)
     _helper.update(store=store, folder=own, writer=make_engine(store.database, pool_size=1),
                    shadow=ViewTables(store.dialect, rebuilding=True, schema=store.database.schema))
 
@@ -359,13 +360,8 @@ def _write_turn(store: ViewStore) -> Iterator[None]:
     if store.dialect != "sqlite":
         yield
         return
-    path = Path(str(store.database.sqlite_path) + ".rebuild-write-lock")
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with _file_lock(Path(str(store.database.sqlite_path) + ".rebuild-write-lock")):
+        yield
 
 
 def _windows(store: ViewStore, table: str, position: str, cut: int,
