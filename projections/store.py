@@ -87,7 +87,7 @@ log = logging.getLogger(__name__)
 # Bump a revision when a reducer's logic changes without changing its state's shape;
 # shape changes are caught by the schema hash. A changed version rebuilds the group on start
 # (the chain only once its links verify in the form they were made in: CHAIN_FORMS).
-REVISIONS = {"projects": 3, "audit": 3, "chain": 2}  # audit 3: its filter indexes (created by the rebuild)
+REVISIONS = {"projects": 3, "audit": 4, "chain": 2}  # audit 4: version in its time index (the *as of* cut)
 # The chain form (projections.chain) of the links each revision of the chain group made.
 CHAIN_FORMS = {1: 1, 2: 2}
 GROUP_TABLES: dict[str, tuple[Any, ...]] = {
@@ -678,20 +678,32 @@ class ViewStore(TrackingRecorder):
     def as_of_cut(
         self, project_id: str, *, recorded_by: datetime | None, position: int | None,
     ) -> tuple[int | None, int | None]:
-        """The project's last version recorded up to the cut, and its nearest view snapshot's (one statement)."""
+        """The project's last version recorded up to the cut, and its nearest view snapshot's (one statement).
+
+        A project's events are in version order both by position and by time (Project.trigger_event), so
+        the cut is the last audit row before it along one index: one lookup, whatever the project's length.
+        """
         a, s = audit_table, snapshots_table
-        conditions = [a.c.project_id == project_id]
-        if position is not None:
-            conditions.append(a.c.position <= position)
-        if recorded_by is not None:
-            conditions.append(a.c.recorded_at <= recorded_by)
-        cut = select(func.max(a.c.version).label("version")).where(*conditions).cte("cut")
+        last = select(a.c.version.label("version")).where(a.c.project_id == project_id)
+        if position is not None and recorded_by is None:
+            last = last.where(a.c.position <= position).order_by(a.c.position.desc())
+        elif recorded_by is not None and position is None:
+            last = last.where(a.c.recorded_at <= recorded_by).order_by(a.c.recorded_at.desc(), a.c.version.desc())
+        else:  # both cuts (or none): the last version within them
+            if position is not None:
+                last = last.where(a.c.position <= position)
+            if recorded_by is not None:
+                last = last.where(a.c.recorded_at <= recorded_by)
+            last = last.order_by(a.c.version.desc())
+        cut = last.limit(1).cte("cut")
         nearest = (select(func.max(s.c.version)).where(s.c.project_id == project_id, s.c.version <= cut.c.version)
                    .scalar_subquery())
         with self.reader.connect() as conn:
-            row = conn.execute(select(cut.c.version, nearest)).one()
+            row = conn.execute(select(cut.c.version, nearest)).first()
+        if row is None:
+            return None, None
         version, snapshot = row
-        return (int(version) if version is not None else None, int(snapshot) if snapshot is not None else None)
+        return int(version), (int(snapshot) if snapshot is not None else None)
 
     def snapshot_parts(self, project_id: str, version: int, conn: Connection | None = None) -> SnapshotParts | None:
         """A view snapshot split into its rows, kept in memory (history does not change: nor do its snapshots)."""

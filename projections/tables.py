@@ -164,7 +164,8 @@ audit_table = Table(
     Column("actor", String(120), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Index("ix_audit_project", "project_id", "position"),
-    Index("ix_audit_project_time", "project_id", "recorded_at"),
+    # The *as of* cut: a project's last event recorded by a moment (projections.store.as_of_cut).
+    Index("ix_audit_project_time", "project_id", "recorded_at", "version"),
     # The audit page's filters, each keyset-paged by position.
     Index("ix_audit_project_type", "project_id", "type", "position"),
     Index("ix_audit_project_actor", "project_id", "actor", "position"),
@@ -194,6 +195,20 @@ def create_all(engine: Engine, tables: MetaData) -> None:
 def shadow(table: Table, into: MetaData) -> Table:
     """A copy of `table` under another name, with its primary key and no other index."""
     return Table(table.name + SHADOW_SUFFIX, into, *[c._copy() for c in table.columns])
+
+
+def shadow_indexes(live: Table, copy: Table) -> list[Index]:
+    """The live table's indexes made on its shadow copy under names of their own: PostgreSQL builds them
+    before the swap and renames them in it (SQLite cannot rename an index: it builds them in the swap)."""
+    twins = []
+    for index in sorted(live.indexes, key=lambda i: str(i.name)):
+        twin = Index(f"{index.name}{SHADOW_SUFFIX}", *[copy.c[c.name] for c in index.columns],
+                     unique=index.unique, **index.dialect_kwargs)
+        condition = index._ddl_if
+        if condition is not None:
+            twin.ddl_if(dialect=condition.dialect, callable_=condition.callable_, state=condition.state)
+        twins.append(twin)
+    return twins
 
 
 class ViewTables:

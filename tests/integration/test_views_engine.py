@@ -20,7 +20,7 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
 
 from delivery.application import DeliveryApplication
 from delivery.settings import Database
@@ -30,6 +30,7 @@ from projections import views as view_builders
 from projections.reducers import fold
 from projections.service import ReadSide
 from projections.store import ApplyFailed, portfolio_table, rows_table
+from projections.tables import SHADOW_SUFFIX
 from tests.histories import histories, play
 from tests.integration.test_as_of_property import NOW, every_view
 
@@ -185,11 +186,27 @@ def test_a_rebuild_folded_by_several_processes_equals_one_folded_in_process(data
             pids = [play(app, [(k % 15, k * 11 + i) for k in range(25)], name=f"P{i}") for i in range(12)]
             assert views.rebuild(processes=1) == app.recorder.max_notification_id()
             alone = stored(views), [every_view(views, p) for p in pids]
+            assert_live_indexes(views)
             assert views.rebuild(processes=2) == app.recorder.max_notification_id()
             assert (stored(views), [every_view(views, p) for p in pids]) == alone
             assert handed.call_count >= 2  # windows were folded by the forked helper, not all here
+            assert_live_indexes(views)
     finally:
         app.close()
+
+
+def assert_live_indexes(views: ReadSide) -> None:
+    """The swapped-in tables carry every index under its own name (PostgreSQL builds them on the shadow
+    tables and renames them; SQLite builds them in the swap), and no shadow table is left."""
+    schema = views.store.database.schema if views.store.dialect == "postgresql" else None
+    with views.store.reader.connect() as conn:
+        found = inspect(conn)
+        for table in views.store.live.all:
+            expected = {str(index.name) for index in table.indexes if index.name != "ix_portfolio_search_trgm"}
+            names = {index["name"] for index in found.get_indexes(table.name, schema=schema)}
+            assert expected <= names, (table.name, names)
+            assert not any(name.endswith(SHADOW_SUFFIX) for name in names), names
+        assert not [name for name in found.get_table_names(schema=schema) if name.endswith(SHADOW_SUFFIX)]
 
 
 def test_an_idle_applier_leaves_view_snapshots_and_as_of_reads_start_from_them(database: Database) -> None:

@@ -42,6 +42,18 @@ def test_each_project_gets_its_own_id_that_never_changes() -> None:
     assert [e.originator_version for e in given.events] == list(range(1, len(given.events) + 1))
 
 
+def test_a_project_records_its_events_in_time_order_even_when_the_clock_steps_back() -> None:
+    project = Given().waive_plan().project()
+    late = datetime(2026, 4, 2, 15, 30, tzinfo=UTC)
+    [first] = when(project, Project.transition, to_stage="solution", reason="signed", actor="lead", at=late)
+    [second] = when(project, Project.add_scope_item, title="Login", tier="core", actor="lead",
+                    at=late - timedelta(hours=3))
+    assert first.timestamp == late and second.timestamp == late
+    [third] = when(project, Project.add_scope_item, title="Search", tier="core", actor="lead",
+                   at=late + timedelta(minutes=1))
+    assert third.timestamp == late + timedelta(minutes=1)
+
+
 def test_description_is_optional() -> None:
     project = Project.create(name="Site", client="Acme", actor=PM)
     assert project.description == ""
