@@ -31,6 +31,7 @@ from eventsourcing.utils import TopicError
 from pydantic import TypeAdapter
 from sqlalchemy import (
     Engine,
+    Select,
     bindparam,
     create_engine,
     delete,
@@ -186,6 +187,27 @@ def _take_turn(info: dict[str, Any], path: str) -> None:
     lock = keyed.writer_lock(path)
     if lock is not None and lock.acquire(timeout=TURN_WAIT_SECONDS):
         info[TURN] = lock
+
+
+@functools.cache
+def _as_of_cut_statement(by_position: bool, by_time: bool) -> Select[Any]:
+    """`ViewStore.as_of_cut`'s statement for a cut by position, by time, by both or by neither (built once)."""
+    a, s = audit_table, snapshots_table
+    last = select(a.c.version.label("version")).where(a.c.project_id == bindparam("pid"))
+    if by_position:
+        last = last.where(a.c.position <= bindparam("position"))
+    if by_time:
+        last = last.where(a.c.recorded_at <= bindparam("recorded_by"))
+    if by_position and not by_time:
+        last = last.order_by(a.c.position.desc())  # ix_audit_project
+    elif by_time and not by_position:
+        last = last.order_by(a.c.recorded_at.desc(), a.c.version.desc())  # ix_audit_project_time
+    else:
+        last = last.order_by(a.c.version.desc())
+    cut = last.limit(1).cte("cut")
+    nearest = (select(func.max(s.c.version)).where(s.c.project_id == bindparam("pid"), s.c.version <= cut.c.version)
+               .scalar_subquery())
+    return select(cut.c.version, nearest)
 
 
 class KeptSnapshots:
@@ -683,23 +705,9 @@ class ViewStore(TrackingRecorder):
         A project's events are in version order both by position and by time (Project.trigger_event), so
         the cut is the last audit row before it along one index: one lookup, whatever the project's length.
         """
-        a, s = audit_table, snapshots_table
-        last = select(a.c.version.label("version")).where(a.c.project_id == project_id)
-        if position is not None and recorded_by is None:
-            last = last.where(a.c.position <= position).order_by(a.c.position.desc())
-        elif recorded_by is not None and position is None:
-            last = last.where(a.c.recorded_at <= recorded_by).order_by(a.c.recorded_at.desc(), a.c.version.desc())
-        else:  # both cuts (or none): the last version within them
-            if position is not None:
-                last = last.where(a.c.position <= position)
-            if recorded_by is not None:
-                last = last.where(a.c.recorded_at <= recorded_by)
-            last = last.order_by(a.c.version.desc())
-        cut = last.limit(1).cte("cut")
-        nearest = (select(func.max(s.c.version)).where(s.c.project_id == project_id, s.c.version <= cut.c.version)
-                   .scalar_subquery())
+        statement = _as_of_cut_statement(position is not None, recorded_by is not None)
         with self.reader.connect() as conn:
-            row = conn.execute(select(cut.c.version, nearest)).first()
+            row = conn.execute(statement, {"pid": project_id, "position": position, "recorded_by": recorded_by}).first()
         if row is None:
             return None, None
         version, snapshot = row

@@ -99,3 +99,26 @@ def test_as_of_before_the_project_existed_is_not_found() -> None:
         else:
             raise AssertionError("a project has no view before its first event")
         assert views.summary(pid, as_of=datetime.max.replace(tzinfo=START.tzinfo)).version == 2
+
+
+def test_as_of_a_moment_several_events_share_shows_them_all_and_a_clock_stepping_back_moves_nothing_earlier(
+) -> None:
+    from delivery import clock
+
+    with fresh_store() as (app, views):
+        with clock.frozen_at(START):
+            pid = app.create_project(name="Same moment", client="C", actor="pm").project_id
+            for title in ("One", "Two", "Three"):
+                app.add_scope_item(pid, title=title, tier="core", actor="pm")
+        with clock.frozen_at(START - timedelta(hours=1)):  # the clock stepped back an hour
+            app.add_scope_item(pid, title="Four", tier="core", actor="pm")
+        views.catch_up()
+        assert [e.timestamp for e in app.events.get(UUID(str(pid)))] == [START] * 5
+        assert views.summary(pid, as_of=START).version == 5
+        assert views.summary(pid, position=app.recorder.max_notification_id() - 1).version == 4
+        try:
+            views.summary(pid, as_of=START - timedelta(minutes=30))
+        except Exception as caught:
+            assert getattr(caught, "code", None) == "not_found"
+        else:
+            raise AssertionError("no event of the project is stamped before START")
