@@ -176,7 +176,7 @@ def _worker(args: argparse.Namespace) -> int:
 
     code: int = run_worker(poll_seconds=args.poll, metrics_port=args.metrics_port)
     # Everything is stopped and closed: leave without the interpreter's teardown of every module and
-    # object, which took 0.4 s of the second SIGTERM allows (0.6 s in all, 0.9 s on a loaded machine).
+    # object, which took 0.4 s of the one second a SIGTERM allows (0.6 s in all, 0.9 s on a loaded machine).
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
