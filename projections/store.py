@@ -630,22 +630,21 @@ class ViewStore(TrackingRecorder):
                 classes[h.template] = reference.load(conn, tables, h.template)
             h.launch_p80_on = launch_p80(h, h.last_milestone, classes[h.template].without(h))
 
-    def refresh_launch_forecasts(self, conn: Connection, tables: ViewTables) -> None:
-        """Every project's launch P80 against the whole reference class (the end of a rebuild), CHUNK at a time."""
+    def refresh_launch_forecasts(self, conn: Connection, tables: ViewTables, after: str = "") -> str | None:
+        """The launch P80 of the next CHUNK projects after `after` (by id) against the whole reference class
+        (a rebuild's, one transaction per chunk); the last one's id, or None once there are no more."""
         p = tables.portfolio
         statement = update(p).where(p.c.project_id == bindparam("pid")).values(
             launch_p80_days_late=bindparam("late"), doc=bindparam("doc"))
-        after = ""
-        while True:
-            docs = conn.execute(select(p.c.project_id, p.c.doc).where(p.c.project_id > after)
-                                .order_by(p.c.project_id).limit(CHUNK)).all()
-            if not docs:
-                return
-            after = docs[-1].project_id
-            headers = [ProjectHeader.model_validate_json(doc) for _pid, doc in docs]
-            self.forecast_launches(conn, tables, headers)
-            conn.execute(statement, [{"pid": h.id, "late": launch_days_late(h), "doc": h.model_dump_json()}
-                                     for h in headers])
+        docs = conn.execute(select(p.c.project_id, p.c.doc).where(p.c.project_id > after)
+                            .order_by(p.c.project_id).limit(CHUNK)).all()
+        if not docs:
+            return None
+        headers = [ProjectHeader.model_validate_json(doc) for _pid, doc in docs]
+        self.forecast_launches(conn, tables, headers)
+        conn.execute(statement, [{"pid": h.id, "late": launch_days_late(h), "doc": h.model_dump_json()}
+                                 for h in headers])
+        return str(docs[-1].project_id)
 
     # ------------------------------------------------------------- reading
 

@@ -4,6 +4,7 @@ and the portfolio's health from the P80 launch forecast."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from unittest import mock
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
@@ -14,6 +15,7 @@ from delivery import clock
 from delivery.application import DeliveryApplication
 from delivery.settings import Database
 from projections import reference
+from projections import store as store_module
 from projections.service import ReadSide
 from projections.store import portfolio_table
 
@@ -65,8 +67,13 @@ def test_the_reference_class_is_kept_per_event_and_rebuilt_the_same(app: Deliver
         assert all(m.p50_on >= date(2026, 4, 11) for m in result.milestones)  # open today: not before today
 
         before = {r.project_id: r.launch_p80_days_late for r in _columns(views)}
+        assert any(late is not None for late in before.values())
         views.rebuild()
         assert stored_class(views, "crm_rollout") == live
+        assert {r.project_id: r.launch_p80_days_late for r in _columns(views)} == before
+        # The rebuild forecasts a chunk of projects per transaction: one project a chunk, the same columns.
+        with mock.patch.object(store_module, "CHUNK", 1):
+            views.rebuild()
         assert {r.project_id: r.launch_p80_days_late for r in _columns(views)} == before
 
 
