@@ -4,8 +4,8 @@ and the portfolio's health from the P80 launch forecast."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from unittest import mock
 from datetime import UTC, date, datetime, timedelta
+from unittest import mock
 from uuid import UUID
 
 import pytest
