@@ -632,7 +632,7 @@ class ViewStore(TrackingRecorder):
 
     def refresh_launch_forecasts(self, conn: Connection, tables: ViewTables, after: str = "") -> str | None:
         """The launch P80 of the next CHUNK projects after `after` (by id) against the whole reference class
-        (a rebuild's, one transaction per chunk); the last one's id, or None once there are no more."""
+        (a rebuild's, one transaction per chunk); the last one's id, or None once no project is left after it."""
         p = tables.portfolio
         statement = update(p).where(p.c.project_id == bindparam("pid")).values(
             launch_p80_days_late=bindparam("late"), doc=bindparam("doc"))
@@ -644,7 +644,7 @@ class ViewStore(TrackingRecorder):
         self.forecast_launches(conn, tables, headers)
         conn.execute(statement, [{"pid": h.id, "late": launch_days_late(h), "doc": h.model_dump_json()}
                                  for h in headers])
-        return str(docs[-1].project_id)
+        return str(docs[-1].project_id) if len(docs) == CHUNK else None  # a short chunk is the last one
 
     # ------------------------------------------------------------- reading
 
