@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -157,6 +158,8 @@ def _rebuild(args: argparse.Namespace) -> int:
     from projections.rebuild import cpu_processes
     from projections.service import ReadSide
 
+    # A process that rebuilds and exits: what it has loaded lives to the end, so the collector never looks at it.
+    gc.freeze()
     app = DeliveryApplication()
     try:
         with ReadSide(app, rebuild_stale=False) as views:

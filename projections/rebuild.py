@@ -67,6 +67,8 @@ PARALLEL_FROM = 5_000
 # holds a window's rows at once (~6 MB at 2,000 events), so peak memory is the same from 10k events to 1M.
 PARALLEL_WINDOW_EVENTS = 2_000
 MIN_WINDOW_EVENTS = 500
+# The last windows of a parallel rebuild are this many times smaller (see `_windows`).
+TAPER_SHARE = 4
 # Events recorded while the rebuild ran, applied to the shadow tables per batch inside the swap.
 SWAP_BATCH = 500
 
@@ -125,9 +127,13 @@ def few_collections() -> Iterator[None]:
 
     Objects alive before are frozen out of the collector's sight, and the collector runs on
     the young generations once per window (`_collect`) instead of every few hundred
-    allocations: a rebuild spent ~6 % of its time in it. All is put back afterwards.
+    allocations: a rebuild spent ~6 % of its time in it. All is put back afterwards, but
+    in a process that had frozen its long-lived objects itself (`delivery rebuild`), which
+    keeps them frozen: thawed, they cost a full collection right after (~50 ms, whatever
+    the store's size, for the modules' ~80,000 objects).
     """
     enabled = gc.isenabled()
+    frozen_before = gc.get_freeze_count() > 0
     gc.freeze()
     gc.disable()
     try:
@@ -135,7 +141,8 @@ def few_collections() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-        gc.unfreeze()
+        if not frozen_before:
+            gc.unfreeze()
 
 
 def rebuild(
@@ -314,7 +321,8 @@ def _in_parallel(store: ViewStore, folder: Folder, shadow: ViewTables, workers: 
 
             # Windows small enough that every process gets several, even in a small store.
             window_events = min(PARALLEL_WINDOW_EVENTS, max(MIN_WINDOW_EVENTS, cut // (6 * workers)))
-            for pids in _windows(store, folder.events, folder.position, cut, window_events):
+            taper = 2 * (workers - 1) * window_events + window_events
+            for pids in _windows(store, folder.events, folder.position, cut, window_events, taper):
                 take_finished(block=False)
                 if len(pending) < 2 * (workers - 1):
                     pending.add(pool.submit(_helper_fold, pids))
@@ -369,23 +377,29 @@ def _write_turn(store: ViewStore) -> Iterator[None]:
 
 
 def _windows(store: ViewStore, table: str, position: str, cut: int,
-             window_events: int = WINDOW_EVENTS) -> Iterator[list[str]]:
+             window_events: int = WINDOW_EVENTS, taper: int = 0) -> Iterator[list[str]]:
     """The ids of the projects created up to the cut, in order of creation, a window at a time.
 
     A window holds at most WINDOW projects and about WINDOW_EVENTS events (a project longer
     than that is a window of its own), so memory is bounded whatever the projects' sizes.
+    With `taper`, the windows of the last `taper` events (of about `cut`) shrink to a quarter:
+    the processes folding in parallel then finish close together.
     """
     sql = text(f"SELECT originator_id, MAX(originator_version) FROM {table} WHERE {position} <= :cut "
                f"GROUP BY originator_id ORDER BY MIN({position})")
     with store.reader.connect() as conn:
         window: list[str] = []
-        events = 0
+        events = taken = 0
+        size = window_events
         for pid, versions in conn.execution_options(yield_per=WINDOW).execute(sql, {"cut": cut}):
-            if window and (len(window) == WINDOW or events + versions > window_events):
+            if window and (len(window) == WINDOW or events + versions > size):
                 yield window
                 window, events = [], 0
+                if taper and cut - taken <= taper:
+                    size = max(1, window_events // TAPER_SHARE)
             window.append(pid if isinstance(pid, str) else str(pid))
             events += versions
+            taken += versions
         if window:
             yield window
 

@@ -18,6 +18,7 @@ import functools
 import hashlib
 import json
 import logging
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -28,7 +29,7 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.utils import TopicError
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import (
     Engine,
     Select,
@@ -109,17 +110,29 @@ def group_version(group: str, revision: int | None = None) -> str:
     return _group_version(group, REVISIONS[group] if revision is None else revision)
 
 
-@functools.cache  # JSON schemas of every row type: worked out once per process, not on every start or rebuild
+@functools.cache  # worked out once per process, not on every start or rebuild
 def _group_version(group: str, revision: int) -> str:
     shapes: dict[str, Any] = {"revision": revision}
     if group == "projects":
-        shapes["rows"] = {name: t.model_json_schema() for name, t in ROW_TYPES.items()}
-        shapes["header"] = ProjectHeader.model_json_schema()
+        shapes["rows"] = {name: model_shape(t) for name, t in ROW_TYPES.items()}
+        shapes["header"] = model_shape(ProjectHeader)
         shapes["reducers"] = list(REDUCERS)
     shapes["tables"] = [
         [(c.name, str(c.type)) for c in table.columns] for table in GROUP_TABLES[group]
     ]
     return hashlib.sha256(json.dumps(shapes, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# The number pydantic appends to a model's name in its schema's references (the class's id: it changes per process).
+_REFERENCE_ID = re.compile(r"(?<=')([\w.]+):\d+(?=')")
+
+
+def model_shape(model: type[BaseModel]) -> str:
+    """A row model's shape as text: its core schema (fields, types, defaults, nested models), the same in
+    every process. Twenty times cheaper than its JSON schema (~0.6 ms for every row model against 11 ms,
+    paid by every process that starts on a store); a pydantic release that writes it otherwise costs one
+    rebuild, never a missed one."""
+    return _REFERENCE_ID.sub(r"\1", repr(model.__pydantic_core_schema__))
 
 
 def make_engine(database: Database, *, writer: bool = True, ping: bool = True, pool_size: int = 5) -> Engine:
