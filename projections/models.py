@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +23,50 @@ class ReadModel(BaseModel):
             fields[name] = value
         else:
             BaseModel.__setattr__(self, name, value)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def trusted(model: type[M]) -> Callable[..., M]:
+    """A constructor of `model` for values already of their fields' types: the instance pydantic builds, without
+    validating each value again (~3x cheaper: the reducers build ~13 models per 10 events, from decoded events).
+
+    The same keywords as the model's own constructor, every field in the model's order (pydantic writes a
+    model's JSON in its `__dict__`'s order). A value of a kindred type stays as given (an int where a float
+    is declared, a StrEnum where a str is): its JSON is the same, and equal to what validation makes.
+    `tests/unit/test_reducers.py` checks, over every golden event, that each row so built has the JSON
+    and the equality its validated twin has.
+    """
+    fields = model.model_fields
+    namespace: dict[str, Any] = {"_new": object.__new__, "_set": object.__setattr__, "_model": model,
+                                 "_names": frozenset(fields), "_missing": object()}
+    params, items = [], []
+    for i, (name, field) in enumerate(fields.items()):
+        assert name.isidentifier() and not name.startswith("_"), name
+        if field.default_factory is not None:
+            namespace[f"_factory{i}"] = field.default_factory
+            params.append(f"{name}=_missing")
+            items.append(f"{name!r}: _factory{i}() if {name} is _missing else {name}")
+        elif field.is_required():
+            params.append(name)
+            items.append(f"{name!r}: {name}")
+        else:
+            hash(field.default)  # an immutable default: one shared by every instance, as pydantic's is
+            namespace[f"_default{i}"] = field.default
+            params.append(f"{name}=_default{i}")
+            items.append(f"{name!r}: {name}")
+    source = (f"def build(*, {', '.join(params)}):\n"
+              f"    instance = _new(_model)\n"
+              f"    _set(instance, '__dict__', {{{', '.join(items)}}})\n"
+              f"    _set(instance, '__pydantic_fields_set__', set(_names))\n"
+              f"    _set(instance, '__pydantic_extra__', None)\n"
+              f"    _set(instance, '__pydantic_private__', None)\n"
+              f"    return instance\n")
+    exec(source, namespace)
+    build: Callable[..., M] = namespace["build"]
+    build.__qualname__ = build.__name__ = f"trusted_{model.__name__}"
+    return build
 
 
 def currency_field() -> Any:

@@ -41,8 +41,20 @@ from projections.models import (
     ScopeRow,
     StageEntry,
     StepVisit,
+    trusted,
 )
 from projections.state import ProjectState
+
+# The rows the reducers make most, built without validating again what the decoded event holds (`trusted`).
+new_stage_entry = trusted(StageEntry)
+new_scope_row = trusted(ScopeRow)
+new_milestone_record = trusted(MilestoneRecord)
+new_reschedule_entry = trusted(RescheduleEntry)
+new_checklist_item = trusted(ChecklistItem)
+new_criterion_decision = trusted(CriterionDecision)
+new_change_log_entry = trusted(ChangeLogEntry)
+new_change_decision = trusted(ChangeDecision)
+new_receipt_row = trusted(ReceiptRow)
 
 # ------------------------------------------------------------------ summary
 
@@ -50,7 +62,7 @@ from projections.state import ProjectState
 def _stage_row(state: ProjectState, stage: str, event: Any, direction: str, reason: str = "") -> None:
     s = Stage(stage)
     version = event.originator_version
-    state.rows.add("stage", str(version), version, StageEntry(
+    state.rows.add("stage", str(version), version, new_stage_entry(
         stage=s.value, label_en=s.label_en, label_zh=s.label_zh, entered_at=event.timestamp,
         by=event.actor, direction=direction, reason=reason,  # type: ignore[arg-type]
     ))
@@ -121,7 +133,7 @@ def _count_core(state: ProjectState, item: ScopeRow, sign: int) -> None:
 def reduce_scope(state: ProjectState, event: Any) -> ProjectState:
     name = kind(event)
     if name == "ScopeItemAdded":
-        item = ScopeRow(id=event.item_id, title=event.title, tier=event.tier)
+        item = new_scope_row(id=event.item_id, title=event.title, tier=event.tier)
         state.rows.add("scope", event.item_id, event.originator_version, item)
         _count_core(state, item, +1)
     elif name == "ScopeItemRemoved":
@@ -148,7 +160,7 @@ def reduce_milestones(state: ProjectState, event: Any) -> ProjectState:
     if name == "MilestonePlanned":
         delivers = list(getattr(event, "scope_item_ids", None) or [])  # none before v5
         early = state.h.core_open > 0 and any(state.rows.get("scope", i).tier in NON_CORE for i in delivers)
-        state.rows.add("milestone", event.milestone_id, event.originator_version, MilestoneRecord(
+        state.rows.add("milestone", event.milestone_id, event.originator_version, new_milestone_record(
             id=event.milestone_id, stage=event.stage, title=event.title,
             deliverables=list(event.deliverables), due_on=event.due_on,
             original_due_on=event.due_on, planned_at=event.timestamp, planned_by=event.actor,
@@ -159,7 +171,7 @@ def reduce_milestones(state: ProjectState, event: Any) -> ProjectState:
         state.milestones_moved = True
     elif name == "MilestoneRescheduled":
         m = state.rows.edit("milestone", event.milestone_id)
-        m.reschedules.append(RescheduleEntry(
+        m.reschedules.append(new_reschedule_entry(
             from_on=event.from_on, to_on=event.to_on, reason=event.reason, by=event.actor,
             at=event.timestamp,
         ))
@@ -202,10 +214,10 @@ def reduce_checklist(state: ProjectState, event: Any) -> ProjectState:
         state.h.release_completed = True
     elif name == "CriterionAdded":
         metric = MetricView(**event.metric) if event.metric else None
-        item = ChecklistItem(
+        item = new_checklist_item(
             id=event.criterion_id, milestone_id=event.milestone_id, text=event.text, metric=metric,
             added_by=event.actor, added_at=event.timestamp,
-            history=[CriterionDecision(action="added", by=event.actor, at=event.timestamp)],
+            history=[new_criterion_decision(action="added", by=event.actor, at=event.timestamp)],
             # Events recorded before sign-off existed have no such field.
             client_signoff=bool(getattr(event, "client_signoff", False)),
         )
@@ -217,7 +229,7 @@ def reduce_checklist(state: ProjectState, event: Any) -> ProjectState:
         _count_criterion(state, item.state, -1)
         item.state, item.decided_by, item.decided_at = action, event.actor, event.timestamp
         _count_criterion(state, item.state, +1)
-        decision = CriterionDecision(action=action, by=event.actor, at=event.timestamp)  # type: ignore[arg-type]
+        decision = new_criterion_decision(action=action, by=event.actor, at=event.timestamp)  # type: ignore[arg-type]
         if name == "CriterionVerified":
             item.evidence, item.measured, item.reason = event.evidence, event.measured, ""
             decision.evidence, decision.measured = event.evidence, event.measured
@@ -244,14 +256,14 @@ def reduce_changes(state: ProjectState, event: Any) -> ProjectState:
         item = state.rows.get("scope", event.scope_item_id) if event.scope_item_id else None
         early = (event.kind != ChangeKind.REMOVE and event.tier in NON_CORE and state.h.core_open > 0)
         state.h.before_core_pending += early
-        state.rows.add("change", event.change_request_id, event.originator_version, ChangeLogEntry(
+        state.rows.add("change", event.change_request_id, event.originator_version, new_change_log_entry(
             id=event.change_request_id, title=event.title, requested_by=event.requested_by,
             kind=event.kind, tier=event.tier, scope_item_id=event.scope_item_id,
             scope_item_title=item.title if item else None, schedule_days=event.schedule_days,
             cost=Decimal(event.cost), status=ChangeStatus.RAISED.value, raised_in_stage=event.stage,
             raised_at=event.timestamp, raised_by=event.actor,
             late=Stage(event.stage).order >= LATE_CHANGE_STAGE.order, raised_before_core=early,
-            trail=[ChangeDecision(action="raised", by=event.actor, at=event.timestamp)],
+            trail=[new_change_decision(action="raised", by=event.actor, at=event.timestamp)],
         ))
         state.h.pending_changes += 1
     elif name == "ChangeRequestApproved":
@@ -276,7 +288,7 @@ def _apply_approval(state: ProjectState, entry: ChangeLogEntry, event: Any) -> N
     new_item_id = event.new_item_id
     if entry.kind == ChangeKind.ADD and new_item_id:
         entry.scope_item_id, entry.scope_item_title = new_item_id, entry.title
-        item = ScopeRow(id=new_item_id, title=entry.title, tier=entry.tier, change_request_id=entry.id)
+        item = new_scope_row(id=new_item_id, title=entry.title, tier=entry.tier, change_request_id=entry.id)
         state.rows.add("scope", new_item_id, event.originator_version, item)
         _count_core(state, item, +1)
     elif entry.kind == ChangeKind.REMOVE and entry.scope_item_id:
@@ -293,7 +305,7 @@ def _decide(state: ProjectState, entry: ChangeLogEntry, event: Any, status: Chan
         state.h.pending_changes -= 1
         state.h.before_core_pending -= entry.raised_before_core
     entry.status = status.value
-    entry.trail.append(ChangeDecision(action=status.value, by=event.actor, at=event.timestamp, reason=reason))  # type: ignore[arg-type]
+    entry.trail.append(new_change_decision(action=status.value, by=event.actor, at=event.timestamp, reason=reason))  # type: ignore[arg-type]
 
 
 # ----------------------------------------------------------------- releases
@@ -369,7 +381,7 @@ def _signed_off(state: ProjectState, event: Any) -> None:
     _count_criterion(state, item.state, -1)
     item.state, item.decided_by, item.decided_at = event.verdict, event.actor, event.timestamp
     _count_criterion(state, item.state, +1)
-    decision = CriterionDecision(action=event.verdict, by=event.actor, at=event.timestamp, signoff=True)
+    decision = new_criterion_decision(action=event.verdict, by=event.actor, at=event.timestamp, signoff=True)
     if event.verdict == "verified":
         item.evidence, item.measured, item.reason = event.comment, None, ""
         item.meets_threshold = None
@@ -416,7 +428,7 @@ def reduce_participation(state: ProjectState, event: Any) -> ProjectState:
     if name in RECEIPT_EVENTS:
         subject, outcome = RECEIPT_EVENTS[name]
         version = event.originator_version
-        state.rows.add("receipt", str(version), version, ReceiptRow(
+        state.rows.add("receipt", str(version), version, new_receipt_row(
             version=version, type=name, subject_id=getattr(event, subject),
             outcome=outcome or event.verdict, by=by, at=at,
         ))
