@@ -176,9 +176,7 @@ def rebuild(
                 _collect()
                 if progress is not None:
                     progress(min(done, cut), cut)
-        _forecast_launches(store, shadow)
-        if store.dialect == "postgresql":
-            _index_shadow(store, shadow, max(workers, 1))
+        _finish_shadow(store, shadow, max(workers, 1))
         done += _swap(store, app, shadow, cut)
         if progress is not None:
             progress(done, done)
@@ -468,25 +466,61 @@ def _copy(store: ViewStore, conn: Connection, table: Table, values: list[tuple[A
             copy.write_row(row)
 
 
-def _forecast_launches(store: ViewStore, shadow: ViewTables) -> None:
-    """Every project's launch P80 against the whole reference class, before the swap and a chunk of projects
-    per transaction, so live writers never wait long. The events the swap applies after the cut then move
-    the forecasts of their own projects, as they would live (docs/forecast.md)."""
-    after: str | None = ""
-    while after is not None:
-        with store.engine.begin() as conn:
-            after = store.refresh_launch_forecasts(conn, shadow, after)
+# Launch forecasts computed ahead while the indexes are built: at most this many projects' (~1.5 KB each).
+FORECASTS_AHEAD = 4_000
+
+
+def _finish_shadow(store: ViewStore, shadow: ViewTables, connections: int) -> None:
+    """The shadow tables' indexes and every project's launch forecast, side by side, before the swap.
+
+    A thread builds the indexes (in the database: SQLite's C code or PostgreSQL's server processes, the GIL
+    released) while this thread works out each project's launch P80 against the whole reference class; the
+    forecasts are written once the indexes stand, so the two never wait on each other's locks. Each index
+    and each chunk of forecasts is a transaction of its own: live writers never wait long. The events the
+    swap applies after the cut then move the forecasts of their own projects, as they would live
+    (docs/forecast.md).
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        built = pool.submit(_index_shadow, store, shadow, connections)
+        computed: list[list[dict[str, Any]]] = []
+        held = 0
+        classes: dict[Any, Any] = {}
+        after: str | None = ""
+        while after is not None:
+            with store.reader.connect() as conn:
+                values, after = store.launch_forecasts(conn, shadow, after, classes)
+            computed.append(values)
+            held += len(values)
+            if held >= FORECASTS_AHEAD or after is None:
+                built.result()  # the indexes first (memory is bounded: wait for them rather than compute on)
+                for chunk in filter(None, computed):
+                    with store.engine.begin() as conn:
+                        store.write_launch_forecasts(conn, shadow, chunk)
+                computed, held = [], 0
+        built.result()
 
 
 def _index_shadow(store: ViewStore, shadow: ViewTables, connections: int) -> None:
-    """PostgreSQL: build the shadow tables' indexes before the swap, several at once (the swap renames them).
+    """Build the shadow tables' indexes before the swap, one transaction each, the largest tables' first.
 
-    Outside the swap the appliers keep applying to the live tables meanwhile, and each index has a
-    connection (and a server process) of its own, the largest tables' first.
+    PostgreSQL builds several at once, each on a connection (and a server process) of its own, under
+    names the swap renames. SQLite builds one at a time under the names the live tables' indexes do not
+    hold (its index names are the database's, and cannot be renamed): the live indexes keep theirs, the
+    swapped-in ones keep these, and the next rebuild takes the first names back.
     """
+    if store.dialect == "sqlite":
+        with store.reader.connect() as conn:
+            taken = set(conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'index'")).scalars())
+    else:
+        taken = None
     twins = [twin for live, new in zip(store.live.all, shadow.all, strict=True)
-             for twin in shadow_indexes(live, new)]
+             for twin in shadow_indexes(live, new, taken)]
     twins.sort(key=lambda twin: twin.table is not shadow.audit)
+    if store.dialect == "sqlite":
+        for twin in twins:
+            with store.engine.begin() as conn:
+                twin.create(conn)
+        return
     engine = make_engine(store.database, pool_size=connections)
 
     def build(twin: Index) -> None:
@@ -536,10 +570,9 @@ def _replace(store: ViewStore, conn: Connection, shadow: ViewTables) -> None:
     for live, new in zip(store.live.all, shadow.all, strict=True):
         live.drop(conn, checkfirst=True)
         conn.execute(text(f"ALTER TABLE {store.quote(new.name)} RENAME TO {quote(live.name)}"))
+        if store.dialect != "postgresql":
+            continue  # SQLite: the indexes were built under names of their own and stay (`_index_shadow`)
         for index in live.indexes:
-            if store.dialect == "postgresql":
-                # Built before the swap (`_index_shadow`); IF EXISTS: an index whose condition did not hold.
-                conn.execute(text(f"ALTER INDEX IF EXISTS {store.quote(str(index.name) + SHADOW_SUFFIX)} "
-                                  f"RENAME TO {quote(str(index.name))}"))
-            else:
-                index.create(conn)
+            # Built before the swap (`_index_shadow`); IF EXISTS: an index whose condition did not hold.
+            conn.execute(text(f"ALTER INDEX IF EXISTS {store.quote(str(index.name) + SHADOW_SUFFIX)} "
+                              f"RENAME TO {quote(str(index.name))}"))

@@ -643,21 +643,27 @@ class ViewStore(TrackingRecorder):
                 classes[h.template] = reference.load(conn, tables, h.template)
             h.launch_p80_on = launch_p80(h, h.last_milestone, classes[h.template].without(h))
 
-    def refresh_launch_forecasts(self, conn: Connection, tables: ViewTables, after: str = "") -> str | None:
-        """The launch P80 of the next CHUNK projects after `after` (by id) against the whole reference class
-        (a rebuild's, one transaction per chunk); the last one's id, or None once no project is left after it."""
+    def launch_forecasts(self, conn: Connection, tables: ViewTables, after: str = "",
+                         classes: dict[str | None, Reference] | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """The launch P80 of the next CHUNK projects after `after` (by id) against the whole reference class (a
+        rebuild's), as the portfolio's new values (`write_launch_forecasts`); with the last one's id, or None
+        once no project is left after it. Reads only: any connection that sees the tables will do."""
         p = tables.portfolio
-        statement = update(p).where(p.c.project_id == bindparam("pid")).values(
-            launch_p80_days_late=bindparam("late"), doc=bindparam("doc"))
         docs = conn.execute(select(p.c.project_id, p.c.doc).where(p.c.project_id > after)
                             .order_by(p.c.project_id).limit(CHUNK)).all()
         if not docs:
-            return None
+            return [], None
         headers = [ProjectHeader.model_validate_json(doc) for _pid, doc in docs]
-        self.forecast_launches(conn, tables, headers)
-        conn.execute(statement, [{"pid": h.id, "late": launch_days_late(h), "doc": h.model_dump_json()}
-                                 for h in headers])
-        return str(docs[-1].project_id) if len(docs) == CHUNK else None  # a short chunk is the last one
+        self.forecast_launches(conn, tables, headers, classes)
+        values = [{"pid": h.id, "late": launch_days_late(h), "doc": h.model_dump_json()} for h in headers]
+        return values, str(docs[-1].project_id) if len(docs) == CHUNK else None  # a short chunk is the last one
+
+    def write_launch_forecasts(self, conn: Connection, tables: ViewTables, values: list[dict[str, Any]]) -> None:
+        if not values:
+            return
+        p = tables.portfolio
+        conn.execute(update(p).where(p.c.project_id == bindparam("pid")).values(
+            launch_p80_days_late=bindparam("late"), doc=bindparam("doc")), values)
 
     # ------------------------------------------------------------- reading
 

@@ -197,12 +197,16 @@ def shadow(table: Table, into: MetaData) -> Table:
     return Table(table.name + SHADOW_SUFFIX, into, *[c._copy() for c in table.columns])
 
 
-def shadow_indexes(live: Table, copy: Table) -> list[Index]:
+def shadow_indexes(live: Table, copy: Table, taken: set[str] | None = None) -> list[Index]:
     """The live table's indexes made on its shadow copy under names of their own: PostgreSQL builds them
-    before the swap and renames them in it (SQLite cannot rename an index: it builds them in the swap)."""
+    before the swap and renames them in it. SQLite cannot rename an index: with `taken` (the database's
+    index names), each is named as the live one is not, with or without the suffix, and keeps that name."""
     twins = []
     for index in sorted(live.indexes, key=lambda i: str(i.name)):
-        twin = Index(f"{index.name}{SHADOW_SUFFIX}", *[copy.c[c.name] for c in index.columns],
+        name = base = str(index.name)
+        if taken is None or base in taken:
+            name = base + SHADOW_SUFFIX
+        twin = Index(name, *[copy.c[c.name] for c in index.columns],
                      unique=index.unique, **index.dialect_kwargs)
         condition = index._ddl_if
         if condition is not None:

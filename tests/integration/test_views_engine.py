@@ -196,16 +196,21 @@ def test_a_rebuild_folded_by_several_processes_equals_one_folded_in_process(data
 
 
 def assert_live_indexes(views: ReadSide) -> None:
-    """The swapped-in tables carry every index under its own name (PostgreSQL builds them on the shadow
-    tables and renames them; SQLite builds them in the swap), and no shadow table is left."""
-    schema = views.store.database.schema if views.store.dialect == "postgresql" else None
+    """The swapped-in tables carry every index on the same columns (PostgreSQL builds them on the shadow
+    tables and renames them; SQLite builds them under the names the old tables' indexes did not hold, with
+    or without the suffix, and keeps them), and no shadow table is left."""
+    postgres = views.store.dialect == "postgresql"
+    schema = views.store.database.schema if postgres else None
     with views.store.reader.connect() as conn:
         found = inspect(conn)
         for table in views.store.live.all:
-            expected = {str(index.name) for index in table.indexes if index.name != "ix_portfolio_search_trgm"}
-            names = {index["name"] for index in found.get_indexes(table.name, schema=schema)}
-            assert expected <= names, (table.name, names)
-            assert not any(name.endswith(SHADOW_SUFFIX) for name in names), names
+            expected = {str(index.name): [c.name for c in index.columns] for index in table.indexes
+                        if index.name != "ix_portfolio_search_trgm"}
+            indexes = {index["name"] if postgres else str(index["name"]).removesuffix(SHADOW_SUFFIX):
+                       index["column_names"] for index in found.get_indexes(table.name, schema=schema)}
+            assert {name: indexes.get(name) for name in expected} == expected, (table.name, indexes)
+            if postgres:
+                assert not any(name.endswith(SHADOW_SUFFIX) for name in indexes), indexes
         assert not [name for name in found.get_table_names(schema=schema) if name.endswith(SHADOW_SUFFIX)]
 
 
