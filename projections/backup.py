@@ -38,7 +38,7 @@ from delivery.errors import DeliveryError
 from projections.chain import GENESIS, canonical, link
 from projections.integrity import Verifier, events_table, stored_records
 from projections.store import UNREADABLE, ViewStore, chain_table
-from projections.tables import create_all
+from projections.tables import create_all, key_columns
 
 FORMAT = "delivery-backup/1"
 BATCH = 500
@@ -129,7 +129,7 @@ def write_backup(
         flush(batch)
     with store.reader.connect() as conn:
         for table in tables:
-            keys = [col.name for col in table.primary_key.columns]
+            keys = key_columns(table)
             for row in conn.execute(select(table).order_by(*[table.c[k] for k in keys])):
                 emit({"table": table.name, "row": {k: _jsonable(v) for k, v in row._mapping.items()}})
     out.write(_line({"end": {"lines": lines, "sha256": digest.hexdigest()}}))

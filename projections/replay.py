@@ -23,6 +23,7 @@ from delivery.application import DeliveryApplication
 from delivery.settings import Database
 from projections.integrity import stored_records
 from projections.store import GROUP_TABLES, UNREADABLE, ApplyFailed, ViewStore, make_engine, snapshots_table
+from projections.tables import key_columns
 
 Progress = Callable[[int, int], None]
 BATCH = 500
@@ -104,7 +105,7 @@ def _plain(value: Any, column: str) -> Any:
 
 
 def _rows(store: ViewStore, table: Table) -> dict[tuple[Any, ...], dict[str, Any]]:
-    keys = [c.name for c in table.primary_key.columns]
+    keys = key_columns(table)
     with store.reader.connect() as conn:
         return {
             tuple(row[k] for k in keys): {c: _plain(v, c) for c, v in row.items()}
@@ -118,7 +119,7 @@ def compare(live: ViewStore, rebuilt: ViewStore, report: ReplayReport) -> None:
         for table in tables:
             if table is snapshots_table:
                 continue  # made on demand by *as of* reads, not by applying events
-            keys = [c.name for c in table.primary_key.columns]
+            keys = key_columns(table)
             theirs, ours = _rows(live, table), _rows(rebuilt, table)
             report.rows[table.name] = len(ours)
             for key in sorted(set(theirs) | set(ours), key=str):
