@@ -89,7 +89,7 @@ log = logging.getLogger(__name__)
 # Bump a revision when a reducer's logic changes without changing its state's shape;
 # shape changes are caught by the schema hash. A changed version rebuilds the group on start
 # (the chain only once its links verify in the form they were made in: CHAIN_FORMS).
-# audit 4: version in its time index (the *as of* cut); 5: positions unique by an index, not a primary key
+# audit 4: version in its time index (the *as of* cut); 5: (project, position) unique by an index, no primary key
 REVISIONS = {"projects": 3, "audit": 5, "chain": 2}
 # The chain form (projections.chain) of the links each revision of the chain group made.
 CHAIN_FORMS = {1: 1, 2: 2}

@@ -155,8 +155,9 @@ reference_table = Table(
     Column("milestones", Integer, nullable=False),
 )
 
-# Keyed by position through a unique index, not a primary key: a rebuild loads the rows a project at a time
-# (positions out of order) and builds the index afterwards, at about half the cost of keeping it while loading.
+# Keyed by (project, position) through a unique index, not a primary key: a rebuild loads the rows a project at a
+# time (positions out of order) and builds the index afterwards, at about half the cost of keeping a key while
+# loading. Every query names the project: no index leads with the position alone.
 audit_table = Table(
     "audit_log", metadata,
     Column("position", BigInteger, nullable=False, autoincrement=False),
@@ -165,8 +166,7 @@ audit_table = Table(
     Column("type", String(64), nullable=False),
     Column("actor", String(120), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
-    Index("ux_audit_position", "position", unique=True),
-    Index("ix_audit_project", "project_id", "position"),
+    Index("ix_audit_project", "project_id", "position", unique=True),
     # The *as of* cut: a project's last event recorded by a moment (projections.store.as_of_cut).
     Index("ix_audit_project_time", "project_id", "recorded_at", "version"),
     # The audit page's filters, each keyset-paged by position.
