@@ -49,7 +49,7 @@ from projections.store import (
     next_milestone_in_memory,
     row_values,
 )
-from projections.tables import SHADOW_SUFFIX, ViewTables, shadow_indexes
+from projections.tables import SHADOW_SUFFIX, ViewTables, rows_table, shadow_indexes
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +221,14 @@ class Folder:
         ).bindparams(bindparam("ids", expanding=True))
         live = store.live
         self.row_tuple, self.header_tuple = _columns(live.rows), _columns(live.portfolio)
+        # SQLite: the audit and rows tuples are made as SQLite stores them (`STORED`), here, in every folding
+        # process, rather than converted one by one in the writer's turn.
+        self.sqlite = store.dialect == "sqlite"
+        if self.sqlite:  # every other column of those tables goes to SQLite as it is
+            dialect = store.engine.dialect
+            assert all(c.type._cached_bind_processor(dialect) is None
+                       for t in (live.rows, live.snapshots, live.audit) for c in t.columns
+                       if c.name not in ("due_open", "recorded_at")), "a column SQLite stores converted"
         # Tuples built by hand below follow these tables' columns.
         assert [c.name for c in live.snapshots.columns] == ["project_id", "version", "doc"]
         assert tuple(c.name for c in live.audit.columns) == AUDIT_COLUMNS
@@ -241,6 +249,7 @@ class Folder:
         pid = ""
         state = ProjectState()
         texts: dict[Key, str] = {}
+        make_audit_row = sqlite_audit_row if self.sqlite else audit_row
         for position, originator_id, version, topic, stored in found:
             if originator_id != last:
                 last = originator_id
@@ -256,15 +265,18 @@ class Folder:
             if version % every == 0:
                 _encode_changed(state, texts)
                 folded.snapshots.append((pid, version, state.dumps(texts)))
-            audit.append(audit_row(event, position, pid))
+            audit.append(make_audit_row(event, position, pid))
         row_tuple = self.row_tuple
         for state, texts in states:
             header = state.h
             header.next_milestone = next_milestone_in_memory(state)
             header.last_milestone = last_milestone_in_memory(state)
             _encode_changed(state, texts)
-            folded.rows += [row_tuple(row_values(header.id, k, seq, row, texts[k]))
-                            for k, seq, row in state.rows.items()]
+            rows = [row_tuple(row_values(header.id, k, seq, row, texts[k])) for k, seq, row in state.rows.items()]
+            if self.sqlite:
+                rows = [r if r[DUE_OPEN] is None else (*r[:DUE_OPEN], r[DUE_OPEN].isoformat(), *r[DUE_OPEN + 1:])
+                        for r in rows]
+            folded.rows += rows
             folded.headers.append(self.header_tuple(header_values(state)))
             folded.references.append(reference.contribution(header))
         return folded
@@ -416,11 +428,22 @@ def _write_into(store: ViewStore, conn: Connection, tables: ViewTables, folded: 
         if store.dialect == "postgresql":
             _copy(store, conn, table, values)
         else:
-            _insert_many(conn, table, values)
+            _insert_many(conn, table, values, stored=table is not tables.portfolio)
 
 
-def _insert_many(conn: Connection, table: Table, values: list[tuple[Any, ...]]) -> None:
-    """SQLite: one prepared INSERT run over the tuples by the driver (each value converted by its column's type)."""
+# Where the rows table's `due_open` date is in a row's tuple (the Folder makes it SQLite's text on SQLite).
+DUE_OPEN = [c.name for c in rows_table.columns].index("due_open")
+
+
+def sqlite_audit_row(e: Any, position: int, project_id: str) -> tuple[Any, ...]:
+    """`audit_row` as SQLite stores it: the time as SQLAlchemy's DATETIME text."""
+    return (position, project_id, e.originator_version, type(e).__name__, getattr(e, "actor", ""),
+            e.timestamp.isoformat(" ", "microseconds")[:26])
+
+
+def _insert_many(conn: Connection, table: Table, values: list[tuple[Any, ...]], *, stored: bool = False) -> None:
+    """SQLite: one prepared INSERT run over the tuples by the driver; each value converted by its column's type,
+    but where the tuples already hold what SQLite stores (`stored`: the folding processes made them so)."""
     if not values:
         return
     dialect = conn.dialect
@@ -429,7 +452,7 @@ def _insert_many(conn: Connection, table: Table, values: list[tuple[Any, ...]]) 
     statement = (f"INSERT INTO {dialect.identifier_preparer.quote(table.name)} "
                  f"({', '.join(dialect.identifier_preparer.quote(n) for n, _ in columns)}) "
                  f"VALUES ({', '.join('?' for _ in columns)})")
-    converted = [(i, convert) for i, (_, convert) in enumerate(columns) if convert is not None]
+    converted = [] if stored else [(i, convert) for i, (_, convert) in enumerate(columns) if convert is not None]
     rows: list[Any] = values
     if converted:
         rows = []
