@@ -177,10 +177,26 @@ def make_engine(database: Database, *, writer: bool = True, ping: bool = True, p
     options: dict[str, Any] = {}
     if database.schema:
         options["schema_translate_map"] = {None: database.schema}
-    return create_engine(
+    engine = create_engine(
         database.sqlalchemy_url(), pool_size=pool_size, max_overflow=2 * pool_size, pool_pre_ping=ping,
         execution_options=options, connect_args={"connect_timeout": 5},
     )
+
+    @event.listens_for(engine, "connect")
+    def _postgres_session(dbapi_connection: Any, _record: Any) -> None:
+        # Values PostgreSQL compresses (a view snapshot's text, ~25 KB at 100 events) in lz4 rather than pglz:
+        # a rebuild's COPY of the snapshots took 0.13 s per 100,000 events instead of 0.25. A server built
+        # without lz4 (or before 14) refuses the setting and keeps its own.
+        import psycopg
+
+        try:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SET default_toast_compression = 'lz4'")
+            dbapi_connection.commit()
+        except (psycopg.errors.InvalidParameterValue, psycopg.errors.UndefinedObject):
+            dbapi_connection.rollback()
+
+    return engine
 
 
 # View snapshots kept in memory, split into rows (KeptSnapshots), by the size of their text.
