@@ -160,16 +160,20 @@ def rebuild(
             return 0  # another process rebuilt them while this one waited for the lock
         cut = app.recorder.max_notification_id() or 0
         shadow = ViewTables(store.dialect, rebuilding=True, schema=store.database.schema)
-        with store.engine.begin() as conn:
-            for table in reversed(shadow.all):
-                table.drop(conn, checkfirst=True)
-            for table in shadow.all:
-                table.create(conn)
+
+        def create_shadow() -> None:
+            with store.engine.begin() as conn:
+                for table in reversed(shadow.all):
+                    table.drop(conn, checkfirst=True)
+                for table in shadow.all:
+                    table.create(conn)
+
         folder = Folder(app, store, store.reader, cut)
         workers = processes if processes is not None else DEFAULT_PROCESSES
         if workers > 1 and cut >= PARALLEL_FROM and hasattr(os, "fork"):
-            done = _in_parallel(store, folder, shadow, workers, progress)
+            done = _in_parallel(store, folder, shadow, workers, progress, create_shadow)
         else:
+            create_shadow()
             done = 0
             for pids in _windows(store, folder.events, folder.position, cut):
                 done += _write(store, shadow, folder.fold(pids))
@@ -297,8 +301,9 @@ def _collect() -> None:
 
 
 def _in_parallel(store: ViewStore, folder: Folder, shadow: ViewTables, workers: int,
-                 progress: Progress | None) -> int:
-    """Fold and write windows here and in `workers - 1` forked helpers.
+                 progress: Progress | None, prepare: Callable[[], None]) -> int:
+    """Fold and write windows here and in `workers - 1` forked helpers (`prepare` runs once they are forked:
+    their start overlaps it).
 
     A helper is this process forked (its modules loaded, nothing to start): it reads, folds and
     writes its windows through engines of its own, and hands back only the count and what its
@@ -316,6 +321,10 @@ def _in_parallel(store: ViewStore, folder: Folder, shadow: ViewTables, workers: 
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=workers - 1, mp_context=context, initializer=_helper_start) as pool:
             pending: set[Future[Folded]] = set()
+            started = [pool.submit(_helper_ready) for _ in range(workers - 1)]  # forks every helper now
+            prepare()
+            for future in started:
+                future.result()
 
             def take_finished(block: bool) -> None:
                 nonlocal pending, done
@@ -365,6 +374,10 @@ def _helper_start() -> None:
     own.reader = make_engine(store.database, writer=False, pool_size=1)
     _helper.update(store=store, folder=own, writer=make_engine(store.database, pool_size=1),
                    shadow=ViewTables(store.dialect, rebuilding=True, schema=store.database.schema))
+
+
+def _helper_ready() -> None:
+    """Nothing: submitted first, it makes the pool fork its helpers (and run `_helper_start`) at once."""
 
 
 def _helper_fold(pids: list[str]) -> Folded:
