@@ -225,8 +225,8 @@ class Folder:
         ).bindparams(bindparam("ids", expanding=True))
         live = store.live
         self.row_tuple, self.header_tuple = _columns(live.rows), _columns(live.portfolio)
-        # SQLite: the audit and rows tuples are made as SQLite stores them (`STORED`), here, in every folding
-        # process, rather than converted one by one in the writer's turn.
+        # SQLite: the audit and rows tuples are made as SQLite stores them, here, in every folding process,
+        # rather than converted one by one in the writer's turn (`_insert_many(..., stored=True)`).
         self.sqlite = store.dialect == "sqlite"
         if self.sqlite:  # every other column of those tables goes to SQLite as it is
             dialect = store.engine.dialect

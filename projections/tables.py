@@ -183,7 +183,7 @@ SHADOW_SUFFIX = "_rebuild"
 
 def key_columns(table: Table) -> list[str]:
     """The columns that name one row: the primary key's, or else the first unique index's (the audit log's
-    position), for whatever compares or orders rows one by one (replay, backups)."""
+    project and position), for whatever compares or orders rows one by one (replay, backups)."""
     if table.primary_key.columns:
         return [c.name for c in table.primary_key.columns]
     unique = sorted((i for i in table.indexes if i.unique), key=lambda i: str(i.name))
