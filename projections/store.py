@@ -182,11 +182,15 @@ def make_engine(database: Database, *, writer: bool = True, ping: bool = True, p
         execution_options=options, connect_args={"connect_timeout": 5},
     )
 
+    if not writer:
+        return engine
+
     @event.listens_for(engine, "connect")
     def _postgres_session(dbapi_connection: Any, _record: Any) -> None:
-        # Values PostgreSQL compresses (a view snapshot's text, ~25 KB at 100 events) in lz4 rather than pglz:
-        # a rebuild's COPY of the snapshots took 0.13 s per 100,000 events instead of 0.25. A server built
-        # without lz4 (or before 14) refuses the setting and keeps its own.
+        # Values a writer's PostgreSQL compresses (a view snapshot's text, ~25 KB at 100 events) in lz4 rather
+        # than pglz: a rebuild's COPY of the snapshots took 0.13 s per 100,000 events instead of 0.25. A server
+        # built without lz4 (or before 14) refuses the setting and keeps its own. Readers never compress: their
+        # connections start without the round trip.
         import psycopg
 
         try:
