@@ -35,7 +35,7 @@ def trusted(model: type[M]) -> Callable[..., M]:
     The same keywords as the model's own constructor, every field in the model's order (pydantic writes a
     model's JSON in its `__dict__`'s order). A value of a kindred type stays as given (an int where a float
     is declared, a StrEnum where a str is): its JSON is the same, and equal to what validation makes.
-    `tests/unit/test_reducers.py` checks, over every golden event, that each row so built has the JSON
+    `tests/unit/test_trusted_rows.py` checks, over every golden event, that each row so built has the JSON
     and the equality its validated twin has.
     """
     fields = model.model_fields

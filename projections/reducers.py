@@ -64,7 +64,7 @@ def _stage_row(state: ProjectState, stage: str, event: Any, direction: str, reas
     version = event.originator_version
     state.rows.add("stage", str(version), version, new_stage_entry(
         stage=s.value, label_en=s.label_en, label_zh=s.label_zh, entered_at=event.timestamp,
-        by=event.actor, direction=direction, reason=reason,  # type: ignore[arg-type]
+        by=event.actor, direction=direction, reason=reason,
     ))
 
 
@@ -229,7 +229,7 @@ def reduce_checklist(state: ProjectState, event: Any) -> ProjectState:
         _count_criterion(state, item.state, -1)
         item.state, item.decided_by, item.decided_at = action, event.actor, event.timestamp
         _count_criterion(state, item.state, +1)
-        decision = new_criterion_decision(action=action, by=event.actor, at=event.timestamp)  # type: ignore[arg-type]
+        decision = new_criterion_decision(action=action, by=event.actor, at=event.timestamp)
         if name == "CriterionVerified":
             item.evidence, item.measured, item.reason = event.evidence, event.measured, ""
             decision.evidence, decision.measured = event.evidence, event.measured
@@ -305,7 +305,7 @@ def _decide(state: ProjectState, entry: ChangeLogEntry, event: Any, status: Chan
         state.h.pending_changes -= 1
         state.h.before_core_pending -= entry.raised_before_core
     entry.status = status.value
-    entry.trail.append(new_change_decision(action=status.value, by=event.actor, at=event.timestamp, reason=reason))  # type: ignore[arg-type]
+    entry.trail.append(new_change_decision(action=status.value, by=event.actor, at=event.timestamp, reason=reason))
 
 
 # ----------------------------------------------------------------- releases
