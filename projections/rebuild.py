@@ -34,6 +34,7 @@ from delivery.application import DeliveryApplication
 from projections import integrity, reference
 from projections import state as view_state
 from projections.decoding import FastDecoder
+from projections.forecast import Reference
 from projections.reducers import apply
 from projections.state import Key, ProjectState
 from projections.store import (
@@ -451,7 +452,7 @@ DUE_OPEN = [c.name for c in rows_table.columns].index("due_open")
 def sqlite_audit_row(e: Any, position: int, project_id: str) -> tuple[Any, ...]:
     """`audit_row` as SQLite stores it: the time as SQLAlchemy's DATETIME text."""
     return (position, project_id, e.originator_version, type(e).__name__, getattr(e, "actor", ""),
-            e.timestamp.isoformat(" ", "microseconds")[:26])
+            sqlite_datetime(e.timestamp))
 
 
 def _insert_many(conn: Connection, table: Table, values: list[tuple[Any, ...]], *, stored: bool = False) -> None:
@@ -520,7 +521,7 @@ def _finish_shadow(store: ViewStore, shadow: ViewTables, connections: int) -> No
         built = pool.submit(_index_shadow, store, shadow, connections)
         computed: list[list[dict[str, Any]]] = []
         held = 0
-        classes: dict[Any, Any] = {}
+        classes: dict[str | None, Reference] = {}
         after: str | None = ""
         while after is not None:
             with store.reader.connect() as conn:
