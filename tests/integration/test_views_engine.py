@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -172,6 +173,39 @@ def test_a_rebuild_beside_a_reader_never_shows_a_partial_view(tmp_path: Path) ->
                 stop.set()
                 reader.join()
         assert seen and not problems
+    finally:
+        app.close()
+
+
+def test_a_rebuild_on_sqlite_keeps_the_write_ahead_log_short(tmp_path: Path) -> None:
+    """The log is checkpointed while the rebuild writes, so it never holds every view the rebuild wrote (an open
+    read pinned it once: nothing could be copied into the database before the rebuild ended)."""
+    app = DeliveryApplication(Database(f"sqlite:///{tmp_path / 'store.sqlite3'}"))
+    log = Path(f"{tmp_path / 'store.sqlite3'}-wal")
+    sizes: list[int] = []
+    write = rebuild_module._write
+
+    def measured(*args: Any) -> int:
+        events = write(*args)
+        sizes.append(log.stat().st_size)
+        return events
+
+    try:
+        with ReadSide(app) as views:
+            pids = [play(app, [(k % 15, k * 7) for k in range(30)], name=f"P{i}") for i in range(40)]
+            views.catch_up()
+            expected = stored(views)
+            database = tmp_path / "store.sqlite3"
+            before = database.stat().st_size
+            # Only the writers' own bound (no thread): 64 KB, windows of two projects.
+            with mock.patch.multiple(rebuild_module, WINDOW=2, LOG_LIMIT=64 << 10, CHECKPOINT_EVERY=3600), \
+                    mock.patch.object(rebuild_module, "_write", measured):
+                assert views.rebuild() == app.recorder.max_notification_id()
+            assert stored(views) == expected and len(pids) == 40
+            written = database.stat().st_size - before  # the new views (the old ones' pages are left free)
+        grown = [later - earlier for earlier, later in pairwise(sizes) if later > earlier]
+        assert len(sizes) >= 20 and max(sizes) <= (64 << 10) + 2 * max(grown), sizes
+        assert max(sizes) * 4 < written, (sizes, written)  # a log that held every view would be as large
     finally:
         app.close()
 
