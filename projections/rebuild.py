@@ -193,7 +193,7 @@ def _build_shadow(store: ViewStore, app: DeliveryApplication, writer: Engine, pr
             if progress is not None:
                 progress(min(done, cut), cut)
     _finish_shadow(store, writer, shadow, max(workers, 1))
-    if writer is not store.engine:
+    if store.dialect == "sqlite":
         _checkpoint(writer)  # the log the shadow writes left, copied here rather than in the swap's commit
     return done + _swap(store, app, shadow, cut)
 
@@ -204,9 +204,10 @@ CHECKPOINT_EVERY = 0.05
 
 @contextmanager
 def shadow_writer(store: ViewStore) -> Iterator[Engine]:
-    """The engine the rebuild writes its shadow tables through.
+    """The engine the rebuild writes its shadow tables through (`_shadow_engine`).
 
-    PostgreSQL: the store's own. SQLite: one whose commits never checkpoint, while a thread beside
+    PostgreSQL: commits that do not wait for the server's log to reach the disk. SQLite: commits
+    that never checkpoint the write-ahead log, while a thread beside
     them copies the write-ahead log into the database every CHECKPOINT_EVERY seconds (a passive
     checkpoint, which waits for no reader or writer), and a writer that finds the log past LOG_LIMIT
     finishes the copy before it writes (`_bound_log`), so the next write starts the log over. The
@@ -216,10 +217,13 @@ def shadow_writer(store: ViewStore) -> Iterator[Engine]:
     slower at 100,000 events. The checkpoints still sync (`synchronous=NORMAL`) before the log is
     reused: a crash loses no more than it did.
     """
+    writer = _shadow_engine(store, pool_size=2)
     if store.dialect != "sqlite":
-        yield store.engine
+        try:
+            yield writer
+        finally:
+            writer.dispose()
         return
-    writer = _unchecked_writer(store)
     stop = threading.Event()
     thread = threading.Thread(target=_checkpoints, args=(writer, stop), name="rebuild-checkpoints", daemon=True)
     thread.start()
@@ -235,15 +239,27 @@ def shadow_writer(store: ViewStore) -> Iterator[Engine]:
 LOG_LIMIT = 16 << 20
 
 
-def _unchecked_writer(store: ViewStore) -> Engine:
-    """SQLite: a writer whose commits never checkpoint, and which cuts the log back to LOG_LIMIT when it starts
-    it over (a log's file otherwise keeps the largest size it ever had: `_bound_log` reads that size)."""
-    engine = make_engine(store.database, pool_size=1)
+def _shadow_engine(store: ViewStore, pool_size: int) -> Engine:
+    """A writer of shadow tables, which nobody reads before the swap.
+
+    SQLite: its commits never checkpoint (`shadow_writer` does), and it cuts the log back to LOG_LIMIT when it
+    starts it over (a log's file otherwise keeps the largest size it ever had: `_bound_log` reads that size).
+    PostgreSQL: `synchronous_commit = off`, so a commit does not wait for the server's log to reach the disk.
+    Nothing is lost that the swap needs: the swap commits through the store's own engine, which waits, and the
+    server's log reaches the disk in order, so the swap's commit on disk means every shadow row before it is.
+    A crash before the swap loses at most shadow rows, which the next rebuild drops and writes anew.
+    """
+    engine = make_engine(store.database, pool_size=pool_size)
 
     @event.listens_for(engine, "connect")
-    def _no_checkpoints(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
-        dbapi_connection.execute(f"PRAGMA journal_size_limit={LOG_LIMIT}")
+    def _shadow_session(dbapi_connection: Any, _record: Any) -> None:
+        if store.dialect == "sqlite":
+            dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+            dbapi_connection.execute(f"PRAGMA journal_size_limit={LOG_LIMIT}")
+            return
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit = off")
+        dbapi_connection.commit()
 
     return engine
 
@@ -462,8 +478,7 @@ def _helper_start() -> None:
     store, folder = _forked
     own = copy.copy(folder)
     own.reader = make_engine(store.database, writer=False, pool_size=1)
-    _helper.update(store=store, folder=own, writer=_unchecked_writer(store) if store.dialect == "sqlite" else
-                   make_engine(store.database, pool_size=1),
+    _helper.update(store=store, folder=own, writer=_shadow_engine(store, pool_size=1),
                    shadow=ViewTables(store.dialect, rebuilding=True, schema=store.database.schema))
 
 
@@ -656,7 +671,7 @@ def _index_shadow(store: ViewStore, writer: Engine, shadow: ViewTables, connecti
             with writer.begin() as conn:
                 twin.create(conn)
         return
-    engine = make_engine(store.database, pool_size=connections)
+    engine = _shadow_engine(store, pool_size=connections)
 
     def build(twin: Index) -> None:
         with engine.begin() as conn:
