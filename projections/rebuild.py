@@ -17,6 +17,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
@@ -30,6 +31,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import Tracking
 from sqlalchemy import Connection, DateTime, Engine, Index, Table, bindparam, event, func, select, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from delivery.application import DeliveryApplication
 from projections import integrity, reference
@@ -249,7 +251,7 @@ def _shadow_engine(store: ViewStore, pool_size: int) -> Engine:
     server's log reaches the disk in order, so the swap's commit on disk means every shadow row before it is.
     A crash before the swap loses at most shadow rows, which the next rebuild drops and writes anew.
     """
-    engine = make_engine(store.database, pool_size=pool_size)
+    engine = make_engine(store.database, ping=False, pool_size=pool_size)  # fresh connections: no round trip
 
     @event.listens_for(engine, "connect")
     def _shadow_session(dbapi_connection: Any, _record: Any) -> None:
@@ -278,9 +280,14 @@ def _bound_log(store: ViewStore, writer: Engine) -> None:
 
 
 def _checkpoints(engine: Engine, stop: threading.Event) -> None:
-    """Passive checkpoints until `stop` (the thread of `shadow_writer`)."""
+    """Passive checkpoints until `stop` (the thread of `shadow_writer`). One that fails is logged and tried again
+    at the next tick: the writers' own bound (`_bound_log`) keeps the log short meanwhile, and a database gone
+    away fails the rebuild itself."""
     while not stop.wait(CHECKPOINT_EVERY):
-        _checkpoint(engine)
+        try:
+            _checkpoint(engine)
+        except (sqlite3.Error, SQLAlchemyError) as exc:
+            log.warning("rebuild: a background checkpoint failed (%s); trying again", exc)
 
 
 def _checkpoint(engine: Engine) -> None:
