@@ -50,14 +50,15 @@ def test_a_token_in_steady_use_never_falls_out_of_the_cache(engine: Engine) -> N
         looked_up.append(time.monotonic())
         return authenticate(text)
 
-    with short_trust(0.4, 0.3), mock.patch.object(store, "authenticate", counted):
+    # Trusted for 1 s, checked again in its last 0.8 s: a check has that long to finish (a loaded machine).
+    with short_trust(1.0, 0.8), mock.patch.object(store, "authenticate", counted):
         assert authenticate(token) is not None
         started = time.monotonic()
-        while time.monotonic() - started < 2.0:  # five times the trust
+        while time.monotonic() - started < 3.0:  # three times the trust
             principal = store.cached(token)
             assert principal is not None and principal.token_id == info.id
             time.sleep(0.01)
-    assert 3 <= len(looked_up) <= 25, looked_up  # checked again about every 0.1-0.4 s, one at a time
+    assert 3 <= len(looked_up) <= 40, looked_up  # checked again every ~0.2 s (not at each of ~300 calls)
 
 
 def test_a_token_revoked_through_another_process_leaves_the_cache_within_its_time(engine: Engine) -> None:
