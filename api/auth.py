@@ -153,15 +153,19 @@ class TokenStore:
         return hit[0]
 
     def _refresh(self, token: str) -> None:
-        """Check a cached token again (a thread of `cached`): kept anew while live, dropped once revoked. A
-        database away leaves the entry to expire: the requests after it then answer as without a cache."""
+        """Check a cached token again (a thread of `cached`): kept anew while live, dropped once revoked.
+
+        A database away leaves the entry to expire, the requests after it then answering as without a cache,
+        and the token marked: no other check starts (one per request, each failing) before a look-up succeeds
+        (`authenticate` clears the mark).
+        """
         try:
             if self.authenticate(token) is None:
                 self._cache.pop(token, None)
         except SQLAlchemyError as exc:
             log.info("a cached token could not be checked again (%s); it expires as it stands", exc)
-        finally:
-            self._refreshing.discard(token)
+            return
+        self._refreshing.discard(token)
 
     def authenticate(self, token: str) -> Principal | None:
         """The principal of a live token, or None for an unknown or revoked one."""
@@ -176,6 +180,7 @@ class TokenStore:
         if len(self._cache) >= CACHE_ENTRIES:
             self._cache.clear()
         self._cache[token] = (principal, time.monotonic() + CACHE_SECONDS)
+        self._refreshing.discard(token)  # checked now: the next check may start when this trust runs low
         if row.id in self._revoked:  # revoked here while this look-up ran (`revoke` marks it, then drops it)
             self._cache.pop(token, None)
             return None

@@ -13,6 +13,7 @@ from unittest import mock
 
 import pytest
 from sqlalchemy import Engine, create_engine
+from sqlalchemy.exc import OperationalError
 
 from api import auth
 from api.auth import TokenStore
@@ -102,3 +103,23 @@ def test_a_token_revoked_here_while_a_check_reads_it_is_not_put_back(engine: Eng
             assert until(lambda: not store._refreshing)
         assert store.cached(token) is None
         assert store.authenticate(token) is None
+
+
+def test_a_check_that_fails_is_not_tried_again_at_every_request(engine: Engine) -> None:
+    """The database away: the cached token serves out its trust, one check failed, not one per request."""
+    store = TokenStore(engine)
+    token, _ = store.create(role="pm", name="Pat")
+    tries: list[float] = []
+
+    def away(_text: str) -> Any:
+        tries.append(time.monotonic())
+        raise OperationalError("SELECT", {}, Exception("the database went away"))
+
+    with short_trust(0.5, 0.4):
+        assert store.authenticate(token) is not None
+        with mock.patch.object(store, "authenticate", away):
+            while store.cached(token) is not None:  # until its trust runs out
+                time.sleep(0.005)
+        assert len(tries) == 1, tries
+        assert store.authenticate(token) is not None  # back: a look-up succeeds and clears the mark
+        assert token not in store._refreshing
