@@ -498,10 +498,7 @@ def _helper_ready() -> None:
 def _helper_fold(pids: list[str]) -> Folded:
     folded: Folded = _helper["folder"].fold(pids)
     _collect()
-    with _write_turn(_helper["store"]):
-        _bound_log(_helper["store"], _helper["writer"])
-        with _helper["writer"].begin() as conn:
-            _write_into(_helper["store"], conn, _helper["shadow"], folded)
+    _write(_helper["store"], _helper["writer"], _helper["shadow"], folded, references=False)
     return folded.written()
 
 
@@ -548,13 +545,15 @@ def _windows(store: ViewStore, table: str, position: str, cut: int,
         yield window
 
 
-def _write(store: ViewStore, writer: Engine, tables: ViewTables, folded: Folded) -> int:
-    """A folded window into the shadow tables, in one transaction; returns its events."""
+def _write(store: ViewStore, writer: Engine, tables: ViewTables, folded: Folded, *, references: bool = True) -> int:
+    """A folded window into the shadow tables, in one transaction; returns its events. A helper writes its rows
+    but not `references` (the parent writes every process's, in one place)."""
     with _write_turn(store):
         _bound_log(store, writer)
         with writer.begin() as conn:
             _write_into(store, conn, tables, folded)
-            reference.add(conn, tables, folded.references)
+            if references:
+                reference.add(conn, tables, folded.references)
     return folded.events
 
 
