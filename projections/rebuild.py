@@ -30,7 +30,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking
-from sqlalchemy import Connection, DateTime, Engine, Index, Table, bindparam, event, func, select, text
+from sqlalchemy import Connection, DateTime, Engine, Index, Table, event, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from delivery.application import DeliveryApplication
@@ -333,11 +333,13 @@ class Folder:
         self.cut = cut
         self.events, self.position = events_table(app, store)
         self.decoder = FastDecoder(app.mapper)
-        self.sql = text(
-            f"SELECT {self.position} AS position, originator_id, originator_version, topic, state "
-            f"FROM {self.events} WHERE originator_id IN :ids AND {self.position} <= :cut "
-            f"ORDER BY originator_id, originator_version"
-        ).bindparams(bindparam("ids", expanding=True))
+        # Run on the driver's own cursor (`_read`): SQLAlchemy's result rows cost ~0.3 us an event on SQLite.
+        select_from = f"SELECT {self.position}, originator_id, originator_version, topic, state FROM {self.events} "
+        order = " ORDER BY originator_id, originator_version"
+        if store.dialect == "sqlite":
+            self.sql = select_from + f"WHERE originator_id IN ({{}}) AND {self.position} <= ?" + order
+        else:
+            self.sql = select_from + f"WHERE originator_id = ANY(%s) AND {self.position} <= %s" + order
         live = store.live
         self.row_tuple, self.header_tuple = _columns(live.rows), _columns(live.portfolio)
         # SQLite: the audit and rows tuples are made as SQLite stores them, here, in every folding process,
@@ -354,9 +356,7 @@ class Folder:
 
     def fold(self, pids: list[str]) -> Folded:
         """One window: every event of these projects read in one query, decoded and folded."""
-        keys: list[Any] = pids if self.store.dialect == "sqlite" else [UUID(p) for p in pids]
-        with self.reader.connect() as conn:
-            found = conn.execute(self.sql, {"ids": keys, "cut": self.cut}).tuples().all()
+        found = self._read(pids)
         decoder = self.decoder
         every = view_state.SNAPSHOT_EVERY
         folded = Folded(len(found))
@@ -399,6 +399,25 @@ class Folder:
             folded.headers.append(self.header_tuple(header_values(state)))
             folded.references.append(reference.contribution(header))
         return folded
+
+    def _read(self, pids: list[str]) -> list[tuple[Any, ...]]:
+        """Every event of these projects up to the cut, (position, id, version, topic, state) in each project's
+        order, through the driver's cursor. PostgreSQL sends them in its binary format: the state's bytes as
+        they are, not as hexadecimal text that both ends convert (~0.7 us an event here, and the server's
+        time)."""
+        with self.reader.connect() as conn:
+            raw: Any = conn.connection.driver_connection
+            if self.sqlite:
+                cursor = raw.execute(self.sql.format(", ".join("?" * len(pids))), [*pids, self.cut])
+                try:
+                    rows: list[tuple[Any, ...]] = cursor.fetchall()
+                    return rows
+                finally:
+                    cursor.close()
+            with raw.cursor(binary=True) as cursor:
+                cursor.execute(self.sql, [[UUID(p) for p in pids], self.cut])
+                found: list[tuple[Any, ...]] = cursor.fetchall()
+            return found  # the pool ends the read's transaction
 
 
 def _encode_changed(state: ProjectState, texts: dict[Key, str]) -> None:
