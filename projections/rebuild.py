@@ -53,7 +53,7 @@ from projections.store import (
     next_milestone_in_memory,
     row_values,
 )
-from projections.tables import SHADOW_SUFFIX, ViewTables, rows_table, shadow_indexes
+from projections.tables import SHADOW_SUFFIX, ViewTables, epoch_microseconds, rows_table, shadow_indexes
 
 log = logging.getLogger(__name__)
 
@@ -349,7 +349,7 @@ class Folder:
             dialect = store.engine.dialect
             assert all(c.type._cached_bind_processor(dialect) is None
                        for t in (live.rows, live.snapshots, live.audit) for c in t.columns
-                       if c.name not in ("due_open", "recorded_at")), "a column SQLite stores converted"
+                       if (t.name, c.name) not in CONVERTED_HERE), "a column SQLite stores converted"
         # Tuples built by hand below follow these tables' columns.
         assert [c.name for c in live.snapshots.columns] == ["project_id", "version", "doc"]
         assert tuple(c.name for c in live.audit.columns) == AUDIT_COLUMNS
@@ -384,7 +384,7 @@ class Folder:
             if version % every == 0:
                 _encode_changed(state, texts)
                 folded.snapshots.append((pid, version, state.dumps(texts)))
-            audit.append(make_audit_row(event, position, pid))
+            audit.append(make_audit_row(event, position, uuid))
         row_tuple = self.row_tuple
         for state, texts in states:
             header = state.h
@@ -589,10 +589,14 @@ def _write_into(store: ViewStore, conn: Connection, tables: ViewTables, folded: 
 DUE_OPEN = [c.name for c in rows_table.columns].index("due_open")
 
 
-def sqlite_audit_row(e: Any, position: int, project_id: str) -> tuple[Any, ...]:
-    """`audit_row` as SQLite stores it: the time as SQLAlchemy's DATETIME text."""
-    return (position, project_id, e.originator_version, type(e).__name__, getattr(e, "actor", ""),
-            sqlite_datetime(e.timestamp))
+# The columns whose values the folding processes convert to what SQLite stores (`Folder`, `sqlite_audit_row`).
+CONVERTED_HERE = frozenset({("view_rows", "due_open"), ("audit_log", "project_id"), ("audit_log", "recorded_at")})
+
+
+def sqlite_audit_row(e: Any, position: int, project_id: UUID) -> tuple[Any, ...]:
+    """`audit_row` as SQLite stores it (`ProjectKey`, `Moment`): the project's 16 bytes, the time in microseconds."""
+    return (position, project_id.bytes, e.originator_version, type(e).__name__, getattr(e, "actor", ""),
+            epoch_microseconds(e.timestamp))
 
 
 def _insert_many(conn: Connection, table: Table, values: list[tuple[Any, ...]], *, stored: bool = False) -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.utils import TopicError
@@ -89,8 +90,9 @@ log = logging.getLogger(__name__)
 # Bump a revision when a reducer's logic changes without changing its state's shape;
 # shape changes are caught by the schema hash. A changed version rebuilds the group on start
 # (the chain only once its links verify in the form they were made in: CHAIN_FORMS).
-# audit 4: version in its time index (the *as of* cut); 5: (project, position) unique by an index, no primary key
-REVISIONS = {"projects": 3, "audit": 5, "chain": 2}
+# audit 4: version in its time index (the *as of* cut); 5: (project, position) unique by an index, no primary key;
+# 6: the project as a UUID (16 bytes), on SQLite the time as microseconds (types the schema hash does not see)
+REVISIONS = {"projects": 3, "audit": 6, "chain": 2}
 # The chain form (projections.chain) of the links each revision of the chain group made.
 CHAIN_FORMS = {1: 1, 2: 2}
 GROUP_TABLES: dict[str, tuple[Any, ...]] = {
@@ -829,8 +831,9 @@ def header_values(state: ProjectState) -> dict[str, Any]:
 AUDIT_COLUMNS = ("position", "project_id", "version", "type", "actor", "recorded_at")
 
 
-def audit_row(e: Any, position: int, project_id: str) -> tuple[Any, ...]:
-    """An audit row as a tuple in AUDIT_COLUMNS' order (a rebuild writes ~one per event)."""
+def audit_row(e: Any, position: int, project_id: str | UUID) -> tuple[Any, ...]:
+    """An audit row as a tuple in AUDIT_COLUMNS' order (a rebuild writes ~one per event, with the project's UUID:
+    PostgreSQL's binary COPY takes it as it is)."""
     return position, project_id, e.originator_version, type(e).__name__, getattr(e, "actor", ""), e.timestamp
 
 
