@@ -229,7 +229,9 @@ def _take_turn(info: dict[str, Any], path: str) -> None:
 def _as_of_cut_statement(by_position: bool, by_time: bool) -> Select[Any]:
     """`ViewStore.as_of_cut`'s statement for a cut by position, by time, by both or by neither (built once)."""
     a, s = audit_table, snapshots_table
-    last = select(a.c.version.label("version")).where(a.c.project_id == bindparam("pid"))
+    # Two parameters for the one project: a parameter takes the type of the column it first meets, and the audit
+    # log keeps the project as a UUID (`ProjectKey`), the snapshots as text; shared, the snapshots were never found.
+    last = select(a.c.version.label("version")).where(a.c.project_id == bindparam("project"))
     if by_position:
         last = last.where(a.c.position <= bindparam("position"))
     if by_time:
@@ -748,7 +750,8 @@ class ViewStore(TrackingRecorder):
         """
         statement = _as_of_cut_statement(position is not None, recorded_by is not None)
         with self.reader.connect() as conn:
-            row = conn.execute(statement, {"pid": project_id, "position": position, "recorded_by": recorded_by}).first()
+            row = conn.execute(statement, {"project": project_id, "pid": project_id, "position": position,
+                                           "recorded_by": recorded_by}).first()
         if row is None:
             return None, None
         version, snapshot = row

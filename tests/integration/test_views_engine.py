@@ -294,6 +294,12 @@ def test_an_idle_applier_leaves_view_snapshots_and_as_of_reads_start_from_them(d
             assert snapshot >= version - 9  # within one interval of the head, taken while idle
             events = list(app.events.get(pid))
             positions = {int(e.originator_version): n for n, e in _positions(app, pid)}
+            # The cut finds the nearest snapshot at or before it, by position and by time (one statement each).
+            at = events[snapshot + 2].timestamp if snapshot + 2 < len(events) else events[-1].timestamp
+            last = min(snapshot + 3, len(events))
+            assert views.store.as_of_cut(str(pid), position=positions[last], recorded_by=None) == (last, snapshot)
+            by_time = max(v for v, e in enumerate(events, 1) if e.timestamp <= at)  # events may share a moment
+            assert views.store.as_of_cut(str(pid), position=None, recorded_by=at) == (by_time, snapshot)
             for v in range(max(1, snapshot - 3), len(events) + 1):
                 got = views.state_as_of(str(pid), position=positions[v])
                 expected = fold(events[:v])
