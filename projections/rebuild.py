@@ -770,7 +770,9 @@ def _replace(store: ViewStore, conn: Connection, shadow: ViewTables) -> None:
         conn.execute(text(f"ALTER TABLE {store.quote(new.name)} RENAME TO {quote(live.name)}"))
         if store.dialect != "postgresql":
             continue  # SQLite: the indexes were built under names of their own and stay (`_index_shadow`)
-        for index in live.indexes:
+        names = [str(index.name) for index in live.indexes]
+        if live.primary_key.columns:
+            names.append(f"{live.name}_pkey")  # the key's index, and with it the key (`tables.shadow`)
+        for name in names:
             # Built before the swap (`_index_shadow`); IF EXISTS: an index whose condition did not hold.
-            conn.execute(text(f"ALTER INDEX IF EXISTS {store.quote(str(index.name) + SHADOW_SUFFIX)} "
-                              f"RENAME TO {quote(str(index.name))}"))
+            conn.execute(text(f"ALTER INDEX IF EXISTS {store.quote(name + SHADOW_SUFFIX)} RENAME TO {quote(name)}"))

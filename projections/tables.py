@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     Select,
     String,
     Table,
@@ -159,6 +160,7 @@ reference_table = Table(
     Column("milestones", Integer, nullable=False),
 )
 
+
 class ProjectKey(TypeDecorator[str]):
     """A project's id (its UUID's text in Python) as the database holds a UUID most compactly: PostgreSQL's
     uuid, SQLite's 16 bytes. The audit log repeats it in the table and in each of its four indexes: as
@@ -268,8 +270,13 @@ def create_all(engine: Engine, tables: MetaData) -> None:
 
 
 def shadow(table: Table, into: MetaData) -> Table:
-    """A copy of `table` under another name, with its primary key and no other index."""
-    return Table(table.name + SHADOW_SUFFIX, into, *[c._copy() for c in table.columns])
+    """A copy of `table` under another name, with its primary key and no other index. The key is named as
+    PostgreSQL names the live table's, suffixed: the swap renames it (without a name of its own, the swapped-in
+    table kept the shadow's, `view_rows_rebuild_pkey`, and the next shadow took the next free one)."""
+    columns = [c._copy() for c in table.columns]
+    key = [c.name for c in table.primary_key.columns]
+    constraints = [PrimaryKeyConstraint(*key, name=f"{table.name}_pkey{SHADOW_SUFFIX}")] if key else []
+    return Table(table.name + SHADOW_SUFFIX, into, *columns, *constraints)
 
 
 def shadow_indexes(live: Table, copy: Table, taken: set[str] | None = None) -> list[Index]:

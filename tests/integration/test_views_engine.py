@@ -263,7 +263,8 @@ def as_stored(views: ReadSide) -> dict[str, list[tuple[Any, ...]]]:
 def assert_live_indexes(views: ReadSide) -> None:
     """The swapped-in tables carry every index on the same columns (PostgreSQL builds them on the shadow
     tables and renames them; SQLite builds them under the names the old tables' indexes did not hold, with
-    or without the suffix, and keeps them), and no shadow table is left."""
+    or without the suffix, and keeps them), PostgreSQL's primary keys are named as a fresh install names them,
+    and no shadow table is left."""
     postgres = views.store.dialect == "postgresql"
     schema = views.store.database.schema if postgres else None
     with views.store.reader.connect() as conn:
@@ -276,6 +277,8 @@ def assert_live_indexes(views: ReadSide) -> None:
             assert {name: indexes.get(name) for name in expected} == expected, (table.name, indexes)
             if postgres:
                 assert not any(name.endswith(SHADOW_SUFFIX) for name in indexes), indexes
+                if table.primary_key.columns:  # named as a fresh install names it, not after the shadow
+                    assert found.get_pk_constraint(table.name, schema=schema)["name"] == f"{table.name}_pkey"
         assert not [name for name in found.get_table_names(schema=schema) if name.endswith(SHADOW_SUFFIX)]
 
 
