@@ -19,7 +19,7 @@ import multiprocessing
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +30,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking
-from sqlalchemy import Connection, DateTime, Engine, Index, Table, event, func, select, text
+from sqlalchemy import Connection, DateTime, Engine, Index, Table, event, func, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from delivery.application import DeliveryApplication
@@ -177,6 +177,7 @@ def _build_shadow(store: ViewStore, app: DeliveryApplication, writer: Engine, pr
 
     def create_shadow() -> None:
         with writer.begin() as conn:
+            _drop_retired(store, conn)  # a rebuild that stopped between its swap and its drops left them
             for table in reversed(shadow.all):
                 table.drop(conn, checkfirst=True)
             for table in shadow.all:
@@ -585,6 +586,15 @@ def _write_into(store: ViewStore, conn: Connection, tables: ViewTables, folded: 
             _insert_many(conn, table, values, stored=table is not tables.portfolio)
 
 
+def _drop_retired(store: ViewStore, conn: Connection, tables: Sequence[Table] | None = None) -> None:
+    """SQLite: drop the old views' tables a swap renamed aside (`_replace`), those of `tables` or all."""
+    if store.dialect != "sqlite":
+        return
+    quote = store.engine.dialect.identifier_preparer.quote
+    for live in tables if tables is not None else store.live.all:
+        conn.execute(text(f"DROP TABLE IF EXISTS {quote(live.name + RETIRED_SUFFIX)}"))
+
+
 # Where the rows table's `due_open` date is in a row's tuple (the Folder makes it SQLite's text on SQLite).
 DUE_OPEN = [c.name for c in rows_table.columns].index("due_open")
 
@@ -759,17 +769,34 @@ def _swap(store: ViewStore, app: DeliveryApplication, shadow: ViewTables, cut: i
         store.set_positions(conn, groups, position)
         store.record_versions(conn, groups)
     log.info("views rebuilt up to position %d", position)
+    if store.dialect == "sqlite":
+        for live in store.live.all:  # each in a transaction of its own: writers wait for one table at a time
+            with store.engine.begin() as conn:
+                _drop_retired(store, conn, [live])
     return applied
 
 
+# SQLite: the old views' tables, renamed aside in the swap and dropped after it (`_replace`).
+RETIRED_SUFFIX = "_retired"
+
+
 def _replace(store: ViewStore, conn: Connection, shadow: ViewTables) -> None:
+    """The shadow tables in the live ones' place. PostgreSQL drops the old tables here (the server unlinks
+    their files at the commit). SQLite renames them aside, to be dropped after the commit: its DROP reads
+    every page of the table to free it, 0.25 s for the views of 1M events with the file in the page cache
+    and 3.7 s once the machine had evicted it, during which every writer of the database (commands too)
+    waited for the swap."""
     store.drop_legacy(conn)
     quote = store.engine.dialect.identifier_preparer.quote
+    present = set(inspect(conn).get_table_names(schema=store.database.schema))
     for live, new in zip(store.live.all, shadow.all, strict=True):
+        if store.dialect != "postgresql":
+            if live.name in present:
+                conn.execute(text(f"ALTER TABLE {quote(live.name)} RENAME TO {quote(live.name + RETIRED_SUFFIX)}"))
+            conn.execute(text(f"ALTER TABLE {quote(new.name)} RENAME TO {quote(live.name)}"))
+            continue  # SQLite: the indexes were built under names of their own and stay (`_index_shadow`)
         live.drop(conn, checkfirst=True)
         conn.execute(text(f"ALTER TABLE {store.quote(new.name)} RENAME TO {quote(live.name)}"))
-        if store.dialect != "postgresql":
-            continue  # SQLite: the indexes were built under names of their own and stay (`_index_shadow`)
         names = [str(index.name) for index in live.indexes]
         if live.primary_key.columns:
             names.append(f"{live.name}_pkey")  # the key's index, and with it the key (`tables.shadow`)

@@ -260,6 +260,29 @@ def as_stored(views: ReadSide) -> dict[str, list[tuple[Any, ...]]]:
     return found
 
 
+def test_a_rebuild_on_sqlite_drops_the_old_tables_a_stopped_rebuild_left_aside(tmp_path: Path) -> None:
+    """The swap renames the old tables aside and drops them after its commit, one transaction each; a
+    rebuild stopped between the two leaves them, and the next one drops them before it starts."""
+    app = DeliveryApplication(Database(f"sqlite:///{tmp_path / 'left.sqlite3'}"))
+    try:
+        with ReadSide(app) as views:
+            pid = play(app, [(k % 15, k * 5) for k in range(20)], name="Left aside")
+            views.rebuild(processes=1)
+            before = every_view(views, pid)
+            with mock.patch.object(rebuild_module, "_drop_retired"):  # stops before the drops
+                views.rebuild(processes=1)
+            with views.store.reader.connect() as conn:
+                left = {name for name in inspect(conn).get_table_names()
+                        if name.endswith(rebuild_module.RETIRED_SUFFIX)}
+            assert left == {t.name + rebuild_module.RETIRED_SUFFIX for t in views.store.live.all}
+            assert every_view(views, pid) == before
+            views.rebuild(processes=1)
+            assert every_view(views, pid) == before
+            assert_live_indexes(views)
+    finally:
+        app.close()
+
+
 def assert_live_indexes(views: ReadSide) -> None:
     """The swapped-in tables carry every index on the same columns (PostgreSQL builds them on the shadow
     tables and renames them; SQLite builds them under the names the old tables' indexes did not hold, with
@@ -279,7 +302,8 @@ def assert_live_indexes(views: ReadSide) -> None:
                 assert not any(name.endswith(SHADOW_SUFFIX) for name in indexes), indexes
                 if table.primary_key.columns:  # named as a fresh install names it, not after the shadow
                     assert found.get_pk_constraint(table.name, schema=schema)["name"] == f"{table.name}_pkey"
-        assert not [name for name in found.get_table_names(schema=schema) if name.endswith(SHADOW_SUFFIX)]
+        assert not [name for name in found.get_table_names(schema=schema)
+                    if name.endswith((SHADOW_SUFFIX, rebuild_module.RETIRED_SUFFIX))]
 
 
 def test_an_idle_applier_leaves_view_snapshots_and_as_of_reads_start_from_them(database: Database) -> None:
