@@ -771,8 +771,11 @@ def _swap(store: ViewStore, app: DeliveryApplication, shadow: ViewTables, cut: i
     log.info("views rebuilt up to position %d", position)
     if store.dialect == "sqlite":
         for live in store.live.all:  # each in a transaction of its own: writers wait for one table at a time
-            with store.engine.begin() as conn:
-                _drop_retired(store, conn, [live])
+            try:
+                with store.engine.begin() as conn:
+                    _drop_retired(store, conn, [live])
+            except SQLAlchemyError as exc:  # the new views are in place: the next rebuild drops what is left
+                log.warning("the old %s table stays aside until the next rebuild (%s)", live.name, exc)
     return applied
 
 
@@ -788,9 +791,9 @@ def _replace(store: ViewStore, conn: Connection, shadow: ViewTables) -> None:
     waited for the swap."""
     store.drop_legacy(conn)
     quote = store.engine.dialect.identifier_preparer.quote
-    present = set(inspect(conn).get_table_names(schema=store.database.schema))
+    present = set(inspect(conn).get_table_names()) if store.dialect == "sqlite" else set()
     for live, new in zip(store.live.all, shadow.all, strict=True):
-        if store.dialect != "postgresql":
+        if store.dialect == "sqlite":
             if live.name in present:
                 conn.execute(text(f"ALTER TABLE {quote(live.name)} RENAME TO {quote(live.name + RETIRED_SUFFIX)}"))
             conn.execute(text(f"ALTER TABLE {quote(new.name)} RENAME TO {quote(live.name)}"))
