@@ -53,7 +53,14 @@ from projections.store import (
     next_milestone_in_memory,
     row_values,
 )
-from projections.tables import SHADOW_SUFFIX, ViewTables, epoch_microseconds, rows_table, shadow_indexes
+from projections.tables import (
+    SHADOW_SUFFIX,
+    ViewTables,
+    epoch_microseconds,
+    primary_key_name,
+    rows_table,
+    shadow_indexes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -802,7 +809,7 @@ def _replace(store: ViewStore, conn: Connection, shadow: ViewTables) -> None:
         conn.execute(text(f"ALTER TABLE {store.quote(new.name)} RENAME TO {quote(live.name)}"))
         names = [str(index.name) for index in live.indexes]
         if live.primary_key.columns:
-            names.append(f"{live.name}_pkey")  # the key's index, and with it the key (`tables.shadow`)
+            names.append(primary_key_name(live))  # the key's index, and with it the key (`tables.shadow`)
         for name in names:
             # Built before the swap (`_index_shadow`); IF EXISTS: an index whose condition did not hold.
             conn.execute(text(f"ALTER INDEX IF EXISTS {store.quote(name + SHADOW_SUFFIX)} RENAME TO {quote(name)}"))

@@ -269,13 +269,18 @@ def create_all(engine: Engine, tables: MetaData) -> None:
         tables.create_all(conn)
 
 
+def primary_key_name(table: Table) -> str:
+    """The name PostgreSQL gives a table's unnamed primary key (and its index), as a fresh install has it."""
+    return f"{table.name}_pkey"
+
+
 def shadow(table: Table, into: MetaData) -> Table:
     """A copy of `table` under another name, with its primary key and no other index. The key is named as
     PostgreSQL names the live table's, suffixed: the swap renames it (without a name of its own, the swapped-in
     table kept the shadow's, `view_rows_rebuild_pkey`, and the next shadow took the next free one)."""
     columns = [c._copy() for c in table.columns]
     key = [c.name for c in table.primary_key.columns]
-    constraints = [PrimaryKeyConstraint(*key, name=f"{table.name}_pkey{SHADOW_SUFFIX}")] if key else []
+    constraints = [PrimaryKeyConstraint(*key, name=primary_key_name(table) + SHADOW_SUFFIX)] if key else []
     return Table(table.name + SHADOW_SUFFIX, into, *columns, *constraints)
 
 
